@@ -1,0 +1,5 @@
+"""``python -m autodistill`` runs the CLI."""
+
+from autodistill.cli import main
+
+main()

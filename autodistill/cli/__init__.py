@@ -1,0 +1,77 @@
+"""The ``autodistill`` command line.
+
+:func:`make_app` mounts one Typer per command group, then lets plugins add commands
+through the ``register_commands`` hook. :func:`main` turns user-facing errors into one
+line on stderr and exit code 2; ``AUTODISTILL_DEBUG=1`` shows tracebacks instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from autodistill.errors import AutodistillError
+
+__all__ = ["make_app", "main"]
+
+
+def _debug() -> bool:
+    return os.environ.get("AUTODISTILL_DEBUG", "") not in ("", "0", "false")
+
+
+def make_app() -> typer.Typer:
+    """Build the CLI application: built-in commands, then plugin commands."""
+    from autodistill.cli import distill, plugins_cmd
+
+    app = typer.Typer(
+        name="autodistill",
+        help="Find the knowledge-distillation pipeline that gives your student the best accuracy.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    distill.register(app)
+    plugins_cmd.register(app)
+    for module_name in ("search", "studies", "recommend", "meta"):
+        try:
+            module = __import__(f"autodistill.cli.{module_name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"autodistill.cli.{module_name}":
+                raise
+            continue
+        module.register(app)
+
+    from autodistill.registry import get_plugin_manager
+
+    get_plugin_manager().hook.register_commands(app=app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``autodistill`` script."""
+    logging.basicConfig(level=logging.WARNING, format="autodistill: %(message)s")
+    try:
+        app = make_app()
+        app(args=argv, prog_name="autodistill", standalone_mode=True)
+    except AutodistillError as exc:
+        if _debug():
+            raise
+        typer.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if _debug():
+            raise
+        typer.echo(
+            f"Error: internal error {type(exc).__name__}: {exc} "
+            "(set AUTODISTILL_DEBUG=1 for the traceback and please report it)",
+            err=True,
+        )
+        sys.exit(1)

@@ -1,0 +1,74 @@
+"""``autodistill distill``: train one student with one pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from autodistill.cli.options import (
+    DataArg,
+    JsonOpt,
+    SeedOpt,
+    SplitSeedOpt,
+    StudentOpt,
+    TargetOpt,
+    TeacherOpt,
+)
+
+EPILOG = (
+    "Example: autodistill distill builtin:digits --pipeline hinton --out student/  |  "
+    "autodistill distill data.csv --target label --pipeline rec.json --student mlp:32"
+)
+
+
+def distill_command(
+    data: DataArg,
+    pipeline: Annotated[
+        str,
+        typer.Option("--pipeline", "-p", help="Preset (plain, hinton), a JSON object or a JSON file."),
+    ],
+    target: TargetOpt = None,
+    teacher: TeacherOpt = "auto",
+    student: StudentOpt = "mlp:16",
+    seed: SeedOpt = 0,
+    split_seed: SplitSeedOpt = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write student.pt, student.torchscript.pt, pipeline.json, metrics.json here."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a student on DATA with one distillation pipeline and report test accuracy."""
+    from autodistill.distillation import distill
+    from autodistill.pipeline import load_pipeline
+
+    report = distill(
+        data, load_pipeline(pipeline), target=target, teacher=teacher, student=student,
+        seed=seed, split_seed=split_seed, out=out,
+    )
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    console = Console()
+    table = Table(title=f"{report['dataset']}: distilled with {pipeline}")
+    for column in ("model", "test accuracy", "macro F1", "params", "seconds"):
+        table.add_column(column)
+    t, s = report["teacher"], report["student"]
+    table.add_row(f"teacher ({t['spec']})", f"{t['accuracy']:.4f}", "", str(t["params"]),
+                  f"{report['seconds']['teacher']:.1f}")
+    table.add_row(f"student ({s['spec']})", f"{s['accuracy']:.4f}", f"{s['macro_f1']:.4f}",
+                  str(s["params"]), f"{report['seconds']['student']:.1f}")
+    console.print(table)
+    console.print(f"teacher agreement on test: {s['teacher_agreement']:.4f}")
+    if out is not None:
+        console.print(f"student written to {out}/")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``distill`` command to ``app``."""
+    app.command("distill", epilog=EPILOG)(distill_command)

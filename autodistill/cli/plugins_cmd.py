@@ -1,0 +1,49 @@
+"""``autodistill plugins``: what is installed, family by family, with declared params."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from autodistill.cli.options import JsonOpt
+
+
+def _format_param(decl: dict) -> str:
+    if decl["type"] == "categorical":
+        return f"{{{', '.join(map(str, decl['choices']))}}} = {decl['default']}"
+    scale = " log" if decl["log"] else ""
+    return f"[{decl['low']}, {decl['high']}]{scale} = {decl['default']}"
+
+
+def plugins_command(as_json: JsonOpt = False) -> None:
+    """List plugins, their components per family and each component's params."""
+    from autodistill.components import FAMILIES
+    from autodistill.registry import get_registry
+
+    registry = get_registry()
+    doc = registry.to_dict()
+    if as_json:
+        typer.echo(json.dumps(doc))
+        return
+    console = Console()
+    for family, title in FAMILIES.items():
+        table = Table(title=title, title_justify="left")
+        for column in ("component", "plugin", "description", "params"):
+            table.add_column(column)
+        for name in registry.names(family):
+            info = registry.get(family, name)
+            params = "\n".join(
+                f"{p}: {_format_param(d.to_dict())}" for p, d in info.params.items()
+            )
+            table.add_row(name, info.plugin, info.cls.summary(), params or "-")
+        console.print(table)
+    for broken in registry.broken:
+        console.print(f"[red]broken plugin[/red] {broken.name} ({broken.distribution}): {broken.error}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``plugins`` command to ``app``."""
+    app.command("plugins", epilog="Example: autodistill plugins --json")(plugins_command)

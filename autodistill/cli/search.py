@@ -1,0 +1,156 @@
+"""``autodistill search``: an Optuna study over the distillation pipelines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from autodistill.cli.options import (
+    DataArg,
+    JsonOpt,
+    SeedOpt,
+    SplitSeedOpt,
+    StorageOpt,
+    StudentOpt,
+    TargetOpt,
+    TeacherOpt,
+)
+
+EPILOG = (
+    "Example: autodistill search builtin:wine --space fast --trials 20  |  "
+    "autodistill search data.csv --target label --workers 2 --storage "
+    "postgresql://user@db/studies --study churn  (run the same command on other machines "
+    "to add workers; run it again to resume)"
+)
+
+
+def search_command(
+    data: DataArg,
+    target: TargetOpt = None,
+    teacher: TeacherOpt = "auto",
+    student: StudentOpt = "mlp:16",
+    space: Annotated[
+        str, typer.Option("--space", help="Search space: a shipped name (default, fast) or a YAML file.")
+    ] = "default",
+    trials: Annotated[
+        int, typer.Option("--trials", min=1, help="Trials the study should hold in total.")
+    ] = 50,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Start no new trial after SEC seconds.")
+    ] = None,
+    storage: StorageOpt = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="Study name (default: <data>-<student>, e.g. wine-mlp16).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes on this machine.")
+    ] = 1,
+    warm_start: Annotated[
+        int, typer.Option("--warm-start", min=0, help="Enqueue the recommender's top K pipelines first.")
+    ] = 0,
+    seed: SeedOpt = 0,
+    split_seed: SplitSeedOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the distillation pipeline that gives the student the best validation accuracy.
+
+    The presets plain and hinton run first; every trial (pipeline, validation score, test
+    accuracy) is stored in the database, which optuna-dashboard can open too.
+    """
+    from autodistill.search import run_search
+
+    with _Progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+        summary = run_search(
+            data, target=target, teacher=teacher, student=student, space=space, trials=trials,
+            timeout=timeout, storage=storage, study=study, workers=workers,
+            warm_start=warm_start, seed=seed, split_seed=split_seed,
+            progress=progress.update if progress.enabled else None, quiet=True,
+        )
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        _render(summary)
+    if summary["interrupted"]:
+        typer.echo(
+            f"Interrupted: {summary['trials']['counted']} of {summary['trials']['requested']} "
+            f"trials are stored in study '{summary['study']}'; run the same command again to "
+            "resume.",
+            err=True,
+        )
+        raise typer.Exit(130)
+
+
+class _Progress:
+    """A rich progress bar on stderr: trials done, best so far, ETA."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("trials"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("best {task.fields[best]}"), TextColumn("ETA"), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("search", total=None, best="-")
+        return self
+
+    def update(self, done: int, total: int, best: float | None) -> None:
+        if self._bar is not None:
+            shown = f"{best:.4f}" if best is not None else "-"
+            self._bar.update(self._task, completed=done, total=total, best=shown)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _render(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    counts = summary["trials"]
+    table = Table(title=f"study {summary['study']} ({summary['storage']})", show_header=False)
+    table.add_column("")
+    table.add_column("")
+    table.add_row("dataset / student", f"{summary['dataset']} / {summary['student']}")
+    table.add_row("teacher test accuracy", _fmt(summary["teacher"]["accuracy"]))
+    states = ", ".join(f"{counts[k]} {k}" for k in ("complete", "pruned", "fail", "running", "waiting")
+                       if counts.get(k))
+    table.add_row("trials", f"{counts['counted']} of {counts['requested']} ({states}); "
+                            f"{summary['ran']} run now")
+    best = summary["best"]
+    if best is not None:
+        table.add_row("best trial", str(best["number"]))
+        table.add_row("validation accuracy", _fmt(best["valid_score"]))
+        table.add_row("test accuracy", _fmt(best["test_accuracy"]))
+    console.print(table)
+    if best is not None:
+        console.print("best pipeline:")
+        console.print_json(json.dumps(best["pipeline"]))
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``search`` command to ``app``."""
+    app.command("search", epilog=EPILOG)(search_command)

@@ -1,0 +1,221 @@
+"""The knowledge base: past studies the recommender learns from.
+
+The shipped part lives in ``studies/`` (packaged as ``autodistill.studies``) as two
+JSON-lines files, portable and diff-friendly and never unpickled:
+
+* ``kb_tasks.jsonl``: one task per line — data spec, student, shape, teacher accuracy
+  and meta-features;
+* ``kb_trials.jsonl``: one trial per line — task, pipeline document, validation score,
+  test accuracy, seconds, and whether the pipeline belongs to the shared portfolio
+  (the pipelines every task ran, used for leave-one-dataset-out evaluation).
+
+On first use they are loaded into the user's database (tables ``autodistill_kb_*``),
+once; a newer shipped version replaces the old rows. Studies the user runs with
+``autodistill search`` join them as training rows of the meta-model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from autodistill.errors import StorageError
+from autodistill.metamodel import MetaRow
+from autodistill.storage import mask_url
+
+__all__ = [
+    "TASKS_FILE",
+    "TRIALS_FILE",
+    "read_shipped",
+    "shipped_version",
+    "ensure_knowledge_base",
+    "load_meta_rows",
+]
+
+log = logging.getLogger(__name__)
+
+TASKS_FILE = "kb_tasks.jsonl"
+TRIALS_FILE = "kb_trials.jsonl"
+
+metadata = MetaData()
+kb_info = Table(
+    "autodistill_kb_info", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+kb_tasks = Table(
+    "autodistill_kb_tasks", metadata,
+    Column("task", String(512), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("student", String(64), nullable=False),
+    Column("name", String(256)),
+    Column("n_rows", Integer),
+    Column("n_features", Integer),
+    Column("n_classes", Integer),
+    Column("teacher_valid", Float),
+    Column("teacher_test", Float),
+    Column("meta_features", Text, nullable=False),
+)
+kb_trials = Table(
+    "autodistill_kb_trials", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task", String(512), ForeignKey("autodistill_kb_tasks.task"), index=True),
+    Column("number", Integer),
+    Column("pipeline", Text, nullable=False),
+    Column("valid", Float, nullable=False),
+    Column("test", Float),
+    Column("seconds", Float),
+    Column("portfolio", Boolean, default=False),
+)
+
+
+def _shipped_text(name: str) -> str:
+    try:
+        return resources.files("autodistill.studies").joinpath(name).read_text()
+    except FileNotFoundError:
+        return ""
+
+
+def shipped_version() -> str:
+    """A content hash of the shipped knowledge base ('' when none is shipped)."""
+    digest = hashlib.sha256()
+    for name in (TASKS_FILE, TRIALS_FILE):
+        digest.update(_shipped_text(name).encode())
+    return digest.hexdigest()[:16]
+
+
+def read_shipped() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The shipped tasks and trials, as parsed JSON lines."""
+    tasks = [json.loads(line) for line in _shipped_text(TASKS_FILE).splitlines() if line.strip()]
+    trials = [json.loads(line) for line in _shipped_text(TRIALS_FILE).splitlines() if line.strip()]
+    return tasks, trials
+
+
+def _engine(url: str):
+    try:
+        engine = create_engine(url)
+        metadata.create_all(engine)
+        return engine
+    except (OperationalError, SQLAlchemyError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise StorageError(f"cannot open the database {mask_url(url)}: {reason}") from None
+
+
+def ensure_knowledge_base(url: str) -> int:
+    """Load the shipped knowledge base into the database at ``url`` unless already there.
+
+    Returns:
+        The number of knowledge-base trials in the database.
+    """
+    engine = _engine(url)
+    version = shipped_version()
+    with engine.connect() as conn:
+        current = conn.execute(select(kb_info.c.value).where(kb_info.c.key == "version")).scalar()
+    if current != version:
+        tasks, trials = read_shipped()
+        try:
+            with engine.begin() as conn:
+                conn.execute(delete(kb_trials))
+                conn.execute(delete(kb_tasks))
+                conn.execute(delete(kb_info))
+                if tasks:
+                    conn.execute(insert(kb_tasks), [
+                        {**{k: t.get(k) for k in ("task", "data", "student", "name", "n_rows",
+                                                  "n_features", "n_classes", "teacher_valid",
+                                                  "teacher_test")},
+                         "meta_features": json.dumps(t["meta_features"], sort_keys=True)}
+                        for t in tasks
+                    ])
+                if trials:
+                    conn.execute(insert(kb_trials), [
+                        {"task": t["task"], "number": t.get("number"),
+                         "pipeline": json.dumps(t["pipeline"], sort_keys=True),
+                         "valid": t["valid"], "test": t.get("test"), "seconds": t.get("seconds"),
+                         "portfolio": bool(t.get("portfolio", False))}
+                        for t in trials
+                    ])
+                conn.execute(insert(kb_info), [{"key": "version", "value": version}])
+            log.info("loaded the knowledge base (%d tasks, %d trials) into %s",
+                     len(tasks), len(trials), mask_url(url))
+        except IntegrityError:
+            log.info("another process loaded the knowledge base first")
+    with engine.connect() as conn:
+        return len(conn.execute(select(kb_trials.c.id)).all())
+
+
+def _kb_rows(url: str) -> list[MetaRow]:
+    engine = _engine(url)
+    with engine.connect() as conn:
+        tasks = {row.task: row for row in conn.execute(select(kb_tasks))}
+        trials = conn.execute(select(kb_trials)).all()
+    rows = []
+    for trial in trials:
+        task = tasks.get(trial.task)
+        if task is None:
+            continue
+        rows.append(MetaRow(
+            task=f"kb:{trial.task}", meta_features=json.loads(task.meta_features),
+            pipeline=json.loads(trial.pipeline), valid=trial.valid, test=trial.test,
+            teacher_valid=task.teacher_valid or 1.0, portfolio=bool(trial.portfolio),
+        ))
+    return rows
+
+
+def _study_rows(url: str) -> list[MetaRow]:
+    """Completed trials of the user's own studies that recorded meta-features."""
+    import optuna
+
+    rows: list[MetaRow] = []
+    try:
+        storage = optuna.storages.RDBStorage(url)
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    except Exception as exc:  # noqa: BLE001 - a foreign or empty database has no studies
+        log.debug("no Optuna studies readable at %s: %s", mask_url(url), exc)
+        return rows
+    for summary in summaries:
+        info = summary.user_attrs.get("autodistill") or {}
+        meta = info.get("meta_features")
+        if not meta:
+            continue
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        for trial in study.get_trials(deepcopy=False,
+                                      states=(optuna.trial.TrialState.COMPLETE,)):
+            pipeline = trial.user_attrs.get("pipeline")
+            if pipeline is None or trial.value is None:
+                continue
+            rows.append(MetaRow(
+                task=f"study:{summary.study_name}", meta_features=meta, pipeline=pipeline,
+                valid=float(trial.value), test=trial.user_attrs.get("test_accuracy"),
+                teacher_valid=float(info.get("teacher_valid_accuracy")
+                                    or meta.get("teacher_valid_accuracy") or 1.0),
+            ))
+    return rows
+
+
+def load_meta_rows(url: str, *, include_studies: bool = True) -> list[MetaRow]:
+    """Every training row of the meta-model: the knowledge base plus the user's studies."""
+    ensure_knowledge_base(url)
+    rows = _kb_rows(url)
+    if include_studies:
+        rows.extend(_study_rows(url))
+    return rows

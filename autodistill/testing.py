@@ -1,0 +1,367 @@
+"""Conformance checks for components: autodistill's ``check_estimator``.
+
+Run :func:`check_component` on your component class in your own test suite::
+
+    from autodistill.testing import check_component
+
+    def test_my_loss_honours_the_contract():
+        check_component(MyLoss)
+
+It finds the family from the base class and raises ``AssertionError`` naming the
+component and the failed check. What is checked:
+
+* every family: a non-empty ``name`` and docstring; a valid ``params`` declaration with
+  defaults in range; the class builds with its defaults.
+* KD loss: a finite scalar on random batches (and on a batch of one row), finite and
+  non-zero gradients w.r.t. the student logits, ``teacher_logits=None`` accepted when
+  ``uses_teacher`` is False. Teacher matching: with the label term switched off, the
+  loss is smallest when the student equals the teacher, i.e. ``loss(t, t) <=
+  loss(t + noise, t)`` (a soft cross-entropy is minimal, not zero, there). The label
+  term is switched off by the class's ``teacher_only_params`` dict when it has one,
+  otherwise by setting a declared ``ce_weight`` to its low end or a declared
+  ``alpha`` in [0, 1] to 1; otherwise the defaults are used.
+* MI objective (unless ``uses_hidden`` is False): finite loss and gradients, a finite
+  estimate; trained briefly on correlated Gaussian pairs of known MI (x ~ N(0, I),
+  y = ρx + √(1-ρ²)ε, MI = -d/2·log(1-ρ²), d = 2) for ρ in 0, 0.5, 0.75, 0.9 (a few
+  hundred Adam steps, batch 64), its estimate, averaged over four batches of 128,
+  rises with the true MI (Spearman rank correlation >= 0.8 and the top above the
+  bottom); the estimate need not be in nats for this check. A class with ``log_batch_bounded = True`` (InfoNCE) must stay <= log K.
+* Augmentation: same shape, dtype and device, finite, input not modified in place,
+  identical output for two generators with the same seed (so every random number must
+  come from the generator), float64 and one-row batches handled.
+* Curriculum: every epoch, a non-empty 1-D ``int64`` tensor of indices in [0, N);
+  the same run twice under one seed gives the same indices; a constant difficulty
+  works; ``needs_student_loss`` classes get a per-row loss (``None`` in epoch 0). A
+  class with ``order = "easy_first"`` (``"hard_first"``) must train epoch 0 on rows
+  easier (harder) on average than the whole set; one with ``matches_vanilla_budget =
+  True`` must show, over the run, within 25% of ``epochs·N`` rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from autodistill.components import Augmentation, Component, Curriculum, KDLoss, MIObjective
+from autodistill.params import Float, Param
+
+__all__ = ["check_component"]
+
+_BASES: dict[type, str] = {
+    KDLoss: "kd_loss",
+    MIObjective: "mi_objective",
+    Augmentation: "augmentation",
+    Curriculum: "curriculum",
+}
+#: True-MI ladder of the MI check (correlation of each pair of dimensions).
+MI_RHOS: tuple[float, ...] = (0.0, 0.5, 0.75, 0.9)
+
+
+def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: int = 300) -> None:
+    """Run the conformance checks of ``cls``'s family; raise ``AssertionError`` on failure.
+
+    Args:
+        cls: A subclass of one of the four base classes of :mod:`autodistill.components`.
+        n_classes: Number of classes in the random batches (at least 2).
+        seed: Seeds every random batch; the global torch RNG is restored afterwards.
+        mi_steps: Critic training steps per correlation level in the MI check.
+
+    Raises:
+        AssertionError: naming the component and the failed check.
+    """
+    family = next((fam for base, fam in _BASES.items()
+                   if isinstance(cls, type) and issubclass(cls, base)), None)
+    if family is None:
+        raise AssertionError(
+            f"{cls!r} failed check 'family': it derives from none of KDLoss, MIObjective, "
+            "Augmentation, Curriculum"
+        )
+    label = f"{family} '{getattr(cls, 'name', '')}' ({cls.__module__}.{cls.__qualname__})"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        _check_common(cls, label)
+        if family == "kd_loss":
+            _check_kd_loss(cls, label, seed, n_classes)
+        elif family == "mi_objective":
+            _check_mi_objective(cls, label, seed, mi_steps)
+        elif family == "augmentation":
+            _check_augmentation(cls, label, seed, n_classes)
+        else:
+            _check_curriculum(cls, label, seed)
+
+
+@contextmanager
+def _check(label: str, check: str) -> Iterator[None]:
+    """Turn a failure, or any exception the component raises, into one clear error."""
+    try:
+        yield
+    except AssertionError as exc:
+        raise AssertionError(f"{label} failed check '{check}': {exc}") from None
+    except Exception as exc:
+        raise AssertionError(
+            f"{label} failed check '{check}': raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _require(condition: Any, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def _finite(value: torch.Tensor) -> bool:
+    return bool(torch.isfinite(value).all())
+
+
+def _check_common(cls: type[Component], label: str) -> None:
+    with _check(label, "name"):
+        _require(isinstance(cls.name, str) and cls.name.strip(), "'name' must be a non-empty str")
+        owner = next(klass for klass in cls.__mro__ if "name" in vars(klass))
+        _require(owner is cls, f"inherits the name '{cls.name}' from {owner.__qualname__}; "
+                 "give the class its own name")
+    with _check(label, "docstring"):
+        _require(cls.summary(), "the class needs a docstring (its first line is the summary)")
+    with _check(label, "params declaration"):
+        _require(isinstance(cls.params, dict), "'params' must be a dict of Float/Int/Categorical")
+        for pname, decl in cls.params.items():
+            _require(isinstance(decl, Param), f"param '{pname}' is not a Float, Int or Categorical")
+            decl.check_declaration(pname)
+            decl.validate(pname, decl.default)
+
+
+def _teacher_only_params(cls: type[KDLoss]) -> dict[str, Any]:
+    explicit = getattr(cls, "teacher_only_params", None)
+    if explicit is not None:
+        return dict(explicit)
+    params = cls.params
+    ce_weight, alpha = params.get("ce_weight"), params.get("alpha")
+    if isinstance(ce_weight, Float):
+        return {"ce_weight": ce_weight.low}
+    if isinstance(alpha, Float) and alpha.low <= 1.0 == alpha.high:
+        return {"alpha": 1.0}
+    return {}
+
+
+def _check_kd_loss(cls: type[KDLoss], label: str, seed: int, n_classes: int) -> None:
+    with _check(label, "constructs with defaults"):
+        loss_fn = cls()
+    gen = torch.Generator().manual_seed(seed)
+    rows = 16
+    targets = torch.randint(0, n_classes, (rows,), generator=gen)
+    teacher = 2.0 * torch.randn(rows, n_classes, generator=gen)
+    student = (2.0 * torch.randn(rows, n_classes, generator=gen)).requires_grad_(True)
+    uses_teacher = getattr(cls, "uses_teacher", True)
+
+    with _check(label, "finite scalar loss"):
+        loss = loss_fn(student, teacher if uses_teacher else None, targets)
+        _require(isinstance(loss, torch.Tensor) and loss.dim() == 0,
+                 f"expected a 0-dim tensor, got {type(loss).__name__} "
+                 f"{tuple(getattr(loss, 'shape', ()))}")
+        _require(_finite(loss), f"the loss is {float(loss.detach())}")
+    with _check(label, "differentiable"):
+        loss.backward()
+        _require(student.grad is not None, "no gradient reaches the student logits")
+        _require(_finite(student.grad), "the gradient w.r.t. the student logits is not finite")
+        _require(student.grad.abs().sum() > 0, "the gradient w.r.t. the student logits is 0")
+    with _check(label, "batch of one row"):
+        one = loss_fn(student[:1].detach(), teacher[:1] if uses_teacher else None, targets[:1])
+        _require(_finite(one), f"the loss on a one-row batch is {float(one.detach())}")
+    if not uses_teacher:
+        return
+    with _check(label, "smallest when the student equals the teacher"):
+        teacher_only = cls(**_teacher_only_params(cls))
+        equal = float(teacher_only(teacher.clone(), teacher, targets))
+        for _ in range(3):
+            moved = teacher + 2.0 * torch.randn(rows, n_classes, generator=gen)
+            other = float(teacher_only(moved, teacher, targets))
+            _require(equal <= other + 1e-5 * (1.0 + abs(other)),
+                     f"loss(s=t)={equal:.6g} > loss(s!=t)={other:.6g} with the label term off "
+                     f"({_teacher_only_params(cls) or 'defaults'})")
+
+
+def _correlated(rho: float, rows: int, dim: int, gen: torch.Generator):
+    x = torch.randn(rows, dim, generator=gen)
+    y = rho * x + math.sqrt(1.0 - rho * rho) * torch.randn(rows, dim, generator=gen)
+    return x, y
+
+
+def _spearman(a: list[float], b: list[float]) -> float:
+    ra = torch.argsort(torch.argsort(torch.tensor(a))).double()
+    rb = torch.argsort(torch.argsort(torch.tensor(b))).double()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / ((ra.pow(2).sum() * rb.pow(2).sum()).sqrt() + 1e-12))
+
+
+def _check_mi_objective(cls: type[MIObjective], label: str, seed: int, steps: int) -> None:
+    with _check(label, "constructs with defaults"):
+        cls(5, 4)
+    if not getattr(cls, "uses_hidden", True):
+        with _check(label, "zero loss that back-propagates"):
+            s = torch.randn(8, 5, requires_grad=True)
+            cls(5, 4)(s, torch.randn(8, 4)).backward()
+        return
+    gen = torch.Generator().manual_seed(seed)
+    for rows in (16, 2):
+        with _check(label, f"finite, differentiable loss on {rows} rows"):
+            torch.manual_seed(seed)
+            objective = cls(5, 4)
+            s = torch.randn(rows, 5, generator=gen).requires_grad_(True)
+            loss = objective(s, torch.randn(rows, 4, generator=gen))
+            _require(isinstance(loss, torch.Tensor) and loss.dim() == 0,
+                     "forward must return a 0-dim tensor")
+            _require(_finite(loss), f"the loss is {float(loss.detach())}")
+            loss.backward()
+            _require(s.grad is not None and _finite(s.grad),
+                     "the gradient w.r.t. the student features is missing or not finite")
+            _require(rows < 16 or s.grad.abs().sum() > 0,
+                     "the gradient w.r.t. the student features is 0")
+            for pname, param in objective.named_parameters():
+                _require(param.grad is None or _finite(param.grad),
+                         f"the gradient of '{pname}' is not finite")
+    with _check(label, "finite loss on a batch of one row"):
+        one = cls(5, 4)(torch.randn(1, 5, generator=gen), torch.randn(1, 4, generator=gen))
+        _require(_finite(one), f"the loss is {float(one.detach())}")
+    with _check(label, "estimate rises with the true MI"):
+        estimates = _trained_estimates(cls, seed, steps)
+        truths = [-math.log(1.0 - rho * rho) for rho in MI_RHOS]
+        shown = ", ".join(f"rho={r}: {e:.3f}" for r, e in zip(MI_RHOS, estimates, strict=True))
+        _require(all(math.isfinite(e) for e in estimates), f"non-finite estimates ({shown})")
+        _require(_spearman(truths, estimates) >= 0.8 and estimates[-1] > estimates[0],
+                 f"estimates do not follow the true MI ({shown})")
+        if getattr(cls, "log_batch_bounded", False):
+            bound = math.log(_EVAL_ROWS) + 1e-4
+            _require(max(estimates) <= bound,
+                     f"an estimate exceeds log K = {bound:.3f} ({shown})")
+
+
+_TRAIN_ROWS, _EVAL_ROWS, _DIM = 64, 128, 2
+
+
+def _trained_estimates(cls: type[MIObjective], seed: int, steps: int) -> list[float]:
+    estimates = []
+    for level, rho in enumerate(MI_RHOS):
+        torch.manual_seed(seed + level)
+        gen = torch.Generator().manual_seed(seed + 100 + level)
+        objective = cls(_DIM, _DIM)
+        params = list(objective.parameters())
+        if params:
+            # A cosine-annealed rate: fast enough for a linear regressor, calm enough at
+            # the end for high-variance bounds such as NWJ.
+            optimizer = torch.optim.Adam(params, lr=1e-2)
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
+            for _ in range(steps):
+                loss = objective(*_correlated(rho, _TRAIN_ROWS, _DIM, gen))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+        objective.eval()
+        values = [float(objective.estimate(*_correlated(rho, _EVAL_ROWS, _DIM, gen)))
+                  for _ in range(4)]
+        estimates.append(sum(values) / len(values))
+    return estimates
+
+
+def _check_augmentation(cls: type[Augmentation], label: str, seed: int, n_classes: int) -> None:
+    with _check(label, "constructs with defaults"):
+        augmentation = cls()
+    gen = torch.Generator().manual_seed(seed)
+    rows = 24
+    x = torch.randn(rows, 5, generator=gen)
+    x = torch.cat([x, (torch.rand(rows, 1, generator=gen) < 0.5).float()], dim=1)
+    y = torch.randint(0, n_classes, (rows,), generator=gen)
+    x_before, y_before = x.clone(), y.clone()
+
+    def run(batch: torch.Tensor, labels: torch.Tensor, global_seed: int) -> torch.Tensor:
+        torch.manual_seed(global_seed)  # a component using the global RNG cannot repeat
+        return augmentation(batch, labels, torch.Generator().manual_seed(seed))
+
+    with _check(label, "keeps shape, dtype and device; finite"):
+        out = run(x, y, seed + 1)
+        _require(isinstance(out, torch.Tensor), f"returned {type(out).__name__}, not a tensor")
+        _require(out.shape == x.shape, f"shape {tuple(out.shape)} != input {tuple(x.shape)}")
+        _require(out.dtype == x.dtype, f"dtype {out.dtype} != input {x.dtype}")
+        _require(out.device == x.device, f"device {out.device} != input {x.device}")
+        _require(_finite(out), "the output holds NaN or inf")
+    with _check(label, "does not modify its input in place"):
+        _require(torch.equal(x, x_before) and torch.equal(y, y_before),
+                 "x or y changed after augment()")
+    with _check(label, "repeatable under a seeded generator"):
+        again = run(x, y, seed + 2)
+        _require(torch.equal(out, again), "two generators with the same seed gave different "
+                 "outputs: draw every random number from the generator passed in")
+    with _check(label, "float64 batch"):
+        out64 = run(x.double(), y, seed + 1)
+        _require(out64.shape == x.shape and out64.dtype == torch.float64 and _finite(out64),
+                 "a float64 batch must give a finite float64 batch of the same shape")
+    with _check(label, "batch of one row"):
+        out1 = run(x[:1], y[:1], seed + 1)
+        _require(out1.shape == (1, x.shape[1]) and _finite(out1),
+                 "a one-row batch must give a finite one-row batch")
+    with _check(label, "one row per class"):
+        distinct = torch.arange(min(rows, n_classes))
+        out_d = run(x[: distinct.shape[0]], distinct, seed + 1)
+        _require(out_d.shape == (distinct.shape[0], x.shape[1]) and _finite(out_d),
+                 "a batch whose classes all have one row must still be augmented finitely")
+
+
+def _curriculum_run(cls: type[Curriculum], difficulty: torch.Tensor, epochs: int, seed: int,
+                    global_seed: int) -> list[torch.Tensor]:
+    torch.manual_seed(global_seed)
+    curriculum = cls(difficulty.numpy(), epochs)
+    gen = torch.Generator().manual_seed(seed)
+    loss_gen = torch.Generator().manual_seed(seed + 1)
+    needs_loss = getattr(cls, "needs_student_loss", False)
+    n_rows = difficulty.shape[0]
+    out = []
+    for epoch in range(epochs):
+        loss = torch.rand(n_rows, generator=loss_gen) if needs_loss and epoch > 0 else None
+        out.append(curriculum.indices(epoch, gen, loss))
+    return out
+
+
+def _require_valid_indices(runs: list[torch.Tensor], n_rows: int) -> None:
+    for epoch, idx in enumerate(runs):
+        _require(isinstance(idx, torch.Tensor), f"epoch {epoch}: returned "
+                 f"{type(idx).__name__}, not a tensor")
+        _require(idx.dtype == torch.int64 and idx.dim() == 1,
+                 f"epoch {epoch}: expected a 1-D int64 tensor, got {idx.dtype} "
+                 f"{tuple(idx.shape)}")
+        _require(idx.numel() > 0, f"epoch {epoch}: no rows")
+        _require(int(idx.min()) >= 0 and int(idx.max()) < n_rows,
+                 f"epoch {epoch}: indices outside [0, {n_rows}): "
+                 f"min {int(idx.min())}, max {int(idx.max())}")
+
+
+def _check_curriculum(cls: type[Curriculum], label: str, seed: int) -> None:
+    n_rows, epochs = 40, 8
+    difficulty = torch.rand(n_rows, generator=torch.Generator().manual_seed(seed))
+    with _check(label, "constructs with defaults"):
+        cls(difficulty.numpy(), epochs)
+    with _check(label, "valid indices every epoch"):
+        runs = _curriculum_run(cls, difficulty, epochs, seed, seed + 1)
+        _require_valid_indices(runs, n_rows)
+    with _check(label, "repeatable under a seeded generator"):
+        again = _curriculum_run(cls, difficulty, epochs, seed, seed + 2)
+        _require(all(torch.equal(a, b) for a, b in zip(runs, again, strict=True)),
+                 "the same seed gave different indices: draw every random number from "
+                 "the generator passed in")
+    with _check(label, "constant difficulty"):
+        _require_valid_indices(
+            _curriculum_run(cls, torch.zeros(n_rows), epochs, seed, seed + 1), n_rows)
+    order = getattr(cls, "order", None)
+    if order in ("easy_first", "hard_first"):
+        with _check(label, f"orders {order.replace('_', ' ')}"):
+            first = float(difficulty[runs[0]].mean())
+            overall = float(difficulty.mean())
+            easier = first < overall
+            _require(easier if order == "easy_first" else first > overall,
+                     f"epoch 0 rows have mean difficulty {first:.3f}, overall {overall:.3f}")
+    if getattr(cls, "matches_vanilla_budget", False):
+        with _check(label, "sees as many rows as a vanilla run"):
+            seen, vanilla = sum(int(r.numel()) for r in runs), epochs * n_rows
+            _require(abs(seen - vanilla) <= 0.25 * vanilla,
+                     f"{seen} rows over {epochs} epochs, vanilla sees {vanilla} (tolerance 25%)")

@@ -1,0 +1,157 @@
+"""Built-in KD losses: ``(student_logits, teacher_logits, targets) -> scalar``.
+
+Every loss that looks at the teacher mixes in the label cross-entropy through a declared
+weight, so the search can trade the teacher off against the labels. Each class's
+``teacher_only_params`` names the values that switch the label term off; the
+conformance checks in :mod:`autodistill.testing` use them to test the teacher-matching
+term on its own. Reductions average over the batch (``batchmean``) and every
+distribution is handled in log space (``log_softmax``), so large logits stay finite.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch.nn import functional as F
+
+from autodistill.components import KDLoss
+from autodistill.hookspecs import hookimpl
+from autodistill.params import Float
+
+__all__ = ["NoKD", "Hinton", "SoftCE", "MSELogits", "DKD"]
+
+
+def _temperature() -> Float:
+    return Float(1.0, 10.0, default=4.0, log=True)
+
+
+class NoKD(KDLoss):
+    """Cross-entropy on the labels only, no teacher (the ``plain`` baseline)."""
+
+    name = "none"
+    uses_teacher = False
+    params = {}
+
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
+                targets: torch.Tensor) -> torch.Tensor:
+        """CE(y, s); ``teacher_logits`` is ignored and may be ``None``."""
+        return F.cross_entropy(student_logits, targets)
+
+
+class Hinton(KDLoss):
+    """Hinton et al. 2015: (1-a)·CE(y, s) + a·T²·KL(softmax(t/T) || softmax(s/T))."""
+
+    name = "hinton"
+    params = {"temperature": _temperature(), "alpha": Float(0.0, 1.0, default=0.9)}
+    teacher_only_params: ClassVar[dict[str, Any]] = {"alpha": 1.0}
+
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                targets: torch.Tensor) -> torch.Tensor:
+        """Return the mixed label/teacher loss (batchmean KL)."""
+        t = self.temperature
+        kl = F.kl_div(F.log_softmax(student_logits / t, dim=1),
+                      F.log_softmax(teacher_logits / t, dim=1),
+                      reduction="batchmean", log_target=True)
+        loss = self.alpha * t * t * kl
+        if self.alpha < 1.0:
+            loss = loss + (1.0 - self.alpha) * F.cross_entropy(student_logits, targets)
+        return loss
+
+
+class SoftCE(KDLoss):
+    """(1-a)·CE(y, s) + a·T²·CE(softmax(t/T), softmax(s/T)): cross-entropy on soft targets.
+
+    Unlike :class:`Hinton`, the teacher term keeps the teacher's entropy, so it is not 0
+    when the student equals the teacher; it has the same gradient.
+    """
+
+    name = "soft_ce"
+    params = {"temperature": _temperature(), "alpha": Float(0.0, 1.0, default=0.9)}
+    teacher_only_params: ClassVar[dict[str, Any]] = {"alpha": 1.0}
+
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                targets: torch.Tensor) -> torch.Tensor:
+        """Return the mixed label/soft-target loss."""
+        t = self.temperature
+        soft = F.softmax(teacher_logits / t, dim=1)
+        soft_ce = -(soft * F.log_softmax(student_logits / t, dim=1)).sum(1).mean()
+        loss = self.alpha * t * t * soft_ce
+        if self.alpha < 1.0:
+            loss = loss + (1.0 - self.alpha) * F.cross_entropy(student_logits, targets)
+        return loss
+
+
+class MSELogits(KDLoss):
+    """(1-a)·CE(y, s) + a·mean((s - t)²): regress the teacher's logits."""
+
+    name = "mse_logits"
+    params = {"alpha": Float(0.0, 1.0, default=0.5)}
+    teacher_only_params: ClassVar[dict[str, Any]] = {"alpha": 1.0}
+
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                targets: torch.Tensor) -> torch.Tensor:
+        """Return the mixed loss; the squared error is averaged over rows and classes."""
+        loss = self.alpha * F.mse_loss(student_logits, teacher_logits)
+        if self.alpha < 1.0:
+            loss = loss + (1.0 - self.alpha) * F.cross_entropy(student_logits, targets)
+        return loss
+
+
+class DKD(KDLoss):
+    """Decoupled KD (Zhao et al. 2022): ce_weight·CE + (alpha·TCKD + beta·NCKD)·T².
+
+    TCKD is the KL divergence between the teacher's and the student's binary
+    (target, non-target) probabilities; NCKD the KL divergence between their
+    distributions over the non-target classes, renormalised. Both are computed in log
+    space: the target class is masked out with ``-inf`` before ``log_softmax``, and its
+    (undefined) terms are zeroed, never multiplied.
+    """
+
+    name = "dkd"
+    params = {
+        "alpha": Float(0.0, 4.0, default=1.0),
+        "beta": Float(0.0, 16.0, default=8.0),
+        "temperature": _temperature(),
+        "ce_weight": Float(0.0, 1.0, default=1.0),
+    }
+    teacher_only_params: ClassVar[dict[str, Any]] = {"ce_weight": 0.0}
+
+    @staticmethod
+    def parts(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+              targets: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(tckd, nckd)``, batch means, not yet multiplied by T²."""
+        t = temperature
+        target_mask = F.one_hot(targets, student_logits.shape[1]).bool()
+        log_ps = F.log_softmax(student_logits / t, dim=1)
+        log_pt = F.log_softmax(teacher_logits / t, dim=1)
+        # Binary split: log p(target) and log p(non-target) = logsumexp over the others.
+        ls_tgt = log_ps.gather(1, targets[:, None]).squeeze(1)
+        lt_tgt = log_pt.gather(1, targets[:, None]).squeeze(1)
+        ls_rest = torch.logsumexp(log_ps.masked_fill(target_mask, float("-inf")), dim=1)
+        lt_rest = torch.logsumexp(log_pt.masked_fill(target_mask, float("-inf")), dim=1)
+        tckd = (lt_tgt.exp() * (lt_tgt - ls_tgt) + lt_rest.exp() * (lt_rest - ls_rest)).mean()
+        # Non-target classes, renormalised; the masked target entry contributes nothing.
+        ls_nt = F.log_softmax((student_logits / t).masked_fill(target_mask, float("-inf")), 1)
+        lt_nt = F.log_softmax((teacher_logits / t).masked_fill(target_mask, float("-inf")), 1)
+        ls_nt = ls_nt.masked_fill(target_mask, 0.0)
+        lt_nt = lt_nt.masked_fill(target_mask, 0.0)
+        nckd = (lt_nt.exp().masked_fill(target_mask, 0.0) * (lt_nt - ls_nt)).sum(1).mean()
+        return tckd, nckd
+
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                targets: torch.Tensor) -> torch.Tensor:
+        """Return ce_weight·CE + (alpha·TCKD + beta·NCKD)·T²."""
+        tckd, nckd = self.parts(student_logits, teacher_logits, targets, self.temperature)
+        t2 = self.temperature * self.temperature
+        loss = (self.alpha * tckd + self.beta * nckd) * t2
+        if self.ce_weight > 0.0:
+            loss = loss + self.ce_weight * F.cross_entropy(student_logits, targets)
+        return loss
+
+
+@hookimpl
+def register_kd_losses(register):
+    """Register the built-in KD losses."""
+    for cls in (NoKD, Hinton, SoftCE, MSELogits, DKD):
+        register(cls)

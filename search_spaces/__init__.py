@@ -1,0 +1,1 @@
+"""Search spaces shipped with autodistill (YAML files)."""

@@ -1,0 +1,1 @@
+"""The shipped knowledge base of past studies (portable text files, never unpickled)."""

@@ -1,0 +1,157 @@
+"""`autodistill distill` and `plugins` from the command line, bad input included."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+DESIGN_KEYS = {"pipeline", "seed", "split", "teacher", "student", "seconds"}
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (the way a user does)."""
+    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
+                          text=True, cwd=cwd, env=os.environ.copy())
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, *needles: str) -> None:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.slow
+def test_distill_digits_hinton_json_has_every_key(tmp_path):
+    done = run_cli("distill", "builtin:digits", "--pipeline", "hinton", "--json",
+                   "--out", str(tmp_path / "student"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert DESIGN_KEYS <= set(report)
+    assert {"accuracy", "params"} <= set(report["teacher"])
+    assert {"accuracy", "macro_f1", "params", "teacher_agreement"} <= set(report["student"])
+    assert {"teacher", "student"} <= set(report["seconds"])
+    assert {"train", "valid", "test"} <= set(report["split"])
+    assert report["teacher"]["accuracy"] >= 0.95
+    assert report["student"]["accuracy"] > 0.85
+    out = tmp_path / "student"
+    assert json.loads((out / "pipeline.json").read_text())["kd_loss"]["name"] == "hinton"
+    assert json.loads((out / "metrics.json").read_text())["student"] == report["student"]
+    state = torch.load(out / "student.pt", weights_only=True)
+    assert any(key.endswith("weight") for key in state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.load(str(out / "student.torchscript.pt"))
+    logits, _ = scripted(torch.zeros(2, 64))
+    assert logits.shape == (2, 10)
+
+
+def test_distill_table_output():
+    done = run_cli("distill", "builtin:iris", "--pipeline",
+                   '{"kd_loss": {"name": "hinton"}, "training": {"epochs": 5}}')
+    assert done.returncode == 0, done.stderr
+    assert "teacher" in done.stdout and "student" in done.stdout
+
+
+def test_help_has_an_example():
+    done = run_cli("distill", "--help")
+    assert done.returncode == 0
+    assert "Example" in done.stdout
+
+
+def _csv(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _good_rows(n: int = 40) -> str:
+    return "".join(f"{i % 7},{'ab'[i % 2]},{'yes' if i % 3 else 'no'}\n" for i in range(n))
+
+
+BAD_DATA = [
+    ("missing file", lambda p: ["/no/such/file.csv", "--target", "y"], ["/no/such/file.csv"]),
+    ("missing column",
+     lambda p: [_csv(p, "t.csv", "a,b,y\n" + _good_rows()), "--target", "label"],
+     ["label", "y"]),
+    ("one class",
+     lambda p: [_csv(p, "t.csv", "a,b,y\n" + "".join(f"{i},x,same\n" for i in range(30))),
+                "--target", "y"], ["class"]),
+    ("class with one row",
+     lambda p: [_csv(p, "t.csv", "a,b,y\n" + _good_rows() + "1,a,lonely\n"), "--target", "y"],
+     ["lonely"]),
+    ("empty file", lambda p: [_csv(p, "t.csv", ""), "--target", "y"], ["t.csv"]),
+    ("garbage",
+     lambda p: [str(_bytes(p, "t.csv", bytes(range(256)) * 8)), "--target", "y"], ["t.csv"]),
+    ("nan labels",
+     lambda p: [_csv(p, "t.csv", "a,b,y\n" + _good_rows() + "1,a,\n2,b,\n"), "--target", "y"],
+     ["y"]),
+    ("no target", lambda p: [_csv(p, "t.csv", "a,b,y\n" + _good_rows())], ["--target"]),
+]
+
+
+def _bytes(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(("case", "make_args", "needles"), BAD_DATA, ids=[c[0] for c in BAD_DATA])
+def test_bad_data_is_one_line_exit_2(tmp_path, case, make_args, needles):
+    done = run_cli("distill", *make_args(tmp_path), "--pipeline", "plain")
+    assert_one_line_error(done, *needles)
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "needles"),
+    [
+        ('{"kd_loss": {"name": "hintn"}}', ["hintn", "installed", "hinton"]),
+        ('{"kd_loss": {"name": "hinton", "params": {"temprature": 3}}}', ["temprature"]),
+        ('{"kd_loss": {"name": "hinton", "params": {"temperature": 99}}}', ["temperature", "99"]),
+        ("nonsense", ["--pipeline", "nonsense"]),
+    ],
+)
+def test_bad_pipeline_is_one_line_exit_2(pipeline, needles):
+    assert_one_line_error(run_cli("distill", "builtin:iris", "--pipeline", pipeline), *needles)
+
+
+def test_bad_student_and_teacher_are_one_line_exit_2(tmp_path):
+    assert_one_line_error(
+        run_cli("distill", "builtin:iris", "--pipeline", "plain", "--student", "cnn:3"),
+        "--student",
+    )
+    assert_one_line_error(
+        run_cli("distill", "builtin:iris", "--pipeline", "hinton", "--teacher", "gpt"),
+        "gpt",
+    )
+
+
+def test_torchscript_teacher_with_wrong_width_is_one_line_exit_2(tmp_path):
+    path = tmp_path / "teacher.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(torch.nn.Linear(4, 5)).save(str(path))  # iris has 3 classes
+    done = run_cli("distill", "builtin:iris", "--pipeline", "hinton", "--teacher", str(path))
+    assert_one_line_error(done, "teacher.pt", "5", "3")
+
+
+def test_torchscript_teacher_that_fits_is_used(tmp_path):
+    path = tmp_path / "teacher.pt"
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(torch.nn.Linear(4, 3)).save(str(path))
+    done = run_cli("distill", "builtin:iris", "--pipeline",
+                   '{"kd_loss": {"name": "hinton"}, "training": {"epochs": 5}}',
+                   "--teacher", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["teacher"]["params"] == 15

@@ -1,0 +1,312 @@
+"""Data specs: builtins, synthetic tasks, files, the fixed split, and one-line bad-data errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autodistill.data import SPLIT, load_dataset, parse_spec, split_indices
+from autodistill.errors import DataError
+
+
+def _check_arrays(dataset) -> None:
+    for split in ("train", "valid", "test"):
+        x, y = getattr(dataset, f"X_{split}"), getattr(dataset, f"y_{split}")
+        assert x.dtype == np.float32 and y.dtype == np.int64
+        assert x.shape == (len(y), dataset.n_features)
+        assert np.isfinite(x).all()
+        assert y.min() >= 0 and y.max() < dataset.n_classes
+    assert len(dataset.feature_names) == dataset.n_features
+
+
+@pytest.mark.parametrize(("name", "rows", "features", "classes"), [
+    ("iris", 150, 4, 3), ("wine", 178, 13, 3), ("breast_cancer", 569, 30, 2),
+    ("digits", 1797, 64, 10)])
+def test_builtins_load_with_their_shapes(name, rows, features, classes):
+    dataset = load_dataset(f"builtin:{name}")
+    assert (dataset.n_rows, dataset.n_features, dataset.n_classes) == (rows, features, classes)
+    assert dataset.name == dataset.spec == f"builtin:{name}"
+    assert dataset.info["n_rows"] == rows and dataset.info["n_numeric"] == features
+    _check_arrays(dataset)
+
+
+def test_builtin_class_names_are_the_original_labels(iris):
+    assert iris.classes == ("setosa", "versicolor", "virginica")
+
+
+@pytest.mark.parametrize(("spec", "rows", "features", "classes"), [
+    ("synthetic:classification?n=300&d=7&informative=3&classes=3&seed=1", 300, 7, 3),
+    ("synthetic:classification", 1000, 20, 2),
+    ("synthetic:moons?n=200&noise=0.2", 200, 2, 2),
+    ("synthetic:circles?n=200&noise=0.05&factor=0.3", 200, 2, 2),
+    ("synthetic:blobs?n=250&d=5&classes=4&std=2.0", 250, 5, 4),
+    ("synthetic:gaussian_quantiles?n=300&d=3&classes=4", 300, 3, 4),
+    ("synthetic:classification?n=400&d=5&informative=3&classes=3&weights=0.75,0.125", 400, 5, 3),
+])
+def test_synthetic_families_follow_their_parameters(spec, rows, features, classes):
+    dataset = load_dataset(spec)
+    assert (dataset.n_rows, dataset.n_features, dataset.n_classes) == (rows, features, classes)
+    _check_arrays(dataset)
+
+
+def test_synthetic_weights_make_an_imbalanced_task():
+    dataset = load_dataset("synthetic:classification?n=1000&d=5&informative=3&weights=0.9&flip_y=0")
+    assert np.bincount(dataset.y_train)[0] > 4 * np.bincount(dataset.y_train)[1]
+
+
+def test_synthetic_is_determined_by_its_parameters():
+    spec = "synthetic:blobs?n=200&d=3&classes=3&seed=5"
+    first, second = load_dataset(spec), load_dataset(spec)
+    assert first.fingerprint == second.fingerprint
+    np.testing.assert_array_equal(first.X_train, second.X_train)
+    np.testing.assert_array_equal(first.y_test, second.y_test)
+    # parameter order and spelling of numbers do not matter; the seed does
+    same = load_dataset("synthetic:blobs?seed=5&classes=3&d=3&n=200.0")
+    assert same.spec == first.spec and same.fingerprint == first.fingerprint
+    other = load_dataset("synthetic:blobs?n=200&d=3&classes=3&seed=6")
+    assert other.fingerprint != first.fingerprint
+    assert not np.array_equal(other.X_train, first.X_train)
+
+
+@pytest.mark.parametrize(("spec", "needles"), [
+    ("synthetic:spirals", ["spirals", "moons", "classification"]),
+    ("synthetic:moons?rows=10", ["rows", "noise", "seed"]),
+    ("synthetic:moons?n=many", ["n", "many"]),
+    ("synthetic:classification?d=3&informative=2&classes=8", ["informative"]),
+    ("builtin:mnist", ["mnist", "builtin:digits"]),
+])
+def test_bad_specs_name_the_valid_choices(spec, needles):
+    with pytest.raises(DataError) as info:
+        parse_spec(spec)
+    message = str(info.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message
+
+
+def test_same_seed_same_split_other_seed_other_split():
+    first, again = load_dataset("builtin:wine", split_seed=3), load_dataset("builtin:wine",
+                                                                               split_seed=3)
+    np.testing.assert_array_equal(first.X_train, again.X_train)
+    np.testing.assert_array_equal(first.y_valid, again.y_valid)
+    other = load_dataset("builtin:wine", split_seed=4)
+    assert not np.array_equal(first.X_test, other.X_test)
+    assert other.fingerprint == first.fingerprint  # the split seed is not part of the data
+
+
+def test_split_is_64_16_20_and_stratified(digits):
+    n = digits.n_rows
+    sizes = (len(digits.y_train), len(digits.y_valid), len(digits.y_test))
+    for size, share in zip(sizes, SPLIT, strict=True):
+        assert abs(size - share * n) <= 1
+    totals = np.bincount(np.concatenate([digits.y_train, digits.y_valid, digits.y_test]))
+    for y, share in ((digits.y_train, SPLIT[0]), (digits.y_valid, SPLIT[1]),
+                     (digits.y_test, SPLIT[2])):
+        assert np.all(np.abs(np.bincount(y, minlength=10) - share * totals) <= 2)
+
+
+def test_split_indices_partition_the_rows_and_keep_tiny_classes_in_train():
+    y = np.array([0] * 40 + [1] * 30 + [2] * 2 + [3] * 3)
+    train, valid, test = split_indices(y, 0)
+    everything = np.concatenate([train, valid, test])
+    assert sorted(everything.tolist()) == list(range(len(y)))
+    assert set(np.unique(y[train])) == {0, 1, 2, 3}
+    again = split_indices(y, 0)
+    assert all(np.array_equal(a, b) for a, b in zip((train, valid, test), again, strict=True))
+
+
+def _mixed_frame(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "age": rng.normal(40, 10, n).round(1),
+        "colour": rng.choice(["red", "green", "blue"], n),
+        "member": rng.choice([True, False], n),
+        "city": [f"city{i % 60}" for i in range(n)],  # high cardinality
+        "label": np.where(rng.random(n) < 0.8, "stay", "leave"),
+    })
+    frame.loc[::7, "age"] = np.nan
+    frame.loc[::11, "colour"] = None
+    return frame
+
+
+def test_csv_with_categories_missing_values_and_string_labels(tmp_path: Path):
+    path = tmp_path / "customers.csv"
+    _mixed_frame().to_csv(path, index=False)
+    dataset = load_dataset(str(path), target="label")
+    _check_arrays(dataset)
+    assert dataset.name == "customers"
+    assert dataset.classes == ("leave", "stay")
+    assert np.bincount(dataset.y_train)[1] > 2 * np.bincount(dataset.y_train)[0]
+    assert {"colour_red", "colour_green", "colour_blue", "age"} <= set(dataset.feature_names)
+    city_columns = [n for n in dataset.feature_names if n.startswith("city_")]
+    assert 2 <= len(city_columns) <= 21  # capped: the rest pooled as infrequent
+    assert dataset.info["n_categorical"] == 3 and dataset.info["n_numeric"] == 1
+    assert dataset.info["missing_fraction"] > 0
+    onehot = dataset.X_train[:, [dataset.feature_names.index(f"colour_{c}")
+                                 for c in ("red", "green", "blue")]]
+    assert set(np.unique(onehot)) <= {0.0, 1.0}
+
+
+def test_transforms_are_fitted_on_the_training_split_only(tmp_path: Path):
+    frame = _mixed_frame()
+    _, codes = np.unique(frame["label"], return_inverse=True)
+    train, _, test = split_indices(codes.astype(np.int64), 0)
+    frame.loc[test[:3], "colour"] = "violet"      # a category seen only in test
+    frame.loc[test[3], "age"] = 1e6               # an outlier seen only in test
+    path = tmp_path / "shifted.csv"
+    frame.to_csv(path, index=False)
+    dataset = load_dataset(str(path), target="label")
+    assert "colour_violet" not in dataset.feature_names
+    age = dataset.feature_names.index("age")
+    assert abs(float(dataset.X_train[:, age].mean())) < 1e-4
+    assert abs(float(dataset.X_train[:, age].std()) - 1) < 1e-3
+    assert dataset.X_test[:, age].max() > 100  # scaled with train statistics
+    assert np.isfinite(dataset.X_test).all()
+
+
+def test_mostly_numeric_column_with_garbage_cells_stays_numeric(tmp_path: Path):
+    rows = [f"{i % 13},{'oops' if i == 5 else i * 0.5},{'ab'[i % 2]}" for i in range(60)]
+    path = tmp_path / "dirty.csv"
+    path.write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    dataset = load_dataset(str(path), target="y")
+    assert "b" in dataset.feature_names and dataset.info["n_numeric"] == 2
+    _check_arrays(dataset)
+
+
+def test_classes_with_two_rows_load_and_are_in_train(tmp_path: Path):
+    rows = [f"{i},{'abc'[i % 3]}" for i in range(30)] + ["100,rare", "101,rare"]
+    path = tmp_path / "rare.csv"
+    path.write_text("x,y\n" + "\n".join(rows) + "\n")
+    dataset = load_dataset(str(path), target="y")
+    assert dataset.classes == ("a", "b", "c", "rare")
+    assert 3 in set(dataset.y_train.tolist())
+
+
+def test_parquet_and_npz_match_csv(tmp_path: Path):
+    frame = _mixed_frame()
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    from_csv = load_dataset(str(tmp_path / "t.csv"), target="label")
+    from_parquet = load_dataset(str(tmp_path / "t.parquet"), target="label")
+    assert from_parquet.feature_names == from_csv.feature_names
+    np.testing.assert_allclose(from_parquet.X_train, from_csv.X_train, atol=1e-6)
+    np.testing.assert_array_equal(from_parquet.y_test, from_csv.y_test)
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(120, 5)), rng.integers(0, 3, 120)
+    np.savez(tmp_path / "arrays.npz", X=X, y=y)
+    dataset = load_dataset(str(tmp_path / "arrays.npz"))
+    assert (dataset.n_rows, dataset.n_features, dataset.n_classes) == (120, 5, 3)
+    _check_arrays(dataset)
+
+
+def test_fingerprint_follows_content_not_location(tmp_path: Path):
+    frame = _mixed_frame()
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.to_csv(tmp_path / "b.csv", index=False)
+    first = load_dataset(str(tmp_path / "a.csv"), target="label")
+    assert load_dataset(str(tmp_path / "b.csv"), target="label").fingerprint == first.fingerprint
+    assert load_dataset(str(tmp_path / "a.csv"), target="label",
+                        split_seed=9).fingerprint == first.fingerprint
+    assert load_dataset(str(tmp_path / "a.csv"), target="member").fingerprint != first.fingerprint
+    frame.loc[0, "age"] = 99.5
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    assert load_dataset(str(tmp_path / "a.csv"), target="label").fingerprint != first.fingerprint
+    assert len(first.fingerprint) == 64
+
+
+# --------------------------------------------------------------------------- bad data
+
+
+def _good_rows(n: int = 40) -> str:
+    return "".join(f"{i % 7},{'ab'[i % 2]},{'yes' if i % 3 else 'no'}\n" for i in range(n))
+
+
+def _write(tmp_path: Path, text: str | bytes, name: str = "t.csv") -> str:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return str(path)
+
+
+def _data_error(spec: str, target: str | None = "y") -> str:
+    with pytest.raises(DataError) as info:
+        load_dataset(spec, target=target)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_file_is_named():
+    message = _data_error("/no/such/file.csv")
+    assert "/no/such/file.csv" in message
+
+
+def test_bare_builtin_name_suggests_the_spec():
+    assert "builtin:iris" in _data_error("iris")
+
+
+def test_unsupported_extension_is_named(tmp_path):
+    message = _data_error(_write(tmp_path, "a,y\n1,2\n", "t.xlsx"))
+    assert ".xlsx" in message and ".csv" in message
+
+
+def test_missing_column_lists_the_available_ones(tmp_path):
+    message = _data_error(_write(tmp_path, "a,b,y\n" + _good_rows()), target="label")
+    assert "'label'" in message and "a, b, y" in message and "t.csv" in message
+
+
+def test_missing_target_asks_for_target(tmp_path):
+    message = _data_error(_write(tmp_path, "a,b,y\n" + _good_rows()), target=None)
+    assert "--target" in message and "a, b, y" in message
+
+
+def test_one_class_is_an_error(tmp_path):
+    message = _data_error(_write(tmp_path, "a,b,y\n" + "".join(f"{i},x,same\n" for i in range(30))))
+    assert "one class" in message and "'y'" in message and "same" in message
+
+
+def test_class_with_one_row_is_named(tmp_path):
+    message = _data_error(_write(tmp_path, "a,b,y\n" + _good_rows() + "1,a,lonely\n"))
+    assert "lonely" in message and "t.csv" in message
+
+
+def test_empty_file_is_an_error(tmp_path):
+    assert "t.csv" in _data_error(_write(tmp_path, ""))
+    assert "no rows" in _data_error(_write(tmp_path, "a,b,y\n", "header.csv"))
+
+
+def test_binary_garbage_is_an_error(tmp_path):
+    message = _data_error(_write(tmp_path, bytes(range(256)) * 8))
+    assert "t.csv" in message
+
+
+def test_unparseable_parquet_is_an_error(tmp_path):
+    message = _data_error(_write(tmp_path, "not,parquet\n1,2\n", "t.parquet"))
+    assert "t.parquet" in message
+
+
+def test_nan_labels_say_how_many_rows(tmp_path):
+    message = _data_error(_write(tmp_path, "a,b,y\n" + _good_rows() + "1,a,\n2,b,\n"))
+    assert "2 of 42 rows" in message and "'y'" in message and "drop" in message
+
+
+def test_continuous_target_is_an_error(tmp_path):
+    rows = "".join(f"{i},{i * 0.37 + 0.1}\n" for i in range(30))
+    assert "continuous" in _data_error(_write(tmp_path, "a,y\n" + rows))
+
+
+def test_no_feature_column_is_an_error(tmp_path):
+    rows = "".join(f",{'ab'[i % 2]}\n" for i in range(30))
+    assert "feature" in _data_error(_write(tmp_path, "a,y\n" + rows))
+
+
+def test_npz_without_x_and_y_names_the_keys_found(tmp_path):
+    np.savez(tmp_path / "arrays.npz", features=np.zeros((10, 2)), labels=np.zeros(10))
+    message = _data_error(str(tmp_path / "arrays.npz"), target=None)
+    assert "features" in message and "labels" in message and "'X'" in message

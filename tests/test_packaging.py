@@ -1,0 +1,32 @@
+"""A plain (non-editable) wheel carries the built-ins, the search spaces and the studies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_wheel_ships_plugins_spaces_and_studies(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, text=True,
+    )
+    (wheel,) = tmp_path.glob("autodistill-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for module in ("kd_losses", "mi_objectives", "augmentations", "curricula"):
+        assert f"autodistill/plugins/{module}.py" in names
+    assert "autodistill/search_spaces/default.yaml" in names
+    assert "autodistill/search_spaces/fast.yaml" in names
+    assert any(n.startswith("autodistill/studies/") and n.endswith((".jsonl", ".csv"))
+               for n in names)
+    # The example plugin is its own distribution, and no top-level `plugins` package leaks.
+    assert not any(n.startswith(("plugins/", "autodistill/plugins/example_plugin")) for n in names)
+    assert any(n.endswith("entry_points.txt") for n in names)

@@ -1,0 +1,218 @@
+"""The plugin system: built-ins through the same hooks, entry points, clashes, strictness."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from autodistill import hookspecs, registry
+from autodistill.components import KDLoss
+from autodistill.errors import PluginError
+from autodistill.params import Float
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPECTED = {
+    "kd_loss": {"none", "hinton", "soft_ce", "mse_logits", "dkd"},
+    "mi_objective": {"none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm"},
+    "augmentation": {"none", "gaussian_noise", "feature_mask", "mixup", "munge", "smote"},
+    "curriculum": {"none", "curriculum", "anti_curriculum", "random_curriculum", "cyclical",
+                   "self_paced"},
+}
+
+
+@pytest.fixture
+def fresh_registry():
+    registry.reset_registry()
+    yield
+    registry.reset_registry()
+
+
+def _write_distribution(site: Path, dist: str, module_source: str, ep_name: str) -> None:
+    """A real installed distribution: a module plus a .dist-info with an entry point."""
+    module = dist.replace("-", "_")
+    (site / f"{module}.py").write_text(textwrap.dedent(module_source))
+    info = site / f"{module}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[autodistill]\n{ep_name} = {module}\n")
+
+
+def test_builtins_are_registered_under_their_contract_names(fresh_registry):
+    reg = registry.get_registry()
+    for family, names in EXPECTED.items():
+        assert set(reg.names(family)) == names
+        for name in names:
+            assert reg.get(family, name).plugin == registry.BUILTIN_PLUGIN_NAME
+
+
+def test_builtins_go_through_the_plugin_manager(fresh_registry):
+    pm = registry.get_plugin_manager()
+    for module_name in registry.DEFAULT_PLUGINS:
+        assert pm.get_plugin(module_name) is not None
+
+
+def test_unknown_component_lists_installed(fresh_registry):
+    from autodistill.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="installed: .*hinton"):
+        registry.get_registry().get("kd_loss", "hintn")
+
+
+def test_two_plugins_claiming_one_name_is_an_error_naming_both(fresh_registry, tmp_path,
+                                                               monkeypatch):
+    source = """
+        from autodistill.components import KDLoss
+        from autodistill.hookspecs import hookimpl
+        class Clash(KDLoss):
+            '''Claims the built-in name.'''
+            name = "hinton"
+            def forward(self, s, t, y):
+                return s.sum()
+        @hookimpl
+        def register_kd_losses(register):
+            register(Clash)
+    """
+    _write_distribution(tmp_path, "clashing-plugin", source, "clasher")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("AUTODISTILL_PLUGINS", "clasher")
+    with pytest.raises(PluginError) as info:
+        registry.get_registry()
+    message = str(info.value)
+    assert "autodistill (built-in)" in message and "clasher" in message and "hinton" in message
+
+
+def test_broken_plugin_is_reported_not_fatal(fresh_registry, tmp_path, monkeypatch):
+    _write_distribution(tmp_path, "broken-plugin", "raise ImportError('no such dependency')",
+                        "broken")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("AUTODISTILL_PLUGINS", "broken")
+    reg = registry.get_registry()
+    assert [b.name for b in reg.broken] == ["broken"]
+    assert "no such dependency" in reg.broken[0].error
+    assert reg.broken[0].distribution == "broken-plugin"
+    assert set(reg.names("kd_loss")) == EXPECTED["kd_loss"]
+
+    registry.reset_registry()
+    monkeypatch.setenv("AUTODISTILL_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="broken"):
+        registry.get_registry()
+
+
+def test_empty_plugin_selection_loads_only_builtins(fresh_registry, monkeypatch):
+    monkeypatch.setenv("AUTODISTILL_PLUGINS", "")
+    reg = registry.get_registry()
+    assert list(reg.plugins) == [registry.BUILTIN_PLUGIN_NAME]
+
+
+def test_register_rejects_invalid_declarations():
+    reg = registry.Registry()
+
+    class OutOfRange(KDLoss):
+        """Default outside its range."""
+
+        name = "bad_default"
+        params = {"t": Float(1.0, 2.0, default=5.0)}
+
+    with pytest.raises(PluginError, match="default 5.0 outside"):
+        reg.register("kd_loss", OutOfRange, "p", None)
+
+    class NotAKDLoss:
+        name = "x"
+
+    with pytest.raises(PluginError, match="does not derive"):
+        reg.register("kd_loss", NotAKDLoss, "p", None)
+
+
+def test_register_for_test_adds_and_removes(fresh_registry):
+    class Throwaway(KDLoss):
+        """A throw-away loss."""
+
+        name = "throwaway"
+
+        def forward(self, s, t, y):
+            return s.sum()
+
+    remove = registry.register_for_test("kd_loss", Throwaway)
+    try:
+        assert "throwaway" in registry.get_registry().names("kd_loss")
+    finally:
+        remove()
+    assert "throwaway" not in registry.get_registry().names("kd_loss")
+
+
+# Meta-tests, as datasette does: every hook is documented and has a test of its own.
+HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+         if name.startswith("register_")]
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_an_example(hook):
+    doc = getattr(hookspecs, hook).__doc__ or ""
+    assert "Called" in doc and "Example::" in doc
+    assert f"`{hook}`" in (ROOT / "docs" / "plugins.md").read_text()
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test(hook):
+    tests = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    assert f"def test_hook_{hook}" in tests
+
+
+def _family_hook_test(hook: str, family: str) -> None:
+    reg = registry.get_registry()
+    impls = getattr(registry.get_plugin_manager().hook, hook).get_hookimpls()
+    assert impls, f"no implementation of {hook}"
+    assert reg.names(family) == sorted(EXPECTED[family])
+
+
+def test_hook_register_kd_losses(fresh_registry):
+    _family_hook_test("register_kd_losses", "kd_loss")
+
+
+def test_hook_register_mi_objectives(fresh_registry):
+    _family_hook_test("register_mi_objectives", "mi_objective")
+
+
+def test_hook_register_augmentations(fresh_registry):
+    _family_hook_test("register_augmentations", "augmentation")
+
+
+def test_hook_register_curricula(fresh_registry):
+    _family_hook_test("register_curricula", "curriculum")
+
+
+def test_hook_register_commands(fresh_registry, tmp_path, monkeypatch):
+    source = """
+        from autodistill.hookspecs import hookimpl
+        @hookimpl
+        def register_commands(app):
+            @app.command()
+            def hello():
+                '''Say hello.'''
+                print("hello from a plugin")
+    """
+    _write_distribution(tmp_path, "command-plugin", source, "greeter")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "AUTODISTILL_PLUGINS": "greeter"}
+    out = subprocess.run([sys.executable, "-m", "autodistill", "hello"], env=env,
+                         capture_output=True, text=True, check=True)
+    assert "hello from a plugin" in out.stdout
+
+
+def test_plugins_json_lists_every_builtin():
+    env = {**os.environ, "AUTODISTILL_PLUGINS": ""}
+    out = subprocess.run([sys.executable, "-m", "autodistill", "plugins", "--json"], env=env,
+                         capture_output=True, text=True, check=True)
+    doc = json.loads(out.stdout)
+    for family, names in EXPECTED.items():
+        assert set(doc["components"][family]) == names
+    hinton = doc["plugins"]["autodistill (built-in)"]["families"]["kd_loss"]["hinton"]
+    assert hinton["params"]["temperature"]["default"] == 4.0
+    assert {"low", "high", "log", "default"} <= set(hinton["params"]["temperature"])

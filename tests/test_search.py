@@ -1,0 +1,396 @@
+"""Search: presets first, stored trials, failures, workers, heartbeat retry, Ctrl-C resume.
+
+Runs against SQLite and the PostgreSQL at 127.0.0.1:5432 (skipped only when unreachable).
+Every test uses its own study name and deletes it afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from autodistill import storage
+from autodistill.components import KDLoss
+from autodistill.errors import StorageError
+from autodistill.pipeline import load_pipeline
+from autodistill.registry import register_for_test
+from autodistill.search import default_study_name, enqueue_pipelines, run_search, trial_counts
+from autodistill.space import load_space
+
+PG_CANDIDATES = ("postgres", "root")
+
+TINY = """
+kd_loss: {components: [none, hinton, soft_ce]}
+mi_objective: {components: [none]}
+augmentation: {components: [none, gaussian_noise]}
+curriculum: {components: [none]}
+training: {epochs: {low: 5, high: 6}, patience: 3}
+"""
+# About a second a trial on digits: long enough for spawned workers to join in.
+MEDIUM = """
+kd_loss: {components: [none, hinton]}
+mi_objective: {components: [none]}
+augmentation: {components: [none]}
+curriculum: {components: [none]}
+training: {epochs: 60, patience: 60, batch_size: 64}
+"""
+# Slow enough (about 2 s on digits) to be caught mid-trial.
+SLOW = """
+kd_loss: {components: [none, hinton]}
+mi_objective: {components: [none]}
+augmentation: {components: [none]}
+curriculum: {components: [none]}
+training: {epochs: 60, patience: 60, batch_size: 32, lr: 0.001, weight_decay: 0.0}
+"""
+
+
+def _postgres_url() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    for user in PG_CANDIDATES:
+        try:
+            psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname="test",
+                            connect_timeout=3).close()
+            return f"postgresql+psycopg://{user}@127.0.0.1:5432/test"
+        except psycopg.Error:
+            continue
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studies.db'}"
+    return _pg()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    return _pg()
+
+
+def _pg() -> str:
+    found = _postgres_url()
+    if found is None:
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable")
+    return found
+
+
+@pytest.fixture
+def study_name(request: pytest.FixtureRequest) -> str:
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    urls: list[str] = []
+    request.node.study_urls = urls
+    yield name
+    for url in urls:
+        storage.delete_study(url, name)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> str:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return str(path)
+
+
+@pytest.fixture
+def medium(tmp_path: Path) -> str:
+    path = tmp_path / "medium.yaml"
+    path.write_text(MEDIUM)
+    return str(path)
+
+
+@pytest.fixture
+def slow(tmp_path: Path) -> str:
+    path = tmp_path / "slow.yaml"
+    path.write_text(SLOW)
+    return str(path)
+
+
+def _study(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def _cleanup(request: pytest.FixtureRequest, url: str) -> str:
+    request.node.study_urls.append(url)
+    return url
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+def test_search_stores_presets_first_with_metrics_and_resumes(
+    request, url: str, study_name: str, tiny: str, iris_teacher
+) -> None:
+    _cleanup(request, url)
+    summary = run_search("builtin:iris", space=tiny, trials=4, storage=url, study=study_name,
+                         quiet=True, handle_signals=False)
+    assert summary["study"] == study_name
+    assert summary["trials"]["counted"] == 4 and summary["ran"] == 4
+    study = _study(url, study_name)  # plain Optuna opens our study from the same URL
+    trials = study.trials
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert trials[0].user_attrs["pipeline"]["kd_loss"]["name"] == "none"
+    assert trials[1].user_attrs["pipeline"]["kd_loss"] == {
+        "name": "hinton", "params": {"temperature": 4.0, "alpha": 0.9}}
+    for trial in trials:
+        if trial.state.name == "COMPLETE":
+            assert 0.0 <= trial.value <= 1.0
+            assert {"pipeline", "test_accuracy", "macro_f1", "seconds"} <= set(trial.user_attrs)
+    hinton = trials[1].value
+    assert summary["best"]["valid_score"] >= hinton
+    best = next(t for t in trials if t.number == summary["best"]["number"])
+    assert summary["best"]["test_accuracy"] == best.user_attrs["test_accuracy"]
+    info = study.user_attrs["autodistill"]
+    assert info["dataset"] == "builtin:iris" and info["student"] == "mlp:16"
+    assert info["n_classes"] == 3 and info["space"] == tiny
+    row = storage.get_study_row(url, study_name)
+    assert row is not None and row.dataset_fingerprint == info["fingerprint"]
+
+    # The same command again owes nothing; asking for more runs only the difference.
+    again = run_search("builtin:iris", space=tiny, trials=4, storage=url, study=study_name,
+                       quiet=True, handle_signals=False)
+    assert again["ran"] == 0
+    more = run_search("builtin:iris", space=tiny, trials=6, storage=url, study=study_name,
+                      quiet=True, handle_signals=False)
+    assert more["ran"] == 2 and len(_study(url, study_name).trials) == 6
+
+
+def test_a_study_of_another_dataset_is_refused(tmp_path: Path, tiny: str, iris_teacher) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    run_search("builtin:iris", space=tiny, trials=1, storage=url, study="shared", quiet=True,
+               handle_signals=False)
+    with pytest.raises(StorageError, match="another --study"):
+        run_search("builtin:iris", space=tiny, trials=1, storage=url, study="shared",
+                   student="mlp:8", quiet=True, handle_signals=False)
+
+
+class _Boom(KDLoss):
+    """A KD loss that always raises (test only)."""
+
+    name = "test_boom"
+
+    def forward(self, student_logits, teacher_logits, targets):
+        raise RuntimeError("boom at batch one")
+
+
+class _NaN(KDLoss):
+    """A KD loss that returns NaN (test only)."""
+
+    name = "test_nan"
+
+    def forward(self, student_logits, teacher_logits, targets):
+        return student_logits.sum() * torch.tensor(math.nan)
+
+
+def test_a_raising_component_fails_its_trial_and_the_study_goes_on(
+    tmp_path: Path, iris_teacher
+) -> None:
+    url = f"sqlite:///{tmp_path / 'boom.db'}"
+    space = tmp_path / "boom.yaml"
+    space.write_text(TINY.replace("[none, hinton, soft_ce]", "[test_boom, test_nan, none]"))
+    removers = [register_for_test("kd_loss", _Boom), register_for_test("kd_loss", _NaN)]
+    try:
+        summary = run_search("builtin:iris", space=str(space), trials=8, storage=url,
+                             study="boom", seed=3, quiet=True, handle_signals=False)
+    finally:
+        for remove in removers:
+            remove()
+    assert summary["trials"]["counted"] == 8 and summary["ran"] == 8
+    trials = _study(url, "boom").trials
+    by_loss: dict[str, list] = {}
+    for trial in trials:
+        by_loss.setdefault(trial.params["kd_loss"], []).append(trial)
+    assert by_loss["test_boom"] and by_loss["test_nan"] and by_loss["none"]
+    for trial in by_loss["test_boom"]:
+        assert trial.state.name == "FAIL"
+        assert trial.user_attrs["failed_component"] == "kd_loss:test_boom"
+        assert "boom at batch one" in trial.user_attrs["error"]
+    for trial in by_loss["test_nan"]:
+        assert trial.state.name == "PRUNED"
+        assert "nan" in trial.user_attrs["error"].lower()
+    assert all(t.state.name == "COMPLETE" for t in by_loss["none"])
+
+
+def _assert_exactly(url: str, name: str, n: int) -> list:
+    trials = _study(url, name).trials
+    assert [t.number for t in trials] == list(range(n))
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both workers took part
+    presets = [t.user_attrs["pipeline"]["kd_loss"]["name"] for t in trials
+               if t.system_attrs.get("fixed_params")]
+    assert sorted(presets) == ["hinton", "none"]  # each preset exactly once
+    return trials
+
+
+def test_two_workers_run_exactly_the_requested_trials(
+    request, url: str, study_name: str, medium: str, digits_teacher
+) -> None:
+    _cleanup(request, url)
+    # A study that already holds a finished trial and a waiting one (queued, never run).
+    run_search("builtin:digits", space=medium, trials=1, storage=url, study=study_name,
+               quiet=True, handle_signals=False)
+    queued = enqueue_pipelines(_study(url, study_name), [load_pipeline("hinton")],
+                               load_space(medium))
+    assert queued == 1
+    summary = run_search("builtin:digits", space=medium, trials=16, storage=url,
+                         study=study_name, workers=2, quiet=True, handle_signals=False)
+    assert summary["trials"]["counted"] == 16 and summary["ran"] == 15
+    trials = _assert_exactly(url, study_name, 16)
+    assert trials[1].user_attrs["pipeline"]["kd_loss"]["name"] == "hinton"  # the queued one ran
+    if storage.is_sqlite(url):
+        assert not list(Path(url[len("sqlite:///"):]).parent.glob("*.journal"))
+
+
+def test_two_commands_cooperate_on_one_postgres_study(
+    request, pg_url: str, study_name: str, medium: str, digits_teacher
+) -> None:
+    _cleanup(request, pg_url)
+    args = ("builtin:digits", "--space", medium, "--trials", "12", "--storage", pg_url,
+            "--study", study_name, "--json")
+    procs = [_cli(*args, env=_env()) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    _assert_exactly(pg_url, study_name, 12)
+    assert sum(json.loads(out)["ran"] for out, _ in outputs) >= 12
+
+
+def _wait_for(predicate, timeout: float = 90.0, every: float = 0.05) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
+def _running_with_epochs(url: str, name: str) -> bool:
+    try:
+        trials = _study(url, name).trials
+    except KeyError:
+        return False
+    return any(t.state.name == "RUNNING" and t.intermediate_values for t in trials)
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "autodistill", "search", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_workers_trial_is_failed_by_heartbeat_and_retried(
+    request, pg_url: str, study_name: str, slow: str, digits_teacher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _cleanup(request, pg_url)
+    monkeypatch.setenv("AUTODISTILL_HEARTBEAT_INTERVAL", "1")
+    monkeypatch.setenv("AUTODISTILL_HEARTBEAT_GRACE", "2")
+    worker = _cli("builtin:digits", "--space", slow, "--trials", "1", "--storage", pg_url,
+                  "--study", study_name, env=_env())
+    try:
+        _wait_for(lambda: _running_with_epochs(pg_url, study_name) or worker.poll() is not None)
+        assert worker.poll() is None, worker.communicate()
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    summary = run_search("builtin:digits", space=slow, trials=1, storage=pg_url,
+                         study=study_name, quiet=True, handle_signals=False)
+    trials = _study(pg_url, study_name).trials
+    killed, retry = trials[0], trials[-1]
+    assert killed.state.name == "FAIL"
+    assert retry.state.name == "COMPLETE"
+    assert retry.system_attrs["failed_trial"] == killed.number
+    assert retry.params == killed.params
+    assert summary["ran"] == 1 and trial_counts(trials)["counted"] == 1
+
+
+def test_sigint_stops_cleanly_and_the_same_command_resumes(
+    request, url: str, study_name: str, slow: str, digits_teacher
+) -> None:
+    _cleanup(request, url)
+    args = ("builtin:digits", "--space", slow, "--trials", "3", "--storage", url,
+            "--study", study_name)
+    proc = _cli(*args, "--json", env=_env())
+    try:
+        _wait_for(lambda: _running_with_epochs(url, study_name) or proc.poll() is not None)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "run the same command again" in err
+    assert json.loads(out)["interrupted"] is True
+    before = _study(url, study_name).trials
+    interrupted = [t for t in before if t.user_attrs.get("interrupted")]
+    assert len(interrupted) == 1 and interrupted[0].state.name == "FAIL"
+    done_before = trial_counts(before)["counted"]
+    assert done_before < 3
+
+    summary = run_search("builtin:digits", space=slow, trials=3, storage=url, study=study_name,
+                         quiet=True, handle_signals=False)
+    assert summary["ran"] == 3 - done_before
+    after = _study(url, study_name).trials
+    assert trial_counts(after)["counted"] == 3
+    assert [t.state.name for t in after if not t.user_attrs.get("interrupted")] == ["COMPLETE"] * 3
+    # The interrupted preset ran again, so both presets completed.
+    names = sorted(t.user_attrs["pipeline"]["kd_loss"]["name"] for t in after
+                   if t.system_attrs.get("fixed_params") and t.state.name == "COMPLETE")
+    assert names == ["hinton", "none"]
+
+
+def test_unreachable_database_is_one_line_exit_2() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "autodistill", "search", "builtin:iris", "--storage",
+         "postgresql+psycopg://bob:hunter2@127.0.0.1:1/test"],
+        capture_output=True, text=True, timeout=120, env=_env(),
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:"), proc.stderr
+    assert "hunter2" not in proc.stderr
+
+
+def test_cli_json_and_help(tmp_path: Path, tiny: str, iris_teacher) -> None:
+    from typer.testing import CliRunner
+
+    from autodistill.cli import make_app
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    help_text = runner.invoke(make_app(), ["search", "--help"]).output
+    assert "Example" in help_text and "--workers" in help_text
+    result = runner.invoke(make_app(), ["search", "builtin:iris", "--space", tiny, "--trials",
+                                        "3", "--storage", url, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["study"] == "iris-mlp16"
+    assert doc["storage"] == url
+    assert doc["trials"]["counted"] == 3
+    assert set(doc["best"]) >= {"pipeline", "valid_score", "test_accuracy"}
+
+
+def test_default_study_name() -> None:
+    class D:
+        name = "builtin:wine"
+
+    assert default_study_name(D(), "mlp:16") == "wine-mlp16"
+    assert default_study_name(D(), "mlp:64,32", split_seed=2) == "wine-mlp64x32-split2"
