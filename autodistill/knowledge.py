@@ -6,8 +6,8 @@ JSON-lines files, portable and diff-friendly and never unpickled:
 * ``kb_tasks.jsonl``: one task per line — data spec, student, shape, teacher accuracy
   and meta-features;
 * ``kb_trials.jsonl``: one trial per line — task, pipeline document, validation score,
-  test accuracy, seconds, and whether the pipeline belongs to the shared portfolio
-  (the pipelines every task ran, used for leave-one-dataset-out evaluation).
+  test accuracy, seconds, and the index of its pipeline in the shared portfolio (the
+  pipelines every task ran, used for leave-one-dataset-out evaluation), or null.
 
 On first use they are loaded into the user's database (tables ``autodistill_kb_*``),
 once; a newer shipped version replaces the old rows. Studies the user runs with
@@ -23,7 +23,6 @@ from importlib import resources
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -32,14 +31,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     delete,
     insert,
     select,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from autodistill.errors import StorageError
 from autodistill.metamodel import MetaRow
 from autodistill.storage import mask_url
 
@@ -50,6 +47,7 @@ __all__ = [
     "shipped_version",
     "ensure_knowledge_base",
     "load_meta_rows",
+    "meta_rows_from_records",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,7 +83,7 @@ kb_trials = Table(
     Column("valid", Float, nullable=False),
     Column("test", Float),
     Column("seconds", Float),
-    Column("portfolio", Boolean, default=False),
+    Column("portfolio", Integer, nullable=True),
 )
 
 
@@ -111,14 +109,32 @@ def read_shipped() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return tasks, trials
 
 
+def meta_rows_from_records(tasks: list[dict[str, Any]],
+                           trials: list[dict[str, Any]]) -> list[MetaRow]:
+    """Knowledge-base records (parsed JSON lines) as meta-model rows."""
+    by_key = {t["task"]: t for t in tasks}
+    return [MetaRow(task=f"kb:{t['task']}", meta_features=by_key[t["task"]]["meta_features"],
+                    pipeline=t["pipeline"], valid=t["valid"], test=t.get("test"),
+                    teacher_valid=by_key[t["task"]].get("teacher_valid") or 1.0,
+                    portfolio=t.get("portfolio"))
+            for t in trials if t["task"] in by_key]
+
+
+_ready: set[str] = set()
+
+
 def _engine(url: str):
-    try:
-        engine = create_engine(url)
-        metadata.create_all(engine)
-        return engine
-    except (OperationalError, SQLAlchemyError) as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        raise StorageError(f"cannot open the database {mask_url(url)}: {reason}") from None
+    """The pooled engine of ``url`` with the knowledge-base tables created (once)."""
+    from autodistill.storage import get_engine, storage_error
+
+    engine = get_engine(url)
+    if url not in _ready:
+        try:
+            metadata.create_all(engine)
+        except SQLAlchemyError as exc:
+            raise storage_error(url, exc) from None
+        _ready.add(url)
+    return engine
 
 
 def ensure_knowledge_base(url: str) -> int:
@@ -151,7 +167,7 @@ def ensure_knowledge_base(url: str) -> int:
                         {"task": t["task"], "number": t.get("number"),
                          "pipeline": json.dumps(t["pipeline"], sort_keys=True),
                          "valid": t["valid"], "test": t.get("test"), "seconds": t.get("seconds"),
-                         "portfolio": bool(t.get("portfolio", False))}
+                         "portfolio": t.get("portfolio")}
                         for t in trials
                     ])
                 conn.execute(insert(kb_info), [{"key": "version", "value": version}])
@@ -176,7 +192,7 @@ def _kb_rows(url: str) -> list[MetaRow]:
         rows.append(MetaRow(
             task=f"kb:{trial.task}", meta_features=json.loads(task.meta_features),
             pipeline=json.loads(trial.pipeline), valid=trial.valid, test=trial.test,
-            teacher_valid=task.teacher_valid or 1.0, portfolio=bool(trial.portfolio),
+            teacher_valid=task.teacher_valid or 1.0, portfolio=trial.portfolio,
         ))
     return rows
 
@@ -184,10 +200,14 @@ def _kb_rows(url: str) -> list[MetaRow]:
 def _study_rows(url: str) -> list[MetaRow]:
     """Completed trials of the user's own studies that recorded meta-features."""
     import optuna
+    from sqlalchemy import inspect
 
     rows: list[MetaRow] = []
     try:
-        storage = optuna.storages.RDBStorage(url)
+        if "studies" not in inspect(_engine(url)).get_table_names():
+            return rows  # no Optuna study was ever stored here
+        storage = optuna.storages.RDBStorage(url, skip_table_creation=True,
+                                             skip_compatibility_check=True)
         summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     except Exception as exc:  # noqa: BLE001 - a foreign or empty database has no studies
         log.debug("no Optuna studies readable at %s: %s", mask_url(url), exc)

@@ -55,7 +55,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="autodistill: %(message)s")
     try:
         app = make_app()
-        app(args=argv, prog_name="autodistill", standalone_mode=True)
+        code = app(args=argv, prog_name="autodistill", standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
     except AutodistillError as exc:
         if _debug():
             raise
@@ -69,9 +74,28 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if _debug():
             raise
+        if _is_usage_error(exc):
+            typer.echo(f"Error: {_usage_message(exc)}", err=True)
+            sys.exit(exc.exit_code)
         typer.echo(
             f"Error: internal error {type(exc).__name__}: {exc} "
             "(set AUTODISTILL_DEBUG=1 for the traceback and please report it)",
             err=True,
         )
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A Click/Typer usage error (bad option, missing argument): Typer vendors Click in
+    recent releases, so it is recognised by shape rather than by class."""
+    return callable(getattr(exc, "format_message", None)) and isinstance(
+        getattr(exc, "exit_code", None), int)
+
+
+def _usage_message(exc: Exception) -> str:
+    """One line: the message, then where to read the command's help."""
+    message = " ".join(str(exc.format_message()).split())
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", "") or ""
+    return f"{message} (see '{path} --help')" if path else message

@@ -1,0 +1,114 @@
+"""``autodistill recommend``: good pipelines for a dataset, in seconds, without a search."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from autodistill.cli.options import (
+    DataArg,
+    JsonOpt,
+    SplitSeedOpt,
+    StorageOpt,
+    StudentOpt,
+    TargetOpt,
+    TeacherOpt,
+)
+from autodistill.components import FAMILIES
+
+EPILOG = (
+    "Example: autodistill recommend builtin:wine --student mlp:8  |  "
+    "autodistill recommend churn.csv --target churned --top 3 --json > picks.json"
+)
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    name = spec.get("name", "none")
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in sorted(spec.get("params", {}).items()))
+    return f"{name}({params})" if params else name
+
+
+def pipeline_summary(pipeline: dict[str, Any]) -> str:
+    """One line per pipeline: the chosen components (``plain`` when none), then training."""
+    chosen = [_describe(pipeline[f]) for f in FAMILIES if pipeline[f].get("name", "none") != "none"]
+    training = pipeline["training"]
+    return (f"{' + '.join(chosen) or 'plain (no teacher)'}; {training['epochs']} epochs, "
+            f"lr {training['lr']:.3g}, batch {training['batch_size']}")
+
+
+def _evidence_text(evidence: list[dict[str, Any]]) -> str:
+    lines = []
+    for near in evidence[:2]:
+        mine = near["pipeline_valid"]
+        label = "this"
+        if mine is None:
+            mine, label = near["same_components_valid"], "same components"
+        shown = f"{mine:.3f}" if mine is not None else "-"
+        plain = f"{near['plain_valid']:.3f}" if near["plain_valid"] is not None else "-"
+        lines.append(f"{near['task']} (distance {near['distance']:.2f}): {label} {shown}, "
+                     f"best {near['best_valid']:.3f}, plain {plain}")
+    return "\n".join(lines) or "-"
+
+
+def _render(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    data = doc["dataset"]
+    teacher = doc["teacher"]
+    console.print(
+        f"[bold]{data['name']}[/]: {data['n_rows']} rows, {data['n_features']} features, "
+        f"{data['n_classes']} classes; teacher {teacher['spec']} (validation accuracy "
+        f"{teacher['valid_accuracy']:.3f}); student {doc['student']}"
+    )
+    table = Table(title="Recommended pipelines: predicted student validation accuracy",
+                  show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("predicted", justify="right")
+    table.add_column("pipeline", ratio=2)
+    table.add_column("nearest knowledge-base tasks (validation accuracy)", ratio=3)
+    for rec in doc["recommendations"]:
+        lo, hi = rec["interval"]
+        table.add_row(str(rec["rank"]), f"{rec['predicted_score']:.3f}\n[{lo:.3f}, {hi:.3f}]",
+                      pipeline_summary(rec["pipeline"]), _evidence_text(rec["evidence"]))
+    console.print(table)
+    console.print(f"Learned from {doc['model']['training_trials']} trials on "
+                  f"{doc['model']['training_tasks']} tasks ({doc['storage']}). The pipeline "
+                  "documents that `autodistill distill --pipeline` takes: add --json.")
+
+
+def recommend_command(
+    data: DataArg,
+    target: TargetOpt = None,
+    teacher: TeacherOpt = "auto",
+    student: StudentOpt = "mlp:16",
+    top: Annotated[int, typer.Option("--top", min=1, help="How many pipelines to return.")] = 5,
+    storage: StorageOpt = None,
+    split_seed: SplitSeedOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recommend distillation pipelines for DATA from what past studies learned.
+
+    No search runs: a meta-model trained on the shipped knowledge base and on your own
+    studies ranks candidate pipelines for this dataset, teacher and student. Each
+    recommendation is a pipeline document that `autodistill distill --pipeline`
+    accepts unchanged, with a predicted validation accuracy, an interval and evidence
+    from the nearest knowledge-base tasks.
+    """
+    from autodistill.recommend import recommend
+
+    doc = recommend(data, target=target, teacher=teacher, student=student, top=top,
+                    storage=storage, split_seed=split_seed)
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        _render(doc)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``recommend`` on the application."""
+    app.command("recommend", epilog=EPILOG)(recommend_command)

@@ -1,0 +1,278 @@
+"""The recommender: meta-features, the shipped knowledge base, `recommend`, `meta evaluate`."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autodistill.data import load_dataset
+from autodistill.kb_build import PORTFOLIO, task_slug
+from autodistill.kb_tasks import kb_tasks
+from autodistill.knowledge import (
+    ensure_knowledge_base,
+    load_meta_rows,
+    meta_rows_from_records,
+    read_shipped,
+)
+from autodistill.metafeatures import META_FEATURES, compute_meta_features
+from autodistill.pipeline import Pipeline
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (the way a user does)."""
+    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
+                          text=True, env=os.environ.copy())
+
+
+def _messy_csv(path: Path, rows: int = 400, seed: int = 3) -> Path:
+    """A table nobody searched: string categories, missing values, imbalanced string labels."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=rows)
+    x2 = rng.normal(size=rows)
+    colour = rng.choice(["red", "green", "blue"], size=rows)
+    score = x1 + 0.8 * x2 + (colour == "red") * 1.2 + rng.normal(scale=0.5, size=rows)
+    label = np.where(score > 1.4, "churned", "stayed")
+    frame = pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "plan": rng.choice(
+        ["basic", "pro", None], size=rows), "label": label})
+    frame.loc[rng.choice(rows, size=rows // 10, replace=False), "x2"] = np.nan
+    frame.to_csv(path, index=False)
+    return path
+
+
+# -- meta-features ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec", [
+    "synthetic:classification?n=300&d=1&informative=1&classes=2&seed=1",   # one feature
+    "synthetic:blobs?n=200&d=3&classes=2&seed=2",                          # two classes
+    "synthetic:blobs?n=2000&d=4&classes=50&seed=3",                        # fifty classes
+])
+def test_meta_features_are_finite_on_edge_datasets(spec):
+    dataset = load_dataset(spec)
+    features = compute_meta_features(dataset, None, None)
+    assert list(features) == list(META_FEATURES)
+    assert all(math.isfinite(v) for v in features.values()), features
+
+
+def test_meta_features_are_finite_on_an_all_categorical_table(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.choice(["x", "y", "z"], 300),
+                          "b": rng.choice(["p", "q"], 300)})
+    frame["label"] = np.where((frame.a == "x") | (frame.b == "p"), "yes", "no")
+    frame.to_csv(tmp_path / "cats.csv", index=False)
+    dataset = load_dataset(str(tmp_path / "cats.csv"), target="label")
+    features = compute_meta_features(dataset, None, None)
+    assert all(math.isfinite(v) for v in features.values()), features
+    assert features["categorical_fraction"] == 1.0
+
+
+def test_teacher_meta_features_describe_the_teacher(digits, digits_teacher):
+    features = compute_meta_features(digits, digits_teacher, student_params=1000)
+    assert features["teacher_valid_accuracy"] == pytest.approx(digits_teacher.valid_accuracy)
+    assert 0.0 <= features["teacher_mean_entropy"] <= 1.0
+    assert features["log_student_teacher_param_ratio"] < 0  # the student is smaller
+
+
+# -- the shipped knowledge base --------------------------------------------------------------
+
+def test_shipped_knowledge_base_covers_the_task_grid():
+    tasks, trials = read_shipped()
+    assert len(tasks) >= 60
+    assert {t["task"] for t in tasks} == {t.key for t in kb_tasks()}
+    per_task: dict[str, list[dict]] = {}
+    for trial in trials:
+        per_task.setdefault(trial["task"], []).append(trial)
+    for task in tasks:
+        mine = per_task[task["task"]]
+        assert len(mine) >= 40, task["task"]
+        assert {0, 1} <= {t["portfolio"] for t in mine}, "plain and hinton ran"
+        assert set(task["meta_features"]) == set(META_FEATURES)
+    rows = [t["n_rows"] for t in tasks]
+    assert min(rows) <= 200 and max(rows) >= 20000
+    assert max(t["n_classes"] for t in tasks) >= 30
+
+
+def test_knowledge_base_is_loaded_into_a_fresh_database_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'kb.db'}"
+    _, trials = read_shipped()
+    assert ensure_knowledge_base(url) == len(trials)
+    assert ensure_knowledge_base(url) == len(trials)  # a second use adds nothing
+    rows = load_meta_rows(url)
+    assert len(rows) == len(trials)
+    assert {r.portfolio for r in rows} >= set(range(len(PORTFOLIO)))
+
+
+def test_every_knowledge_base_pipeline_validates():
+    _, trials = read_shipped()
+    for trial in trials:
+        Pipeline.from_dict(trial["pipeline"])
+
+
+def test_portfolio_tasks_have_distinct_study_names():
+    assert len({task_slug(t) for t in kb_tasks()}) == len(kb_tasks())
+
+
+# -- recommend --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def churn_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _messy_csv(tmp_path_factory.mktemp("csv") / "churn.csv")
+
+
+@pytest.fixture(scope="module")
+def recommended(churn_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    storage = f"sqlite:///{tmp_path_factory.mktemp('db') / 'studies.db'}"
+    done = run_cli("recommend", str(churn_csv), "--target", "label", "--student", "mlp:8",
+                   "--top", "4", "--storage", storage, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_recommend_json_follows_the_contract(recommended):
+    assert {"name", "n_rows", "n_features", "n_classes", "meta_features"} <= set(
+        recommended["dataset"])
+    assert recommended["dataset"]["n_classes"] == 2
+    recs = recommended["recommendations"]
+    assert [r["rank"] for r in recs] == [1, 2, 3, 4]
+    scores = [r["predicted_score"] for r in recs]
+    assert scores == sorted(scores, reverse=True)
+    for rec in recs:
+        lo, hi = rec["interval"]
+        assert 0.0 <= lo <= hi <= 1.0
+        assert rec["evidence"], "each recommendation names its nearest knowledge-base tasks"
+        assert {"task", "distance", "best_valid", "plain_valid"} <= set(rec["evidence"][0])
+        Pipeline.from_dict(rec["pipeline"])
+    assert len({json.dumps(r["pipeline"], sort_keys=True) for r in recs}) == len(recs)
+
+
+@pytest.mark.slow
+def test_distill_accepts_a_recommendation_unchanged(recommended, churn_csv, tmp_path):
+    path = tmp_path / "pipeline.json"
+    path.write_text(json.dumps(recommended["recommendations"][0]["pipeline"]))
+    done = run_cli("distill", str(churn_csv), "--target", "label", "--student", "mlp:8",
+                   "--pipeline", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["pipeline"] == recommended["recommendations"][0]["pipeline"]
+    assert report["student"]["accuracy"] > 0.7
+
+
+def test_recommend_table_for_people(churn_csv, tmp_path):
+    done = run_cli("recommend", str(churn_csv), "--target", "label", "--top", "2",
+                   "--storage", f"sqlite:///{tmp_path / 's.db'}")
+    assert done.returncode == 0, done.stderr
+    assert "Recommended pipelines" in done.stdout
+    assert "distance" in done.stdout  # the evidence column
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["missing.csv", "--target", "y"], "missing.csv"),
+    (["builtin:wine", "--top", "0"], "--top"),
+    (["builtin:wine", "--storage", "postgresql+psycopg://u:secret@127.0.0.1:1/x"], "127.0.0.1"),
+])
+def test_recommend_bad_input_is_one_line(args, needle):
+    done = run_cli("recommend", *args)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert needle in done.stderr
+    assert "secret" not in done.stderr
+
+
+def test_users_studies_join_the_meta_model(tmp_path):
+    from autodistill.metamodel import fit_meta_model
+    from autodistill.search import run_search
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    run_search("builtin:iris", student="mlp:4", space="fast", trials=3, storage=url,
+               study="mine", quiet=True, handle_signals=False)
+    rows = load_meta_rows(url)
+    own = [r for r in rows if r.task == "study:mine"]
+    assert len(own) >= 1
+    assert set(own[0].meta_features) == set(META_FEATURES)
+    assert fit_meta_model(rows).n_tasks == len({r.task for r in rows})
+
+
+def _rounded(doc):
+    if isinstance(doc, dict):
+        return {k: _rounded(v) for k, v in doc.items()}
+    return round(doc, 9) if isinstance(doc, float) else doc
+
+
+def test_search_warm_start_enqueues_the_top_recommendations(tmp_path):
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    picks = run_cli("recommend", "builtin:iris", "--student", "mlp:4", "--top", "3",
+                    "--storage", url, "--json")
+    assert picks.returncode == 0, picks.stderr
+    recommended = [_rounded(r["pipeline"]) for r in json.loads(picks.stdout)["recommendations"]]
+    done = run_cli("search", "builtin:iris", "--student", "mlp:4", "--space", "kb",
+                   "--trials", "6", "--warm-start", "3", "--storage", url, "--study", "warm",
+                   "--json")
+    assert done.returncode == 0, done.stderr
+    trials = optuna.load_study(study_name="warm", storage=url).get_trials()
+    ran = [_rounded(t.user_attrs["pipeline"]) for t in trials]
+    assert ran[0]["kd_loss"]["name"] == "none" and ran[1]["kd_loss"]["name"] == "hinton"
+    presets = ran[:2]
+    expected = [doc for doc in recommended if doc not in presets]
+    assert ran[2:2 + len(expected)] == expected
+
+
+# -- meta evaluate ----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_meta_evaluate_top1_beats_every_baseline(tmp_path):
+    done = run_cli("meta", "evaluate", "--storage", f"sqlite:///{tmp_path / 'e.db'}", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["tasks"] >= 60
+    methods = report["methods"]
+    mine = methods["recommender"]
+    for baseline in ("plain", "hinton", "single_best", "nearest_task"):
+        assert mine["mean_regret"] < methods[baseline]["mean_regret"], baseline
+        assert mine["win_rate"][baseline] > 0.5, baseline
+
+
+def test_evaluation_needs_a_complete_portfolio():
+    from autodistill.evaluation import evaluate_rows
+
+    tasks, trials = read_shipped()
+    rows = meta_rows_from_records(tasks[:2], trials)
+    with pytest.raises(ValueError, match="three tasks"):
+        evaluate_rows(rows)
+
+
+# -- building the knowledge base ---------------------------------------------------------------
+
+@pytest.mark.slow
+def test_build_kb_writes_sorted_jsonl_and_resumes(tmp_path):
+    out, work = tmp_path / "out", tmp_path / "work"
+    args = ("meta", "build-kb", "--out", str(out), "--work", str(work), "--limit", "1",
+            "--trials", str(len(PORTFOLIO) + 1), "--workers", "1", "--json")
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["tasks"] == 1 and summary["failed"] == {}
+    trials = [json.loads(line) for line in (out / "kb_trials.jsonl").read_text().splitlines()]
+    assert len(trials) == len(PORTFOLIO) + 1
+    assert sorted(t["portfolio"] for t in trials if t["portfolio"] is not None) == list(
+        range(len(PORTFOLIO)))
+    first = (out / "kb_trials.jsonl").read_text()
+    again = run_cli(*args)  # resuming a finished build runs nothing and writes the same
+    assert again.returncode == 0, again.stderr
+    assert (out / "kb_trials.jsonl").read_text() == first
+    task = json.loads((out / "kb_tasks.jsonl").read_text())
+    assert set(task["meta_features"]) == set(META_FEATURES)
+
+
+def test_build_kb_refuses_fewer_trials_than_the_portfolio(tmp_path):
+    done = run_cli("meta", "build-kb", "--out", str(tmp_path), "--trials", "3")
+    assert done.returncode == 2
+    assert "--trials 3" in done.stderr and "Traceback" not in done.stderr
