@@ -139,6 +139,22 @@ def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
     return evidence
 
 
+def _diverse(order: list[int], candidates: list[dict[str, Any]], top: int) -> list[int]:
+    """The first ``top`` of ``order``, one per combination of components while there are
+    enough: five variants of one pipeline make a poor shortlist and a poor warm start."""
+    picked: list[int] = []
+    signatures: set[tuple[str, ...]] = set()
+    for index in order:
+        signature = _signature(candidates[index])
+        if signature not in signatures:
+            picked.append(index)
+            signatures.add(signature)
+        if len(picked) == top:
+            return picked
+    chosen = set(picked) | set([i for i in order if i not in picked][:top - len(picked)])
+    return [i for i in order if i in chosen]
+
+
 def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
                   storage: str | None = None, seed: int = 0) -> dict[str, Any]:
     """The ``recommend --json`` document for a loaded dataset and its teacher's outputs.
@@ -174,7 +190,7 @@ def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
                    key=lambda i: (-round(float(scores[i]), 6), -support.get(_key(candidates[i]), 0), i))
     near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
     recommendations = []
-    for rank, index in enumerate(order[:top], start=1):
+    for rank, index in enumerate(_diverse(order, candidates, top), start=1):
         doc = candidates[index]
         recommendations.append({
             "rank": rank,

@@ -67,6 +67,20 @@ def latency(home: Path) -> None:
                     storage, "--json"], check=True, capture_output=True, env=os.environ.copy())
     print(f"CLI wall time (start-up and imports included): {time.perf_counter() - started:.2f} s")
 
+    from autodistill.knowledge import load_meta_rows
+    from autodistill.metafeatures import compute_meta_features
+
+    dataset = load_dataset(BIG)
+    teacher = teachers.get_teacher("auto", dataset)
+    started = time.perf_counter()
+    compute_meta_features(dataset, teacher, 1000)
+    print(f"meta-features on 20,000 x 50: {time.perf_counter() - started:.2f} s")
+    rows = load_meta_rows(storage)
+    metamodel._CACHE.clear()
+    started = time.perf_counter()
+    metamodel.fit_meta_model(rows)
+    print(f"meta-model refit on {len(rows)} trials: {time.perf_counter() - started:.2f} s")
+
 
 def _reach(data: str, student: str, cold_trials: int, home: Path) -> tuple[float, int | None]:
     from autodistill.search import run_search

@@ -33,6 +33,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.longrepr = f"AUTODISTILL_REQUIRE_POSTGRES=1 but: {reason}"
 
 
+PG_USERS = ("postgres", "root")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL at 127.0.0.1:5432 (database ``test``, trust auth), or a skip."""
+    try:
+        import psycopg
+    except ImportError:
+        pytest.skip("PostgreSQL tests need psycopg: pip install '.[postgres]'")
+    reasons = []
+    for user in PG_USERS:
+        try:
+            psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname="test",
+                            connect_timeout=3).close()
+            return f"postgresql+psycopg://{user}@127.0.0.1:5432/test"
+        except psycopg.Error as exc:
+            reasons.append(f"{user}: {str(exc).strip().splitlines()[0]}")
+    pytest.skip("PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable ("
+                + "; ".join(reasons) + ")")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def autodistill_session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's ``AUTODISTILL_HOME`` (set for every test, restored at the end)."""

@@ -28,8 +28,6 @@ from autodistill.registry import register_for_test
 from autodistill.search import default_study_name, enqueue_pipelines, run_search, trial_counts
 from autodistill.space import load_space
 
-PG_CANDIDATES = ("postgres", "root")
-
 TINY = """
 kd_loss: {components: [none, hinton, soft_ce]}
 mi_objective: {components: [none]}
@@ -55,38 +53,16 @@ training: {epochs: 60, patience: 60, batch_size: 32, lr: 0.001, weight_decay: 0.
 """
 
 
-def _postgres_url() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return None
-    for user in PG_CANDIDATES:
-        try:
-            psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname="test",
-                            connect_timeout=3).close()
-            return f"postgresql+psycopg://{user}@127.0.0.1:5432/test"
-        except psycopg.Error:
-            continue
-    return None
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'studies.db'}"
-    return _pg()
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
-def pg_url() -> str:
-    return _pg()
-
-
-def _pg() -> str:
-    found = _postgres_url()
-    if found is None:
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable")
-    return found
+def pg_url(postgres_url: str) -> str:
+    return postgres_url
 
 
 @pytest.fixture

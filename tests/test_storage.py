@@ -13,37 +13,13 @@ from autodistill import _journal, storage
 from autodistill.errors import StorageError
 from autodistill.storage import DatasetRow, SchemaVersion, StudyRow
 
-PG_CANDIDATES = (
-    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "postgresql+psycopg://root@127.0.0.1:5432/test",
-)
-
-
-def _reachable_postgres() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return None
-    for url in PG_CANDIDATES:
-        user = url.split("//")[1].split("@")[0]
-        try:
-            psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname="test",
-                            connect_timeout=3).close()
-            return url
-        except psycopg.Error:
-            continue
-    return None
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A SQLite file, then the PostgreSQL at 127.0.0.1:5432 (skipped only if unreachable)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'studies.db'}"
-    found = _reachable_postgres()
-    if found is None:
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable")
-    return found
+    return request.getfixturevalue("postgres_url")
 
 
 class _Data:
