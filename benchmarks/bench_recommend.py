@@ -107,7 +107,8 @@ def warm_start(n_tasks: int, cold_trials: int, home: Path) -> None:
     needed = []
     for index, (data, student) in enumerate(OUTSIDE[:n_tasks]):
         task_home = home / f"task{index}"
-        task_home.mkdir()
+        task_home.mkdir(exist_ok=True)
+        (task_home / "warm.db").unlink(missing_ok=True)  # a kept --work reuses only the cold study
         started = time.perf_counter()
         target, trials = _reach(data, student, cold_trials, task_home)
         needed.append(trials if trials is not None else cold_trials + 1)
@@ -124,12 +125,15 @@ def main() -> None:
     parser.add_argument("--cold-trials", type=int, default=40)
     parser.add_argument("--skip-warm", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--work", type=Path, help="Keep the studies here; a rerun reuses the "
+                        "cold studies (deterministic given the seed) and redoes the warm ones.")
     args = parser.parse_args()
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
+        home = args.work or Path(tmp)
+        home.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("AUTODISTILL_HOME", str(home / "home"))
         if not args.skip_latency:
             latency(home)

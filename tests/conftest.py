@@ -68,6 +68,24 @@ def autodistill_session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         yield home
 
 
+@pytest.fixture(autouse=True)
+def builtin_registry_between_tests():
+    """Plugins a test loaded (by setting ``AUTODISTILL_PLUGINS``) leave with it.
+
+    The registry is cached per process; without this, a test that loads the example
+    plugin would change which components the tests after it see.
+    """
+    yield
+    from autodistill import registry
+
+    loaded = registry._registry
+    if loaded is not None and any(
+        entry.plugin != registry.BUILTIN_PLUGIN_NAME
+        for family in loaded.components.values() for entry in family.values()
+    ):
+        registry.reset_registry()
+
+
 @pytest.fixture
 def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty ``AUTODISTILL_HOME`` and an empty in-process teacher memo for one test."""
