@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from autodistill import storage as store
-from autodistill.metamodel import MetaRow, fit_meta_model, ranking_values
+from autodistill.metamodel import MetaRow, fit_meta_model
 from autodistill.recommend import nearest_tasks
 
 __all__ = ["METHODS", "evaluate_recommender", "evaluate_rows", "render_evaluation"]
@@ -78,9 +78,8 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         teacher_valid = tasks[held_out][0].teacher_valid
 
         model = fit_meta_model(train, n_trees=n_trees, **model_options)
-        scores, intervals = model.predict(meta, teacher_valid,
-                                          [mine[i].pipeline for i in indices])
-        recommender = indices[int(np.argmax(ranking_values(scores, intervals)))]
+        scores, _ = model.predict(meta, teacher_valid, [mine[i].pipeline for i in indices])
+        recommender = indices[int(np.argmax(np.round(scores, 6)))]
 
         relative = {i: [] for i in indices}
         for task in complete:

@@ -39,7 +39,7 @@ from autodistill.metafeatures import META_FEATURES
 from autodistill.params import Categorical, Float, Int
 from autodistill.pipeline import TRAINING_PARAMS
 
-__all__ = ["MetaRow", "MetaModel", "PipelineEncoder", "fit_meta_model", "ranking_values"]
+__all__ = ["MetaRow", "MetaModel", "PipelineEncoder", "fit_meta_model"]
 
 
 @dataclass(frozen=True)
@@ -168,21 +168,6 @@ class MetaModel:
         scores = np.clip(scale * (task_mean + spread * relative), 0.0, 1.0)
         intervals = np.clip(scale * (task_mean + spread * np.stack([lo, hi], axis=1)), 0.0, 1.0)
         return scores, intervals
-
-
-#: How far a candidate's ranking value moves from its predicted score towards the low
-#: end of its interval: 0 ranks by the prediction, 1 by the 10th-percentile tree.
-CAUTION = 0.5
-
-
-def ranking_values(scores: np.ndarray, intervals: np.ndarray) -> np.ndarray:
-    """What candidates are ranked by: the prediction pulled towards its interval's low end.
-
-    Among a thousand candidates, the highest plain prediction is often a lucky
-    extrapolation (the winner's curse); the pessimistic end prefers pipelines the trees
-    agree on.
-    """
-    return np.round(scores - CAUTION * (scores - intervals[:, 0]), 6)
 
 
 def rows_digest(rows: Sequence[MetaRow]) -> str:

@@ -21,7 +21,7 @@ from autodistill import storage as store
 from autodistill.components import FAMILIES
 from autodistill.errors import AutodistillError
 from autodistill.metafeatures import META_FEATURES, compute_meta_features
-from autodistill.metamodel import MetaModel, MetaRow, fit_meta_model, ranking_values
+from autodistill.metamodel import MetaModel, MetaRow, fit_meta_model
 from autodistill.pipeline import Pipeline
 
 __all__ = ["recommend", "recommend_for", "recommend_pipelines", "candidate_pipelines",
@@ -186,9 +186,8 @@ def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
     for task_rows in tasks.values():
         for key in {_key(r.pipeline) for r in task_rows}:
             support[key] = support.get(key, 0) + 1
-    ranking = ranking_values(scores, intervals)
     order = sorted(range(len(candidates)),
-                   key=lambda i: (-ranking[i], -support.get(_key(candidates[i]), 0), i))
+                   key=lambda i: (-round(float(scores[i]), 6), -support.get(_key(candidates[i]), 0), i))
     near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
     recommendations = []
     for rank, index in enumerate(_diverse(order, candidates, top), start=1):
