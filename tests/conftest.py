@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 _SESSION_ENV = {"AUTODISTILL_PLUGINS": ""}
+# Collection parametrizes over the registry, so it must see what the tests see: only the
+# built-ins, whatever third-party plugins (the example plugin, in CI) are installed.
+os.environ.update(_SESSION_ENV)
 _CLEARED_ENV = ("AUTODISTILL_STORAGE", "AUTODISTILL_STRICT_PLUGINS")
 
 
