@@ -42,13 +42,14 @@ def pipeline_summary(pipeline: dict[str, Any]) -> str:
 def _evidence_text(evidence: list[dict[str, Any]]) -> str:
     lines = []
     for near in evidence[:2]:
-        mine = near["pipeline_valid"]
-        label = "this"
-        if mine is None:
-            mine, label = near["same_components_valid"], "same components"
-        shown = f"{mine:.3f}" if mine is not None else "-"
+        if near["pipeline_valid"] is not None:
+            mine = f"this {near['pipeline_valid']:.3f}"
+        elif near["same_components_valid"] is not None:
+            mine = f"same components {near['same_components_valid']:.3f}"
+        else:
+            mine = "not run there"
         plain = f"{near['plain_valid']:.3f}" if near["plain_valid"] is not None else "-"
-        lines.append(f"{near['task']} (distance {near['distance']:.2f}): {label} {shown}, "
+        lines.append(f"{near['task']} (distance {near['distance']:.2f}): {mine}, "
                      f"best {near['best_valid']:.3f}, plain {plain}")
     return "\n".join(lines) or "-"
 
