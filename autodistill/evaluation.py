@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from autodistill import storage as store
-from autodistill.metamodel import MetaRow, fit_meta_model
+from autodistill.metamodel import MetaRow, fit_meta_model, group_by_task
 from autodistill.recommend import nearest_tasks
 
 __all__ = ["METHODS", "evaluate_recommender", "evaluate_rows", "render_evaluation"]
@@ -45,21 +45,17 @@ def _best_of(portfolio: dict[int, MetaRow]) -> int:
     return max(sorted(portfolio), key=lambda i: portfolio[i].valid)
 
 
-def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
-                  **model_options: float) -> dict[str, Any]:
+def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100) -> dict[str, Any]:
     """Run the leave-one-dataset-out evaluation on ``rows`` (knowledge-base trials).
 
-    Only tasks that hold every portfolio pipeline of the other tasks are held out;
-    ``model_options`` go to :func:`~autodistill.metamodel.fit_meta_model`.
+    Only tasks that hold every portfolio pipeline of the other tasks are held out.
 
     Returns:
         ``{"tasks", "methods": {name: {"mean_regret", "mean_gain_over_plain",
         "mean_test_accuracy", "win_rate": {other: rate}}}, "per_task": [...]}``; a win
         counts 1, a tie 0.5.
     """
-    tasks: dict[str, list[MetaRow]] = {}
-    for row in rows:
-        tasks.setdefault(row.task, []).append(row)
+    tasks = group_by_task(rows)
     portfolios = {task: _portfolio(task_rows) for task, task_rows in tasks.items()}
     indices = sorted(set().union(*(set(p) for p in portfolios.values()))) if portfolios else []
     complete = [t for t in sorted(tasks) if indices and set(portfolios[t]) == set(indices)]
@@ -72,25 +68,23 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         # data would otherwise leak what this task measured.
         dataset = _dataset_of(held_out)
         train = [r for r in rows if _dataset_of(r.task) != dataset]
-        others = {t: r for t, r in tasks.items() if _dataset_of(t) != dataset}
+        # The other datasets' tasks that ran the whole portfolio: what the baselines see.
+        others = [t for t in complete if _dataset_of(t) != dataset]
         mine = portfolios[held_out]
         meta = tasks[held_out][0].meta_features
         teacher_valid = tasks[held_out][0].teacher_valid
 
-        model = fit_meta_model(train, n_trees=n_trees, **model_options)
+        model = fit_meta_model(train, n_trees=n_trees)
         scores, _ = model.predict(meta, teacher_valid, [mine[i].pipeline for i in indices])
         recommender = indices[int(np.argmax(np.round(scores, 6)))]
 
         relative = {i: [] for i in indices}
-        for task in complete:
-            if task not in others:
-                continue
+        for task in others:
             best = max(r.valid for r in tasks[task]) or 1.0
             for i in indices:
                 relative[i].append(portfolios[task][i].valid / best)
         single_best = max(indices, key=lambda i: (float(np.mean(relative[i])), -i))
-        near_task = nearest_tasks(meta, {t: r for t, r in others.items()
-                                         if set(portfolios[t]) == set(indices)}, k=1)[0][0]
+        near_task = nearest_tasks(meta, {t: tasks[t] for t in others}, k=1)[0][0]
         nearest = _best_of(portfolios[near_task])
 
         best_trial = max(tasks[held_out], key=lambda r: r.valid)  # first max: Optuna's best
@@ -101,7 +95,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
             "task": held_out.removeprefix("kb:"),
             "study_best_test": best_test,
             "nearest_task": near_task.removeprefix("kb:"),
-            "picks": {m: i for m, i in picks.items()},
+            "picks": dict(picks),
             "test": {m: float(mine[i].test) for m, i in picks.items()},
         })
     methods: dict[str, Any] = {}

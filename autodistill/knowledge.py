@@ -182,19 +182,13 @@ def ensure_knowledge_base(url: str) -> int:
 def _kb_rows(url: str) -> list[MetaRow]:
     engine = _engine(url)
     with engine.connect() as conn:
-        tasks = {row.task: row for row in conn.execute(select(kb_tasks))}
-        trials = conn.execute(select(kb_trials)).all()
-    rows = []
-    for trial in trials:
-        task = tasks.get(trial.task)
-        if task is None:
-            continue
-        rows.append(MetaRow(
-            task=f"kb:{trial.task}", meta_features=json.loads(task.meta_features),
-            pipeline=json.loads(trial.pipeline), valid=trial.valid, test=trial.test,
-            teacher_valid=task.teacher_valid or 1.0, portfolio=trial.portfolio,
-        ))
-    return rows
+        tasks = [{"task": row.task, "teacher_valid": row.teacher_valid,
+                  "meta_features": json.loads(row.meta_features)}
+                 for row in conn.execute(select(kb_tasks))]
+        trials = [{"task": row.task, "pipeline": json.loads(row.pipeline), "valid": row.valid,
+                   "test": row.test, "portfolio": row.portfolio}
+                  for row in conn.execute(select(kb_trials))]
+    return meta_rows_from_records(tasks, trials)
 
 
 def _study_rows(url: str) -> list[MetaRow]:

@@ -39,7 +39,7 @@ from autodistill.metafeatures import META_FEATURES
 from autodistill.params import Categorical, Float, Int
 from autodistill.pipeline import TRAINING_PARAMS
 
-__all__ = ["MetaRow", "MetaModel", "PipelineEncoder", "fit_meta_model"]
+__all__ = ["MetaRow", "MetaModel", "PipelineEncoder", "fit_meta_model", "group_by_task"]
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,15 @@ def rows_digest(rows: Sequence[MetaRow]) -> str:
 _CACHE: dict[str, MetaModel] = {}
 
 
-def fit_meta_model(rows: Sequence[MetaRow], *, seed: int = 0, n_trees: int = 100,
-                   standardise: bool = True) -> MetaModel:
+def group_by_task(rows: Iterable[MetaRow]) -> dict[str, list[MetaRow]]:
+    """``rows`` grouped by task, in order of first appearance."""
+    tasks: dict[str, list[MetaRow]] = {}
+    for row in rows:
+        tasks.setdefault(row.task, []).append(row)
+    return tasks
+
+
+def fit_meta_model(rows: Sequence[MetaRow], *, seed: int = 0, n_trees: int = 100) -> MetaModel:
     """Fit the task-level and ranking models on ``rows`` (memoised by their content).
 
     Raises:
@@ -191,12 +198,10 @@ def fit_meta_model(rows: Sequence[MetaRow], *, seed: int = 0, n_trees: int = 100
     """
     from sklearn.ensemble import ExtraTreesRegressor
 
-    key = f"{rows_digest(rows)}:{seed}:{n_trees}:{standardise}"
+    key = f"{rows_digest(rows)}:{seed}:{n_trees}"
     if key in _CACHE:
         return _CACHE[key]
-    tasks: dict[str, list[MetaRow]] = {}
-    for row in rows:
-        tasks.setdefault(row.task, []).append(row)
+    tasks = group_by_task(rows)
     if len(tasks) < 2:
         raise ValueError("the meta-model needs studies of at least two datasets")
     encoder = PipelineEncoder(row.pipeline for row in rows)
@@ -205,8 +210,8 @@ def fit_meta_model(rows: Sequence[MetaRow], *, seed: int = 0, n_trees: int = 100
         ratios = np.asarray([r.ratio for r in task_rows])
         mean_ratio = float(ratios.mean())
         # Standardised within the task, so that every task weighs the same in the ranking
-        # model whether its pipelines differ by 0.1% or by 20% (``standardise=False``: 1).
-        spread = max(float(ratios.std()), 1e-3) if standardise else 1.0
+        # model whether its pipelines differ by 0.1% or by 20%.
+        spread = max(float(ratios.std()), 1e-3)
         meta = _meta_vector(task_rows[0].meta_features)
         task_x.append(meta)
         task_y.append([mean_ratio, math.log(spread)])

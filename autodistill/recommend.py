@@ -21,7 +21,7 @@ from autodistill import storage as store
 from autodistill.components import FAMILIES
 from autodistill.errors import AutodistillError
 from autodistill.metafeatures import META_FEATURES, compute_meta_features
-from autodistill.metamodel import MetaModel, MetaRow, fit_meta_model
+from autodistill.metamodel import MetaModel, MetaRow, fit_meta_model, group_by_task
 from autodistill.pipeline import Pipeline
 
 __all__ = ["recommend", "recommend_for", "recommend_pipelines", "candidate_pipelines",
@@ -92,13 +92,6 @@ class _RandomDraws:
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
         return choices[int(self.rng.integers(len(choices)))]
-
-
-def _task_table(rows: Sequence[MetaRow]) -> dict[str, list[MetaRow]]:
-    tasks: dict[str, list[MetaRow]] = {}
-    for row in rows:
-        tasks.setdefault(row.task, []).append(row)
-    return tasks
 
 
 def nearest_tasks(meta_features: dict[str, float], tasks: dict[str, list[MetaRow]],
@@ -181,7 +174,7 @@ def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
     candidates = candidate_pipelines(rows, has_hidden=teacher.hidden is not None, seed=seed)
     scores, intervals = model.predict(meta, teacher.valid_accuracy, candidates)
     # Ties (common: equal predictions) go to the pipeline seen on more tasks.
-    tasks = _task_table(rows)
+    tasks = group_by_task(rows)
     support: dict[str, int] = {}
     for task_rows in tasks.values():
         for key in {_key(r.pipeline) for r in task_rows}:

@@ -58,6 +58,14 @@ def postgres_url() -> str:
                 + "; ".join(reasons) + ")")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A storage URL: a fresh SQLite file, then the PostgreSQL of :func:`postgres_url`."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studies.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def autodistill_session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's ``AUTODISTILL_HOME`` (set for every test, restored at the end)."""

@@ -53,13 +53,6 @@ training: {epochs: 60, patience: 60, batch_size: 32, lr: 0.001, weight_decay: 0.
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'studies.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def pg_url(postgres_url: str) -> str:
     return postgres_url

@@ -14,14 +14,6 @@ from autodistill.errors import StorageError
 from autodistill.storage import DatasetRow, SchemaVersion, StudyRow
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A SQLite file, then the PostgreSQL at 127.0.0.1:5432 (skipped only if unreachable)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'studies.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 class _Data:
     """The attributes of a Dataset that storage reads."""
 
