@@ -30,26 +30,40 @@ from autodistill import _journal
 from autodistill import storage as store
 from autodistill.errors import AutodistillError, ComponentError, PipelineError, TeacherError
 
-__all__ = ["create_study", "trial_counts"]
+__all__ = ["create_study", "make_sampler", "trial_counts"]
+
+#: Random trials before TPE models the study (Optuna's default), unless trials were queued.
+STARTUP_TRIALS = 10
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int, "float | None"], None]
 
 
-def create_study(storage: Any, name: str, *, seed: int = 0) -> Any:
-    """Create or load the study ``name``: maximise, seeded TPE, median pruning.
+def make_sampler(seed: int = 0, startup_trials: int = STARTUP_TRIALS) -> Any:
+    """Seeded TPE: multivariate and grouped (the space is conditional) with the constant
+    liar, so parallel workers do not all sample next to one running trial.
 
-    TPE is multivariate and grouped (the space is conditional) with the constant liar,
-    so parallel workers do not all sample next to one running trial.
+    ``startup_trials`` random trials come first; a warm-started study sets it to the
+    number of trials it queued, so that TPE models them at once instead of drawing
+    random trials after them.
     """
     import optuna
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            multivariate=True, group=True, seed=seed, constant_liar=True
+        return optuna.samplers.TPESampler(
+            multivariate=True, group=True, seed=seed, constant_liar=True,
+            n_startup_trials=startup_trials,
         )
+
+
+def create_study(storage: Any, name: str, *, seed: int = 0,
+                 startup_trials: int = STARTUP_TRIALS) -> Any:
+    """Create or load the study ``name``: maximise, :func:`make_sampler`, median pruning."""
+    import optuna
+
+    sampler = make_sampler(seed, startup_trials)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
     return optuna.create_study(storage=storage, study_name=name, direction="maximize",
                                sampler=sampler, pruner=pruner, load_if_exists=True)
@@ -133,6 +147,7 @@ class Job:
     worker: int = 0
     threads: int | None = None  # torch threads per worker (default 1)
     quiet: bool = False
+    startup_trials: int = STARTUP_TRIALS
     prune: bool = True
 
 
@@ -299,7 +314,8 @@ def worker_main(fields: dict[str, Any]) -> None:
     stop.install()
     try:
         dataset, teacher, space = load_inputs(job)
-        study = create_study(open_run_storage(job), job.study, seed=_sampler_seed(job))
+        study = create_study(open_run_storage(job), job.study, seed=_sampler_seed(job),
+                             startup_trials=job.startup_trials)
         work(study, Objective(space, dataset, teacher, job, stop), job, stop)
     except AutodistillError as exc:
         print(f"Error: {exc}", file=sys.stderr)

@@ -3,7 +3,8 @@
 
 The study maximises the student's validation accuracy with TPE (multivariate, grouped
 for the conditional space, seeded) and prunes on per-epoch validation accuracy. The
-presets ``plain`` and ``hinton`` are enqueued first, so the best is never worse than them.
+presets ``plain`` and ``hinton`` are enqueued first (after the recommender's picks when
+warm-started), so the best is never worse than them.
 Each trial stores its pipeline and metrics as user attributes (``pipeline``,
 ``test_accuracy``, ``macro_f1``, ``seconds``; on failure ``failed_component`` and
 ``error``). A component that raises fails its trial, a NaN loss prunes it; the study goes on.
@@ -35,6 +36,7 @@ from autodistill._search_worker import (
     Stop,
     create_study,
     load_inputs,
+    make_sampler,
     quiet_optuna,
     run_parallel,
     trial_counts,
@@ -151,8 +153,9 @@ def run_search(
         study: Study name (default: :func:`default_study_name`).
         workers: Processes on this machine (this one included); on SQLite they share a
             journal file, merged into the database at the end.
-        warm_start: Enqueue the recommender's top K pipelines after the presets.
-        enqueue: Further pipelines to run first, after the presets and the warm start
+        warm_start: Run the recommender's top K pipelines first, then the presets; TPE
+            models them at once (no random start-up trials after them).
+        enqueue: Further pipelines to run first, after the warm start and the presets
             (the knowledge-base builder's shared portfolio).
         prune: Stop unpromising trials early on their validation curve (the knowledge
             base turns it off: it needs every portfolio pipeline's final scores).
@@ -198,7 +201,11 @@ def run_search(
     store.record_study(url, job.study, dataset_fingerprint=dataset.fingerprint, teacher=teacher,
                        student=student, space=space_obj.name, split_seed=split_seed,
                        teacher_accuracy=teacher_outputs.accuracy)
-    warm = [*_warm_start(warm_start, dataset, teacher_outputs, student, url), *enqueue]
+    picks = _warm_start(warm_start, dataset, teacher_outputs, student, url)
+    warm = [*picks, *enqueue]
+    if picks:
+        job.startup_trials = len(PRESETS) + len(picks)
+        canonical.sampler = make_sampler(seed, job.startup_trials)
     if store.is_sqlite(url):
         _merge_leftover(url, canonical)
     finished_before = {t._trial_id for t in canonical.get_trials(deepcopy=False)
@@ -210,10 +217,10 @@ def run_search(
     try:
         objective = Objective(space_obj, dataset, teacher_outputs, job, stop)
         if workers > 1 and store.is_sqlite(url):
-            _run_journal(job, canonical, objective, warm, workers, stop, progress)
+            _run_journal(job, canonical, objective, warm, len(picks), workers, stop, progress)
         else:
             with _journal.StudyLock(url, job.study):
-                _enqueue_first(canonical, space_obj, warm, trials)
+                _enqueue_first(canonical, space_obj, warm, trials, picks=len(picks))
             if workers == 1:
                 work(canonical, objective, job, stop, progress)
             else:
@@ -281,15 +288,19 @@ def _warm_start(k: int, dataset: Any, teacher: Any, student: str, url: str) -> l
     return list(recommend_pipelines(dataset, teacher, student, top=k, storage=url))
 
 
-def _enqueue_first(study: Any, space: Any, warm: list[Pipeline], trials: int) -> int:
-    """Enqueue the presets, then the warm-start pipelines, while trials are owed."""
+def _enqueue_first(study: Any, space: Any, warm: list[Pipeline], trials: int,
+                   picks: int = 0) -> int:
+    """Enqueue, while trials are owed: the first ``picks`` pipelines of ``warm`` (the
+    recommender's, best first: a warm start is meant to try them first), the presets,
+    then the rest of ``warm``."""
     counts = trial_counts(study.get_trials(deepcopy=False))
     room = trials - counts["counted"] - counts["waiting"]
     if room <= 0:
         return 0
     presets = [Pipeline.from_dict(PRESETS[name], source=f"preset '{name}'")
                for name in ("plain", "hinton")]
-    return enqueue_pipelines(study, [*presets, *warm], space, limit=room)
+    return enqueue_pipelines(study, [*warm[:picks], *presets, *warm[picks:]], space,
+                             limit=room)
 
 
 def _merge_leftover(url: str, canonical: Any) -> None:
@@ -305,7 +316,7 @@ def _merge_leftover(url: str, canonical: Any) -> None:
 
 
 def _run_journal(job: Job, canonical: Any, objective: Objective, warm: list[Pipeline],
-                 workers: int, stop: Stop, progress: Any) -> None:
+                 picks: int, workers: int, stop: Stop, progress: Any) -> None:
     """Local workers on a SQLite study share a journal file, merged back at the end."""
     path = _journal.journal_path(job.url, job.study)
     with _journal.journal_owner_lock(path) as owned:
@@ -314,11 +325,12 @@ def _run_journal(job: Job, canonical: Any, objective: Objective, warm: list[Pipe
                                f"'{job.study}' on {store.mask_url(job.url)}; wait for it, or "
                                "use PostgreSQL to let several searches cooperate")
         path.unlink(missing_ok=True)
-        journal = create_study(_journal.open_journal(path), job.study, seed=job.seed)
+        journal = create_study(_journal.open_journal(path), job.study, seed=job.seed,
+                               startup_trials=job.startup_trials)
         running_elsewhere = _journal.mirror_to_journal(canonical, journal)
         job.journal, job.trials = str(path), job.trials - running_elsewhere
         try:
-            _enqueue_first(journal, objective.space, warm, job.trials)
+            _enqueue_first(journal, objective.space, warm, job.trials, picks=picks)
             run_parallel(journal, objective, job, workers, stop, progress)
         finally:
             _journal.merge_journal(path, canonical)

@@ -23,7 +23,7 @@ from autodistill.knowledge import (
     read_shipped,
 )
 from autodistill.metafeatures import META_FEATURES, compute_meta_features
-from autodistill.pipeline import Pipeline
+from autodistill.pipeline import PRESETS, Pipeline
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -219,10 +219,11 @@ def test_search_warm_start_enqueues_the_top_recommendations(tmp_path):
     assert done.returncode == 0, done.stderr
     trials = optuna.load_study(study_name="warm", storage=url).get_trials()
     ran = [_rounded(t.user_attrs["pipeline"]) for t in trials]
-    assert ran[0]["kd_loss"]["name"] == "none" and ran[1]["kd_loss"]["name"] == "hinton"
-    presets = ran[:2]
-    expected = [doc for doc in recommended if doc not in presets]
-    assert ran[2:2 + len(expected)] == expected
+    # The recommendations run first, then the presets (those not recommended already).
+    assert ran[:3] == recommended
+    presets = [_rounded(Pipeline.from_dict(PRESETS[name]).to_dict()) for name in ("plain", "hinton")]
+    assert ran[3:3 + 2] == [doc for doc in presets if doc not in recommended][:2]
+    assert json.loads(done.stdout)["trials"]["counted"] == 6
 
 
 # -- meta evaluate ----------------------------------------------------------------------------
