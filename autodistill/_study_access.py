@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from autodistill import storage as store
-from autodistill.components import FAMILIES
 from autodistill.errors import StudyNotFoundError
+from autodistill.families import FAMILIES
 
 __all__ = [
     "STATES", "open_storage", "guard", "load_study", "num", "iso", "direction_sign",

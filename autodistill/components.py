@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from autodistill.params import Param
+from autodistill.families import FAMILIES
+from autodistill.params import Param, resolve_params
 
 __all__ = [
     "FAMILIES",
@@ -28,32 +29,6 @@ __all__ = [
     "Curriculum",
     "resolve_params",
 ]
-
-#: Family key -> human title. The keys are the pipeline JSON keys.
-FAMILIES: dict[str, str] = {
-    "kd_loss": "KD losses",
-    "mi_objective": "MI objectives",
-    "augmentation": "augmentations",
-    "curriculum": "curricula",
-}
-
-
-def resolve_params(declared: dict[str, Param], given: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``given`` against ``declared`` and fill in defaults.
-
-    Raises:
-        ValueError: on an unknown name or a value of the wrong type or out of range;
-            the message names the parameter and the accepted values.
-    """
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        known = ", ".join(sorted(declared)) or "none"
-        raise ValueError(f"unknown param(s) {', '.join(unknown)} (declared: {known})")
-    resolved = {}
-    for pname, decl in declared.items():
-        resolved[pname] = decl.validate(pname, given[pname]) if pname in given else decl.default
-    return resolved
-
 
 class Component:
     """Common base: name, family, declared params and their resolution."""

@@ -74,7 +74,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100) -> dict[str, A
         meta = tasks[held_out][0].meta_features
         teacher_valid = tasks[held_out][0].teacher_valid
 
-        model = fit_meta_model(train, n_trees=n_trees)
+        model = fit_meta_model(train, n_trees=n_trees, keep=False)
         scores, _ = model.predict(meta, teacher_valid, [mine[i].pipeline for i in indices])
         recommender = indices[int(np.argmax(np.round(scores, 6)))]
 

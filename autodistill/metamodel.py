@@ -19,27 +19,34 @@ under that evaluation, so the nearest tasks are reported beside each recommendat
 evidence instead.
 
 Both models are extremely randomised tree ensembles that refit on a few thousand rows in
-about a second, so nothing is ever pickled: the model is refitted from the database's
-rows and memoised in-process by their content hash.
+about a second. Nothing is ever pickled: a fitted model is kept as plain arrays
+(:class:`~autodistill.forest.Forest`) in the cache directory, keyed by a hash of the
+training rows and the pipeline encoding, so the next command with the same database
+predicts without refitting and without importing scikit-learn.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from autodistill.components import FAMILIES
+from autodistill.families import FAMILIES
+from autodistill.forest import Forest
 from autodistill.metafeatures import META_FEATURES
 from autodistill.params import Categorical, Float, Int
 from autodistill.pipeline import TRAINING_PARAMS
 
 __all__ = ["MetaRow", "MetaModel", "PipelineEncoder", "fit_meta_model", "group_by_task"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,9 +90,9 @@ class PipelineEncoder:
     """
 
     def __init__(self, pipelines: Iterable[dict[str, Any]]) -> None:
-        from autodistill.registry import get_registry
+        from autodistill.catalog import get_catalog
 
-        registry = get_registry()
+        registry = get_catalog()
         names = {family: set(registry.names(family)) for family in FAMILIES}
         for doc in pipelines:
             for family in FAMILIES:
@@ -96,7 +103,7 @@ class PipelineEncoder:
             for name in self.names[family]:
                 comps = registry.components[family]
                 if name in comps:
-                    for pname, decl in comps[name].cls.params.items():
+                    for pname, decl in comps[name].params.items():
                         self.params.append((family, name, pname, decl))
         self.columns = (
             [f"{f}={n}" for f in FAMILIES for n in self.names[f]]
@@ -141,7 +148,7 @@ def _meta_vector(meta_features: dict[str, float]) -> list[float]:
 class MetaModel:
     """A fitted meta-model; see the module docstring. Build it with :func:`fit_meta_model`."""
 
-    def __init__(self, encoder: PipelineEncoder, task_model: Any, rank_model: Any,
+    def __init__(self, encoder: PipelineEncoder, task_model: Forest, rank_model: Forest,
                  n_rows: int, n_tasks: int) -> None:
         self.encoder = encoder
         self.task_model = task_model
@@ -158,10 +165,10 @@ class MetaModel:
             scale, clipped to [0, 1].
         """
         meta = _meta_vector(meta_features)
-        task_mean, log_spread = (float(v) for v in self.task_model.predict(np.asarray([meta]))[0])
+        task_mean, log_spread = (float(v) for v in self.task_model.predict([meta])[0])
         spread = math.exp(log_spread)
         x = np.asarray([meta + self.encoder.encode(doc) for doc in pipelines])
-        per_tree = np.stack([tree.predict(x) for tree in self.rank_model.estimators_])
+        per_tree = self.rank_model.predict_per_tree(x)[:, :, 0]
         relative = per_tree.mean(0)
         lo, hi = np.percentile(per_tree, [10, 90], axis=0)
         scale = max(teacher_valid, 1e-6)
@@ -190,21 +197,72 @@ def group_by_task(rows: Iterable[MetaRow]) -> dict[str, list[MetaRow]]:
     return tasks
 
 
-def fit_meta_model(rows: Sequence[MetaRow], *, seed: int = 0, n_trees: int = 100) -> MetaModel:
-    """Fit the task-level and ranking models on ``rows`` (memoised by their content).
+#: Bumped when the stored arrays or the fitting change meaning.
+MODEL_FORMAT = 1
+
+
+def _model_path(key: str) -> Any:
+    from autodistill.paths import cache_dir
+
+    return cache_dir() / "metamodel" / f"{key}.npz"
+
+
+def _load_stored(key: str) -> tuple[Forest, Forest] | None:
+    try:
+        with np.load(_model_path(key), allow_pickle=False) as arrays:
+            return Forest.from_arrays(arrays, "task"), Forest.from_arrays(arrays, "rank")
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - a damaged cache file is refitted, not fatal
+        log.debug("stored meta-model ignored: %s", exc)
+        return None
+
+
+def _store(key: str, task_model: Forest, rank_model: Forest) -> None:
+    try:
+        path = _model_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{key}.{os.getpid()}.tmp.npz")
+        np.savez_compressed(temporary, **task_model.arrays("task"), **rank_model.arrays("rank"))
+        temporary.replace(path)  # atomic: a concurrent reader sees all of it or none
+    except OSError as exc:  # a read-only cache only costs the next command a refit
+        log.debug("meta-model not stored: %s", exc)
+
+
+def fit_meta_model(rows: Sequence[MetaRow], *, seed: int = 0, n_trees: int = 100,
+                   keep: bool = True) -> MetaModel:
+    """Fit the task-level and ranking models on ``rows``, or read them back from the
+    cache directory when these rows were fitted before (memoised in-process too).
+
+    ``keep=False`` fits without reading or writing the cache directory (the
+    leave-one-dataset-out evaluation fits one throw-away model per task).
 
     Raises:
         ValueError: when ``rows`` hold fewer than two tasks.
     """
-    from sklearn.ensemble import ExtraTreesRegressor
-
-    key = f"{rows_digest(rows)}:{seed}:{n_trees}"
-    if key in _CACHE:
-        return _CACHE[key]
     tasks = group_by_task(rows)
     if len(tasks) < 2:
         raise ValueError("the meta-model needs studies of at least two datasets")
     encoder = PipelineEncoder(row.pipeline for row in rows)
+    key = hashlib.sha256(json.dumps(
+        [MODEL_FORMAT, rows_digest(rows), seed, n_trees, encoder.columns, list(META_FEATURES)]
+    ).encode()).hexdigest()[:32]
+    if key in _CACHE:
+        return _CACHE[key]
+    stored = _load_stored(key) if keep else None
+    if stored is None:
+        stored = _fit(rows, tasks, encoder, seed, n_trees)
+        if keep:
+            _store(key, *stored)
+    model = MetaModel(encoder, *stored, len(rows), len(tasks))
+    _CACHE[key] = model
+    return model
+
+
+def _fit(rows: Sequence[MetaRow], tasks: dict[str, list[MetaRow]], encoder: PipelineEncoder,
+         seed: int, n_trees: int) -> tuple[Forest, Forest]:
+    from sklearn.ensemble import ExtraTreesRegressor
+
     task_x, task_y, rank_x, rank_y = [], [], [], []
     for task_rows in tasks.values():
         ratios = np.asarray([r.ratio for r in task_rows])
@@ -224,6 +282,4 @@ def fit_meta_model(rows: Sequence[MetaRow], *, seed: int = 0, n_trees: int = 100
     rank_model = ExtraTreesRegressor(n_estimators=n_trees, min_samples_leaf=3,
                                      max_features=0.5, random_state=seed, n_jobs=-1)
     rank_model.fit(np.asarray(rank_x), np.asarray(rank_y))
-    model = MetaModel(encoder, task_model, rank_model, len(rows), len(tasks))
-    _CACHE[key] = model
-    return model
+    return Forest.from_sklearn(task_model), Forest.from_sklearn(rank_model)

@@ -18,7 +18,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Param", "Float", "Int", "Categorical", "ParamDeclarationError"]
+__all__ = [
+    "Param", "Float", "Int", "Categorical", "ParamDeclarationError", "param_from_dict",
+    "resolve_params",
+]
 
 
 class ParamDeclarationError(ValueError):
@@ -168,3 +171,36 @@ class Categorical(Param):
     def to_dict(self) -> dict[str, Any]:
         """See :meth:`Param.to_dict`."""
         return {"type": "categorical", "choices": list(self.choices), "default": self.default}
+
+
+def param_from_dict(doc: dict[str, Any]) -> Param:
+    """The declaration that :meth:`Param.to_dict` described (the inverse of ``to_dict``).
+
+    Raises:
+        ValueError: on a document that no declaration kind wrote.
+    """
+    kind = doc.get("type")
+    if kind == "float":
+        return Float(doc["low"], doc["high"], doc["default"], bool(doc.get("log", False)))
+    if kind == "int":
+        return Int(doc["low"], doc["high"], doc["default"], bool(doc.get("log", False)))
+    if kind == "categorical":
+        return Categorical(doc["choices"], doc["default"])
+    raise ValueError(f"not a param declaration: {doc!r}")
+
+
+def resolve_params(declared: dict[str, Param], given: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``given`` against ``declared`` and fill in defaults.
+
+    Raises:
+        ValueError: on an unknown name or a value of the wrong type or out of range;
+            the message names the parameter and the accepted values.
+    """
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        known = ", ".join(sorted(declared)) or "none"
+        raise ValueError(f"unknown param(s) {', '.join(unknown)} (declared: {known})")
+    resolved = {}
+    for pname, decl in declared.items():
+        resolved[pname] = decl.validate(pname, given[pname]) if pname in given else decl.default
+    return resolved

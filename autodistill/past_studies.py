@@ -40,7 +40,7 @@ from autodistill._study_access import (
     trial_pipeline,
     trial_value,
 )
-from autodistill.components import FAMILIES
+from autodistill.families import FAMILIES
 
 __all__ = [
     "TOP_FRACTION",

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autodistill.components import FAMILIES, resolve_params
 from autodistill.errors import PipelineError
-from autodistill.params import Categorical, Float, Int
+from autodistill.families import FAMILIES
+from autodistill.params import Categorical, Float, Int, resolve_params
 
 __all__ = [
     "ComponentSpec",
@@ -72,10 +72,9 @@ class Pipeline:
     @property
     def uses_teacher(self) -> bool:
         """Whether training this pipeline needs the teacher at all."""
-        from autodistill.registry import get_registry
+        from autodistill.catalog import get_catalog
 
-        registry = get_registry()
-        kd = registry.get("kd_loss", self.kd_loss.name).cls
+        kd = get_catalog().get("kd_loss", self.kd_loss.name)
         return bool(
             kd.uses_teacher
             or self.mi_objective.name != "none"
@@ -86,9 +85,9 @@ class Pipeline:
     @property
     def uses_hidden(self) -> bool:
         """Whether the pipeline needs the teacher's hidden features."""
-        from autodistill.registry import get_registry
+        from autodistill.catalog import get_catalog
 
-        return bool(get_registry().get("mi_objective", self.mi_objective.name).cls.uses_hidden)
+        return bool(get_catalog().get("mi_objective", self.mi_objective.name).uses_hidden)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of DESIGN 3.3."""
@@ -111,7 +110,7 @@ class Pipeline:
             PipelineError: naming ``source``, the family, component or param, and what
                 is accepted.
         """
-        from autodistill.registry import get_registry
+        from autodistill.catalog import get_catalog
 
         if not isinstance(doc, dict):
             raise PipelineError(f"{source}: a pipeline must be a JSON object, got {type(doc).__name__}")
@@ -121,7 +120,7 @@ class Pipeline:
                 f"{source}: unknown key(s) {', '.join(unknown)}; expected "
                 f"{', '.join([*FAMILIES, 'training'])}"
             )
-        registry = get_registry()
+        registry = get_catalog()
         specs = {}
         for family in FAMILIES:
             raw = doc.get(family, {"name": "none"})
@@ -137,7 +136,7 @@ class Pipeline:
             if not isinstance(given, dict):
                 raise PipelineError(f"{source}: {family}.params must be an object")
             try:
-                params = resolve_params(info.cls.params, given)
+                params = resolve_params(info.params, given)
             except ValueError as exc:
                 raise PipelineError(f"{source}: {family} '{info.name}': {exc}") from None
             specs[family] = ComponentSpec(info.name, params)

@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 
 from autodistill import storage as store
-from autodistill.components import FAMILIES
 from autodistill.errors import AutodistillError
+from autodistill.families import FAMILIES
 from autodistill.metafeatures import META_FEATURES, compute_meta_features
 from autodistill.metamodel import MetaModel, MetaRow, fit_meta_model, group_by_task
 from autodistill.pipeline import Pipeline
 
-__all__ = ["recommend", "recommend_for", "recommend_pipelines", "candidate_pipelines",
-           "nearest_tasks"]
+__all__ = ["recommend", "recommend_for", "recommend_pipelines", "rank_for_task",
+           "task_summary", "candidate_pipelines", "nearest_tasks"]
 
 #: Candidates sampled from the knowledge base's space, besides the pipelines it holds.
 SPACE_SAMPLES = 200
@@ -148,6 +148,29 @@ def _diverse(order: list[int], candidates: list[dict[str, Any]], top: int) -> li
     return [i for i in order if i in chosen]
 
 
+def task_summary(dataset: Any, teacher: Any, student: str, *, seed: int = 0) -> dict[str, Any]:
+    """What the recommender needs to know of a task: sizes, meta-features, the teacher's
+    accuracies and whether it exposes hidden features (see :mod:`autodistill.feature_cache`)."""
+    from autodistill.students import build_student, count_params
+
+    student_params = count_params(build_student(student, dataset.n_features, dataset.n_classes))
+    meta = compute_meta_features(dataset, teacher, student_params, seed=seed)
+    return {
+        "dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
+                    "n_features": int(dataset.n_features), "n_classes": int(dataset.n_classes),
+                    "meta_features": {k: round(v, 6) for k, v in meta.items()}},
+        "teacher": {"spec": teacher.spec, "valid_accuracy": round(teacher.valid_accuracy, 4),
+                    "accuracy": round(teacher.accuracy, 4)},
+        "student": student,
+        "has_hidden": teacher.hidden is not None,
+    }
+
+
+def _check_top(top: int) -> None:
+    if top < 1:
+        raise AutodistillError(f"--top {top}: ask for at least one recommendation")
+
+
 def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
                   storage: str | None = None, seed: int = 0) -> dict[str, Any]:
     """The ``recommend --json`` document for a loaded dataset and its teacher's outputs.
@@ -155,14 +178,24 @@ def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
     Raises:
         AutodistillError: when the database holds too few studies to learn from.
     """
-    from autodistill.knowledge import load_meta_rows
-    from autodistill.students import build_student, count_params
+    _check_top(top)
+    return rank_for_task(task_summary(dataset, teacher, student, seed=seed), top=top,
+                         storage=storage, seed=seed)
 
-    if top < 1:
-        raise AutodistillError(f"--top {top}: ask for at least one recommendation")
+
+def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = None,
+                  seed: int = 0) -> dict[str, Any]:
+    """The ``recommend --json`` document for a :func:`task_summary`.
+
+    Raises:
+        AutodistillError: when the database holds too few studies to learn from.
+    """
+    from autodistill.knowledge import load_meta_rows
+
+    _check_top(top)
     url = store.resolve_url(storage)
-    student_params = count_params(build_student(student, dataset.n_features, dataset.n_classes))
-    meta = compute_meta_features(dataset, teacher, student_params, seed=seed)
+    meta = task["dataset"]["meta_features"]
+    teacher_valid = task["teacher"]["valid_accuracy"]
     rows = load_meta_rows(url)
     try:
         model: MetaModel = fit_meta_model(rows)
@@ -171,8 +204,8 @@ def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
             f"the database {store.mask_url(url)} holds too few studies to learn from "
             f"({len(rows)} trials); reinstall autodistill to restore the shipped knowledge "
             "base, or run `autodistill search` on a few datasets") from None
-    candidates = candidate_pipelines(rows, has_hidden=teacher.hidden is not None, seed=seed)
-    scores, intervals = model.predict(meta, teacher.valid_accuracy, candidates)
+    candidates = candidate_pipelines(rows, has_hidden=task["has_hidden"], seed=seed)
+    scores, intervals = model.predict(meta, teacher_valid, candidates)
     # Ties (common: equal predictions) go to the pipeline seen on more tasks.
     tasks = group_by_task(rows)
     support: dict[str, int] = {}
@@ -193,12 +226,9 @@ def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
             "evidence": _evidence(doc, near, tasks),
         })
     return {
-        "dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
-                    "n_features": int(dataset.n_features), "n_classes": int(dataset.n_classes),
-                    "meta_features": {k: round(v, 6) for k, v in meta.items()}},
-        "teacher": {"spec": teacher.spec, "valid_accuracy": round(teacher.valid_accuracy, 4),
-                    "accuracy": round(teacher.accuracy, 4)},
-        "student": student,
+        "dataset": task["dataset"],
+        "teacher": task["teacher"],
+        "student": task["student"],
         "storage": store.mask_url(url),
         "model": {"training_trials": model.n_rows, "training_tasks": model.n_tasks,
                   "candidates": len(candidates)},
@@ -217,15 +247,27 @@ def recommend_pipelines(dataset: Any, teacher: Any, student: str, *, top: int = 
 def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
               student: str = "mlp:16", top: int = 5, storage: str | None = None,
               split_seed: int = 0) -> dict[str, Any]:
-    """Load ``data`` and its teacher, then :func:`recommend_for`; adds ``seconds``."""
-    from autodistill.data import load_dataset
-    from autodistill.teachers import get_teacher
+    """Load ``data`` and its teacher, then rank as :func:`recommend_for`; adds ``seconds``.
 
+    A task seen before (same data bytes, options, teacher and student) is read from
+    :mod:`autodistill.feature_cache` instead: neither the data nor the teacher is loaded.
+    """
+    from autodistill import feature_cache
+
+    _check_top(top)
     started = time.perf_counter()
-    dataset = load_dataset(data, target=target, split_seed=split_seed)
-    teacher_outputs = get_teacher(teacher, dataset)
-    teacher_seconds = time.perf_counter() - started
-    doc = recommend_for(dataset, teacher_outputs, student, top=top, storage=storage)
-    doc["seconds"] = {"teacher": round(teacher_seconds, 3),
+    key = feature_cache.task_key(data, target=target, teacher=teacher, student=student,
+                                 split_seed=split_seed)
+    task = feature_cache.read(key)
+    if task is None:
+        from autodistill.data import load_dataset
+        from autodistill.teachers import get_teacher
+
+        dataset = load_dataset(data, target=target, split_seed=split_seed)
+        task = task_summary(dataset, get_teacher(teacher, dataset), student)
+        feature_cache.write(key, task)
+    task_seconds = time.perf_counter() - started
+    doc = rank_for_task(task, top=top, storage=storage)
+    doc["seconds"] = {"teacher": round(task_seconds, 3),
                       "total": round(time.perf_counter() - started, 3)}
     return doc

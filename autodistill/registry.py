@@ -25,9 +25,10 @@ from typing import Any
 
 import pluggy
 
-from autodistill import hookspecs
+from autodistill import catalog, hookspecs
+from autodistill.catalog import DEFAULT_PLUGINS, ENTRY_POINT_GROUP
 from autodistill.components import FAMILIES, Augmentation, Curriculum, KDLoss, MIObjective
-from autodistill.errors import PipelineError, PluginError
+from autodistill.errors import PluginError
 from autodistill.params import Param, ParamDeclarationError
 
 __all__ = [
@@ -36,21 +37,14 @@ __all__ = [
     "BrokenPlugin",
     "Registry",
     "get_registry",
+    "loaded_registry",
     "reset_registry",
     "get_plugin_manager",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Built-in component modules, registered exactly as entry points are.
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "autodistill.plugins.kd_losses",
-    "autodistill.plugins.mi_objectives",
-    "autodistill.plugins.augmentations",
-    "autodistill.plugins.curricula",
-)
 BUILTIN_PLUGIN_NAME = "autodistill (built-in)"
-ENTRY_POINT_GROUP = "autodistill"
 
 _FAMILY_BASES: dict[str, type] = {
     "kd_loss": KDLoss,
@@ -84,6 +78,21 @@ class ComponentInfo:
     def params(self) -> dict[str, Param]:
         """The component's hyperparameter declarations."""
         return dict(self.cls.params)
+
+    @property
+    def summary(self) -> str:
+        """The first line of the component's docstring."""
+        return self.cls.summary()
+
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether the component reads the teacher's outputs (KD losses)."""
+        return bool(getattr(self.cls, "uses_teacher", False))
+
+    @property
+    def uses_hidden(self) -> bool:
+        """Whether the component reads the teacher's hidden features (MI objectives)."""
+        return bool(getattr(self.cls, "uses_hidden", False))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly description (what ``autodistill plugins --json`` prints)."""
@@ -125,16 +134,7 @@ class Registry:
         Raises:
             PipelineError: naming the family and listing what is installed.
         """
-        if family not in self.components:
-            raise PipelineError(f"unknown family '{family}'; families are {', '.join(FAMILIES)}")
-        try:
-            return self.components[family][name]
-        except KeyError:
-            installed = ", ".join(self.names(family))
-            raise PipelineError(
-                f"unknown {family} '{name}'; installed: {installed} "
-                "(see `autodistill plugins`)"
-            ) from None
+        return catalog.lookup(self.components, family, name)
 
     def register(self, family: str, cls: type, plugin: str, distribution: str | None) -> None:
         """Validate and add one component class.
@@ -260,12 +260,19 @@ def _build() -> tuple[pluggy.PluginManager, Registry]:
 
 
 def get_registry() -> Registry:
-    """Return the registry, loading plugins on first use."""
+    """Return the registry, loading plugins on first use (and recording what they declare
+    for :func:`autodistill.catalog.get_catalog`)."""
     global _registry, _manager
     with _lock:
         if _registry is None:
             _manager, _registry = _build()
+            catalog.write_snapshot(_registry.components)
         return _registry
+
+
+def loaded_registry() -> Registry | None:
+    """The registry if this process has loaded the plugins, else None (loads nothing)."""
+    return _registry
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -281,6 +288,7 @@ def reset_registry() -> None:
     with _lock:
         _registry = None
         _manager = None
+        catalog.forget()
 
 
 def register_for_test(family: str, cls: type, plugin: str = "test") -> Callable[[], None]:

@@ -24,8 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from autodistill.components import FAMILIES
 from autodistill.errors import SpaceError
+from autodistill.families import FAMILIES
 from autodistill.params import Categorical, Float, Int, Param
 from autodistill.pipeline import TRAINING_PARAMS, Pipeline
 
@@ -129,12 +129,12 @@ class Space:
         """
         if has_hidden:
             return self
-        from autodistill.registry import get_registry
+        from autodistill.catalog import get_catalog
 
-        registry = get_registry()
+        catalog = get_catalog()
         fam = self.families["mi_objective"]
         kept = tuple(n for n in fam.components
-                     if not registry.get("mi_objective", n).cls.uses_hidden)
+                     if not catalog.get("mi_objective", n).uses_hidden)
         if not kept:
             raise SpaceError(f"{self.source}: every mi_objective it allows needs the teacher's "
                              "hidden features, and this teacher exposes none; add 'none'")
@@ -225,12 +225,12 @@ def build_space(doc: Any, *, name: str = "custom", source: str = "space") -> Spa
     Raises:
         SpaceError: naming ``source`` and the offending key.
     """
-    from autodistill.registry import get_registry
+    from autodistill.catalog import get_catalog
 
     if not isinstance(doc, dict):
         raise SpaceError(f"{source}: a space must be a mapping of families and 'training'")
     _unknown(doc, _TOP_KEYS, source, "")
-    registry = get_registry()
+    registry = get_catalog()
     families = {}
     for family in FAMILIES:
         section = doc.get(family) or {}

@@ -147,3 +147,26 @@ def iris_teacher(iris, autodistill_session_home: Path):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AUTODISTILL_HOME", str(autodistill_session_home))
         return get_teacher("auto", iris, device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def messy_csv():
+    """Writes a table nobody searched: string categories, missing values, imbalanced string
+    labels. Call it as ``messy_csv(path, rows=400, seed=3)``; it returns ``path``."""
+    import numpy
+    import pandas
+
+    def write(path: Path, rows: int = 400, seed: int = 3) -> Path:
+        rng = numpy.random.default_rng(seed)
+        x1 = rng.normal(size=rows)
+        x2 = rng.normal(size=rows)
+        colour = rng.choice(["red", "green", "blue"], size=rows)
+        score = x1 + 0.8 * x2 + (colour == "red") * 1.2 + rng.normal(scale=0.5, size=rows)
+        label = numpy.where(score > 1.4, "churned", "stayed")
+        frame = pandas.DataFrame({"x1": x1, "x2": x2, "colour": colour, "plan": rng.choice(
+            ["basic", "pro", None], size=rows), "label": label})
+        frame.loc[rng.choice(rows, size=rows // 10, replace=False), "x2"] = numpy.nan
+        frame.to_csv(path, index=False)
+        return path
+
+    return write

@@ -32,21 +32,6 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, env=os.environ.copy())
 
 
-def _messy_csv(path: Path, rows: int = 400, seed: int = 3) -> Path:
-    """A table nobody searched: string categories, missing values, imbalanced string labels."""
-    rng = np.random.default_rng(seed)
-    x1 = rng.normal(size=rows)
-    x2 = rng.normal(size=rows)
-    colour = rng.choice(["red", "green", "blue"], size=rows)
-    score = x1 + 0.8 * x2 + (colour == "red") * 1.2 + rng.normal(scale=0.5, size=rows)
-    label = np.where(score > 1.4, "churned", "stayed")
-    frame = pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "plan": rng.choice(
-        ["basic", "pro", None], size=rows), "label": label})
-    frame.loc[rng.choice(rows, size=rows // 10, replace=False), "x2"] = np.nan
-    frame.to_csv(path, index=False)
-    return path
-
-
 # -- meta-features ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("spec", [
@@ -122,8 +107,8 @@ def test_portfolio_tasks_have_distinct_study_names():
 # -- recommend --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def churn_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _messy_csv(tmp_path_factory.mktemp("csv") / "churn.csv")
+def churn_csv(tmp_path_factory: pytest.TempPathFactory, messy_csv) -> Path:
+    return messy_csv(tmp_path_factory.mktemp("csv") / "churn.csv")
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,13 @@ def _debug() -> bool:
     return os.environ.get("AUTODISTILL_DEBUG", "") not in ("", "0", "false")
 
 
-def make_app() -> typer.Typer:
-    """Build the CLI application: built-in commands, then plugin commands."""
+#: The commands autodistill itself provides.
+BUILTIN_COMMANDS = frozenset({"distill", "plugins", "search", "studies", "recommend", "meta"})
+
+
+def make_app(plugin_commands: bool = True) -> typer.Typer:
+    """Build the CLI application: built-in commands, then (unless ``plugin_commands`` is
+    False) the commands of plugins, which means importing every plugin."""
     from autodistill.cli import distill, plugins_cmd
 
     app = typer.Typer(
@@ -44,18 +49,27 @@ def make_app() -> typer.Typer:
             continue
         module.register(app)
 
-    from autodistill.registry import get_plugin_manager
+    if plugin_commands:
+        from autodistill.registry import get_plugin_manager
 
-    get_plugin_manager().hook.register_commands(app=app)
+        get_plugin_manager().hook.register_commands(app=app)
     return app
+
+
+def _names_builtin_command(argv: list[str]) -> bool:
+    """Whether ``argv`` runs a built-in command (its first word, options aside), so that
+    the plugins, and torch with them, need not be imported before it starts."""
+    words = [arg for arg in argv if not arg.startswith("-")]
+    return bool(words) and words[0] in BUILTIN_COMMANDS
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``autodistill`` script."""
     logging.basicConfig(level=logging.WARNING, format="autodistill: %(message)s")
     try:
-        app = make_app()
-        code = app(args=argv, prog_name="autodistill", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else list(argv)
+        app = make_app(plugin_commands=not _names_builtin_command(args))
+        code = app(args=args, prog_name="autodistill", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

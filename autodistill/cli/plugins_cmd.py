@@ -20,7 +20,7 @@ def _format_param(decl: dict) -> str:
 
 def plugins_command(as_json: JsonOpt = False) -> None:
     """List plugins, their components per family and each component's params."""
-    from autodistill.components import FAMILIES
+    from autodistill.families import FAMILIES
     from autodistill.registry import get_registry
 
     registry = get_registry()

@@ -16,7 +16,7 @@ from autodistill.cli.options import (
     TargetOpt,
     TeacherOpt,
 )
-from autodistill.components import FAMILIES
+from autodistill.families import FAMILIES
 
 EPILOG = (
     "Example: autodistill recommend builtin:wine --student mlp:8  |  "

@@ -268,7 +268,7 @@ def components_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> 
     Within each family, components are ranked by mean gain over plain (highest first;
     none last), then by top-10% rate, then by trial count.
     """
-    from autodistill.components import FAMILIES
+    from autodistill.families import FAMILIES
     from autodistill.past_studies import component_stats
 
     doc = component_stats(storage)
