@@ -24,13 +24,19 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autodistill import _journal
 from autodistill import storage as store
 from autodistill.errors import AutodistillError, ComponentError, PipelineError, TeacherError
 
-__all__ = ["create_study", "make_sampler", "trial_counts"]
+if TYPE_CHECKING:
+    from autodistill.pipeline import Pipeline
+
+__all__ = [
+    "create_study", "enqueue_pipelines", "make_sampler", "preset_pipelines",
+    "queue_presets_when_due", "trial_counts",
+]
 
 #: Random trials before TPE models the study (Optuna's default), unless trials were queued.
 STARTUP_TRIALS = 10
@@ -148,6 +154,7 @@ class Job:
     threads: int | None = None  # torch threads per worker (default 1)
     quiet: bool = False
     startup_trials: int = STARTUP_TRIALS
+    presets_last: bool = False
     prune: bool = True
 
 
@@ -244,6 +251,9 @@ def _loop(study: Any, objective: Objective, job: Job, stop: Stop,
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     optuna.storages.fail_stale_trials(study)
             counts = trial_counts(study.get_trials(deepcopy=False))
+            if job.presets_last:
+                queue_presets_when_due(study, objective.space, job.trials, counts)
+                counts = trial_counts(study.get_trials(deepcopy=False))
             if counts["counted"] >= job.trials:
                 lock.release()
                 if heartbeat and counts["running"]:
@@ -258,6 +268,87 @@ def _loop(study: Any, objective: Objective, job: Job, stop: Stop,
             lock.release()
         if progress is not None:
             report(study, job.trials, progress)
+
+
+def preset_pipelines() -> list[Any]:
+    """The presets ``plain`` and ``hinton``, the baselines every study runs."""
+    from autodistill.pipeline import PRESETS, Pipeline
+
+    return [Pipeline.from_dict(PRESETS[name], source=f"preset '{name}'")
+            for name in ("plain", "hinton")]
+
+
+def queue_presets_when_due(study: Any, space: Any, trials: int, counts: dict[str, int]) -> int:
+    """Enqueue the presets the study does not hold once no more trials than they are
+    remain owed (a warm-started study runs them last); return how many were queued.
+
+    Call it under the study lock, like :func:`enqueue_pipelines`.
+    """
+    room = trials - counts["counted"] - counts["waiting"]
+    if room <= 0:
+        return 0
+    held = _held_params(study)
+    missing = [p for p in preset_pipelines()
+               if (params := _params_in(space, p)) is not None and params not in held]
+    if not missing or room > len(missing):
+        return 0
+    return enqueue_pipelines(study, missing, space, limit=room)
+
+
+def _held_params(study: Any) -> list[dict[str, Any]]:
+    """The params of every trial the study holds (waiting, running or finished), except
+    trials that were interrupted or retried."""
+    trials = study.get_trials(deepcopy=False)
+    skipped = uncounted(trials)
+    return [dict(t.system_attrs.get("fixed_params") or t.params) for t in trials
+            if t.number not in skipped]
+
+
+def _params_in(space: Any, pipeline: Any) -> dict[str, Any] | None:
+    """``pipeline`` as the trial params of ``space``, or None (logged) when it cannot be."""
+    from autodistill.errors import SpaceError
+
+    try:
+        return space.params_for(pipeline)
+    except SpaceError as exc:
+        log.info("not enqueued: %s", exc)
+        return None
+
+
+def enqueue_pipelines(study: Any, pipelines: Iterable[Pipeline], space: Any = None,
+                      *, limit: int | None = None) -> int:
+    """Enqueue pipelines to run first (presets, warm start); return how many were queued.
+
+    A pipeline the space cannot represent is skipped with a log line, and so is one the
+    study already holds (waiting, running or finished, unless that trial was interrupted
+    or retried). Call it under the study lock, so that concurrent workers cannot both
+    enqueue one pipeline (optuna#4002).
+
+    Args:
+        study: The Optuna study.
+        pipelines: Pipelines to try first, best first.
+        space: The study's :class:`~autodistill.space.Space`; by default, the one named in
+            the study's ``autodistill`` attribute.
+        limit: Queue at most this many.
+    """
+    from autodistill.space import load_space
+
+    if space is None:
+        info = study.user_attrs.get("autodistill") or {}
+        space = load_space(info.get("space", "default"))
+    held = _held_params(study)
+    queued = 0
+    for pipeline in pipelines:
+        if limit is not None and queued >= limit:
+            break
+        params = _params_in(space, pipeline)
+        if params is not None and params not in held:
+            study.enqueue_trial(params)
+            held.append(params)
+            queued += 1
+    return queued
+
+
 
 
 def report(study: Any, total: int, progress: ProgressFn) -> None:

@@ -3,8 +3,10 @@
 
 The study maximises the student's validation accuracy with TPE (multivariate, grouped
 for the conditional space, seeded) and prunes on per-epoch validation accuracy. The
-presets ``plain`` and ``hinton`` are enqueued first (after the recommender's picks when
-warm-started), so the best is never worse than them.
+presets ``plain`` and ``hinton`` are enqueued first, so the best is never worse than them;
+a warm-started study runs the recommender's picks first instead, and the presets as its
+last two trials (they are the weakest guesses, and a warm start is about reaching a good
+pipeline in few trials).
 Each trial stores its pipeline and metrics as user attributes (``pipeline``,
 ``test_accuracy``, ``macro_f1``, ``seconds``; on failure ``failed_component`` and
 ``error``). A component that raises fails its trial, a NaN loss prunes it; the study goes on.
@@ -25,7 +27,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from autodistill import _journal
@@ -35,8 +37,10 @@ from autodistill._search_worker import (
     Objective,
     Stop,
     create_study,
+    enqueue_pipelines,
     load_inputs,
     make_sampler,
+    preset_pipelines,
     quiet_optuna,
     run_parallel,
     trial_counts,
@@ -44,7 +48,7 @@ from autodistill._search_worker import (
     work,
 )
 from autodistill.errors import AutodistillError, StorageError
-from autodistill.pipeline import PRESETS, Pipeline
+from autodistill.pipeline import Pipeline
 
 __all__ = [
     "run_search",
@@ -64,48 +68,6 @@ def default_study_name(dataset: Any, student: str, split_seed: int = 0) -> str:
     base = re.sub(r"[^A-Za-z0-9]+", "-", os.path.splitext(os.path.basename(base))[0]).strip("-")
     name = f"{base[:48] or 'data'}-{re.sub(r'[^A-Za-z0-9]+', 'x', student.replace(':', ''))}"
     return f"{name}-split{split_seed}" if split_seed else name
-
-
-def enqueue_pipelines(study: Any, pipelines: Iterable[Pipeline], space: Any = None,
-                      *, limit: int | None = None) -> int:
-    """Enqueue pipelines to run first (presets, warm start); return how many were queued.
-
-    A pipeline the space cannot represent is skipped with a log line, and so is one the
-    study already holds (waiting, running or finished, unless that trial was interrupted
-    or retried). Call it under the study lock, so that concurrent workers cannot both
-    enqueue one pipeline (optuna#4002).
-
-    Args:
-        study: The Optuna study.
-        pipelines: Pipelines to try first, best first.
-        space: The study's :class:`~autodistill.space.Space`; by default, the one named in
-            the study's ``autodistill`` attribute.
-        limit: Queue at most this many.
-    """
-    from autodistill.errors import SpaceError
-    from autodistill.space import load_space
-
-    if space is None:
-        info = study.user_attrs.get("autodistill") or {}
-        space = load_space(info.get("space", "default"))
-    trials = study.get_trials(deepcopy=False)
-    skipped = uncounted(trials)
-    held = [dict(t.system_attrs.get("fixed_params") or t.params) for t in trials
-            if t.number not in skipped]
-    queued = 0
-    for pipeline in pipelines:
-        if limit is not None and queued >= limit:
-            break
-        try:
-            params = space.params_for(pipeline)
-        except SpaceError as exc:
-            log.info("not enqueued: %s", exc)
-            continue
-        if params not in held:
-            study.enqueue_trial(params)
-            held.append(params)
-            queued += 1
-    return queued
 
 
 def _env_int(name: str, default: int | None) -> int | None:
@@ -153,8 +115,8 @@ def run_search(
         study: Study name (default: :func:`default_study_name`).
         workers: Processes on this machine (this one included); on SQLite they share a
             journal file, merged into the database at the end.
-        warm_start: Run the recommender's top K pipelines first, then the presets; TPE
-            models them at once (no random start-up trials after them).
+        warm_start: Run the recommender's top K pipelines first and the presets last;
+            TPE models the picks at once (no random start-up trials after them).
         enqueue: Further pipelines to run first, after the warm start and the presets
             (the knowledge-base builder's shared portfolio).
         prune: Stop unpromising trials early on their validation curve (the knowledge
@@ -204,7 +166,7 @@ def run_search(
     picks = _warm_start(warm_start, dataset, teacher_outputs, student, url)
     warm = [*picks, *enqueue]
     if picks:
-        job.startup_trials = len(PRESETS) + len(picks)
+        job.startup_trials, job.presets_last = len(picks), True
         canonical.sampler = make_sampler(seed, job.startup_trials)
     if store.is_sqlite(url):
         _merge_leftover(url, canonical)
@@ -290,17 +252,15 @@ def _warm_start(k: int, dataset: Any, teacher: Any, student: str, url: str) -> l
 
 def _enqueue_first(study: Any, space: Any, warm: list[Pipeline], trials: int,
                    picks: int = 0) -> int:
-    """Enqueue, while trials are owed: the first ``picks`` pipelines of ``warm`` (the
-    recommender's, best first: a warm start is meant to try them first), the presets,
-    then the rest of ``warm``."""
+    """Enqueue, while trials are owed: the presets (unless ``picks``: a warm start runs
+    them last, see :func:`~autodistill._search_worker.queue_presets_when_due`), then
+    ``warm`` (the recommender's picks, best first, then any further pipelines)."""
     counts = trial_counts(study.get_trials(deepcopy=False))
     room = trials - counts["counted"] - counts["waiting"]
     if room <= 0:
         return 0
-    presets = [Pipeline.from_dict(PRESETS[name], source=f"preset '{name}'")
-               for name in ("plain", "hinton")]
-    return enqueue_pipelines(study, [*warm[:picks], *presets, *warm[picks:]], space,
-                             limit=room)
+    first = [] if picks else preset_pipelines()
+    return enqueue_pipelines(study, [*first, *warm], space, limit=room)
 
 
 def _merge_leftover(url: str, canonical: Any) -> None:

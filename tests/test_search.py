@@ -363,3 +363,26 @@ def test_default_study_name() -> None:
 
     assert default_study_name(D(), "mlp:16") == "wine-mlp16"
     assert default_study_name(D(), "mlp:64,32", split_seed=2) == "wine-mlp64x32-split2"
+
+
+def test_a_warm_start_queues_the_presets_only_for_its_last_trials():
+    import optuna
+
+    from autodistill._search_worker import preset_pipelines, queue_presets_when_due
+    from autodistill.space import load_space
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(direction="maximize")
+    space = load_space("kb")
+    for lr in (0.01, 0.02):  # two picks waiting; seven trials owed
+        study.enqueue_trial({**space.params_for(preset_pipelines()[0]), "training.lr": lr})
+    assert queue_presets_when_due(study, space, 7, trial_counts(study.get_trials())) == 0
+    for _ in range(5):  # the picks and three more ran: two trials remain, for the presets
+        trial = study.ask()
+        study.tell(trial, 0.5)
+    counts = trial_counts(study.get_trials())
+    assert queue_presets_when_due(study, space, 7, counts) == 2
+    assert queue_presets_when_due(study, space, 7, trial_counts(study.get_trials())) == 0
+    waiting = [t.system_attrs["fixed_params"] for t in study.get_trials()
+               if t.state.name == "WAITING"]
+    assert waiting[-2:] == [space.params_for(p) for p in preset_pipelines()]
