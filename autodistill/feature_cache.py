@@ -4,8 +4,8 @@ Computing them means loading and encoding the data, loading the cached teacher a
 running it (torch and scikit-learn imports included): most of a ``recommend`` on a
 dataset seen before. So the task summary (dataset sizes, meta-features, the teacher's
 accuracies, whether it exposes hidden features) is kept as JSON in the cache directory,
-keyed by everything it depends on: the data file's bytes (or the spec of a bundled or
-synthetic set and the scikit-learn version that ships it), ``--target``,
+keyed by everything it depends on: the data file's name and bytes (or the spec of a
+bundled or synthetic set and the scikit-learn version that ships it), ``--target``,
 ``--split-seed``, the teacher (a TorchScript file's bytes), the student, the list of
 meta-features, and the source of the modules that compute them. A changed file, option
 or module is a new key; a damaged entry is recomputed.
@@ -36,8 +36,8 @@ _SHAPING_MODULES = ("autodistill.data", "autodistill._data_sources", "autodistil
 
 def _identity(spec: str, kind: str) -> list[Any]:
     path = Path(spec).expanduser()
-    if path.is_file():
-        return [kind, "file", path.suffix.lower(), file_digest(path)]
+    if path.is_file():  # the name too: the summary shows it
+        return [kind, "file", path.name, file_digest(path)]
     extra = None
     if spec.startswith("builtin:"):
         try:
