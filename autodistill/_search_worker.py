@@ -349,8 +349,6 @@ def enqueue_pipelines(study: Any, pipelines: Iterable[Pipeline], space: Any = No
     return queued
 
 
-
-
 def report(study: Any, total: int, progress: ProgressFn) -> None:
     """Call ``progress(done, total, best)`` from the study's trials."""
     trials = study.get_trials(deepcopy=False)
