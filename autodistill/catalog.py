@@ -32,6 +32,7 @@ from autodistill._stamps import module_stamps
 from autodistill.errors import PipelineError
 from autodistill.families import FAMILIES
 from autodistill.params import Param, param_from_dict
+from autodistill.paths import write_atomically
 
 __all__ = [
     "ComponentDeclaration", "Catalog", "Declared", "forget", "get_catalog", "lookup",
@@ -190,9 +191,8 @@ def write_snapshot(components: dict[str, dict[str, Any]]) -> None:
             for family, comps in components.items()}}
         path = _snapshot_path(signature)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(doc))  # insertion order: declaration order matters
-        temporary.replace(path)  # atomic: a concurrent reader sees all of it or none
+        # Insertion order, not sorted keys: the order of declarations matters.
+        write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(doc)))
     except Exception as exc:  # noqa: BLE001 - a cache must never break the command
         log.debug("component snapshot not written: %s", exc)
 

@@ -17,11 +17,11 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from autodistill._stamps import file_digest, module_stamps
+from autodistill.paths import write_atomically
 
 __all__ = ["task_key", "read", "write"]
 
@@ -82,8 +82,7 @@ def write(key: str, summary: dict[str, Any]) -> None:
     try:
         path = _path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({**summary, "format": FORMAT}, sort_keys=True))
-        temporary.replace(path)
+        text = json.dumps({**summary, "format": FORMAT}, sort_keys=True)
+        write_atomically(path, lambda tmp: Path(tmp).write_text(text))
     except OSError as exc:
         log.debug("task summary not cached: %s", exc)

@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +41,7 @@ from autodistill.families import FAMILIES
 from autodistill.forest import Forest
 from autodistill.metafeatures import META_FEATURES
 from autodistill.params import Categorical, Float, Int
+from autodistill.paths import write_atomically
 from autodistill.pipeline import TRAINING_PARAMS
 
 __all__ = ["MetaRow", "MetaModel", "PipelineEncoder", "fit_meta_model", "group_by_task"]
@@ -222,9 +222,13 @@ def _store(key: str, task_model: Forest, rank_model: Forest) -> None:
     try:
         path = _model_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{key}.{os.getpid()}.tmp.npz")
-        np.savez_compressed(temporary, **task_model.arrays("task"), **rank_model.arrays("rank"))
-        temporary.replace(path)  # atomic: a concurrent reader sees all of it or none
+        arrays = {**task_model.arrays("task"), **rank_model.arrays("rank")}
+
+        def save(tmp: str) -> None:
+            with open(tmp, "wb") as handle:  # a handle: numpy would append .npz to a name
+                np.savez_compressed(handle, **arrays)
+
+        write_atomically(path, save)
     except OSError as exc:  # a read-only cache only costs the next command a refit
         log.debug("meta-model not stored: %s", exc)
 

@@ -8,9 +8,12 @@ run in a temporary directory).
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["HOME_ENV", "data_dir", "cache_dir"]
+__all__ = ["HOME_ENV", "data_dir", "cache_dir", "write_atomically"]
 
 #: Environment variable that relocates both directories.
 HOME_ENV = "AUTODISTILL_HOME"
@@ -56,3 +59,20 @@ def cache_dir(create: bool = True) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_atomically(path: Path, write: Callable[[str], Any]) -> None:
+    """Write ``path`` through ``write(temporary_path)``, then move it into place, so that a
+    concurrent reader sees the whole file or none; the temporary file never stays behind.
+
+    Raises:
+        OSError: when the directory cannot be written.
+    """
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -29,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from autodistill.errors import TeacherError
-from autodistill.paths import cache_dir
+from autodistill.paths import cache_dir, write_atomically
 from autodistill.students import MLP, count_params
 
 if TYPE_CHECKING:
@@ -202,31 +200,20 @@ def _read_cache(directory: Path, key: str, spec: str,
                           spec=spec, seconds=0.0, module=module, from_cache=True)
 
 
-def _atomic_save(path: Path, write: Callable[[str], Any]) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _write_cache(directory: Path, key: str, outputs: TeacherOutputs, state: State) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {f"logits.{s}": outputs.logits[s] for s in SPLITS}
         if outputs.hidden is not None:
             tensors.update({f"hidden.{s}": outputs.hidden[s] for s in SPLITS})
-        _atomic_save(directory / f"{key}.outputs.pt", lambda p: torch.save(tensors, p))
+        write_atomically(directory / f"{key}.outputs.pt", lambda p: torch.save(tensors, p))
         if state is not None:
-            _atomic_save(directory / f"{key}.state.pt", lambda p: torch.save(state, p))
+            write_atomically(directory / f"{key}.state.pt", lambda p: torch.save(state, p))
         meta = {"accuracy": outputs.accuracy, "valid_accuracy": outputs.valid_accuracy,
                 "params": outputs.params, "spec": outputs.spec,
                 "has_hidden": outputs.hidden is not None, "has_state": state is not None}
         # the JSON goes last: its presence says the tensors beside it are complete
-        _atomic_save(directory / f"{key}.json",
+        write_atomically(directory / f"{key}.json",
                      lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
     except OSError as exc:  # a read-only cache costs speed, not correctness
         log.warning("cannot write the teacher cache in %s (%s)", directory, exc)
