@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from autodistill.data import Dataset
     from autodistill.teachers import TeacherOutputs
 
-__all__ = ["META_FEATURES", "compute_meta_features"]
+__all__ = ["META_FEATURES", "compute_meta_features", "student_task_features"]
 
 #: Names, in order, of the meta-features; the meta-model's dataset-side inputs.
 META_FEATURES: tuple[str, ...] = (
@@ -157,3 +157,13 @@ def compute_meta_features(dataset: Dataset, teacher: TeacherOutputs | None = Non
             features["teacher_valid_accuracy"] - features["landmark_linear"]
         )
     return {name: _finite(features.get(name, 0.0)) for name in META_FEATURES}
+
+
+def student_task_features(dataset: Dataset, teacher: TeacherOutputs, student: str,
+                          seed: int = 0) -> dict[str, float]:
+    """:func:`compute_meta_features` for distilling ``teacher`` into a ``student`` spec
+    (``mlp:16``): the student's parameter count comes from building it."""
+    from autodistill.students import build_student, count_params
+
+    student_params = count_params(build_student(student, dataset.n_features, dataset.n_classes))
+    return compute_meta_features(dataset, teacher, student_params, seed=seed)

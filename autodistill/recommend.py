@@ -20,7 +20,7 @@ import numpy as np
 from autodistill import storage as store
 from autodistill.errors import AutodistillError
 from autodistill.families import FAMILIES
-from autodistill.metafeatures import META_FEATURES, compute_meta_features
+from autodistill.metafeatures import META_FEATURES, student_task_features
 from autodistill.metamodel import MetaModel, MetaRow, fit_meta_model, group_by_task
 from autodistill.pipeline import Pipeline
 
@@ -151,10 +151,7 @@ def _diverse(order: list[int], candidates: list[dict[str, Any]], top: int) -> li
 def task_summary(dataset: Any, teacher: Any, student: str, *, seed: int = 0) -> dict[str, Any]:
     """What the recommender needs to know of a task: sizes, meta-features, the teacher's
     accuracies and whether it exposes hidden features (see :mod:`autodistill.feature_cache`)."""
-    from autodistill.students import build_student, count_params
-
-    student_params = count_params(build_student(student, dataset.n_features, dataset.n_classes))
-    meta = compute_meta_features(dataset, teacher, student_params, seed=seed)
+    meta = student_task_features(dataset, teacher, student, seed=seed)
     return {
         "dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
                     "n_features": int(dataset.n_features), "n_classes": int(dataset.n_classes),

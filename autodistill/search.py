@@ -198,6 +198,8 @@ def run_search(
 
 
 def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, space: Any) -> None:
+    from autodistill.metafeatures import student_task_features
+
     info = {
         "dataset": dataset.spec, "dataset_name": dataset.name, "fingerprint": dataset.fingerprint,
         "teacher": job.teacher, "student": job.student, "split_seed": job.split_seed,
@@ -208,7 +210,7 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
     if existing is None or "meta_features" not in existing:
         # What the recommender learns from: every study joins its training rows.
         info["teacher_valid_accuracy"] = float(teacher.valid_accuracy)
-        info["meta_features"] = _meta_features(dataset, teacher, job.student)
+        info["meta_features"] = student_task_features(dataset, teacher, job.student)
     if existing is None:
         study.set_user_attr("autodistill", info)
         return
@@ -229,14 +231,6 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
     if existing.get("space") != space.name:
         log.warning("study '%s' was started with space '%s'; continuing with '%s'",
                     job.study, existing.get("space"), space.name)
-
-
-def _meta_features(dataset: Any, teacher: Any, student: str) -> dict[str, float]:
-    from autodistill.metafeatures import compute_meta_features
-    from autodistill.students import build_student, count_params
-
-    student_params = count_params(build_student(student, dataset.n_features, dataset.n_classes))
-    return compute_meta_features(dataset, teacher, student_params)
 
 
 def _warm_start(k: int, dataset: Any, teacher: Any, student: str, url: str) -> list[Pipeline]:
