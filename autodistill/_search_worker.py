@@ -251,8 +251,8 @@ def _loop(study: Any, objective: Objective, job: Job, stop: Stop,
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     optuna.storages.fail_stale_trials(study)
             counts = trial_counts(study.get_trials(deepcopy=False))
-            if job.presets_last:
-                queue_presets_when_due(study, objective.space, job.trials, counts)
+            if job.presets_last and queue_presets_when_due(study, objective.space, job.trials,
+                                                           counts):
                 counts = trial_counts(study.get_trials(deepcopy=False))
             if counts["counted"] >= job.trials:
                 lock.release()
@@ -285,10 +285,11 @@ def queue_presets_when_due(study: Any, space: Any, trials: int, counts: dict[str
     Call it under the study lock, like :func:`enqueue_pipelines`.
     """
     room = trials - counts["counted"] - counts["waiting"]
-    if room <= 0:
+    presets = preset_pipelines()
+    if not 0 < room <= len(presets):  # the common case: no need to read the trials
         return 0
     held = _held_params(study)
-    missing = [p for p in preset_pipelines()
+    missing = [p for p in presets
                if (params := _params_in(space, p)) is not None and params not in held]
     if not missing or room > len(missing):
         return 0
