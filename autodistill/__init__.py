@@ -6,5 +6,6 @@ past studies). See the README for the CLI; the library API mirrors it.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from autodistill._version import __version__
+
 __all__ = ["__version__"]

@@ -28,6 +28,7 @@ __all__ = [
     "Augmentation",
     "Curriculum",
     "resolve_params",
+    "FAMILY_BASES",
 ]
 
 class Component:
@@ -147,3 +148,8 @@ class Curriculum(Component):
                 student_loss: torch.Tensor | None = None) -> torch.Tensor:
         """Return the row indices to train on in ``epoch`` (0-based), in order."""
         raise NotImplementedError
+
+
+#: Family key -> its base class (each base declares its own ``family``).
+FAMILY_BASES: dict[str, type[Component]] = {
+    base.family: base for base in (KDLoss, MIObjective, Augmentation, Curriculum)}

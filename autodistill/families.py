@@ -1,4 +1,4 @@
-"""The four component families.
+"""The four component families: the one place they are named.
 
 Kept apart from :mod:`autodistill.components` (which imports torch) so that pipeline
 documents, search spaces and the recommender can name families without importing torch.
@@ -6,7 +6,7 @@ documents, search spaces and the recommender can name families without importing
 
 from __future__ import annotations
 
-__all__ = ["FAMILIES"]
+__all__ = ["FAMILIES", "FAMILY_HOOKS"]
 
 #: Family key -> human title. The keys are the pipeline JSON keys.
 FAMILIES: dict[str, str] = {
@@ -14,4 +14,11 @@ FAMILIES: dict[str, str] = {
     "mi_objective": "MI objectives",
     "augmentation": "augmentations",
     "curriculum": "curricula",
+}
+#: Family key -> the hook a plugin implements to register components of that family.
+FAMILY_HOOKS: dict[str, str] = {
+    "kd_loss": "register_kd_losses",
+    "mi_objective": "register_mi_objectives",
+    "augmentation": "register_augmentations",
+    "curriculum": "register_curricula",
 }

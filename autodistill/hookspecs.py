@@ -80,6 +80,25 @@ def register_curricula(register: Callable[[type], None]) -> None:
 
 
 @hookspec
+def register_evidence(register: Callable[[str], None]) -> None:
+    """Register evidence for this plugin's components: what they scored on the
+    knowledge base's tasks, so that the recommender can propose them.
+
+    Called once, when the registry is first built. Call ``register(path)`` for each
+    JSON-lines file that ``autodistill meta bench-component NAME --out FILE`` wrote (ship
+    it as package data); return nothing. Its rows join the knowledge base in the user's
+    database (marked with the plugin's name) and the meta-model learns from them; rows
+    for tasks the installed knowledge base lacks are skipped. Example::
+
+        from importlib import resources
+
+        @hookimpl
+        def register_evidence(register):
+            register(str(resources.files("my_package") / "evidence.jsonl"))
+    """
+
+
+@hookspec
 def register_commands(app) -> None:
     """Add commands to the ``autodistill`` CLI.
 

@@ -46,17 +46,18 @@ from typing import Any
 
 import torch
 
-from autodistill.components import Augmentation, Component, Curriculum, KDLoss, MIObjective
+from autodistill.components import (
+    FAMILY_BASES,
+    Augmentation,
+    Component,
+    Curriculum,
+    KDLoss,
+    MIObjective,
+)
 from autodistill.params import Float, Param
 
 __all__ = ["check_component"]
 
-_BASES: dict[type, str] = {
-    KDLoss: "kd_loss",
-    MIObjective: "mi_objective",
-    Augmentation: "augmentation",
-    Curriculum: "curriculum",
-}
 #: True-MI ladder of the MI check (correlation of each pair of dimensions).
 MI_RHOS: tuple[float, ...] = (0.0, 0.5, 0.75, 0.9)
 
@@ -73,7 +74,7 @@ def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: i
     Raises:
         AssertionError: naming the component and the failed check.
     """
-    family = next((fam for base, fam in _BASES.items()
+    family = next((fam for fam, base in FAMILY_BASES.items()
                    if isinstance(cls, type) and issubclass(cls, base)), None)
     if family is None:
         raise AssertionError(

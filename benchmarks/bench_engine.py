@@ -17,11 +17,11 @@ import time
 import torch
 from torch.nn import functional as F
 
-from autodistill.data import load_dataset
-from autodistill.engine import train_student
-from autodistill.pipeline import Pipeline
-from autodistill.students import build_student
-from autodistill.teachers import get_teacher
+from autodistill.data.dataset import load_dataset
+from autodistill.training.engine import train_student
+from autodistill.training.pipeline import Pipeline
+from autodistill.training.students import build_student
+from autodistill.training.teachers import get_teacher
 
 
 def bare_loop(dataset, teacher, epochs: int, lr: float, weight_decay: float, batch_size: int,

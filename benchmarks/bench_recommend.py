@@ -55,9 +55,11 @@ def _cli_seconds(*args: str) -> float:
 def latency(home: Path) -> None:
     import shutil
 
-    from autodistill import metamodel, paths, teachers
-    from autodistill.data import load_dataset
-    from autodistill.recommend import recommend
+    from autodistill import paths
+    from autodistill.data.dataset import load_dataset
+    from autodistill.meta import model as metamodel
+    from autodistill.meta.recommender import recommend
+    from autodistill.training import teachers
 
     storage = f"sqlite:///{home / 'latency.db'}"
     csv = home / "big.csv"
@@ -89,8 +91,8 @@ def latency(home: Path) -> None:
           f"({doc['model']['candidates']} candidates, {doc['model']['training_trials']} "
           f"training trials)")
 
-    from autodistill.knowledge import load_meta_rows
-    from autodistill.metafeatures import compute_meta_features
+    from autodistill.meta.features import compute_meta_features
+    from autodistill.meta.knowledge import load_meta_rows
 
     teacher = teachers.get_teacher("auto", big)
     started = time.perf_counter()
@@ -106,7 +108,8 @@ def latency(home: Path) -> None:
 def _reach(data: str, student: str, cold_trials: int, home: Path) -> tuple[float, int | None]:
     import optuna
 
-    from autodistill.search import run_search
+    from autodistill.meta import KnowledgeAdvisor
+    from autodistill.study.run import run_search
 
     cold = run_search(data, student=student, space="kb", trials=cold_trials,
                       storage=f"sqlite:///{home / 'cold.db'}", study="cold", quiet=True,
@@ -114,7 +117,7 @@ def _reach(data: str, student: str, cold_trials: int, home: Path) -> tuple[float
     target = cold["best"]["valid_score"]
     url = f"sqlite:///{home / 'warm.db'}"
     run_search(data, student=student, space="kb", trials=cold_trials, storage=url,
-               study="warm", warm_start=5, quiet=True, handle_signals=False)
+               study="warm", warm_start=5, advisor=KnowledgeAdvisor(), quiet=True, handle_signals=False)
     trials = optuna.load_study(study_name="warm", storage=url).get_trials()
     reached = [t.number for t in trials if t.state.name == "COMPLETE" and t.value >= target]
     return target, min(reached) + 1 if reached else None

@@ -26,8 +26,8 @@ DEFAULT_URL = os.environ.get("AUTODISTILL_BENCH_STORAGE",
 def _one(workers: int, trials: int, url: str, seed: int) -> dict[str, float]:
     import optuna
 
-    from autodistill import storage
-    from autodistill.search import run_search
+    from autodistill.store import storage
+    from autodistill.study.run import run_search
 
     name = f"bench-search-{workers}w-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
@@ -64,9 +64,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from autodistill.data import load_dataset
-    from autodistill.storage import mask_url
-    from autodistill.teachers import get_teacher
+    from autodistill.data.dataset import load_dataset
+    from autodistill.store.storage import mask_url
+    from autodistill.training.teachers import get_teacher
 
     get_teacher("auto", load_dataset("builtin:digits"))  # train/cache the teacher first
     print(f"digits, space fast, {args.trials} trials, {mask_url(args.storage)}, "

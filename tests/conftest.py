@@ -87,7 +87,7 @@ def builtin_registry_between_tests():
     plugin would change which components the tests after it see.
     """
     yield
-    from autodistill import registry
+    from autodistill.registry import manager as registry
 
     loaded = registry._registry
     if loaded is not None and any(
@@ -100,7 +100,7 @@ def builtin_registry_between_tests():
 @pytest.fixture
 def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty ``AUTODISTILL_HOME`` and an empty in-process teacher memo for one test."""
-    from autodistill import teachers
+    from autodistill.training import teachers
 
     home = tmp_path / "home"
     monkeypatch.setenv("AUTODISTILL_HOME", str(home))
@@ -112,7 +112,7 @@ def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def digits(autodistill_session_home: Path):
     """``builtin:digits`` (1797 rows, 64 features, 10 classes), split seed 0."""
-    from autodistill.data import load_dataset
+    from autodistill.data.dataset import load_dataset
 
     return load_dataset("builtin:digits")
 
@@ -120,7 +120,7 @@ def digits(autodistill_session_home: Path):
 @pytest.fixture(scope="session")
 def iris(autodistill_session_home: Path):
     """``builtin:iris`` (150 rows, 4 features, 3 classes), split seed 0."""
-    from autodistill.data import load_dataset
+    from autodistill.data.dataset import load_dataset
 
     return load_dataset("builtin:iris")
 
@@ -130,7 +130,7 @@ def digits_teacher(digits, autodistill_session_home: Path):
     """The ``auto`` teacher's outputs on ``digits`` on the CPU, trained once per session."""
     import torch
 
-    from autodistill.teachers import get_teacher
+    from autodistill.training.teachers import get_teacher
 
     with pytest.MonkeyPatch.context() as patch:  # cache in the session home, whoever asks
         patch.setenv("AUTODISTILL_HOME", str(autodistill_session_home))
@@ -142,7 +142,7 @@ def iris_teacher(iris, autodistill_session_home: Path):
     """The ``auto`` teacher's outputs on ``iris`` on the CPU."""
     import torch
 
-    from autodistill.teachers import get_teacher
+    from autodistill.training.teachers import get_teacher
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AUTODISTILL_HOME", str(autodistill_session_home))

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autodistill import catalog, registry
-from autodistill.forest import Forest
+from autodistill.meta.forest import Forest
+from autodistill.registry import catalog
+from autodistill.registry import manager as registry
 
 # -- forests as arrays ---------------------------------------------------------------------
 

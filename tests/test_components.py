@@ -9,7 +9,7 @@ import torch
 from autodistill.plugins import augmentations, curricula, kd_losses, mi_objectives
 from torch.nn import functional as F
 
-from autodistill.registry import BUILTIN_PLUGIN_NAME, get_registry
+from autodistill.registry.manager import BUILTIN_PLUGIN_NAME, get_registry
 from autodistill.testing import check_component
 
 #: The contract names (DESIGN section 4).

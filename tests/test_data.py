@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autodistill.data import SPLIT, load_dataset, parse_spec, split_indices
+from autodistill.data.dataset import SPLIT, load_dataset, parse_spec, split_indices
 from autodistill.errors import DataError
 
 

@@ -84,10 +84,10 @@ def test_example_plugin_components_pass_the_conformance_checks_and_train(example
                                                                          tmp_path):
     script = """
 import json
-from autodistill.registry import get_registry
+from autodistill.registry.manager import get_registry
 from autodistill.testing import check_component
-from autodistill.distillation import distill
-from autodistill.pipeline import Pipeline
+from autodistill.training.distillation import distill
+from autodistill.training.pipeline import Pipeline
 reg = get_registry()
 for family, name in [("kd_loss", "cosine_logits"), ("mi_objective", "linear_cka"),
                      ("augmentation", "feature_swap"), ("curriculum", "easy_half")]:

@@ -8,18 +8,18 @@ import pytest
 import torch
 
 from autodistill.components import KDLoss
-from autodistill.engine import NonFiniteLossError, train_student
 from autodistill.errors import ComponentError, PipelineError
-from autodistill.pipeline import Pipeline
-from autodistill.registry import get_registry, register_for_test
+from autodistill.registry.manager import get_registry, register_for_test
+from autodistill.training.engine import NonFiniteLossError, train_student
+from autodistill.training.pipeline import Pipeline
 
 FAST = {"epochs": 8, "patience": 8, "batch_size": 32}
 
 
 @pytest.fixture(scope="module")
 def iris_with_teacher():
-    from autodistill.data import load_dataset
-    from autodistill.teachers import get_teacher
+    from autodistill.data.dataset import load_dataset
+    from autodistill.training.teachers import get_teacher
 
     dataset = load_dataset("builtin:iris")
     return dataset, get_teacher("auto", dataset)

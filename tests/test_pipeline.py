@@ -7,7 +7,7 @@ import json
 import pytest
 
 from autodistill.errors import PipelineError
-from autodistill.pipeline import PRESETS, Pipeline, load_pipeline
+from autodistill.training.pipeline import PRESETS, Pipeline, load_pipeline
 
 
 def test_presets_are_valid_and_round_trip():

@@ -13,17 +13,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autodistill.data import load_dataset
-from autodistill.kb_build import PORTFOLIO, task_slug
-from autodistill.kb_tasks import kb_tasks
-from autodistill.knowledge import (
+from autodistill.data.dataset import load_dataset
+from autodistill.meta.features import META_FEATURES, compute_meta_features
+from autodistill.meta.kb_build import PORTFOLIO, task_slug
+from autodistill.meta.knowledge import (
     ensure_knowledge_base,
     load_meta_rows,
     meta_rows_from_records,
     read_shipped,
 )
-from autodistill.metafeatures import META_FEATURES, compute_meta_features
-from autodistill.pipeline import PRESETS, Pipeline
+from autodistill.meta.task_suite import kb_tasks
+from autodistill.training.pipeline import PRESETS, Pipeline
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -171,12 +171,13 @@ def test_recommend_bad_input_is_one_line(args, needle):
 
 
 def test_users_studies_join_the_meta_model(tmp_path):
-    from autodistill.metamodel import fit_meta_model
-    from autodistill.search import run_search
+    from autodistill.meta import KnowledgeAdvisor
+    from autodistill.meta.model import fit_meta_model
+    from autodistill.study.run import run_search
 
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     run_search("builtin:iris", student="mlp:4", space="fast", trials=3, storage=url,
-               study="mine", quiet=True, handle_signals=False)
+               study="mine", quiet=True, handle_signals=False, advisor=KnowledgeAdvisor())
     rows = load_meta_rows(url)
     own = [r for r in rows if r.task == "study:mine"]
     assert len(own) >= 1
@@ -228,7 +229,7 @@ def test_meta_evaluate_top1_beats_every_baseline(tmp_path):
 
 
 def test_evaluation_needs_a_complete_portfolio():
-    from autodistill.evaluation import evaluate_rows
+    from autodistill.meta.evaluation import evaluate_rows
 
     tasks, trials = read_shipped()
     rows = meta_rows_from_records(tasks[:2], trials)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from autodistill import hookspecs, registry
+from autodistill import hookspecs
 from autodistill.components import KDLoss
 from autodistill.errors import PluginError
 from autodistill.params import Float
+from autodistill.registry import manager as registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,3 +217,43 @@ def test_plugins_json_lists_every_builtin():
     hinton = doc["plugins"]["autodistill (built-in)"]["families"]["kd_loss"]["hinton"]
     assert hinton["params"]["temperature"]["default"] == 4.0
     assert {"low", "high", "log", "default"} <= set(hinton["params"]["temperature"])
+
+
+def _example_plugin_or_skip() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("autodistill_example") is None:
+        pytest.skip("the example plugin is not installed: pip install ./plugins/example_plugin")
+
+
+def test_hook_register_evidence(fresh_registry, monkeypatch):
+    _example_plugin_or_skip()
+    monkeypatch.setenv("AUTODISTILL_PLUGINS", "example")
+    registry.reset_registry()
+    evidence = registry.get_registry().evidence
+    assert [e.plugin for e in evidence] == ["example"]
+    assert Path(evidence[0].path).name == "evidence.jsonl" and Path(evidence[0].path).exists()
+
+
+def test_an_installed_plugin_reaches_search_and_the_recommender(fresh_registry, monkeypatch,
+                                                                tmp_path):
+    """The example plugin, installed after the fact: its components join the shipped
+    spaces, and with the evidence it ships, `cosine_logits` is a recommendation candidate."""
+    _example_plugin_or_skip()
+    from autodistill.meta.knowledge import load_meta_rows
+    from autodistill.meta.recommender import candidate_pipelines
+    from autodistill.study.space import load_space
+
+    builtin_rows = load_meta_rows(f"sqlite:///{tmp_path / 'builtin.db'}", include_studies=False)
+    assert not any(r.pipeline["kd_loss"]["name"] == "cosine_logits" for r in builtin_rows)
+    monkeypatch.setenv("AUTODISTILL_PLUGINS", "example")
+    registry.reset_registry()
+    for space in ("fast", "kb", "default"):
+        assert "cosine_logits" in load_space(space).components("kd_loss")
+    rows = load_meta_rows(f"sqlite:///{tmp_path / 'plugin.db'}", include_studies=False)
+    shipped = [r for r in rows if r.pipeline["kd_loss"]["name"] == "cosine_logits"]
+    assert len(shipped) >= 12 and len({r.task for r in shipped}) >= 4
+    candidates = candidate_pipelines(rows)
+    assert any(c["kd_loss"]["name"] == "cosine_logits" for c in candidates)
+    # A component with no evidence is searched but never proposed.
+    assert not any(c["augmentation"]["name"] == "feature_swap" for c in candidates)

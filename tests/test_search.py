@@ -20,13 +20,13 @@ import optuna
 import pytest
 import torch
 
-from autodistill import storage
 from autodistill.components import KDLoss
 from autodistill.errors import StorageError
-from autodistill.pipeline import load_pipeline
-from autodistill.registry import register_for_test
-from autodistill.search import default_study_name, enqueue_pipelines, run_search, trial_counts
-from autodistill.space import load_space
+from autodistill.registry.manager import register_for_test
+from autodistill.store import storage
+from autodistill.study.run import default_study_name, enqueue_pipelines, run_search, trial_counts
+from autodistill.study.space import load_space
+from autodistill.training.pipeline import load_pipeline
 
 TINY = """
 kd_loss: {components: [none, hinton, soft_ce]}
@@ -368,8 +368,8 @@ def test_default_study_name() -> None:
 def test_a_warm_start_queues_the_presets_only_for_its_last_trials():
     import optuna
 
-    from autodistill._search_worker import preset_pipelines, queue_presets_when_due
-    from autodistill.space import load_space
+    from autodistill.study.space import load_space
+    from autodistill.study.worker import preset_pipelines, queue_presets_when_due
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -9,56 +10,81 @@ import optuna
 import pytest
 from sqlalchemy import inspect, select, text
 
-from autodistill import _journal, storage
 from autodistill.errors import StorageError
-from autodistill.storage import DatasetRow, SchemaVersion, StudyRow
+from autodistill.store import journal as _journal
+from autodistill.store import schema, storage
+from autodistill.store.record import (
+    RECORD_FORMAT,
+    StudyRecord,
+    read_study_record,
+    write_study_record,
+)
 
-
-class _Data:
-    """The attributes of a Dataset that storage reads."""
-
-    def __init__(self) -> None:
-        self.fingerprint = f"test-{uuid.uuid4().hex}"
-        self.spec, self.name = "builtin:iris", "iris"
-        self.n_rows, self.n_features, self.n_classes = 150, 4, 3
-        self.info = {"n_rows": 150, "missing_fraction": 0.0}
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_our_tables_live_beside_optunas_and_load_study_opens_the_study(url: str) -> None:
     name = f"test-storage-{uuid.uuid4().hex[:8]}"
-    data = _Data()
     optuna_storage = storage.open_optuna_storage(url, heartbeat_interval=5)
-    optuna.create_study(study_name=name, storage=optuna_storage, direction="maximize")
+    study = optuna.create_study(study_name=name, storage=optuna_storage, direction="maximize")
     try:
-        storage.record_dataset(url, data)
-        storage.record_study(url, name, dataset_fingerprint=data.fingerprint, teacher="auto",
-                             student="mlp:16", space="fast", split_seed=0, teacher_accuracy=0.9)
+        storage.ensure_schema(url)
         tables = set(inspect(storage.get_engine(url)).get_table_names())
-        assert {"autodistill_datasets", "autodistill_studies", "autodistill_schema_version",
+        assert {"autodistill_schema_version", "autodistill_kb_tasks", "autodistill_kb_trials",
                 "studies", "trials"} <= tables
-        with storage.session(url) as s:
-            row = s.get(DatasetRow, data.fingerprint)
-            assert (row.spec, row.n_rows, row.n_features, row.n_classes) == ("builtin:iris", 150, 4, 3)
-            assert row.info == data.info and row.meta_features is None
-            assert s.get(SchemaVersion, 1).version == storage.SCHEMA_VERSION
-            names = s.scalars(select(StudyRow.name)).all()
-            assert name in names
-        study_row = storage.get_study_row(url, name)
-        assert (study_row.student, study_row.space, study_row.dataset_fingerprint) == (
-            "mlp:16", "fast", data.fingerprint)
-        # Same URL, plain Optuna (what optuna-dashboard does).
-        assert optuna.load_study(study_name=name, storage=url).direction.name == "MAXIMIZE"
-        # Recording again keeps the first row.
-        storage.record_study(url, name, dataset_fingerprint=data.fingerprint, teacher="other",
-                             student="mlp:16", space="default", split_seed=0)
-        assert storage.get_study_row(url, name).teacher == "auto"
+        with storage.get_engine(url).connect() as conn:
+            assert schema.current_version(conn) == schema.SCHEMA_VERSION
+        write_study_record(study, RECORD)
+        # Same URL, plain Optuna (what optuna-dashboard does), and the typed record back.
+        loaded = optuna.load_study(study_name=name, storage=url)
+        assert loaded.direction.name == "MAXIMIZE"
+        assert read_study_record(loaded) == RECORD
     finally:
         storage.delete_study(url, name)
-        with storage.session(url) as s:
-            s.execute(DatasetRow.__table__.delete().where(DatasetRow.fingerprint == data.fingerprint))
-    assert storage.get_study_row(url, name) is None
     with pytest.raises(KeyError):
         optuna.load_study(study_name=name, storage=url)
+
+
+RECORD = StudyRecord(
+    dataset="builtin:iris", dataset_name="iris", fingerprint="fp", teacher="auto",
+    student="mlp:16", split_seed=0, space="fast", n_rows=150, n_features=4, n_classes=3,
+    teacher_accuracy=0.9)
+
+
+def test_the_study_record_reads_the_first_releases_untyped_dict() -> None:
+    old = {"dataset": "builtin:iris", "dataset_name": "iris", "fingerprint": "fp",
+           "teacher": "auto", "student": "mlp:16", "split_seed": 0, "space": "fast",
+           "n_rows": 150, "n_features": 4, "n_classes": 3, "teacher_accuracy": 0.9,
+           "teacher_valid_accuracy": 0.8, "meta_features": {"log_rows": 5.0}}
+    record = read_study_record({"autodistill": old})
+    assert record.format == RECORD_FORMAT and record.meta_features == {"log_rows": 5.0}
+    assert record.conflict(RECORD) is None
+    assert RECORD.conflict(StudyRecord(**{**RECORD.to_attrs(), "student": "mlp:8"})) == "student"
+    assert read_study_record({"autodistill": "not ours"}) is None
+    assert read_study_record({}) is None
+
+
+def test_a_database_written_by_the_previous_release_opens_and_upgrades(tmp_path: Path) -> None:
+    """tests/fixtures/release-0.1.0.db: a search and knowledge-base rows written by 0.1.0
+    (schema version 1: dataset and study tables, knowledge-base trials without a source)."""
+    path = tmp_path / "old.db"
+    shutil.copy(FIXTURES / "release-0.1.0.db", path)
+    url = f"sqlite:///{path}"
+    storage.ensure_schema(url)
+    engine = storage.get_engine(url)
+    tables = set(inspect(engine).get_table_names())
+    assert "autodistill_studies" not in tables and "autodistill_datasets" not in tables
+    with engine.connect() as conn:
+        assert schema.current_version(conn) == schema.SCHEMA_VERSION
+        rows = conn.execute(select(schema.kb_trials.c.source, schema.kb_trials.c.valid)).all()
+    assert len(rows) == 2 and {r.source for r in rows} == {"autodistill"}
+    # The old study, its trials and its record are all readable.
+    study = optuna.load_study(study_name="iris-old", storage=url)
+    assert len(study.trials) == 3
+    record = read_study_record(study)
+    assert (record.dataset, record.student, record.space) == ("builtin:iris", "mlp:4", "fast")
+    assert record.meta_features  # what makes it a training row of the meta-model
+    engine.dispose()
 
 
 def test_unreachable_database_is_one_line_without_the_password() -> None:

@@ -166,7 +166,8 @@ def _pg_admin():
 
 
 def _dispose(url: str) -> None:
-    from autodistill import _study_access, storage
+    from autodistill.store import access as _study_access
+    from autodistill.store import storage
 
     rdb = _study_access._storages.pop(url, None)
     if rdb is not None:
@@ -403,17 +404,10 @@ def test_docs_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     """The Python snippets of docs/studies.md run against a database that `search` could write."""
     import re
 
-    from autodistill import storage
 
     url = f"sqlite:///{tmp_path / 'docs.db'}"
     monkeypatch.setenv("AUTODISTILL_STORAGE", url)
     _make_study(url, "wine-mlp16", 0.8, TRIALS_A, "wine")
-    with storage.session(url) as s:
-        s.add(storage.DatasetRow(fingerprint="fp-wine", spec="builtin:wine", name="wine",
-                                 n_rows=178, n_features=13, n_classes=3, info={}))
-        s.flush()
-        s.add(storage.StudyRow(name="wine-mlp16", dataset_fingerprint="fp-wine", teacher="auto",
-                               student="mlp:16", space="fast", split_seed=0, teacher_accuracy=0.97))
     guide = Path(__file__).resolve().parents[1] / "docs" / "studies.md"
     blocks = re.findall(r"```python\n(.*?)```", guide.read_text(), flags=re.S)
     assert len(blocks) >= 3
@@ -428,6 +422,7 @@ def test_docs_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert namespace["best"]["kd_loss"]["name"] == "hinton"
     assert len(namespace["frame"]) == len(TRIALS_A) and len(namespace["hinton"]) == 5
     assert namespace["studies"].to_dict("records") == [
-        {"study": "wine-mlp16", "dataset": "wine", "n_rows": 178, "n_classes": 3,
+        {"name": "wine-mlp16", "dataset": "wine", "n_rows": 178, "n_classes": 3,
          "student": "mlp:16", "teacher_accuracy": 0.97}]
+    assert namespace["record"].n_features == 13
     assert "hinton" in set(namespace["what_works"]["component"])

@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from autodistill import teachers
-from autodistill.data import load_dataset
+from autodistill.data.dataset import load_dataset
 from autodistill.errors import PipelineError, TeacherError
-from autodistill.students import MLP, build_student, count_params, parse_student_spec
-from autodistill.teachers import difficulty, get_teacher
+from autodistill.training import teachers
+from autodistill.training.students import MLP, build_student, count_params, parse_student_spec
+from autodistill.training.teachers import difficulty, get_teacher
 
 CPU = torch.device("cpu")
 

@@ -50,7 +50,7 @@ def make_app(plugin_commands: bool = True) -> typer.Typer:
         module.register(app)
 
     if plugin_commands:
-        from autodistill.registry import get_plugin_manager
+        from autodistill.registry.manager import get_plugin_manager
 
         get_plugin_manager().hook.register_commands(app=app)
     return app

@@ -44,8 +44,8 @@ def distill_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Train a student on DATA with one distillation pipeline and report test accuracy."""
-    from autodistill.distillation import distill
-    from autodistill.pipeline import load_pipeline
+    from autodistill.training.distillation import distill
+    from autodistill.training.pipeline import load_pipeline
 
     report = distill(
         data, load_pipeline(pipeline), target=target, teacher=teacher, student=student,

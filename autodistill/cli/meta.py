@@ -12,7 +12,7 @@ from autodistill.cli.options import JsonOpt, StorageOpt
 
 meta_app = typer.Typer(
     name="meta",
-    help="The recommender's knowledge base: build it, evaluate the recommender on it.",
+    help="The recommender's knowledge base: build it, bench a component for it, evaluate the recommender on it.",
     no_args_is_help=True,
 )
 
@@ -40,7 +40,7 @@ def build_kb_command(
     nothing and interrupted ones run only their owed trials.
     """
     from autodistill.errors import AutodistillError
-    from autodistill.kb_build import PORTFOLIO, build_knowledge_base
+    from autodistill.meta.kb_build import PORTFOLIO, build_knowledge_base
 
     if trials < len(PORTFOLIO):
         raise AutodistillError(f"--trials {trials}: use at least the portfolio's "
@@ -73,13 +73,48 @@ def evaluate_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> No
     space. Reported: win rate of each against each other, mean regret to the task's
     study best (selected on validation, measured on test) and mean gain over plain.
     """
-    from autodistill.evaluation import evaluate_recommender, render_evaluation
+    from autodistill.meta.evaluation import evaluate_recommender, render_evaluation
 
     report = evaluate_recommender(storage=storage)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
         render_evaluation(report)
+
+
+@meta_app.command(
+    "bench-component",
+    epilog="Example: autodistill meta bench-component cosine_logits --out evidence.jsonl",
+)
+def bench_component_command(
+    name: Annotated[str, typer.Argument(help="The component to bench (see `autodistill plugins`).",
+                                        show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="The evidence file (JSON lines) to write.")]
+    = Path("evidence.jsonl"),
+    work: Annotated[Path, typer.Option("--work", help="One SQLite file per task; keep it to resume.")]
+    = Path("bench-work"),
+    tasks: Annotated[int, typer.Option("--tasks", min=1, max=8,
+                                       help="How many of the bench tasks to run.")] = 6,
+    trials: Annotated[int, typer.Option("--trials", min=1, help="Trials per task.")] = 8,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bench one component on the knowledge base's tasks and write its evidence.
+
+    Ship the file with your plugin and register it with the register_evidence hook: once
+    installed, the component is one of the recommender's candidates, with this evidence.
+    """
+    from autodistill.meta.component_bench import bench_component
+
+    def progress(key: str, seconds: float) -> None:
+        if not as_json:
+            typer.echo(f"{seconds:7.1f}s  {key}", err=True)
+
+    summary = bench_component(name, out, work, tasks=tasks, trials=trials, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(f"wrote {summary['trials']} trials of {summary['family']} '{name}' on "
+                   f"{summary['tasks']} tasks to {out} in {summary['seconds']:.0f} s")
 
 
 def register(app: typer.Typer) -> None:

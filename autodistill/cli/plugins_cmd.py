@@ -21,7 +21,7 @@ def _format_param(decl: dict) -> str:
 def plugins_command(as_json: JsonOpt = False) -> None:
     """List plugins, their components per family and each component's params."""
     from autodistill.families import FAMILIES
-    from autodistill.registry import get_registry
+    from autodistill.registry.manager import get_registry
 
     registry = get_registry()
     doc = registry.to_dict()

@@ -100,7 +100,7 @@ def recommend_command(
     accepts unchanged, with a predicted validation accuracy, an interval and evidence
     from the nearest knowledge-base tasks.
     """
-    from autodistill.recommend import recommend
+    from autodistill.meta.recommender import recommend
 
     doc = recommend(data, target=target, teacher=teacher, student=student, top=top,
                     storage=storage, split_seed=split_seed)

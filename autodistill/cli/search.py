@@ -60,13 +60,14 @@ def search_command(
     The presets plain and hinton run first; every trial (pipeline, validation score, test
     accuracy) is stored in the database, which optuna-dashboard can open too.
     """
-    from autodistill.search import run_search
+    from autodistill.meta.advisor import KnowledgeAdvisor
+    from autodistill.study.run import run_search
 
     with _Progress(enabled=not as_json and sys.stderr.isatty()) as progress:
         summary = run_search(
             data, target=target, teacher=teacher, student=student, space=space, trials=trials,
             timeout=timeout, storage=storage, study=study, workers=workers,
-            warm_start=warm_start, seed=seed, split_seed=split_seed,
+            warm_start=warm_start, advisor=KnowledgeAdvisor(), seed=seed, split_seed=split_seed,
             progress=progress.update if progress.enabled else None, quiet=True,
         )
     if as_json:

@@ -1,6 +1,6 @@
 """``autodistill studies``: list, show, compare, export, plot and delete past studies.
 
-Each command calls :mod:`autodistill.past_studies` and renders the result with rich, or
+Each command calls :mod:`autodistill.meta.past_studies` and renders the result with rich, or
 prints it as JSON with ``--json``.
 """
 
@@ -17,6 +17,7 @@ from rich.table import Table
 
 from autodistill.cli.options import JsonOpt, StorageOpt
 from autodistill.errors import AutodistillError
+from autodistill.families import FAMILIES
 
 studies_app = typer.Typer(
     help="List, show, compare, export, plot and delete past studies; see what each component is worth.",
@@ -25,7 +26,7 @@ studies_app = typer.Typer(
 
 NameArg = Annotated[str, typer.Argument(help="Study name (see `autodistill studies list`).",
                                         show_default=False)]
-FAMILY_COLUMNS = ("kd_loss", "mi_objective", "augmentation", "curriculum")
+FAMILY_COLUMNS = tuple(FAMILIES)
 
 
 def _echo_json(doc: Any) -> None:
@@ -62,7 +63,7 @@ def _training(pipeline: dict[str, Any] | None) -> str:
 @studies_app.command("list", epilog="Example: autodistill studies list --storage postgresql://me@db/studies")
 def list_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
     """List every study in the database: dataset, trials by state, best score, times."""
-    from autodistill.past_studies import list_studies
+    from autodistill.meta.past_studies import list_studies
 
     rows = list_studies(storage)
     if as_json:
@@ -90,7 +91,7 @@ def show_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a study: its best pipeline, its top trials and the parameter importances."""
-    from autodistill.past_studies import show_study
+    from autodistill.meta.past_studies import show_study
 
     doc = show_study(name, storage, top=top)
     if as_json:
@@ -141,7 +142,7 @@ def compare_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Compare studies side by side: best pipelines, their scores and the plain baseline."""
-    from autodistill.past_studies import compare_studies
+    from autodistill.meta.past_studies import compare_studies
 
     docs = compare_studies(names, storage)
     if as_json:
@@ -193,7 +194,7 @@ def export_command(
     Without -o the rows go to stdout; --json alone prints them as a JSON list. With -o,
     --json prints {"path", "format", "n_trials"} instead of a sentence.
     """
-    from autodistill.past_studies import export_trials, to_csv
+    from autodistill.meta.past_studies import export_trials, to_csv
 
     fmt = fmt.lower()
     if fmt not in ("csv", "json"):
@@ -228,7 +229,7 @@ def plot_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Plot the optimisation history and the parameter importances of a study."""
-    from autodistill.past_studies import plot_study
+    from autodistill.meta.past_studies import plot_study
 
     doc = plot_study(name, str(output), storage)
     if as_json:
@@ -245,7 +246,7 @@ def delete_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete a study and all its trials (asks first unless --yes)."""
-    from autodistill.past_studies import delete_study, study_summary
+    from autodistill.meta.past_studies import delete_study, study_summary
 
     summary = study_summary(name, storage)
     if not yes:
@@ -269,7 +270,7 @@ def components_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> 
     none last), then by top-10% rate, then by trial count.
     """
     from autodistill.families import FAMILIES
-    from autodistill.past_studies import component_stats
+    from autodistill.meta.past_studies import component_stats
 
     doc = component_stats(storage)
     if as_json:

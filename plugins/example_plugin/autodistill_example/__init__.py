@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -104,3 +106,10 @@ def register_augmentations(register):
 def register_curricula(register):
     """Register :class:`EasyHalf`."""
     register(EasyHalf)
+
+
+@hookimpl
+def register_evidence(register):
+    """Register what ``cosine_logits`` scored on the knowledge base's bench tasks
+    (written by ``autodistill meta bench-component cosine_logits``)."""
+    register(str(resources.files("autodistill_example") / "evidence.jsonl"))

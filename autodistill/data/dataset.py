@@ -1,0 +1,258 @@
+"""Data specs to :class:`Dataset`: loading, encoding and the fixed train/valid/test split.
+
+A spec is ``builtin:NAME`` (scikit-learn's bundled iris, wine, breast_cancer, digits),
+``synthetic:FAMILY?k=v&...`` (generated, fully determined by its parameters) or a path to a
+``.csv``, ``.parquet`` or ``.npz`` file. Rows are split 64/16/20 (stratified, by
+``split_seed``) *before* anything is fitted: imputation, scaling and one-hot encoding are
+fitted on the training split only. Every problem a user can fix is a one-line
+:class:`~autodistill.errors.DataError` naming the file or column.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autodistill.data.sources import (
+    BUILTINS,
+    FILE_SUFFIXES,
+    SYNTHETIC_FAMILIES,
+    DataSpec,
+    load_raw,
+    parse_spec,
+)
+from autodistill.errors import DataError
+
+__all__ = [
+    "Dataset",
+    "DataSpec",
+    "BUILTINS",
+    "SYNTHETIC_FAMILIES",
+    "FILE_SUFFIXES",
+    "parse_spec",
+    "load_dataset",
+    "split_indices",
+    "SPLIT",
+]
+
+log = logging.getLogger(__name__)
+
+SPLIT = (0.64, 0.16, 0.20)  # train, valid, test
+_MAX_CATEGORIES = 21  # the 20 most frequent categories of a column, the rest -> "infrequent"
+_MISSING = "<missing>"
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """An encoded classification dataset with its fixed train/valid/test split.
+
+    ``X_*`` are float32 ``[n, d]`` (finite, encoded with transforms fitted on train);
+    ``y_*`` are int64 labels ``0..C-1`` indexing ``classes``. ``fingerprint`` identifies the
+    raw content, target and generator parameters (not the split seed); ``info`` holds
+    raw-table facts (``n_rows``, ``n_raw_features``, ``n_numeric``, ``n_categorical``,
+    ``missing_fraction``) for the meta-features.
+    """
+
+    name: str
+    spec: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_valid: np.ndarray
+    y_valid: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    fingerprint: str
+    split_seed: int
+    info: dict
+    preprocessor: Any = field(default=None, repr=False)  # fitted ColumnTransformer
+
+    @property
+    def n_rows(self) -> int:
+        """Rows over all three splits."""
+        return len(self.y_train) + len(self.y_valid) + len(self.y_test)
+
+    @property
+    def n_features(self) -> int:
+        """Encoded feature count (the student's input width)."""
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+
+# --------------------------------------------------------------------------- labels, split
+
+
+def _encode_labels(labels: np.ndarray, where: str, column: str) -> tuple[np.ndarray, tuple]:
+    series = pd.Series(labels)
+    missing = int(series.isna().sum())
+    if missing:
+        verb = "row has" if missing == 1 else "rows have"
+        raise DataError(f"{where}: {missing} of {len(series)} {verb} no value in target "
+                        f"column '{column}'; drop those rows or fill them in")
+    if pd.api.types.is_bool_dtype(series):
+        series = series.astype(str)
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise DataError(f"{where}: target column '{column}' holds continuous values; "
+                            f"autodistill does classification: pass a column of class labels")
+        uniques, codes = np.unique(values, return_inverse=True)
+        names = tuple(str(int(v)) for v in uniques)
+    else:
+        uniques, codes = np.unique(series.astype(str).to_numpy(), return_inverse=True)
+        names = tuple(str(v) for v in uniques)
+    if len(names) < 2:
+        raise DataError(f"{where}: target column '{column}' has only one class "
+                        f"('{names[0]}'); a classifier needs at least two")
+    counts = np.bincount(codes, minlength=len(names))
+    lonely = [names[i] for i in np.flatnonzero(counts < 2)]
+    if lonely:
+        shown = ", ".join(f"'{c}'" for c in lonely[:10])
+        raise DataError(f"{where}: class {shown} of target column '{column}' has a single row; "
+                        f"each class needs at least 2 rows: add rows or drop that class")
+    return codes.astype(np.int64), names
+
+
+def _apportion(counts: np.ndarray, total: int, cap: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
+    """Split ``total`` over classes in proportion to ``counts`` (largest remainder), <= cap."""
+    quota = counts * total / max(counts.sum(), 1)
+    taken = np.minimum(np.floor(quota), cap).astype(np.int64)
+    order = np.lexsort((rng.random(len(counts)), -(quota - np.floor(quota))))
+    left = total - int(taken.sum())
+    while left > 0 and np.any(taken < cap):
+        for i in order:
+            if left and taken[i] < cap[i]:
+                taken[i] += 1
+                left -= 1
+    return taken
+
+
+def split_indices(y: np.ndarray, split_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stratified 64/16/20 train/valid/test row indices, fully determined by ``split_seed``.
+
+    Every class keeps at least one training row, so classes with 2-4 rows still work (they
+    just cannot appear in all three splits).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([int(split_seed), 20260501]))
+    n_classes = int(y.max()) + 1
+    counts = np.bincount(y, minlength=n_classes)
+    n_test = int(round(SPLIT[2] * len(y)))
+    n_valid = int(round(SPLIT[1] * len(y)))
+    test_c = _apportion(counts, n_test, counts - 1, rng)
+    valid_c = _apportion(counts - test_c, n_valid, counts - test_c - 1, rng)
+    parts: tuple[list, list, list] = ([], [], [])
+    for c in range(n_classes):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        parts[2].append(rows[:test_c[c]])
+        parts[1].append(rows[test_c[c]:test_c[c] + valid_c[c]])
+        parts[0].append(rows[test_c[c] + valid_c[c]:])
+    train, valid, test = (rng.permutation(np.concatenate(p)) for p in parts)
+    return train, valid, test
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _prepare_columns(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, list, list, int]:
+    """Type each column (numeric or categorical), stateless: no statistics of the rows."""
+    frame = frame.loc[:, frame.notna().any(axis=0)].copy()  # all-missing columns carry nothing
+    if frame.shape[1] == 0:
+        raise DataError(f"{where}: no usable feature column (every column besides the target "
+                        f"is empty); add feature columns")
+    numeric, categorical, coerced = [], [], 0
+    for col in frame.columns:
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            numeric.append(col)
+            continue
+        parsed = pd.to_numeric(series, errors="coerce")
+        present = series.notna()
+        if present.sum() and parsed[present].notna().mean() >= 0.9 and not \
+                pd.api.types.is_bool_dtype(series):
+            # a numeric column with a few garbage cells: keep it numeric, garbage -> missing
+            log.warning("%s: column '%s' has non-numeric cells; treating them as missing",
+                        where, col)
+            frame[col], coerced = parsed, coerced + 1
+            numeric.append(col)
+        else:
+            categorical.append(col)
+    for col in numeric:
+        values = frame[col].astype(np.float64)
+        frame[col] = values.where(np.isfinite(values))  # inf -> missing, imputed like NaN
+    for col in categorical:
+        series = frame[col]
+        frame[col] = series.astype(object).where(series.notna(), _MISSING).map(str)
+    return frame, numeric, categorical, coerced
+
+
+def _make_preprocessor(numeric: list, categorical: list) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    parts = []
+    if numeric:
+        parts.append(("num", make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
+            numeric))
+    if categorical:
+        parts.append(("cat", OneHotEncoder(handle_unknown="infrequent_if_exist",
+                                           max_categories=_MAX_CATEGORIES,
+                                           sparse_output=False, dtype=np.float32), categorical))
+    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0,
+                             verbose_feature_names_out=False)
+
+
+def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> Dataset:
+    """Load, split and encode a dataset.
+
+    Args:
+        spec: ``builtin:NAME``, ``synthetic:FAMILY?k=v&...`` or a ``.csv``/``.parquet``/
+            ``.npz`` path.
+        target: The label column (required for CSV and Parquet; ignored otherwise).
+        split_seed: Seed of the stratified 64/16/20 split.
+
+    Raises:
+        DataError: for any problem with the spec, the file, a column or the labels.
+    """
+    ds = parse_spec(spec)
+    frame, labels, fingerprint, label_column = load_raw(ds, target)
+    where = ds.spec
+    y, classes = _encode_labels(labels, where, label_column)
+    n_raw = frame.shape[1]
+    missing_fraction = float(frame.isna().to_numpy().mean()) if frame.size else 0.0
+    frame, numeric, categorical, coerced = _prepare_columns(frame, where)
+    train, valid, test = split_indices(y, split_seed)
+    preprocessor = _make_preprocessor(numeric, categorical)
+    try:
+        X_train = preprocessor.fit_transform(frame.iloc[train])
+        X_valid, X_test = (preprocessor.transform(frame.iloc[rows]) for rows in (valid, test))
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{where}: cannot encode the feature columns ({exc})") from None
+    arrays = [np.ascontiguousarray(x, dtype=np.float32) for x in (X_train, X_valid, X_test)]
+    if arrays[0].shape[1] == 0:
+        raise DataError(f"{where}: no usable feature column; add feature columns")
+    if not all(np.isfinite(x).all() for x in arrays):
+        raise DataError(f"{where}: values too large to encode as float32; rescale the features")
+    try:
+        names = tuple(str(n) for n in preprocessor.get_feature_names_out())
+    except Exception:  # non-unique short names: fall back to positions
+        names = tuple(f"f{i}" for i in range(arrays[0].shape[1]))
+    info = {"n_rows": int(len(y)), "n_raw_features": int(n_raw), "n_numeric": len(numeric),
+            "n_categorical": len(categorical), "missing_fraction": missing_fraction,
+            "n_coerced_numeric": coerced}
+    return Dataset(name=ds.name, spec=ds.spec, X_train=arrays[0], y_train=y[train],
+                   X_valid=arrays[1], y_valid=y[valid], X_test=arrays[2], y_test=y[test],
+                   classes=classes, feature_names=names, fingerprint=fingerprint,
+                   split_seed=int(split_seed), info=info, preprocessor=preprocessor)

@@ -1,0 +1,220 @@
+"""Build the shipped knowledge base: one study per task, exported as JSON lines.
+
+``autodistill meta build-kb`` runs, for every task of :func:`autodistill.meta.task_suite.kb_tasks`,
+an ``autodistill search`` in the ``kb`` space that first runs the shared
+:data:`PORTFOLIO` (the presets included) and then TPE trials, without pruning (every
+portfolio pipeline needs its final validation and test scores: leave-one-dataset-out
+evaluation compares them across tasks). Each task has its own SQLite file in the work
+directory, so the build is resumable (run the same command again) and tasks run in
+parallel processes without sharing a database. The export is deterministic and sorted:
+``studies/kb_tasks.jsonl`` and ``studies/kb_trials.jsonl`` (see :mod:`autodistill.meta.knowledge`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from autodistill.families import FAMILIES
+from autodistill.meta.knowledge import TASKS_FILE, TRIALS_FILE
+from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_tasks
+from autodistill.store.record import read_study_record
+from autodistill.training.pipeline import PRESETS, Pipeline
+
+__all__ = ["PORTFOLIO", "portfolio", "task_slug", "build_knowledge_base",
+           "export_knowledge_base"]
+
+log = logging.getLogger(__name__)
+
+#: The search space of the knowledge base's studies.
+
+
+def _doc(kd: tuple[str, dict] = ("none", {}), mi: tuple[str, dict] = ("none", {}),
+         aug: tuple[str, dict] = ("none", {}), cur: tuple[str, dict] = ("none", {}),
+         **training: Any) -> dict[str, Any]:
+    settings = {"epochs": 60, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-4,
+                "patience": 10}
+    settings.update(training)
+    chosen = dict(zip(FAMILIES, (kd, mi, aug, cur), strict=True))
+    return {**{family: {"name": name, "params": params}
+               for family, (name, params) in chosen.items()}, "training": settings}
+
+
+_HINTON = ("hinton", {"temperature": 4.0, "alpha": 0.9})
+
+#: The pipelines every knowledge-base task runs first: the presets, then variants that
+#: span the families (KD losses, augmentations, curricula, MI objectives) and the
+#: training settings that matter most for small students (learning rate, batch size).
+PORTFOLIO: tuple[dict[str, Any], ...] = (
+    PRESETS["plain"],
+    PRESETS["hinton"],
+    _doc(batch_size=64),
+    _doc(lr=0.03),
+    _doc(("hinton", {"temperature": 2.0, "alpha": 0.5})),
+    _doc(("hinton", {"temperature": 8.0, "alpha": 0.9}), batch_size=64),
+    _doc(("soft_ce", {"temperature": 4.0, "alpha": 0.9})),
+    _doc(("soft_ce", {"temperature": 2.0, "alpha": 0.5}), lr=0.003),
+    _doc(("mse_logits", {"alpha": 0.5})),
+    _doc(("mse_logits", {"alpha": 0.9}), lr=0.003),
+    _doc(("dkd", {"alpha": 1.0, "beta": 8.0, "temperature": 4.0, "ce_weight": 1.0})),
+    _doc(("dkd", {"alpha": 1.0, "beta": 2.0, "temperature": 4.0, "ce_weight": 1.0}), lr=0.003),
+    _doc(_HINTON, aug=("mixup", {"alpha": 0.2})),
+    _doc(_HINTON, aug=("gaussian_noise", {"sigma": 0.1})),
+    _doc(_HINTON, aug=("feature_mask", {"p": 0.1})),
+    _doc(aug=("mixup", {"alpha": 0.2})),
+    _doc(aug=("gaussian_noise", {"sigma": 0.05})),
+    _doc(_HINTON, cur=("curriculum", {"pacing": "linear", "a": 0.8, "b": 0.2})),
+    _doc(_HINTON, cur=("cyclical", {"start": 0.25, "end": 1.0, "factor": 0.5})),
+    _doc(_HINTON, mi=("fitnet", {"weight": 0.1})),
+    _doc(("soft_ce", {"temperature": 4.0, "alpha": 0.9}), mi=("fitnet", {"weight": 1.0}),
+         lr=0.003),
+    _doc(_HINTON, mi=("infonce", {"weight": 0.1, "critic_dim": 32})),
+    _doc(("mse_logits", {"alpha": 0.5}), aug=("gaussian_noise", {"sigma": 0.1}),
+         cur=("cyclical", {"start": 0.25, "end": 1.0, "factor": 0.5})),
+    _doc(("soft_ce", {"temperature": 4.0, "alpha": 0.7}), aug=("mixup", {"alpha": 0.2}),
+         lr=0.03, weight_decay=0.0),
+)
+
+
+def portfolio() -> list[Pipeline]:
+    """The :data:`PORTFOLIO` as validated pipelines."""
+    return [Pipeline.from_dict(doc, source=f"portfolio pipeline {index}")
+            for index, doc in enumerate(PORTFOLIO)]
+
+
+def task_slug(task: KBTask) -> str:
+    """A short, file- and study-safe name of ``task``: ``kb-<12 hex digits>``."""
+    return "kb-" + hashlib.sha256(task.key.encode()).hexdigest()[:12]
+
+
+def _task_url(work_dir: Path, task: KBTask) -> str:
+    return f"sqlite:///{work_dir / (task_slug(task) + '.db')}"
+
+
+def _run_task(args: tuple[KBTask, str, int, int]) -> tuple[str, float, str | None]:
+    """Run (or resume) one task's study in this process; return (key, seconds, error)."""
+    task, work_dir, trials, seed = args
+    from autodistill.meta.advisor import KnowledgeAdvisor
+    from autodistill.study.run import run_search
+
+    started = time.perf_counter()
+    try:
+        run_search(task.data, student=task.student, space=KB_SPACE, trials=trials,
+                   storage=_task_url(Path(work_dir), task), study=task_slug(task),
+                   advisor=KnowledgeAdvisor(), enqueue=portfolio(), prune=False, seed=seed, quiet=True,
+                   handle_signals=False)
+    except Exception as exc:  # noqa: BLE001 - one broken task must not stop the build
+        return task.key, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
+    return task.key, time.perf_counter() - started, None
+
+
+def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, workers: int = 2,
+                         limit: int | None = None, seed: int = 0,
+                         progress: Callable[[str, float, str | None], None] | None = None,
+                         ) -> dict[str, Any]:
+    """Run every task's study (resuming finished work), then export the knowledge base.
+
+    Args:
+        out_dir: Where ``kb_tasks.jsonl`` and ``kb_trials.jsonl`` are written.
+        work_dir: One SQLite file per task (keep it to resume an interrupted build).
+        trials: Trials per task, the portfolio included (at least its size).
+        workers: Tasks run in parallel, one process each.
+        limit: Only the first ``limit`` tasks (for a quick trial build).
+        seed: Seed of student training and of TPE.
+        progress: Called as ``progress(task_key, seconds, error)`` when a task ends.
+
+    Returns:
+        ``{"tasks", "trials", "failed": {task: error}, "seconds"}``.
+    """
+    if trials < len(PORTFOLIO):
+        raise ValueError(f"trials must be at least the portfolio's {len(PORTFOLIO)} pipelines")
+    tasks = kb_tasks()[:limit] if limit else kb_tasks()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    jobs = [(task, str(work_dir), trials, seed) for task in tasks]
+    failed: dict[str, str] = {}
+    if workers <= 1:
+        results = map(_run_task, jobs)
+        pool = None
+    else:
+        # spawn: fresh interpreters, no forked torch thread pools
+        pool = multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=4)
+        results = pool.imap_unordered(_run_task, jobs)
+    try:
+        for key, seconds, error in results:
+            if error:
+                failed[key] = error
+                log.warning("task %s failed: %s", key, error)
+            if progress is not None:
+                progress(key, seconds, error)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    exported = export_knowledge_base(out_dir, work_dir, tasks)
+    return {**exported, "failed": failed, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _round(value: Any) -> Any:
+    return round(float(value), 6) if value is not None else None
+
+
+def export_knowledge_base(out_dir: Path, work_dir: Path,
+                          tasks: Sequence[KBTask] | None = None) -> dict[str, int]:
+    """Write the tasks' studies from ``work_dir`` as sorted JSON lines into ``out_dir``.
+
+    A trial is marked ``portfolio: i`` when it ran ``PORTFOLIO[i]``; tasks without a
+    finished study are left out.
+
+    Returns:
+        ``{"tasks": n, "trials": n}`` written.
+    """
+    import optuna
+
+    from autodistill.study.space import load_space
+
+    space = load_space(KB_SPACE)
+    portfolio_params = [space.params_for(p) for p in portfolio()]
+    task_lines, trial_lines = [], []
+    for task in sorted(tasks if tasks is not None else kb_tasks(), key=lambda t: t.key):
+        path = work_dir / f"{task_slug(task)}.db"
+        if not path.exists():
+            continue
+        url = f"sqlite:///{path}"
+        try:
+            study = optuna.load_study(study_name=task_slug(task), storage=url)
+        except KeyError:
+            continue
+        record = read_study_record(study)
+        complete = [t for t in study.get_trials(deepcopy=False)
+                    if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+        if not complete or record is None or record.meta_features is None:
+            continue
+        task_lines.append({
+            "task": task.key, "data": task.data, "student": task.student,
+            "name": record.dataset_name, "n_rows": record.n_rows,
+            "n_features": record.n_features, "n_classes": record.n_classes,
+            "teacher_valid": _round(record.teacher_valid_accuracy),
+            "teacher_test": _round(record.teacher_accuracy),
+            "meta_features": {k: _round(v) for k, v in sorted(record.meta_features.items())},
+        })
+        for trial in sorted(complete, key=lambda t: t.number):
+            fixed = trial.system_attrs.get("fixed_params")
+            index = next((i for i, params in enumerate(portfolio_params) if fixed == params), None)
+            trial_lines.append({
+                "task": task.key, "number": trial.number, "portfolio": index,
+                "valid": _round(trial.value), "test": _round(trial.user_attrs.get("test_accuracy")),
+                "seconds": round(float(trial.user_attrs.get("seconds") or 0.0), 3),
+                "pipeline": trial.user_attrs["pipeline"],
+            })
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, lines in ((TASKS_FILE, task_lines), (TRIALS_FILE, trial_lines)):
+        text = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
+        (out_dir / name).write_text(text)
+    return {"tasks": len(task_lines), "trials": len(trial_lines)}

@@ -1,0 +1,276 @@
+"""``recommend``: rank distillation pipelines for a dataset without searching.
+
+The meta-model (:mod:`autodistill.meta.model`) is fitted on the knowledge base plus the
+user's own studies (:func:`autodistill.meta.knowledge.load_meta_rows`) and scores candidate
+pipelines: every distinct pipeline the training rows hold plus samples from the
+knowledge base's space. Each recommendation carries evidence: the nearest
+knowledge-base tasks in meta-feature space and how that pipeline (or pipelines with the
+same components) did there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from autodistill.errors import AutodistillError
+from autodistill.families import FAMILIES
+from autodistill.meta.features import META_FEATURES, student_task_features
+from autodistill.meta.model import MetaModel, MetaRow, fit_meta_model, group_by_task
+from autodistill.store import storage as store
+from autodistill.training.pipeline import Pipeline
+
+__all__ = ["recommend", "recommend_for", "recommend_pipelines", "rank_for_task",
+           "task_summary", "candidate_pipelines", "nearest_tasks"]
+
+#: Candidates sampled from the knowledge base's space, besides the pipelines it holds.
+SPACE_SAMPLES = 200
+
+
+def _key(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, sort_keys=True)
+
+
+def _signature(doc: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(doc.get(family, {}).get("name", "none") for family in FAMILIES)
+
+
+def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
+                        samples: int = SPACE_SAMPLES, seed: int = 0) -> list[dict[str, Any]]:
+    """Distinct pipelines of ``rows`` plus ``samples`` draws from the knowledge base's space.
+
+    Every candidate validates against the installed registry (so ``distill`` accepts it
+    unchanged); without teacher hidden features, MI objectives other than ``none`` drop out.
+    A draw that uses a component no row has evidence for is left out: an installed
+    component becomes a candidate once its plugin ships evidence (``register_evidence``)
+    or a study ran it.
+    """
+    from autodistill.meta.task_suite import KB_SPACE
+    from autodistill.study.space import load_space
+
+    seen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        seen.setdefault(_key(row.pipeline), row.pipeline)
+    evidenced = {(family, name) for doc in seen.values()
+                 for family, name in zip(FAMILIES, _signature(doc), strict=True)}
+    if samples > 0:
+        space = load_space(KB_SPACE, has_hidden=has_hidden)
+        draws = _RandomDraws(seed)
+        for _ in range(samples):
+            doc = space.sample(draws).to_dict()
+            if all(pair in evidenced for pair in zip(FAMILIES, _signature(doc), strict=True)):
+                seen.setdefault(_key(doc), doc)
+    out = []
+    for doc in seen.values():
+        if not has_hidden and doc.get("mi_objective", {}).get("name", "none") != "none":
+            continue
+        try:
+            Pipeline.from_dict(doc)
+        except AutodistillError:  # a component whose plugin is no longer installed
+            continue
+        out.append(doc)
+    return out
+
+
+class _RandomDraws:
+    """Uniform draws with the ``suggest_*`` interface of an Optuna trial.
+
+    :meth:`Space.sample <autodistill.study.space.Space.sample>` takes it in place of a trial:
+    hundreds of candidates in milliseconds, with no study or storage behind them.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        if log:
+            return float(np.exp(self.rng.uniform(np.log(low), np.log(high))))
+        return float(self.rng.uniform(low, high))
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
+        if log:
+            return int(min(high, max(low, round(self.suggest_float(name, low, high, log=True)))))
+        return int(self.rng.integers(low, high + 1))
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return choices[int(self.rng.integers(len(choices)))]
+
+
+def nearest_tasks(meta_features: dict[str, float], tasks: dict[str, list[MetaRow]],
+                  k: int = 3) -> list[tuple[str, float]]:
+    """The ``k`` tasks nearest to ``meta_features`` (standardised Euclidean distance)."""
+    names = list(tasks)
+    if not names:
+        return []
+    matrix = np.asarray([[tasks[n][0].meta_features.get(f, 0.0) for f in META_FEATURES]
+                         for n in names])
+    mean, std = matrix.mean(0), matrix.std(0)
+    std[std < 1e-9] = 1.0
+    query = (np.asarray([meta_features.get(f, 0.0) for f in META_FEATURES]) - mean) / std
+    distances = np.sqrt((((matrix - mean) / std - query) ** 2).sum(1))
+    order = np.argsort(distances, kind="stable")[:k]
+    return [(names[i], float(distances[i])) for i in order]
+
+
+def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
+              tasks: dict[str, list[MetaRow]]) -> list[dict[str, Any]]:
+    key, signature = _key(doc), _signature(doc)
+    evidence = []
+    for task, distance in near:
+        rows = tasks[task]
+        exact = [r.valid for r in rows if _key(r.pipeline) == key]
+        similar = [r.valid for r in rows if _signature(r.pipeline) == signature]
+        plain = [r.valid for r in rows if r.portfolio == 0]
+        evidence.append({
+            "task": task.removeprefix("kb:"),
+            "distance": round(distance, 3),
+            "trials": len(rows),
+            "best_valid": round(max(r.valid for r in rows), 4),
+            "plain_valid": round(plain[0], 4) if plain else None,
+            "pipeline_valid": round(max(exact), 4) if exact else None,
+            "same_components_valid": round(float(np.mean(similar)), 4) if similar else None,
+            "same_components_trials": len(similar),
+        })
+    return evidence
+
+
+def _diverse(order: list[int], candidates: list[dict[str, Any]], top: int) -> list[int]:
+    """The first ``top`` of ``order``, one per combination of components while there are
+    enough: five variants of one pipeline make a poor shortlist and a poor warm start."""
+    picked: list[int] = []
+    signatures: set[tuple[str, ...]] = set()
+    for index in order:
+        signature = _signature(candidates[index])
+        if signature not in signatures:
+            picked.append(index)
+            signatures.add(signature)
+        if len(picked) == top:
+            return picked
+    chosen = set(picked) | set([i for i in order if i not in picked][:top - len(picked)])
+    return [i for i in order if i in chosen]
+
+
+def task_summary(dataset: Any, teacher: Any, student: str, *, seed: int = 0) -> dict[str, Any]:
+    """What the recommender needs to know of a task: sizes, meta-features, the teacher's
+    accuracies and whether it exposes hidden features (see :mod:`autodistill.meta.feature_cache`)."""
+    meta = student_task_features(dataset, teacher, student, seed=seed)
+    return {
+        "dataset": {"name": dataset.name, "n_rows": int(dataset.n_rows),
+                    "n_features": int(dataset.n_features), "n_classes": int(dataset.n_classes),
+                    "meta_features": {k: round(v, 6) for k, v in meta.items()}},
+        "teacher": {"spec": teacher.spec, "valid_accuracy": round(teacher.valid_accuracy, 4),
+                    "accuracy": round(teacher.accuracy, 4)},
+        "student": student,
+        "has_hidden": teacher.hidden is not None,
+    }
+
+
+def _check_top(top: int) -> None:
+    if top < 1:
+        raise AutodistillError(f"--top {top}: ask for at least one recommendation")
+
+
+def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
+                  storage: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """The ``recommend --json`` document for a loaded dataset and its teacher's outputs.
+
+    Raises:
+        AutodistillError: when the database holds too few studies to learn from.
+    """
+    _check_top(top)
+    return rank_for_task(task_summary(dataset, teacher, student, seed=seed), top=top,
+                         storage=storage, seed=seed)
+
+
+def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = None,
+                  seed: int = 0) -> dict[str, Any]:
+    """The ``recommend --json`` document for a :func:`task_summary`.
+
+    Raises:
+        AutodistillError: when the database holds too few studies to learn from.
+    """
+    from autodistill.meta.knowledge import load_meta_rows
+
+    _check_top(top)
+    url = store.resolve_url(storage)
+    meta = task["dataset"]["meta_features"]
+    teacher_valid = task["teacher"]["valid_accuracy"]
+    rows = load_meta_rows(url)
+    try:
+        model: MetaModel = fit_meta_model(rows)
+    except ValueError:
+        raise AutodistillError(
+            f"the database {store.mask_url(url)} holds too few studies to learn from "
+            f"({len(rows)} trials); reinstall autodistill to restore the shipped knowledge "
+            "base, or run `autodistill search` on a few datasets") from None
+    candidates = candidate_pipelines(rows, has_hidden=task["has_hidden"], seed=seed)
+    scores, intervals = model.predict(meta, teacher_valid, candidates)
+    # Ties (common: equal predictions) go to the pipeline seen on more tasks.
+    tasks = group_by_task(rows)
+    support: dict[str, int] = {}
+    for task_rows in tasks.values():
+        for key in {_key(r.pipeline) for r in task_rows}:
+            support[key] = support.get(key, 0) + 1
+    order = sorted(range(len(candidates)),
+                   key=lambda i: (-round(float(scores[i]), 6), -support.get(_key(candidates[i]), 0), i))
+    near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
+    recommendations = []
+    for rank, index in enumerate(_diverse(order, candidates, top), start=1):
+        doc = candidates[index]
+        recommendations.append({
+            "rank": rank,
+            "pipeline": doc,
+            "predicted_score": round(float(scores[index]), 4),
+            "interval": [round(float(v), 4) for v in intervals[index]],
+            "evidence": _evidence(doc, near, tasks),
+        })
+    return {
+        "dataset": task["dataset"],
+        "teacher": task["teacher"],
+        "student": task["student"],
+        "storage": store.mask_url(url),
+        "model": {"training_trials": model.n_rows, "training_tasks": model.n_tasks,
+                  "candidates": len(candidates)},
+        "recommendations": recommendations,
+    }
+
+
+def recommend_pipelines(dataset: Any, teacher: Any, student: str, *, top: int = 5,
+                        storage: str | None = None) -> list[Pipeline]:
+    """The top ``top`` recommended pipelines (used by ``search --warm-start``)."""
+    doc = recommend_for(dataset, teacher, student, top=top, storage=storage)
+    return [Pipeline.from_dict(r["pipeline"], source=f"recommendation {r['rank']}")
+            for r in doc["recommendations"]]
+
+
+def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
+              student: str = "mlp:16", top: int = 5, storage: str | None = None,
+              split_seed: int = 0) -> dict[str, Any]:
+    """Load ``data`` and its teacher, then rank as :func:`recommend_for`; adds ``seconds``.
+
+    A task seen before (same data bytes, options, teacher and student) is read from
+    :mod:`autodistill.meta.feature_cache` instead: neither the data nor the teacher is loaded.
+    """
+    from autodistill.meta import feature_cache
+
+    _check_top(top)
+    started = time.perf_counter()
+    key = feature_cache.task_key(data, target=target, teacher=teacher, student=student,
+                                 split_seed=split_seed)
+    task = feature_cache.read(key)
+    if task is None:
+        from autodistill.data.dataset import load_dataset
+        from autodistill.training.teachers import get_teacher
+
+        dataset = load_dataset(data, target=target, split_seed=split_seed)
+        task = task_summary(dataset, get_teacher(teacher, dataset), student)
+        feature_cache.write(key, task)
+    task_seconds = time.perf_counter() - started
+    doc = rank_for_task(task, top=top, storage=storage)
+    doc["seconds"] = {"teacher": round(task_seconds, 3),
+                      "total": round(time.perf_counter() - started, 3)}
+    return doc

@@ -1,0 +1,80 @@
+"""The tasks of the shipped knowledge base: a fixed, reproducible grid.
+
+A task is a (data spec, student spec) pair. The grid spans the four bundled datasets
+with two student widths each, and synthetic families drawn with a fixed seed over rows
+(200 to 20,000), features (2 to 200), classes (2 to 30), label noise, imbalance, class
+separation and the teacher/student gap (student widths 4 to 32).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+__all__ = ["KB_SPACE", "KBTask", "kb_tasks"]
+
+#: The shipped space the knowledge-base studies search (and the recommender samples).
+KB_SPACE = "kb"
+
+
+@dataclass(frozen=True)
+class KBTask:
+    """One knowledge-base task."""
+
+    data: str
+    student: str
+
+    @property
+    def key(self) -> str:
+        """A unique, readable identifier: ``data|student``."""
+        return f"{self.data}|{self.student}"
+
+
+def _classification(rng: random.Random, index: int) -> str:
+    n = int(round(10 ** rng.uniform(2.3, 3.8), -1))
+    d = int(round(10 ** rng.uniform(0.5, 2.3)))
+    d = max(d, 2)
+    informative = max(2, min(d, int(round(d * rng.uniform(0.3, 1.0)))))
+    classes = rng.choice([2, 2, 3, 4, 5, 8, 10, 15, 30])
+    classes = max(2, min(classes, n // 25))  # at least ~25 rows per class
+    # make_classification needs classes * clusters (1) <= 2 ** informative
+    while classes > 2 ** informative:
+        informative += 1
+    d = max(d, informative)
+    sep = rng.choice([0.5, 0.8, 1.0, 1.5, 2.0])
+    flip = rng.choice([0.0, 0.0, 0.02, 0.05, 0.1, 0.2])
+    spec = (f"synthetic:classification?n={n}&d={d}&informative={informative}"
+            f"&classes={classes}&class_sep={sep}&flip_y={flip}&seed={index}")
+    if rng.random() < 0.3 and classes <= 5:
+        major = rng.choice([0.6, 0.75, 0.9])
+        rest = (1 - major) / (classes - 1)
+        spec += "&weights=" + ",".join([f"{major:.2f}"] + [f"{rest:.3f}"] * (classes - 2))
+    return spec
+
+
+def kb_tasks() -> list[KBTask]:
+    """Return the knowledge base's tasks (62 of them), always the same."""
+    rng = random.Random(2026)
+    tasks = [KBTask(f"builtin:{name}", student)
+             for name in ("iris", "wine", "breast_cancer", "digits")
+             for student in ("mlp:4", "mlp:16")]
+    students = ["mlp:4", "mlp:8", "mlp:16", "mlp:32"]
+    for index in range(40):
+        tasks.append(KBTask(_classification(rng, index), rng.choice(students)))
+    # Two large tasks, so that size is covered up to 20,000 rows.
+    tasks.append(KBTask("synthetic:classification?n=20000&d=50&informative=20&classes=10"
+                        "&class_sep=1.0&flip_y=0.05&seed=100", "mlp:16"))
+    tasks.append(KBTask("synthetic:classification?n=12000&d=20&informative=10&classes=4"
+                        "&class_sep=0.8&flip_y=0.02&seed=101", "mlp:8"))
+    for index, noise in enumerate((0.1, 0.25, 0.4)):
+        tasks.append(KBTask(f"synthetic:moons?n={[300, 1000, 3000][index]}&noise={noise}"
+                            f"&seed={index}", "mlp:4"))
+        tasks.append(KBTask(f"synthetic:circles?n={[400, 1200, 2500][index]}&noise={noise / 2}"
+                            f"&seed={index}", "mlp:4"))
+    for index, (d, classes, std) in enumerate(((2, 3, 1.5), (10, 6, 3.0), (30, 12, 4.0))):
+        tasks.append(KBTask(f"synthetic:blobs?n=1500&d={d}&classes={classes}&std={std}"
+                            f"&seed={index}", "mlp:8"))
+    for index, (d, classes) in enumerate(((2, 3), (4, 4), (8, 5))):
+        tasks.append(KBTask(f"synthetic:gaussian_quantiles?n=2000&d={d}&classes={classes}"
+                            f"&seed={index}", rng.choice(students)))
+    return tasks

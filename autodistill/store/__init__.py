@@ -1,0 +1,55 @@
+"""The store: where studies live (URLs, masking, opening the database), the tables the
+project owns, and reading Optuna studies back.
+
+May import: the foundation modules.
+"""
+
+from __future__ import annotations
+
+from autodistill._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "STATES": "access",
+    "completed_trials": "access",
+    "direction_sign": "access",
+    "guard": "access",
+    "iso": "access",
+    "load_study": "access",
+    "num": "access",
+    "open_storage": "access",
+    "param_importances": "access",
+    "plain_trial": "access",
+    "summarize": "access",
+    "trial_brief": "access",
+    "trial_components": "access",
+    "trial_pipeline": "access",
+    "trial_value": "access",
+    "StudyLock": "journal",
+    "journal_count_lock": "journal",
+    "journal_owner_lock": "journal",
+    "journal_path": "journal",
+    "merge_journal": "journal",
+    "mirror_to_journal": "journal",
+    "open_journal": "journal",
+    "Base": "storage",
+    "DatasetRow": "storage",
+    "SCHEMA_VERSION": "storage",
+    "SchemaVersion": "storage",
+    "StudyRow": "storage",
+    "default_url": "storage",
+    "delete_study": "storage",
+    "ensure_schema": "storage",
+    "get_engine": "storage",
+    "get_study_row": "storage",
+    "is_postgres": "storage",
+    "is_sqlite": "storage",
+    "mask_url": "storage",
+    "open_optuna_storage": "storage",
+    "record_dataset": "storage",
+    "record_study": "storage",
+    "resolve_url": "storage",
+    "session": "storage",
+    "storage_error": "storage",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,218 @@
+"""Where studies live: URL resolution, masking and opening the SQL database.
+
+The URL comes from ``--storage`` > ``AUTODISTILL_STORAGE`` > SQLite under the user data
+dir. Optuna's tables and autodistill's own tables share that one database, so
+``optuna.load_study`` and optuna-dashboard open our studies from the same URL.
+
+autodistill's own tables, and how an older database is migrated, are in
+:mod:`autodistill.store.schema`; what a study searched is its typed record
+(:mod:`autodistill.store.record`).
+
+Several worker processes on one SQLite file never write it concurrently: they share a
+journal file next to it, merged back afterwards (:mod:`autodistill.store.journal`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from autodistill.errors import StorageError
+from autodistill.store.schema import SCHEMA_VERSION, migrate
+
+__all__ = [
+    "resolve_url",
+    "mask_url",
+    "default_url",
+    "get_engine",
+    "ensure_schema",
+    "delete_study",
+    "open_optuna_storage",
+    "storage_error",
+    "is_sqlite",
+    "is_postgres",
+]
+
+log = logging.getLogger(__name__)
+
+def default_url() -> str:
+    """SQLite file under the user data dir (``AUTODISTILL_HOME`` overrides the dir)."""
+    from autodistill.paths import data_dir
+
+    return f"sqlite:///{data_dir() / 'autodistill.db'}"
+
+
+def resolve_url(storage: str | None = None) -> str:
+    """Return the storage URL: ``storage`` > ``AUTODISTILL_STORAGE`` > :func:`default_url`.
+
+    A bare file path (``studies.db``) is taken as a SQLite file. ``postgresql://`` without a
+    driver gets ``+psycopg`` when psycopg2 is not installed but psycopg (3) is.
+
+    Raises:
+        StorageError: when the value is not a database URL.
+    """
+    url = storage or os.environ.get("AUTODISTILL_STORAGE") or default_url()
+    if "://" not in url:
+        url = f"sqlite:///{Path(url).expanduser().resolve()}"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(
+            f"--storage '{mask_url(url)}' is not a database URL; use e.g. "
+            "sqlite:///studies.db or postgresql://user@host/db"
+        ) from None
+    if parsed.drivername == "postgresql" and _missing("psycopg2") and not _missing("psycopg"):
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return url
+
+
+def _missing(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is None
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe to print or log)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1] if "@" in url else url
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether ``url`` names a SQLite database."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def is_postgres(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL database."""
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def storage_error(url: str, exc: BaseException) -> StorageError:
+    """A one-line :class:`StorageError` for a database that cannot be used."""
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, (NoSuchModuleError, ModuleNotFoundError)):
+        return StorageError(
+            f"cannot open {mask_url(url)}: its database driver is not installed "
+            f"({exc}); for PostgreSQL: pip install 'autodistill[postgres]'"
+        )
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(orig).__name__
+    reason = reason.replace(url, mask_url(url))
+    return StorageError(
+        f"cannot use database {mask_url(url)}: {reason}; check --storage or AUTODISTILL_STORAGE"
+    )
+
+
+# --------------------------------------------------------------------------- engines
+
+
+_engines: dict[str, Engine] = {}
+_ready: set[str] = set()
+_lock = threading.Lock()
+
+
+def get_engine(url: str) -> Engine:
+    """A pooled SQLAlchemy engine for ``url``, one per URL and process.
+
+    Raises:
+        StorageError: when the driver is missing.
+    """
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            kwargs: dict[str, Any] = {"pool_pre_ping": True}
+            if is_sqlite(url):
+                kwargs["connect_args"] = {"timeout": 30}
+            try:
+                engine = create_engine(url, **kwargs)
+            except (SQLAlchemyError, ImportError) as exc:
+                raise storage_error(url, exc) from None
+            _engines[url] = engine
+        return engine
+
+
+def ensure_schema(url: str) -> None:
+    """Create autodistill's tables in ``url`` if needed, or migrate them forward
+    (:func:`autodistill.store.schema.migrate`); once per URL and process.
+
+    Raises:
+        StorageError: when the database cannot be reached or was written by a newer
+            autodistill.
+    """
+    if url in _ready:
+        return
+    engine = get_engine(url)
+    try:
+        with engine.begin() as conn:
+            found = migrate(conn)
+    except ValueError as exc:
+        raise StorageError(f"{mask_url(url)} holds autodistill tables of {exc}; upgrade "
+                           "autodistill") from None
+    except SQLAlchemyError as exc:
+        raise storage_error(url, exc) from None
+    if 0 < found < SCHEMA_VERSION:
+        log.info("upgraded the autodistill tables of %s from version %d to %d",
+                 mask_url(url), found, SCHEMA_VERSION)
+    _ready.add(url)
+
+
+def delete_study(url: str, name: str) -> None:
+    """Delete the Optuna study ``name`` (its record goes with it; datasets stay)."""
+    import optuna
+
+    ensure_schema(url)
+    try:
+        optuna.delete_study(study_name=name, storage=open_optuna_storage(url))
+    except KeyError:
+        pass
+
+
+# --------------------------------------------------------------------------- optuna storages
+
+
+def open_optuna_storage(url: str, *, heartbeat_interval: int | None = None,
+                        grace_period: int | None = None, max_retry: int | None = 3) -> Any:
+    """Optuna's ``RDBStorage`` on ``url``, with heartbeats and retry when an interval is given.
+
+    A trial whose worker stops beating for ``grace_period`` seconds is failed and, up to
+    ``max_retry`` times, queued again with the same parameters.
+
+    Raises:
+        StorageError: one line, when the database cannot be reached.
+    """
+    import optuna
+
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if is_sqlite(url):
+        engine_kwargs["connect_args"] = {"timeout": 30}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            kwargs: dict[str, Any] = {}
+            if heartbeat_interval:
+                kwargs = {
+                    "heartbeat_interval": int(heartbeat_interval),
+                    "grace_period": int(grace_period) if grace_period else None,
+                    "heartbeat_stale_trial_callback":
+                        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+                }
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise storage_error(url, exc) from None
+    except Exception as exc:  # optuna wraps some driver errors in its own types
+        if isinstance(getattr(exc, "__cause__", None), SQLAlchemyError):
+            raise storage_error(url, exc.__cause__) from None
+        raise

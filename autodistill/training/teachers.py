@@ -1,0 +1,359 @@
+"""Teachers: their logits and hidden features for every split, computed once and cached.
+
+``auto`` trains a wide :class:`~autodistill.training.students.MLP` on the training split with early
+stopping on validation accuracy; ``PATH.pt`` loads a TorchScript module that returns
+logits or ``(logits, hidden)``. Either way the outputs on the dataset's own rows are
+computed once per (data fingerprint, split seed, teacher config), kept in memory for the
+process and on disk for every other process on the machine (written atomically, read
+with ``torch.load(..., weights_only=True)``: nothing is ever unpickled). Only augmented
+rows need a teacher forward pass later: :meth:`TeacherOutputs.predict`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from autodistill._stamps import file_digest
+from autodistill.errors import TeacherError
+from autodistill.paths import cache_dir, write_atomically
+from autodistill.training.students import MLP, count_params
+
+if TYPE_CHECKING:
+    from autodistill.data.dataset import Dataset
+
+__all__ = [
+    "TeacherOutputs",
+    "AUTO_CONFIG",
+    "get_teacher",
+    "default_device",
+    "difficulty",
+    "clear_memo",
+]
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "test")
+#: Hyperparameters of the ``auto`` teacher; part of its cache key.
+AUTO_CONFIG: dict[str, Any] = {
+    "kind": "mlp", "hidden": [256, 256], "lr": 1e-3, "weight_decay": 1e-4,
+    "batch_size": 128, "max_epochs": 200, "patience": 15, "version": 1,
+}
+_FORMS = "'auto' or a TorchScript file PATH.pt"
+_BATCH = 8192  # rows per inference batch
+_MEMO: dict[tuple[str, str], TeacherOutputs] = {}
+State = dict[str, torch.Tensor] | None  # a state dict to cache, or None
+
+
+@dataclass
+class TeacherOutputs:
+    """A teacher's outputs on every split of one dataset, plus the teacher for new rows.
+
+    Attributes:
+        logits: ``"train"``, ``"valid"``, ``"test"`` -> float32 ``[n, C]`` on the CPU.
+        hidden: Same keys -> ``[n, H]``, or ``None`` when the teacher exposes no features.
+        accuracy: Test accuracy.
+        valid_accuracy: Validation accuracy.
+        params: Parameter count (0 if unknown).
+        spec: ``"auto"`` or the TorchScript path.
+        seconds: Time spent training/loading and running it (near 0 when cached).
+        module: The teacher itself, for augmented rows (see :meth:`predict`).
+        from_cache: True when the outputs came from the disk cache or the in-process memo.
+    """
+
+    logits: dict[str, torch.Tensor]
+    hidden: dict[str, torch.Tensor] | None
+    accuracy: float
+    valid_accuracy: float
+    params: int
+    spec: str
+    seconds: float
+    module: nn.Module | None
+    from_cache: bool = False
+
+    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Teacher logits (and hidden features, if any) for new rows, batched, no grad.
+
+        The result lies on ``x``'s device.
+
+        Raises:
+            TeacherError: when this teacher has no module to run.
+        """
+        if self.module is None:
+            raise TeacherError(f"teacher '{self.spec}' has no module to label new rows; "
+                               f"use a pipeline without augmentation")
+        return _forward(self.module, x, where=self.spec)
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def clear_memo() -> None:
+    """Forget the in-process teachers (the disk cache stays)."""
+    _MEMO.clear()
+
+
+def difficulty(outputs: TeacherOutputs, y_train: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Per-row difficulty of the training split: teacher cross-entropy on the true label."""
+    targets = torch.as_tensor(np.asarray(y_train), dtype=torch.int64)
+    logits = outputs.logits["train"].detach().float().cpu()
+    return F.cross_entropy(logits, targets, reduction="none").numpy()
+
+
+def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = None,
+                seed: int = 0) -> TeacherOutputs:
+    """Return the teacher's outputs on ``dataset``, training or loading it at most once.
+
+    Args:
+        spec: ``"auto"`` or a path to a TorchScript ``.pt`` file.
+        dataset: The loaded dataset.
+        device: Where the teacher runs; :func:`default_device` when ``None``.
+        seed: Seed of the ``auto`` teacher's training (part of its cache key).
+
+    Raises:
+        TeacherError: for an unknown spec, an unloadable file or a teacher whose output
+            width differs from the dataset's class count.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    text = str(spec).strip()
+    if text.lower() == "auto":
+        config = {**AUTO_CONFIG, "seed": int(seed)}
+        return _cached(_cache_key(dataset, config), device,
+                       lambda: _train_auto(dataset, config, device),
+                       _load_auto(dataset, config, device), "auto")
+    path = Path(text).expanduser()
+    if path.suffix.lower() in (".pt", ".pth"):
+        if not path.is_file():
+            raise TeacherError(f"--teacher '{text}': no such file; pass {_FORMS}")
+        module = _load_script(path, device)
+        config = {"kind": "torchscript", "sha256": file_digest(path)}
+        return _cached(_cache_key(dataset, config), device,
+                       lambda: _run_module(module, dataset, text),
+                       lambda state: module, text)
+    raise TeacherError(f"--teacher '{text}': unknown teacher; pass {_FORMS}")
+
+
+# --------------------------------------------------------------------------- caching
+
+
+def _cache_key(dataset: Dataset, config: dict[str, Any]) -> str:
+    payload = {"fingerprint": dataset.fingerprint, "split_seed": dataset.split_seed,
+               "config": config, "torch": torch.__version__.split("+")[0]}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _cached(key: str, device: torch.device, compute: Callable[[], tuple[TeacherOutputs, State]],
+            load_module: Callable[[State], nn.Module], spec: str) -> TeacherOutputs:
+    """Memo, then disk, then ``compute()``, which returns the outputs and the state dict to
+    store (``None`` when the module comes from elsewhere, e.g. a TorchScript file).
+    ``load_module(state)`` rebuilds the module for outputs read from disk."""
+    memo_key = (key, str(device))
+    if memo_key in _MEMO:
+        outputs = _MEMO[memo_key]
+        return TeacherOutputs(**{**outputs.__dict__, "seconds": 0.0, "from_cache": True})
+    started = time.perf_counter()
+    directory = cache_dir() / "teachers"
+    outputs = _read_cache(directory, key, spec, load_module)
+    if outputs is None:
+        outputs, state = compute()
+        _write_cache(directory, key, outputs, state)
+    outputs.seconds = time.perf_counter() - started
+    _MEMO[memo_key] = outputs
+    return outputs
+
+
+def _read_cache(directory: Path, key: str, spec: str,
+                load_module: Callable[[State], nn.Module]) -> TeacherOutputs | None:
+    meta_path = directory / f"{key}.json"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        tensors = torch.load(directory / f"{key}.outputs.pt", map_location="cpu",
+                             weights_only=True)
+        state = None
+        if meta.get("has_state"):
+            state = torch.load(directory / f"{key}.state.pt", map_location="cpu",
+                               weights_only=True)
+        module = load_module(state)
+        logits = {s: tensors[f"logits.{s}"] for s in SPLITS}
+        hidden = {s: tensors[f"hidden.{s}"] for s in SPLITS} if meta["has_hidden"] else None
+    except Exception as exc:  # torch.load raises many types on a truncated file
+        log.warning("teacher cache %s is unreadable (%s); recomputing", key[:12], exc)
+        return None
+    log.info("teacher %s loaded from cache %s", spec, key[:12])
+    return TeacherOutputs(logits=logits, hidden=hidden, accuracy=meta["accuracy"],
+                          valid_accuracy=meta["valid_accuracy"], params=meta["params"],
+                          spec=spec, seconds=0.0, module=module, from_cache=True)
+
+
+def _write_cache(directory: Path, key: str, outputs: TeacherOutputs, state: State) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {f"logits.{s}": outputs.logits[s] for s in SPLITS}
+        if outputs.hidden is not None:
+            tensors.update({f"hidden.{s}": outputs.hidden[s] for s in SPLITS})
+        write_atomically(directory / f"{key}.outputs.pt", lambda p: torch.save(tensors, p))
+        if state is not None:
+            write_atomically(directory / f"{key}.state.pt", lambda p: torch.save(state, p))
+        meta = {"accuracy": outputs.accuracy, "valid_accuracy": outputs.valid_accuracy,
+                "params": outputs.params, "spec": outputs.spec,
+                "has_hidden": outputs.hidden is not None, "has_state": state is not None}
+        # the JSON goes last: its presence says the tensors beside it are complete
+        write_atomically(directory / f"{key}.json",
+                     lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
+    except OSError as exc:  # a read-only cache costs speed, not correctness
+        log.warning("cannot write the teacher cache in %s (%s)", directory, exc)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _forward(module: nn.Module, x: torch.Tensor,
+             where: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run ``module`` in eval mode and in batches; return (logits, hidden or None)."""
+    target = next((p.device for p in module.parameters()), x.device)
+    was_training = module.training
+    module.eval()
+    logits_parts, hidden_parts = [], []
+    try:
+        with torch.no_grad():
+            for start in range(0, max(x.shape[0], 1), _BATCH):
+                out = module(x[start:start + _BATCH].to(target, torch.float32))
+                logits, hidden = out if isinstance(out, (tuple, list)) else (out, None)
+                if not isinstance(logits, torch.Tensor):
+                    raise TeacherError(f"teacher '{where}' returned {type(logits).__name__}, "
+                                       f"not a tensor of logits")
+                logits_parts.append(logits.float().reshape(logits.shape[0], -1))
+                if isinstance(hidden, torch.Tensor):
+                    hidden_parts.append(hidden.float().reshape(hidden.shape[0], -1))
+    except TeacherError:
+        raise
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise TeacherError(f"teacher '{where}' failed on inputs of width {x.shape[1]} "
+                           f"({reason}); it must take the encoded features") from None
+    finally:
+        module.train(was_training)
+    logits = torch.cat(logits_parts).to(x.device)
+    hidden = torch.cat(hidden_parts).to(x.device) if len(hidden_parts) == len(logits_parts) \
+        else None
+    return logits, hidden
+
+
+def _split_tensors(dataset: Dataset) -> dict[str, tuple[torch.Tensor, np.ndarray]]:
+    return {s: (torch.as_tensor(getattr(dataset, f"X_{s}"), dtype=torch.float32),
+                np.asarray(getattr(dataset, f"y_{s}"))) for s in SPLITS}
+
+
+def _outputs_on(module: nn.Module, dataset: Dataset, spec: str) -> TeacherOutputs:
+    logits, hidden = {}, {}
+    for split, (x, _) in _split_tensors(dataset).items():
+        logits[split], hidden[split] = _forward(module, x, where=spec)
+    width = logits["train"].shape[1]
+    if width != dataset.n_classes:
+        raise TeacherError(f"teacher '{spec}' outputs {width} logits per row but "
+                           f"{dataset.spec} has {dataset.n_classes} classes; use a teacher "
+                           f"trained on this dataset's classes")
+
+    def accuracy(split: str) -> float:
+        y = np.asarray(getattr(dataset, f"y_{split}"))
+        return float((logits[split].argmax(1).numpy() == y).mean()) if len(y) else 0.0
+
+    has_hidden = all(h is not None for h in hidden.values())
+    return TeacherOutputs(logits=logits, hidden=hidden if has_hidden else None,
+                          accuracy=accuracy("test"), valid_accuracy=accuracy("valid"),
+                          params=count_params(module), spec=spec, seconds=0.0, module=module)
+
+
+def _load_script(path: Path, device: torch.device) -> nn.Module:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated
+            return torch.jit.load(str(path), map_location=device)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TeacherError(f"--teacher '{path}': not a loadable TorchScript module ({reason}); "
+                           f"save one with torch.jit.script(model).save(path)") from None
+
+
+
+def _run_module(module: nn.Module, dataset: Dataset, spec: str) -> tuple[TeacherOutputs, State]:
+    return _outputs_on(module, dataset, spec), None
+
+
+# --------------------------------------------------------------------------- auto teacher
+
+
+def _new_auto(dataset: Dataset, config: dict[str, Any]) -> MLP:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config["seed"])
+        return MLP(dataset.n_features, dataset.n_classes, config["hidden"])
+
+
+def _load_auto(dataset: Dataset, config: dict[str, Any],
+               device: torch.device) -> Callable[[State], nn.Module]:
+    def load(state: State) -> nn.Module:
+        if state is None:
+            raise ValueError("the cached auto teacher has no weights")
+        model = _new_auto(dataset, config)
+        model.load_state_dict(state)
+        return model.to(device).eval()
+    return load
+
+
+def _train_auto(dataset: Dataset, config: dict[str, Any],
+                device: torch.device) -> tuple[TeacherOutputs, dict[str, torch.Tensor]]:
+    """Train the wide MLP on train, keep the weights best on valid (early stopping)."""
+    model = _new_auto(dataset, config).to(device)
+    x_train = torch.as_tensor(dataset.X_train, dtype=torch.float32, device=device)
+    y_train = torch.as_tensor(dataset.y_train, dtype=torch.int64, device=device)
+    x_valid = torch.as_tensor(dataset.X_valid, dtype=torch.float32, device=device)
+    y_valid = torch.as_tensor(dataset.y_valid, dtype=torch.int64, device=device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"],
+                                 weight_decay=config["weight_decay"])
+    generator = torch.Generator().manual_seed(config["seed"])
+    batch, n = config["batch_size"], x_train.shape[0]
+    best_acc, best_loss, best_epoch, best_state = -1.0, float("inf"), 0, None
+    for epoch in range(config["max_epochs"]):
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        for start in range(0, n, batch):
+            rows = order[start:start + batch]
+            logits, _ = model(x_train[rows])
+            loss = F.cross_entropy(logits, y_train[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            valid_logits = model(x_valid)[0]
+            valid_acc = (valid_logits.argmax(1) == y_valid).float().mean().item()
+            valid_loss = F.cross_entropy(valid_logits, y_valid).item()
+        # accuracy first; on a tie (small validation sets saturate) the lower loss wins
+        if valid_acc > best_acc or (valid_acc == best_acc and valid_loss < best_loss):
+            best_acc, best_loss, best_epoch = valid_acc, valid_loss, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif epoch - best_epoch >= config["patience"]:
+            break
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    log.info("auto teacher: %d epochs, best valid accuracy %.4f at epoch %d",
+             epoch + 1, best_acc, best_epoch + 1)
+    outputs = _outputs_on(model, dataset, "auto")
+    return outputs, {k: v.cpu() for k, v in best_state.items()}
