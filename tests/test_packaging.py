@@ -21,8 +21,10 @@ def test_wheel_ships_plugins_spaces_and_studies(tmp_path):
     )
     (wheel,) = tmp_path.glob("autodistill-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for module in ("kd_losses", "mi_objectives", "augmentations", "curricula"):
+    for module in ("kd_losses", "mi_objectives", "augmentations", "curricula",
+                   "progress_curricula", "mist", "mist_train"):
         assert f"autodistill/plugins/{module}.py" in names
+    assert "autodistill/plugins/mist_weights.npz" in names  # MIST's weights, plain arrays
     assert "autodistill/search_spaces/default.yaml" in names
     assert "autodistill/search_spaces/fast.yaml" in names
     assert "autodistill/search_spaces/kb.yaml" in names
