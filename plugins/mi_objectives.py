@@ -274,12 +274,15 @@ class CMIM(_SeparableCritic):
     so the loss does not grow with log K and its optimum does not move with the batch
     size. The positive pair is the one distillation already has (a row's student and
     teacher features), so no augmentation makes it. :meth:`estimate` reads the trained
-    critic out with the Donsker-Varadhan bound ``E_p[f] - log E_{p(s)p(t)}[e^f]`` (a lower
-    bound on the MI in nats for any critic; the cMIM value itself is a classification
-    log-likelihood, at most 0).
+    critic out with the InfoNCE bound ``mean_i [f_ii - log (1/K) Σ_j e^{f_ij}]``, a lower
+    bound on the MI in nats for any critic, at most log K (the cMIM value itself is a
+    classification log-likelihood, at most 0; a Donsker-Varadhan readout of this critic,
+    whose scale is not the log density ratio's, is dominated by its largest negatives).
     """
 
     name = "cmim"
+    #: The InfoNCE readout never exceeds log(batch size).
+    log_batch_bounded: ClassVar[bool] = True
 
     def bound(self, scores: torch.Tensor, teacher_hidden: torch.Tensor) -> torch.Tensor:
         """mean_i [f_ii - log(e^{f_ii} + mean_{j≠i} e^{f_ij})]."""
@@ -289,7 +292,7 @@ class CMIM(_SeparableCritic):
         mean_negative = torch.logsumexp(negatives, dim=1) - math.log(k - 1)
         return (positive - torch.logaddexp(positive, mean_negative)).mean()
 
-    readout = JSD.readout
+    readout = InfoNCE.bound
 
 
 @hookimpl

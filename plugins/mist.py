@@ -19,12 +19,13 @@ known MI to map a sample to its MI. Ours is a deliberately small version of that
   the Gaussian-copula MI of the normal scores' correlation matrix ``R`` (exact for
   Gaussian pairs; the network learns what the copula adds beyond it, e.g. for mixtures).
 
-It is trained by ``python -m autodistill.plugins.mist_train`` (seeded; a few CPU
-minutes) on Gaussian pairs of known MI pushed through random mixings and monotone maps,
-and on Gaussian-mixture pairs whose MI is integrated by Monte Carlo from their exact
+It is trained by ``python -m autodistill.plugins.mist_train`` (seeded; under two
+CPU minutes) on Gaussian pairs of known MI pushed through random linear mixings, and on
+Gaussian-mixture pairs whose MI is integrated by Monte Carlo from their exact
 densities. The weights ship as ``mist_weights.npz`` (plain arrays, read with
-``allow_pickle=False``). Valid range (measured by the script on held-out Gaussian
-pairs): samples of 64 to 512 pairs with a true MI between 0.2 and 2.5 nats.
+``allow_pickle=False``). Valid range (held-out Gaussian pairs, mean of 10 samples within
+10% of the truth): samples of 256 to 512 pairs with a true MI between 0.4 and 2.5 nats.
+Below, it overestimates: +6% to +19% at 0.2 nats, up to +72% on 64 pairs.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def held_out_errors(model: MISTEstimator, seed: int, n: int = 512, repeats: int 
     return out
 
 
-def train(seed: int = 0, steps: int = 3000, bank_size: int = 600, log_every: int = 250,
+def train(seed: int = 0, steps: int = 6000, bank_size: int = 600, log_every: int = 250,
           ) -> MISTEstimator:
     """Train an estimator from scratch; every random number comes from ``seed``."""
     torch.manual_seed(seed)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
