@@ -55,6 +55,8 @@ SIDE_DIM = 2
 RANK_TAU = 0.05
 #: Fewest pairs an estimate is made from; below, the objective is a back-propagating zero.
 MIN_ROWS = 8
+#: Seeds of the padding columns of the two sides (distinct: the pads must be independent).
+_PAD_SEEDS = (12345, 54321)
 
 
 def normal_scores(x: torch.Tensor, tau: float = RANK_TAU) -> torch.Tensor:
@@ -139,11 +141,11 @@ def load_estimator() -> MISTEstimator:
     return MISTEstimator.from_file(WEIGHTS_PATH)
 
 
-def _two_columns(x: torch.Tensor, name: str) -> torch.Tensor:
+def _two_columns(x: torch.Tensor, name: str, seed: int) -> torch.Tensor:
     x = torch.as_tensor(x, dtype=torch.float32)
     if x.dim() != 2 or x.shape[1] not in (1, 2):
         raise ValueError(f"MIST reads 1 or 2 columns per side; {name} has shape {tuple(x.shape)}")
-    return _pad(x)
+    return _pad(x, seed)
 
 
 @torch.no_grad()
@@ -153,7 +155,7 @@ def reference_mi(x: torch.Tensor, y: torch.Tensor) -> float:
     Independent of any critic being tested: usable as the reference of
     ``autodistill.testing.check_component(..., mi_reference=reference_mi)``.
     """
-    u, v = _two_columns(x, "x"), _two_columns(y, "y")
+    u, v = _two_columns(x, "x", _PAD_SEEDS[0]), _two_columns(y, "y", _PAD_SEEDS[1])
     if u.shape[0] != v.shape[0] or u.shape[0] < MIN_ROWS:
         raise ValueError(f"need two samples of equal length >= {MIN_ROWS}, got "
                          f"{u.shape[0]} and {v.shape[0]}")
@@ -183,8 +185,8 @@ class MIST(MIObjective):
 
     def _mi(self, student_hidden: torch.Tensor, teacher_hidden: torch.Tensor) -> torch.Tensor:
         estimator = self._estimator[0].to(student_hidden.device)
-        u = _pad(self.project_s(student_hidden))
-        v = _pad(self.project_t(teacher_hidden))
+        u = _pad(self.project_s(student_hidden), _PAD_SEEDS[0])
+        v = _pad(self.project_t(teacher_hidden), _PAD_SEEDS[1])
         return estimator(u, v)
 
     def forward(self, student_hidden: torch.Tensor, teacher_hidden: torch.Tensor) -> torch.Tensor:
@@ -201,11 +203,12 @@ class MIST(MIObjective):
         return float(self._mi(student_hidden, teacher_hidden))
 
 
-def _pad(x: torch.Tensor) -> torch.Tensor:
-    """Pad one column to two with a fixed independent normal column (adds no MI)."""
+def _pad(x: torch.Tensor, seed: int) -> torch.Tensor:
+    """Pad one column to two with a fixed normal column (adds no MI; one seed per side, so
+    the two sides' pads are independent of each other)."""
     if x.shape[1] == SIDE_DIM:
         return x
-    pad = torch.randn(x.shape[0], 1, generator=torch.Generator().manual_seed(12345))
+    pad = torch.randn(x.shape[0], 1, generator=torch.Generator().manual_seed(seed))
     return torch.cat([x, pad.to(x.device, x.dtype)], dim=1)
 
 
