@@ -131,7 +131,8 @@ class Curriculum(Component):
     Built with a per-row ``difficulty`` (higher is harder; from the teacher) and the
     number of ``epochs``. :meth:`indices` returns an ``int64`` tensor of row indices for
     one epoch. Curricula with :attr:`needs_student_loss` also receive the current
-    per-row student loss.
+    per-row student loss. A curriculum may also change what the student sees of the rows
+    by overriding :meth:`transform` (by default the identity).
     """
 
     family: ClassVar[str] = "curriculum"
@@ -148,6 +149,17 @@ class Curriculum(Component):
                 student_loss: torch.Tensor | None = None) -> torch.Tensor:
         """Return the row indices to train on in ``epoch`` (0-based), in order."""
         raise NotImplementedError
+
+    def transform(self, x: torch.Tensor, epoch: int, generator: torch.Generator) -> torch.Tensor:
+        """The inputs to train on in ``epoch``, from the raw training inputs ``x`` ``[N, d]``.
+
+        Called once per epoch with the whole (unchanged) training matrix, before any
+        batch is cut from it; rows keep their labels and teacher outputs, and
+        augmentations apply to the transformed rows. Return a new tensor of the same
+        shape, dtype and device (never modify ``x``), drawing any randomness from
+        ``generator``. The default returns ``x`` itself.
+        """
+        return x
 
 
 #: Family key -> its base class (each base declares its own ``family``).

@@ -26,12 +26,16 @@ component and the failed check. What is checked:
   hundred Adam steps, batch 64), its estimate, averaged over four batches of 128,
   rises with the true MI (Spearman rank correlation >= 0.8 and the top above the
   bottom); the estimate need not be in nats for this check. A class with ``log_batch_bounded = True`` (InfoNCE) must stay <= log K.
+  Given ``mi_reference`` (``(x, y) -> nats``, e.g. ``autodistill.plugins.mist.reference_mi``),
+  it also runs on a non-Gaussian ladder with no closed-form MI (four clusters drawing
+  apart), ranked against the reference's estimates of it.
 * Augmentation: same shape, dtype and device, finite, input not modified in place,
   identical output for two generators with the same seed (so every random number must
   come from the generator), float64 and one-row batches handled.
 * Curriculum: every epoch, a non-empty 1-D ``int64`` tensor of indices in [0, N);
   the same run twice under one seed gives the same indices; a constant difficulty
-  works; ``needs_student_loss`` classes get a per-row loss (``None`` in epoch 0). A
+  works; ``needs_student_loss`` classes get a per-row loss (``None`` in epoch 0);
+  ``transform`` keeps shape and dtype, is finite, repeatable, leaves its input alone. A
   class with ``order = "easy_first"`` (``"hard_first"``) must train epoch 0 on rows
   easier (harder) on average than the whole set; one with ``matches_vanilla_budget =
   True`` must show, over the run, within 25% of ``epochs·N`` rows.
@@ -40,7 +44,7 @@ component and the failed check. What is checked:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -60,9 +64,11 @@ __all__ = ["check_component"]
 
 #: True-MI ladder of the MI check (correlation of each pair of dimensions).
 MI_RHOS: tuple[float, ...] = (0.0, 0.5, 0.75, 0.9)
+MIEstimator = Callable[[torch.Tensor, torch.Tensor], float]
 
 
-def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: int = 300) -> None:
+def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: int = 300,
+                    mi_reference: MIEstimator | None = None) -> None:
     """Run the conformance checks of ``cls``'s family; raise ``AssertionError`` on failure.
 
     Args:
@@ -70,6 +76,8 @@ def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: i
         n_classes: Number of classes in the random batches (at least 2).
         seed: Seeds every random batch; the global torch RNG is restored afterwards.
         mi_steps: Critic training steps per correlation level in the MI check.
+        mi_reference: An independent MI estimator ``(x, y) -> nats``; adds the
+            non-Gaussian ladder to the MI check.
 
     Raises:
         AssertionError: naming the component and the failed check.
@@ -88,7 +96,7 @@ def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: i
         if family == "kd_loss":
             _check_kd_loss(cls, label, seed, n_classes)
         elif family == "mi_objective":
-            _check_mi_objective(cls, label, seed, mi_steps)
+            _check_mi_objective(cls, label, seed, mi_steps, mi_reference)
         elif family == "augmentation":
             _check_augmentation(cls, label, seed, n_classes)
         else:
@@ -196,7 +204,8 @@ def _spearman(a: list[float], b: list[float]) -> float:
     return float((ra * rb).sum() / ((ra.pow(2).sum() * rb.pow(2).sum()).sqrt() + 1e-12))
 
 
-def _check_mi_objective(cls: type[MIObjective], label: str, seed: int, steps: int) -> None:
+def _check_mi_objective(cls: type[MIObjective], label: str, seed: int, steps: int,
+                        reference: MIEstimator | None) -> None:
     with _check(label, "constructs with defaults"):
         cls(5, 4)
     if not getattr(cls, "uses_hidden", True):
@@ -236,14 +245,19 @@ def _check_mi_objective(cls: type[MIObjective], label: str, seed: int, steps: in
             bound = math.log(_EVAL_ROWS) + 1e-4
             _require(max(estimates) <= bound,
                      f"an estimate exceeds log K = {bound:.3f} ({shown})")
+    if reference is not None:
+        from autodistill._reference_check import check_against_reference
+
+        check_against_reference(cls, label, seed, steps, reference)
 
 
 _TRAIN_ROWS, _EVAL_ROWS, _DIM = 64, 128, 2
 
 
-def _trained_estimates(cls: type[MIObjective], seed: int, steps: int) -> list[float]:
+def _trained_estimates(cls: type[MIObjective], seed: int, steps: int,
+                       sample: Callable = _correlated, ladder: tuple = MI_RHOS) -> list[float]:
     estimates = []
-    for level, rho in enumerate(MI_RHOS):
+    for level, rho in enumerate(ladder):
         torch.manual_seed(seed + level)
         gen = torch.Generator().manual_seed(seed + 100 + level)
         objective = cls(_DIM, _DIM)
@@ -254,13 +268,13 @@ def _trained_estimates(cls: type[MIObjective], seed: int, steps: int) -> list[fl
             optimizer = torch.optim.Adam(params, lr=1e-2)
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
             for _ in range(steps):
-                loss = objective(*_correlated(rho, _TRAIN_ROWS, _DIM, gen))
+                loss = objective(*sample(rho, _TRAIN_ROWS, _DIM, gen))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 schedule.step()
         objective.eval()
-        values = [float(objective.estimate(*_correlated(rho, _EVAL_ROWS, _DIM, gen)))
+        values = [float(objective.estimate(*sample(rho, _EVAL_ROWS, _DIM, gen)))
                   for _ in range(4)]
         estimates.append(sum(values) / len(values))
     return estimates
@@ -353,6 +367,17 @@ def _check_curriculum(cls: type[Curriculum], label: str, seed: int) -> None:
     with _check(label, "constant difficulty"):
         _require_valid_indices(
             _curriculum_run(cls, torch.zeros(n_rows), epochs, seed, seed + 1), n_rows)
+    with _check(label, "transform keeps shape and dtype, repeatable, input unchanged"):
+        x = torch.randn(n_rows, 3, generator=torch.Generator().manual_seed(seed))
+        x[:, 2] = (x[:, 2] > 0).float()
+        before, curriculum = x.clone(), cls(difficulty.numpy(), epochs)
+        for epoch in range(epochs):
+            out, again = (curriculum.transform(x, epoch, torch.Generator().manual_seed(seed))
+                          for _ in range(2))
+            _require(out.shape == x.shape and out.dtype == x.dtype and _finite(out),
+                     f"epoch {epoch}: shape {tuple(out.shape)} {out.dtype}, or not finite")
+            _require(torch.equal(out, again) and torch.equal(x, before), f"epoch {epoch}: "
+                     "the same seed gave other inputs, or transform modified its input")
     order = getattr(cls, "order", None)
     if order in ("easy_first", "hard_first"):
         with _check(label, f"orders {order.replace('_', ' ')}"):

@@ -22,7 +22,7 @@ from autodistill.components import MIObjective
 from autodistill.hookspecs import hookimpl
 from autodistill.params import Float, Int
 
-__all__ = ["NoMI", "FitNet", "InfoNCE", "NWJ", "MIAlpha", "JSD", "WDM"]
+__all__ = ["NoMI", "FitNet", "InfoNCE", "NWJ", "MIAlpha", "JSD", "WDM", "CMIM"]
 
 
 def _weight() -> Float:
@@ -261,8 +261,42 @@ class WDM(_SeparableCritic):
         return loss
 
 
+class CMIM(_SeparableCritic):
+    """cMIM's contrastive term (Livne 2024/2025): positive vs the *mean* negative, no augmentation.
+
+    Livne, "cMIM: A Contrastive Mutual Information Framework for Unified Generative and
+    Discriminative Representation Learning" (arXiv:2411.10548, 2502.19642; 2509.21511).
+    Where InfoNCE classifies the positive among K candidates with a softmax over their
+    *sum*, cMIM scores the positive against the *average* of the negatives:
+
+        L = -mean_i log( e^{f(s_i,t_i)} / (e^{f(s_i,t_i)} + (1/(K-1))·Σ_{j≠i} e^{f(s_i,t_j)}) )
+
+    so the loss does not grow with log K and its optimum does not move with the batch
+    size. The positive pair is the one distillation already has (a row's student and
+    teacher features), so no augmentation makes it. :meth:`estimate` reads the trained
+    critic out with the InfoNCE bound ``mean_i [f_ii - log (1/K) Σ_j e^{f_ij}]``, a lower
+    bound on the MI in nats for any critic, at most log K (the cMIM value itself is a
+    classification log-likelihood, at most 0; a Donsker-Varadhan readout of this critic,
+    whose scale is not the log density ratio's, is dominated by its largest negatives).
+    """
+
+    name = "cmim"
+    #: The InfoNCE readout never exceeds log(batch size).
+    log_batch_bounded: ClassVar[bool] = True
+
+    def bound(self, scores: torch.Tensor, teacher_hidden: torch.Tensor) -> torch.Tensor:
+        """mean_i [f_ii - log(e^{f_ii} + mean_{j≠i} e^{f_ij})]."""
+        k = scores.shape[0]
+        positive = scores.diagonal()
+        negatives = scores.masked_fill(~_offdiag_mask(k, scores.device), float("-inf"))
+        mean_negative = torch.logsumexp(negatives, dim=1) - math.log(k - 1)
+        return (positive - torch.logaddexp(positive, mean_negative)).mean()
+
+    readout = InfoNCE.bound
+
+
 @hookimpl
 def register_mi_objectives(register):
     """Register the built-in MI objectives."""
-    for cls in (NoMI, FitNet, InfoNCE, NWJ, MIAlpha, JSD, WDM):
+    for cls in (NoMI, FitNet, InfoNCE, NWJ, MIAlpha, JSD, WDM, CMIM):
         register(cls)

@@ -15,10 +15,10 @@ from autodistill.testing import check_component
 #: The contract names (DESIGN section 4).
 BUILTINS = {
     "kd_loss": ["none", "hinton", "soft_ce", "mse_logits", "dkd"],
-    "mi_objective": ["none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm"],
+    "mi_objective": ["none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm", "cmim", "mist"],
     "augmentation": ["none", "gaussian_noise", "feature_mask", "mixup", "munge", "smote"],
     "curriculum": ["none", "curriculum", "anti_curriculum", "random_curriculum", "cyclical",
-                   "self_paced"],
+                   "self_paced", "alp_gmm", "efficient_train"],
 }
 CASES = [(family, name) for family, names in BUILTINS.items() for name in names]
 

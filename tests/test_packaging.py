@@ -21,11 +21,13 @@ def test_wheel_ships_plugins_spaces_and_studies(tmp_path):
     )
     (wheel,) = tmp_path.glob("autodistill-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for module in ("kd_losses", "mi_objectives", "augmentations", "curricula"):
+    for module in ("kd_losses", "mi_objectives", "augmentations", "curricula",
+                   "progress_curricula", "mist", "mist_train"):
         assert f"autodistill/plugins/{module}.py" in names
     # Every module of every sub-package (pyproject.toml lists the packages by hand).
     sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "autodistill").rglob("*.py")}
     assert not sources - names, f"missing from the wheel: {sorted(sources - names)}"
+    assert "autodistill/plugins/mist_weights.npz" in names  # MIST's weights, plain arrays
     assert "autodistill/search_spaces/default.yaml" in names
     assert "autodistill/search_spaces/fast.yaml" in names
     assert "autodistill/search_spaces/kb.yaml" in names

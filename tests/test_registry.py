@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED = {
     "kd_loss": {"none", "hinton", "soft_ce", "mse_logits", "dkd"},
-    "mi_objective": {"none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm"},
+    "mi_objective": {"none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm", "cmim", "mist"},
     "augmentation": {"none", "gaussian_noise", "feature_mask", "mixup", "munge", "smote"},
     "curriculum": {"none", "curriculum", "anti_curriculum", "random_curriculum", "cyclical",
-                   "self_paced"},
+                   "self_paced", "alp_gmm", "efficient_train"},
 }
 
 

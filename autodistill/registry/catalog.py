@@ -47,6 +47,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autodistill.plugins.mi_objectives",
     "autodistill.plugins.augmentations",
     "autodistill.plugins.curricula",
+    "autodistill.plugins.progress_curricula",
+    "autodistill.plugins.mist",
 )
 #: The entry-point group third-party plugins register under.
 ENTRY_POINT_GROUP = "autodistill"

@@ -2,10 +2,10 @@
 
 The teacher's logits and hidden features come precomputed (:class:`TeacherOutputs`); the
 only teacher forward passes here are on augmented rows, one batch at a time. Each epoch:
-the curriculum picks rows, each batch is optionally augmented (augmented rows labelled
-by the teacher), the KD loss and the weighted MI objective are minimised jointly (the MI
-critic trains with the student), validation accuracy drives early stopping, and the best
-weights are restored. Everything random draws from ``seed``.
+the curriculum picks rows (and may transform the epoch's inputs), each batch is
+optionally augmented (augmented rows labelled by the teacher), the KD loss and the
+weighted MI objective are minimised jointly (the MI critic trains with the student),
+validation accuracy drives early stopping, and the best weights are restored. Everything random draws from ``seed``.
 """
 
 from __future__ import annotations
@@ -174,12 +174,13 @@ def train_student(
                 student_loss = F.cross_entropy(model(x_train)[0], y_train, reduction="none").cpu()
         order = _call("curriculum", cur_name, curriculum.indices, epoch, generator, student_loss)
         order = order.to(device)
+        x_epoch = _call("curriculum", cur_name, curriculum.transform, x_train, epoch, generator)
         model.train()
         if mi is not None:
             mi.train()
         for start in range(0, order.shape[0], batch_size):
             rows = order[start:start + batch_size]
-            xb, yb = x_train[rows], y_train[rows]
+            xb, yb = x_epoch[rows], y_train[rows]
             tb = t_train[rows] if t_train is not None else None
             thb = th_train[rows] if th_train is not None else None
             if augmentation is not None:
