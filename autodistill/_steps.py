@@ -1,0 +1,229 @@
+"""One optimisation step of a population, and the start of a member's epoch.
+
+A step takes each stepping member's next batch, groups the members by batch length (a
+final, shorter batch; different batch sizes), augments (one stacked call per group of
+members sharing a member-axis augmentation), runs the teacher once on every member's
+augmented rows together, forwards each group of equal row count in one batched pass,
+computes the KD losses (stacked where the class allows) and each member's MI objective
+(per member: every critic is its own module), sums the members' losses, back-propagates
+once and steps the members that took part. A member whose loss is not finite stops with
+:class:`~autodistill.engine.NonFiniteLossError`; one whose component raised stops with
+its :class:`~autodistill.errors.ComponentError`; the others go on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.nn import functional as F
+
+from autodistill._members import MemberRun, call_grouped, guarded
+from autodistill.errors import AutodistillError, ComponentError
+
+if TYPE_CHECKING:
+    from autodistill.engine import State
+
+__all__ = ["Step", "begin_epoch"]
+
+
+def begin_epoch(state: State, run: MemberRun) -> None:
+    """Ask ``run``'s curriculum for this epoch's rows and reset its cursor."""
+    student_loss = None
+    if run.curriculum.needs_student_loss and run.epoch > 0:
+        with torch.no_grad():
+            members = torch.tensor([run.index], device=state.device)
+            logits = state.stack.forward(state.x_train, members)[0][0]
+            student_loss = F.cross_entropy(logits, state.y_train, reduction="none").cpu()
+    try:
+        order = guarded("curriculum", run.curriculum.name, run.curriculum.indices, run.epoch,
+                        run.generator, student_loss)
+    except ComponentError as exc:
+        run.fail(exc, time.perf_counter())
+        return
+    run.order, run.pos, run.n_rows = order.to(state.device), 0, int(order.shape[0])
+
+
+@dataclass
+class Group:
+    """Members whose batches have one row count: inputs ``[M, n, ...]``."""
+
+    runs: list[MemberRun]
+    x: torch.Tensor
+    y: torch.Tensor
+    t: torch.Tensor | None
+    th: torch.Tensor | None
+
+
+def _take(tensor: torch.Tensor | None, positions: list[int], whole: int) -> torch.Tensor | None:
+    if tensor is None or len(positions) == whole:
+        return tensor
+    return tensor[torch.tensor(positions, device=tensor.device)]
+
+
+def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    return None if a is None or b is None else torch.cat([a, b], dim=1)
+
+
+class Step:
+    """Callable doing one optimisation step for the given members."""
+
+    def __init__(self, state: State, nonfinite: type[AutodistillError]) -> None:
+        self.state, self.nonfinite = state, nonfinite
+        self.k = len(state.runs)
+
+    def fail(self, run: MemberRun, error: BaseException) -> None:
+        """Stop ``run`` with ``error``."""
+        run.fail(error, time.perf_counter())
+
+    def __call__(self, stepping: list[MemberRun]) -> None:
+        """Train ``stepping`` (each has rows left in its epoch) on their next batch."""
+        state = self.state
+        by_size: dict[int, list[MemberRun]] = {}
+        rows: dict[int, torch.Tensor] = {}
+        for run in stepping:
+            batch = run.next_rows()
+            rows[run.index] = batch
+            by_size.setdefault(int(batch.shape[0]), []).append(run)
+        batches = []
+        for runs in by_size.values():
+            index = torch.stack([rows[r.index] for r in runs])
+            batches.append(Group(runs, state.x_train[index], state.y_train[index],
+                                 state.t_train[index] if state.t_train is not None else None,
+                                 state.th_train[index] if state.th_train is not None else None))
+        groups = self._augment(batches)
+        pieces = [piece for group in groups if (piece := self._losses(group)) is not None]
+        if not pieces:
+            return
+        runs = [r for piece_runs, _ in pieces for r in piece_runs]
+        losses = pieces[0][1] if len(pieces) == 1 else torch.cat([v for _, v in pieces])
+        finite = torch.isfinite(losses)
+        if not bool(finite.all()):
+            for run, ok, value in zip(runs, finite.tolist(), losses.tolist(), strict=True):
+                if not ok:
+                    self.fail(run, self.nonfinite(
+                        f"the training loss became {value} at epoch {run.epoch}; lower the "
+                        "learning rate or the MI weight"))
+            losses = torch.where(finite, losses, torch.zeros_like(losses))
+        stepped = [r for r in runs if r.active]
+        critics = [r.mi_optimizer for r in stepped if r.mi_optimizer is not None]
+        state.optimizer.zero_grad()
+        for optimizer in critics:
+            optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        active = None
+        if len(stepped) < self.k:
+            active = torch.zeros(self.k, dtype=torch.bool)
+            active[[r.index for r in stepped]] = True
+            active = active.to(state.device)
+        state.optimizer.step(active)
+        for optimizer in critics:
+            optimizer.step()
+
+    def _augment(self, batches: list[Group]) -> list[Group]:
+        """Augment the batches of members with an augmentation, label the new rows with
+        one teacher call, and return the groups to forward (plain and augmented apart)."""
+        state = self.state
+        made: list[tuple[Group, list[int], list[torch.Tensor]]] = []
+        for batch in batches:
+            for key, positions in state.aug.split(batch.runs):
+                def call(component: Any, chosen: list[int], batch: Group = batch) -> torch.Tensor:
+                    if component.members is None:
+                        run = batch.runs[chosen[0]]
+                        return component(batch.x[chosen[0]], batch.y[chosen[0]], run.generator)
+                    gens = [batch.runs[p].generator for p in chosen]
+                    return component(_take(batch.x, chosen, len(batch.runs)),
+                                     _take(batch.y, chosen, len(batch.runs)), gens)
+
+                outs = call_grouped(state.aug, batch.runs, positions, key, call, self.fail)
+                done = [(p, o) for p, o in zip(positions, outs, strict=True) if o is not None]
+                if done:
+                    made.append((batch, [p for p, _ in done], [o for _, o in done]))
+        labels = self._label([o for _, _, outs in made for o in outs], made)
+        groups = []
+        for batch in batches:
+            augmented = {p for b, positions, _ in made if b is batch for p in positions}
+            plain = [p for p, r in enumerate(batch.runs) if p not in augmented and r.active]
+            if plain:
+                n = len(batch.runs)
+                groups.append(Group([batch.runs[p] for p in plain], _take(batch.x, plain, n),
+                                    _take(batch.y, plain, n), _take(batch.t, plain, n),
+                                    _take(batch.th, plain, n)))
+        for (batch, positions, outs), (t_aug, th_aug) in zip(made, labels, strict=True):
+            runs = [batch.runs[p] for p in positions]
+            if not all(r.active for r in runs):
+                continue  # the teacher failed: every augmenting member was stopped
+            n = len(batch.runs)
+            x_aug = torch.stack(outs)
+            groups.append(Group(runs, torch.cat([_take(batch.x, positions, n), x_aug], 1),
+                                torch.cat([_take(batch.y, positions, n), t_aug.argmax(-1)], 1),
+                                _cat(_take(batch.t, positions, n), t_aug),
+                                _cat(_take(batch.th, positions, n), th_aug)))
+        return groups
+
+    def _label(self, rows: list[torch.Tensor], made: list[Any]) -> list[tuple[Any, Any]]:
+        """Teacher logits (and hidden) of all augmented rows, one call, split per group."""
+        if not rows:
+            return []
+        try:
+            logits, hidden = self.state.teacher.predict(torch.cat(rows))
+        except AutodistillError as exc:
+            for batch, positions, _ in made:
+                for p in positions:
+                    self.fail(batch.runs[p], exc)
+            return [(None, None)] * len(made)
+        out, start = [], 0
+        for _, positions, outs in made:
+            n_rows, size = outs[0].shape[0], len(positions)
+            stop = start + n_rows * size
+            t = logits[start:stop].view(size, n_rows, -1)
+            th = hidden[start:stop].view(size, n_rows, -1) if hidden is not None else None
+            out.append((t, th))
+            start = stop
+        return out
+
+    def _losses(self, group: Group) -> tuple[list[MemberRun], torch.Tensor] | None:
+        """Forward ``group`` in one batched pass; each member's loss (failures dropped)."""
+        state = self.state
+        n = len(group.runs)
+        whole = n == self.k and all(r.index == i for i, r in enumerate(group.runs))
+        members = None if whole else torch.tensor([r.index for r in group.runs],
+                                                  device=state.device)
+        logits, hidden = state.stack.forward(group.x, members)
+
+        def call(component: Any, chosen: list[int]) -> torch.Tensor:
+            t = group.t if component.uses_teacher else None
+            if component.members is None:
+                p = chosen[0]
+                return component(logits[p], t[p] if t is not None else None, group.y[p])
+            return component(_take(logits, chosen, n), _take(t, chosen, n),
+                             _take(group.y, chosen, n))
+
+        splits = state.kd.split(group.runs)
+        if (len(splits) == 1 and len(splits[0][1]) == n and state.kd.stacked[splits[0][0]]
+                is not None and all(r.mi is None for r in group.runs)):
+            try:
+                name = group.runs[0].kd.name
+                instance = state.kd.instance(splits[0][0], group.runs)
+                return group.runs, guarded("kd_loss", name, call, instance, list(range(n)))
+            except ComponentError:
+                pass  # find the faulty member below
+        values: list[Any] = [None] * n
+        for key, positions in splits:
+            outs = call_grouped(state.kd, group.runs, positions, key, call, self.fail)
+            for p, out in zip(positions, outs, strict=True):
+                values[p] = out
+        for p, run in enumerate(group.runs):
+            if run.mi is not None and values[p] is not None:
+                try:
+                    term = guarded("mi_objective", run.mi.name, run.mi, hidden[p], group.th[p])
+                    values[p] = values[p] + run.mi_weight * term
+                except ComponentError as exc:
+                    self.fail(run, exc)
+                    values[p] = None
+        kept = [p for p in range(n) if values[p] is not None]
+        if not kept:
+            return None
+        return [group.runs[p] for p in kept], torch.stack([values[p] for p in kept])
