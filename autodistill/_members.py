@@ -21,6 +21,7 @@ import torch
 
 from autodistill.errors import AutodistillError, ComponentError, PipelineError
 from autodistill.pipeline import Pipeline
+from autodistill.population import BatchedAdam
 from autodistill.registry import get_registry
 from autodistill.students import build_student
 from autodistill.teachers import difficulty
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from autodistill.data import Dataset
     from autodistill.teachers import TeacherOutputs
 
-__all__ = ["Member", "MemberRun", "setup_member", "Stacks", "call_grouped", "guarded"]
+__all__ = ["Member", "MemberRun", "setup_member", "stack_order", "Stacks", "call_grouped", "guarded"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class MemberRun:
     """A member's training state inside the engine."""
 
     index: int
+    member: int
     pipeline: Pipeline
     seed: int
     model: Any
@@ -119,10 +121,22 @@ def _check_teacher(pipeline: Pipeline, teacher: TeacherOutputs | None) -> None:
         )
 
 
-def setup_member(index: int, member: Member, dataset: Dataset, teacher: TeacherOutputs | None,
-                 student: str, device: torch.device) -> MemberRun:
-    """Build member ``index``'s student and components; a component that cannot be built
-    (or a pipeline this teacher cannot serve) becomes the member's outcome.
+def stack_order(members: Sequence[Member]) -> list[int]:
+    """Member numbers in stack order: members likely to share a batch length, an
+    augmentation and a KD loss lie next to each other, so that their shared calls take
+    contiguous slices (views) of the stack rather than gathered copies."""
+    def key(number: int) -> tuple[Any, ...]:
+        pipeline = members[number].pipeline
+        return (int(pipeline.training["batch_size"]), pipeline.augmentation.name,
+                pipeline.kd_loss.name, pipeline.mi_objective.name, number)
+    return sorted(range(len(members)), key=key)
+
+
+def setup_member(index: int, number: int, member: Member, dataset: Dataset,
+                 teacher: TeacherOutputs | None, student: str, device: torch.device) -> MemberRun:
+    """Build the student and components of member ``number`` (at ``index`` in the stack);
+    a component that cannot be built (or a pipeline this teacher cannot serve) becomes
+    the member's outcome.
 
     Raises:
         PipelineError: for a malformed student spec (it concerns every member).
@@ -130,7 +144,7 @@ def setup_member(index: int, member: Member, dataset: Dataset, teacher: TeacherO
     pipeline, training = member.pipeline, member.pipeline.training
     torch.manual_seed(member.seed)
     model = build_student(student, dataset.n_features, dataset.n_classes)
-    run = MemberRun(index=index, pipeline=pipeline, seed=member.seed, model=model,
+    run = MemberRun(index=index, member=number, pipeline=pipeline, seed=member.seed, model=model,
                     generator=torch.Generator().manual_seed(member.seed),
                     epochs=int(training["epochs"]), batch_size=int(training["batch_size"]),
                     patience=int(training.get("patience", 10)), lr=float(training["lr"]),
@@ -144,7 +158,7 @@ def setup_member(index: int, member: Member, dataset: Dataset, teacher: TeacherO
             run.mi_weight = float(run.mi.hparams.get("weight", 1.0))
             critic = list(run.mi.parameters())
             if critic:
-                run.mi_optimizer = torch.optim.Adam(critic, lr=run.lr, weight_decay=0.0)
+                run.mi_optimizer = BatchedAdam(critic, torch.tensor([run.lr]), torch.zeros(1))
         if pipeline.augmentation.name != "none":
             run.augmentation = _build("augmentation", pipeline)
         row_difficulty = (difficulty(teacher, dataset.y_train) if teacher is not None
@@ -206,41 +220,37 @@ class Stacks:
 
 def call_grouped(stacks: Stacks, runs: Sequence[MemberRun], positions: list[int],
                  key: tuple[Any, ...], call: Callable[[Any, list[int]], torch.Tensor],
-                 failed: Callable[[MemberRun, BaseException], None]) -> list[Any]:
+                 failed: Callable[[MemberRun, BaseException], None],
+                 ) -> list[tuple[list[int], torch.Tensor]]:
     """Call a family's component for ``runs[positions]``: once, stacked, when the class
-    declares the member axis, else once per member. Returns, per position, a tensor
-    (member-leading, one row per member) or ``None`` for a member that raised
-    (``failed(run, error)`` was called).
+    declares the member axis, else once per member.
 
-    ``call(component, positions)`` receives a stacked instance (member-axis inputs) or a
-    member's own instance (single-member inputs, positions of one).
+    ``call(component, positions)`` receives a stacked instance (inputs with a member
+    axis; returns a member-leading tensor) or a member's own instance (one position;
+    returns that member's value). Returns chunks ``(positions, member-leading tensor)``;
+    a member whose call raised is left out, and ``failed(run, error)`` is called for it.
+    When a stacked call raises, the members are called one by one, so that only the
+    faulty one fails.
     """
-    family = stacks.family
     chosen = [runs[p] for p in positions]
-    if stacks.stacked[key] is not None:
+    stacked = stacks.stacked[key] is not None
+    if stacked:
         name = getattr(chosen[0], stacks.attribute).name
         try:
-            out = guarded(family, name, call, stacks.instance(key, chosen), positions)
-            return list(out.unbind(0)) if len(positions) > 1 else [out[0]]
+            return [(positions, guarded(stacks.family, name, call, stacks.instance(key, chosen),
+                                        positions))]
         except ComponentError as exc:
             if len(positions) == 1:
                 failed(chosen[0], exc)
-                return [None]
-        # Find the member(s) at fault; the others' values come from single calls.
-        return [_one(stacks, key, run, position, call, failed, stacked=True)
-                for run, position in zip(chosen, positions, strict=True)]
-    return [_one(stacks, key, run, position, call, failed, stacked=False)
-            for run, position in zip(chosen, positions, strict=True)]
-
-
-def _one(stacks: Stacks, key: tuple[Any, ...], run: MemberRun, position: int,
-         call: Callable[[Any, list[int]], torch.Tensor],
-         failed: Callable[[MemberRun, BaseException], None], *, stacked: bool) -> Any:
-    component = getattr(run, stacks.attribute)
-    instance = stacks.instance(key, [run]) if stacked else component
-    try:
-        out = guarded(stacks.family, component.name, call, instance, [position])
-    except ComponentError as exc:
-        failed(run, exc)
-        return None
-    return out[0] if stacked else out
+                return []
+    chunks = []
+    for run, position in zip(chosen, positions, strict=True):
+        component = getattr(run, stacks.attribute)
+        instance = stacks.instance(key, [run]) if stacked else component
+        try:
+            out = guarded(stacks.family, component.name, call, instance, [position])
+        except ComponentError as exc:
+            failed(run, exc)
+            continue
+        chunks.append(([position], out if stacked else out.unsqueeze(0)))
+    return chunks

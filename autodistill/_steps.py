@@ -26,7 +26,7 @@ from autodistill.errors import AutodistillError, ComponentError
 if TYPE_CHECKING:
     from autodistill.engine import State
 
-__all__ = ["Step", "begin_epoch"]
+__all__ = ["Step", "begin_epoch", "member_selection"]
 
 
 def begin_epoch(state: State, run: MemberRun) -> None:
@@ -54,13 +54,37 @@ class Group:
     x: torch.Tensor
     y: torch.Tensor
     t: torch.Tensor | None
-    th: torch.Tensor | None
+    #: ``[M, n]`` training rows of the batch (before any augmented rows).
+    rows: torch.Tensor
+    #: Teacher hidden features of the augmented rows ``[M, n_aug, H]``, if any.
+    th_aug: torch.Tensor | None = None
+
+    def teacher_hidden(self, state: State, position: int) -> torch.Tensor:
+        """The teacher's hidden features of member ``position``'s rows (only MI members
+        need them, so they are gathered per member, not for the whole group)."""
+        hidden = state.th_train[self.rows[position]]
+        if self.th_aug is not None:
+            hidden = torch.cat([hidden, self.th_aug[position]])
+        return hidden
 
 
 def _take(tensor: torch.Tensor | None, positions: list[int], whole: int) -> torch.Tensor | None:
+    """``tensor[positions]``: the tensor itself, a slice (a view) when the positions are a
+    contiguous run, else a gathered copy."""
     if tensor is None or len(positions) == whole:
         return tensor
+    first = positions[0]
+    if positions[-1] - first == len(positions) - 1:  # ascending and distinct: contiguous
+        return tensor[first:first + len(positions)]
     return tensor[torch.tensor(positions, device=tensor.device)]
+
+
+def member_selection(runs: list[MemberRun], k: int, device: torch.device) -> slice | torch.Tensor | None:
+    """Which stack members ``runs`` are: all (``None``), a slice, or an index tensor."""
+    first, n = runs[0].index, len(runs)
+    if all(r.index == first + i for i, r in enumerate(runs)):
+        return None if n == k else slice(first, first + n)
+    return torch.tensor([r.index for r in runs], device=device)
 
 
 def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
@@ -92,7 +116,7 @@ class Step:
             index = torch.stack([rows[r.index] for r in runs])
             batches.append(Group(runs, state.x_train[index], state.y_train[index],
                                  state.t_train[index] if state.t_train is not None else None,
-                                 state.th_train[index] if state.th_train is not None else None))
+                                 index))
         groups = self._augment(batches)
         pieces = [piece for group in groups if (piece := self._losses(group)) is not None]
         if not pieces:
@@ -111,7 +135,7 @@ class Step:
         critics = [r.mi_optimizer for r in stepped if r.mi_optimizer is not None]
         state.optimizer.zero_grad()
         for optimizer in critics:
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
         losses.sum().backward()
         active = None
         if len(stepped) < self.k:
@@ -126,7 +150,7 @@ class Step:
         """Augment the batches of members with an augmentation, label the new rows with
         one teacher call, and return the groups to forward (plain and augmented apart)."""
         state = self.state
-        made: list[tuple[Group, list[int], list[torch.Tensor]]] = []
+        made: list[tuple[Group, list[int], torch.Tensor]] = []
         for batch in batches:
             for key, positions in state.aug.split(batch.runs):
                 def call(component: Any, chosen: list[int], batch: Group = batch) -> torch.Tensor:
@@ -137,11 +161,10 @@ class Step:
                     return component(_take(batch.x, chosen, len(batch.runs)),
                                      _take(batch.y, chosen, len(batch.runs)), gens)
 
-                outs = call_grouped(state.aug, batch.runs, positions, key, call, self.fail)
-                done = [(p, o) for p, o in zip(positions, outs, strict=True) if o is not None]
-                if done:
-                    made.append((batch, [p for p, _ in done], [o for _, o in done]))
-        labels = self._label([o for _, _, outs in made for o in outs], made)
+                for chunk, x_aug in call_grouped(state.aug, batch.runs, positions, key, call,
+                                                 self.fail):
+                    made.append((batch, chunk, x_aug))
+        labels = self._label(made)
         groups = []
         for batch in batches:
             augmented = {p for b, positions, _ in made if b is batch for p in positions}
@@ -150,33 +173,33 @@ class Step:
                 n = len(batch.runs)
                 groups.append(Group([batch.runs[p] for p in plain], _take(batch.x, plain, n),
                                     _take(batch.y, plain, n), _take(batch.t, plain, n),
-                                    _take(batch.th, plain, n)))
-        for (batch, positions, outs), (t_aug, th_aug) in zip(made, labels, strict=True):
+                                    _take(batch.rows, plain, n)))
+        for (batch, positions, x_aug), (t_aug, th_aug) in zip(made, labels, strict=True):
             runs = [batch.runs[p] for p in positions]
             if not all(r.active for r in runs):
                 continue  # the teacher failed: every augmenting member was stopped
             n = len(batch.runs)
-            x_aug = torch.stack(outs)
             groups.append(Group(runs, torch.cat([_take(batch.x, positions, n), x_aug], 1),
                                 torch.cat([_take(batch.y, positions, n), t_aug.argmax(-1)], 1),
                                 _cat(_take(batch.t, positions, n), t_aug),
-                                _cat(_take(batch.th, positions, n), th_aug)))
+                                _take(batch.rows, positions, n), th_aug))
         return groups
 
-    def _label(self, rows: list[torch.Tensor], made: list[Any]) -> list[tuple[Any, Any]]:
-        """Teacher logits (and hidden) of all augmented rows, one call, split per group."""
-        if not rows:
+    def _label(self, made: list[tuple[Group, list[int], torch.Tensor]]) -> list[tuple[Any, Any]]:
+        """Teacher logits (and hidden) of all augmented rows, one call, split per chunk."""
+        if not made:
             return []
         try:
-            logits, hidden = self.state.teacher.predict(torch.cat(rows))
+            rows = torch.cat([x_aug.reshape(-1, x_aug.shape[-1]) for _, _, x_aug in made])
+            logits, hidden = self.state.teacher.predict(rows)
         except AutodistillError as exc:
             for batch, positions, _ in made:
                 for p in positions:
                     self.fail(batch.runs[p], exc)
             return [(None, None)] * len(made)
         out, start = [], 0
-        for _, positions, outs in made:
-            n_rows, size = outs[0].shape[0], len(positions)
+        for _, _, x_aug in made:
+            size, n_rows = x_aug.shape[0], x_aug.shape[1]
             stop = start + n_rows * size
             t = logits[start:stop].view(size, n_rows, -1)
             th = hidden[start:stop].view(size, n_rows, -1) if hidden is not None else None
@@ -188,10 +211,8 @@ class Step:
         """Forward ``group`` in one batched pass; each member's loss (failures dropped)."""
         state = self.state
         n = len(group.runs)
-        whole = n == self.k and all(r.index == i for i, r in enumerate(group.runs))
-        members = None if whole else torch.tensor([r.index for r in group.runs],
-                                                  device=state.device)
-        logits, hidden = state.stack.forward(group.x, members)
+        logits, hidden = state.stack.forward(group.x, member_selection(group.runs, self.k,
+                                                                        state.device))
 
         def call(component: Any, chosen: list[int]) -> torch.Tensor:
             t = group.t if component.uses_teacher else None
@@ -201,29 +222,41 @@ class Step:
             return component(_take(logits, chosen, n), _take(t, chosen, n),
                              _take(group.y, chosen, n))
 
-        splits = state.kd.split(group.runs)
-        if (len(splits) == 1 and len(splits[0][1]) == n and state.kd.stacked[splits[0][0]]
-                is not None and all(r.mi is None for r in group.runs)):
-            try:
-                name = group.runs[0].kd.name
-                instance = state.kd.instance(splits[0][0], group.runs)
-                return group.runs, guarded("kd_loss", name, call, instance, list(range(n)))
-            except ComponentError:
-                pass  # find the faulty member below
-        values: list[Any] = [None] * n
-        for key, positions in splits:
-            outs = call_grouped(state.kd, group.runs, positions, key, call, self.fail)
-            for p, out in zip(positions, outs, strict=True):
-                values[p] = out
-        for p, run in enumerate(group.runs):
-            if run.mi is not None and values[p] is not None:
-                try:
-                    term = guarded("mi_objective", run.mi.name, run.mi, hidden[p], group.th[p])
-                    values[p] = values[p] + run.mi_weight * term
-                except ComponentError as exc:
-                    self.fail(run, exc)
-                    values[p] = None
-        kept = [p for p in range(n) if values[p] is not None]
-        if not kept:
+        chunks = [chunk for key, positions in state.kd.split(group.runs)
+                  for chunk in call_grouped(state.kd, group.runs, positions, key, call, self.fail)]
+        if not chunks:
             return None
-        return [group.runs[p] for p in kept], torch.stack([values[p] for p in kept])
+        kept = [p for positions, _ in chunks for p in positions]
+        losses = chunks[0][1] if len(chunks) == 1 else torch.cat([v for _, v in chunks])
+        if kept != sorted(kept):
+            order = sorted(range(len(kept)), key=kept.__getitem__)
+            kept, losses = [kept[i] for i in order], losses[torch.tensor(order, device=losses.device)]
+        return self._add_mi(group, kept, losses, hidden)
+
+    def _add_mi(self, group: Group, kept: list[int], losses: torch.Tensor,
+                hidden: torch.Tensor) -> tuple[list[MemberRun], torch.Tensor] | None:
+        """Add each MI member's weighted objective to its loss (one call per member: each
+        critic is its own module); a member whose objective raised is dropped."""
+        at, terms, dropped = [], [], []
+        for i, p in enumerate(kept):
+            run = group.runs[p]
+            if run.mi is None:
+                continue
+            try:
+                term = guarded("mi_objective", run.mi.name, run.mi, hidden[p],
+                               group.teacher_hidden(self.state, p))
+            except ComponentError as exc:
+                self.fail(run, exc)
+                dropped.append(i)
+                continue
+            at.append(i)
+            terms.append(run.mi_weight * term)
+        if terms:
+            losses = losses.index_add(0, torch.tensor(at, device=losses.device),
+                                      torch.stack(terms))
+        if dropped:
+            keep = [i for i in range(len(kept)) if i not in dropped]
+            if not keep:
+                return None
+            kept, losses = [kept[i] for i in keep], losses[torch.tensor(keep, device=losses.device)]
+        return [group.runs[p] for p in kept], losses

@@ -54,16 +54,19 @@ class StackedMLP:
         """Every stacked tensor, weights then biases, layer by layer."""
         return [t for pair in zip(self.weights, self.biases, strict=True) for t in pair]
 
-    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None,
+    def forward(self, x: torch.Tensor, members: torch.Tensor | slice | None = None,
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits ``[M, n, C]`` and hidden features ``[M, n, H]``.
 
         Args:
             x: ``[M, n, d]`` (one batch per member) or ``[n, d]`` (the same rows for all).
-            members: Indices of the M members to run (all K when ``None``).
+            members: The M members to run: indices, a slice, or all K when ``None``.
         """
         weights, biases = self.weights, self.biases
-        if members is not None:
+        if isinstance(members, slice):
+            weights = [w[members] for w in weights]
+            biases = [b[members] for b in biases]
+        elif members is not None:
             weights = [w.index_select(0, members) for w in weights]
             biases = [b.index_select(0, members) for b in biases]
         hidden = x
@@ -113,8 +116,11 @@ def copy_where(target: Sequence[torch.Tensor], source: Sequence[torch.Tensor],
 class BatchedAdam:
     """Adam (L2 weight decay, as ``torch.optim.Adam``) over stacked member tensors.
 
+    With ``[1]`` learning rate and decay it is a plain Adam over any tensors (one MI
+    critic's, for instance).
+
     Args:
-        params: Tensors with a leading member axis of length K.
+        params: Tensors with a leading member axis of length K (at least 1-D).
         lr: ``[K]`` learning rates.
         weight_decay: ``[K]`` weight decays.
         betas, eps: As ``torch.optim.Adam``.
@@ -143,6 +149,9 @@ class BatchedAdam:
     def step(self, active: torch.Tensor | None = None) -> None:
         """One Adam step of the members where ``active`` (``[K]`` bool) is true; all when
         ``None``. A parameter without a gradient is left alone."""
+        if self.lr.numel() == 1 and active is None:
+            self._step_single()
+            return
         if active is None:
             self.steps += 1.0
         else:
@@ -168,3 +177,24 @@ class BatchedAdam:
             v.copy_(torch.where(keep, v * self.beta2 + (1.0 - self.beta2) * grad * grad, v))
             denom = (v.sqrt() / root_bc2.view(shape)).add_(self.eps)
             p.sub_(torch.where(keep, step_size.view(shape) * m / denom, torch.zeros_like(p)))
+
+    def _step_single(self) -> None:
+        """One member (an MI critic): a few ``torch._foreach`` calls for all its tensors."""
+        self.steps += 1.0
+        step = float(self.steps)
+        lr, decay = float(self.lr), float(self.weight_decay)
+        pairs = [(p, m, v) for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq,
+                                               strict=True) if p.grad is not None]
+        if not pairs:
+            return
+        params, exp_avg, exp_avg_sq = (list(t) for t in zip(*pairs, strict=True))
+        grads = [p.grad for p in params]
+        if decay:
+            grads = torch._foreach_add(grads, params, alpha=decay)
+        torch._foreach_lerp_(exp_avg, grads, 1.0 - self.beta1)
+        torch._foreach_mul_(exp_avg_sq, self.beta2)
+        torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1.0 - self.beta2)
+        denom = torch._foreach_sqrt(exp_avg_sq)
+        torch._foreach_div_(denom, (1.0 - self.beta2 ** step) ** 0.5)
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(params, exp_avg, denom, value=-lr / (1.0 - self.beta1 ** step))

@@ -26,17 +26,23 @@ def _temperature() -> Float:
     return Float(1.0, 10.0, default=4.0, log=True)
 
 
+def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``log_softmax`` over the last axis as ``x - logsumexp(x)``: the same values, and on
+    the CPU several times faster than ``F.log_softmax`` for a few classes and many rows."""
+    return logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+
+
 def _ce_rows(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-row label cross-entropy ``[..., n]`` of logits ``[..., n, C]``."""
-    log_p = F.log_softmax(student_logits, dim=-1)
+    log_p = _log_softmax(student_logits)
     return -log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
 def _kl_rows(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
              t: torch.Tensor) -> torch.Tensor:
     """Per-row KL(softmax(t/T) || softmax(s/T)) ``[..., n]``, in log space."""
-    log_ps = F.log_softmax(student_logits / t, dim=-1)
-    log_pt = F.log_softmax(teacher_logits / t, dim=-1)
+    log_ps = _log_softmax(student_logits / t)
+    log_pt = _log_softmax(teacher_logits / t)
     return (log_pt.exp() * (log_pt - log_ps)).sum(-1)
 
 
@@ -87,8 +93,8 @@ class SoftCE(KDLoss):
                         targets: torch.Tensor) -> torch.Tensor:
         """The mixed label/soft-target loss per member."""
         t = self.member_param("temperature", student_logits)
-        soft = F.softmax(teacher_logits / t, dim=-1)
-        soft_ce = -(soft * F.log_softmax(student_logits / t, dim=-1)).sum(-1).mean(-1)
+        soft = _log_softmax(teacher_logits / t).exp()
+        soft_ce = -(soft * _log_softmax(student_logits / t)).sum(-1).mean(-1)
         alpha, t1 = self.member_param("alpha", soft_ce), t.view(-1)
         ce = _ce_rows(student_logits, targets).mean(-1)
         return alpha * t1 * t1 * soft_ce + (1.0 - alpha) * ce
@@ -141,8 +147,8 @@ class DKD(KDLoss):
         """
         t = temperature
         target_mask = F.one_hot(targets, student_logits.shape[-1]).bool()
-        log_ps = F.log_softmax(student_logits / t, dim=-1)
-        log_pt = F.log_softmax(teacher_logits / t, dim=-1)
+        log_ps = _log_softmax(student_logits / t)
+        log_pt = _log_softmax(teacher_logits / t)
         # Binary split: log p(target) and log p(non-target) = logsumexp over the others.
         index = targets.unsqueeze(-1)
         ls_tgt = log_ps.gather(-1, index).squeeze(-1)
@@ -151,8 +157,8 @@ class DKD(KDLoss):
         lt_rest = torch.logsumexp(log_pt.masked_fill(target_mask, float("-inf")), dim=-1)
         tckd = (lt_tgt.exp() * (lt_tgt - ls_tgt) + lt_rest.exp() * (lt_rest - ls_rest)).mean(-1)
         # Non-target classes, renormalised; the masked target entry contributes nothing.
-        ls_nt = F.log_softmax((student_logits / t).masked_fill(target_mask, float("-inf")), -1)
-        lt_nt = F.log_softmax((teacher_logits / t).masked_fill(target_mask, float("-inf")), -1)
+        ls_nt = _log_softmax((student_logits / t).masked_fill(target_mask, float("-inf")))
+        lt_nt = _log_softmax((teacher_logits / t).masked_fill(target_mask, float("-inf")))
         ls_nt = ls_nt.masked_fill(target_mask, 0.0)
         lt_nt = lt_nt.masked_fill(target_mask, 0.0)
         nckd = (lt_nt.exp().masked_fill(target_mask, 0.0) * (lt_nt - ls_nt)).sum(-1).mean(-1)
