@@ -1,9 +1,11 @@
 """The worker side of ``search``: one trial loop, run in this process or in spawned ones.
 
 Every worker, wherever it runs, repeats: take the study lock, fail stale trials (their
-heartbeat stopped; the retry callback queues them again), count the trials, and start one
-through ``study.optimize(n_trials=1)`` only if some are owed (heartbeats need
-``optimize``, not ask/tell). The lock is released as soon as the trial exists.
+heartbeat stopped; the retry callback queues them again), count the trials, and ask for
+as many as are owed, at most ``population`` (queued trials first). The lock is released
+as soon as the trials exist; they train together as one population and each is told its
+result (:mod:`autodistill._population_worker`, which also records their heartbeats: Optuna
+records them only inside ``study.optimize``).
 
 Signals: the first SIGINT/SIGTERM stops at the next epoch (the trial is failed with
 ``interrupted`` set, so it does not count and the same command resumes); a second one
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from autodistill import _journal
 from autodistill import storage as store
-from autodistill.errors import AutodistillError, ComponentError, PipelineError, TeacherError
+from autodistill.errors import AutodistillError
 
 if TYPE_CHECKING:
     from autodistill.pipeline import Pipeline
@@ -156,60 +158,15 @@ class Job:
     startup_trials: int = STARTUP_TRIALS
     presets_last: bool = False
     prune: bool = True
+    population: int = 1  # trials asked and trained together
 
 
 class Objective:
-    """Sample a pipeline, train the student, store its metrics; one call per trial."""
+    """What every trial of a worker shares: the space, the data, the teacher, the job."""
 
     def __init__(self, space: Any, dataset: Any, teacher: Any, job: Job, stop: Stop) -> None:
         self.space, self.dataset, self.teacher, self.job, self.stop = space, dataset, teacher, job, stop
-        self.on_start: Callable[[], None] | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-
-    def __call__(self, trial: Any) -> float:
-        import optuna
-
-        from autodistill.engine import NonFiniteLossError, train_student
-
-        if self.on_start is not None:
-            self.on_start()  # the trial exists: the next worker may count
-        started = time.perf_counter()
-        trial.set_user_attr("worker", self.worker_id)
-
-        def on_epoch(epoch: int, accuracy: float) -> None:
-            if self.stop.requested:
-                raise Interrupted("stopped by a signal")
-            trial.report(accuracy, epoch)
-            if self.job.prune and trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {accuracy:.4f})")
-
-        try:
-            pipeline = self.space.sample(trial)
-            trial.set_user_attr("pipeline", pipeline.to_dict())
-            result = train_student(pipeline, self.dataset, self.teacher, student=self.job.student,
-                                   seed=self.job.seed, on_epoch=on_epoch)
-        except ComponentError as exc:
-            trial.set_user_attr("failed_component", f"{exc.family}:{exc.component}")
-            trial.set_user_attr("error", str(exc))
-            log.info("trial %d failed: %s", trial.number, exc)
-            raise
-        except NonFiniteLossError as exc:
-            trial.set_user_attr("error", str(exc))
-            raise optuna.TrialPruned(str(exc)) from None
-        except (Interrupted, KeyboardInterrupt):
-            trial.set_user_attr("interrupted", True)
-            trial.set_user_attr("error", "interrupted; run the same command again to resume")
-            raise
-        except (PipelineError, TeacherError) as exc:
-            trial.set_user_attr("error", str(exc))
-            raise
-        finally:
-            trial.set_user_attr("seconds", round(time.perf_counter() - started, 4))
-        trial.set_user_attr("test_accuracy", result.test_accuracy)
-        trial.set_user_attr("macro_f1", result.macro_f1)
-        trial.set_user_attr("teacher_agreement", result.teacher_agreement)
-        trial.set_user_attr("epochs_run", result.epochs_run)
-        return result.valid_accuracy
 
 
 def work(study: Any, objective: Objective, job: Job, stop: Stop,
@@ -232,12 +189,26 @@ def work(study: Any, objective: Objective, job: Job, stop: Stop,
 
 def _loop(study: Any, objective: Objective, job: Job, stop: Stop,
           progress: ProgressFn | None) -> None:
+
+    from autodistill._population_worker import Heartbeats
+
+    beats = Heartbeats(study)
+    try:
+        _rounds(study, objective, job, stop, progress, beats)
+    finally:
+        beats.close()
+
+
+def _rounds(study: Any, objective: Objective, job: Job, stop: Stop,
+            progress: ProgressFn | None, beats: Any) -> None:
+    """Ask for owed trials (a population at a time) and train them, until none are owed."""
     import optuna
+
+    from autodistill._population_worker import ask, train_trials
 
     heartbeat = not job.journal and bool(job.heartbeat_interval)
     lock_file = _journal.journal_count_lock(Path(job.journal)) if job.journal else None
     lock = _journal.StudyLock(job.url, job.study, lock_file=lock_file)
-    objective.on_start = lock.release
     parent = os.getppid()
     while not stop.requested:
         if job.deadline is not None and time.time() >= job.deadline:
@@ -261,7 +232,9 @@ def _loop(study: Any, objective: Objective, job: Job, stop: Stop,
                     time.sleep(min(float(job.heartbeat_interval), 0.5))
                     continue
                 break
-            study.optimize(objective, n_trials=1, catch=(ComponentError, PipelineError, TeacherError))
+            trials = ask(study, min(job.population, job.trials - counts["counted"]))
+            lock.release()  # the trials exist: the next worker may count
+            train_trials(study, trials, objective, beats)
         except (Interrupted, KeyboardInterrupt):
             stop.requested = True
         finally:

@@ -32,6 +32,7 @@ from typing import Any
 
 from autodistill import _journal
 from autodistill import storage as store
+from autodistill._population_worker import default_population
 from autodistill._search_worker import (
     Job,
     Objective,
@@ -92,6 +93,7 @@ def run_search(
     storage: str | None = None,
     study: str | None = None,
     workers: int = 1,
+    population: int | None = None,
     warm_start: int = 0,
     enqueue: Sequence[Pipeline] = (),
     prune: bool = True,
@@ -115,6 +117,9 @@ def run_search(
         study: Study name (default: :func:`default_study_name`).
         workers: Processes on this machine (this one included); on SQLite they share a
             journal file, merged into the database at the end.
+        population: Trials each worker asks for at once and trains together in one
+            batched pass (default :func:`~autodistill._population_worker.default_population`:
+            8 on the CPU, 32 with CUDA).
         warm_start: Run the recommender's top K pipelines first and the presets last;
             TPE models the picks at once (no random start-up trials after them).
         enqueue: Further pipelines to run first, after the warm start and the presets
@@ -144,6 +149,11 @@ def run_search(
         raise AutodistillError(f"--trials {trials}: ask for at least one trial")
     if workers < 1:
         raise AutodistillError(f"--workers {workers}: use at least one worker")
+    if population is None:
+        population = default_population()
+    if population < 1:
+        raise AutodistillError(f"--population {population}: train at least one trial at a "
+                               "time (1 trains them one by one)")
     quiet_optuna(quiet)
     url = store.resolve_url(storage)
     store.ensure_schema(url)  # an unreachable database fails before the teacher trains
@@ -152,7 +162,7 @@ def run_search(
     job = Job(data=data, target=target, split_seed=split_seed, teacher=teacher, student=student,
               space=space, url=url, study=study or "", trials=trials, seed=seed,
               deadline=time.time() + timeout if timeout else None, heartbeat_interval=interval,
-              grace_period=grace, quiet=quiet, prune=prune)
+              grace_period=grace, quiet=quiet, prune=prune, population=population)
     dataset, teacher_outputs, space_obj = load_inputs(job)
     job.study = study or default_study_name(dataset, student, split_seed)
 

@@ -29,6 +29,9 @@ component and the failed check. What is checked:
 * Augmentation: same shape, dtype and device, finite, input not modified in place,
   identical output for two generators with the same seed (so every random number must
   come from the generator), float64 and one-row batches handled.
+* Member axis (KD losses and augmentations declaring ``member_axis = True``): stacked
+  over three instances with different hyperparameters and called once on inputs with a
+  leading member axis, it gives what each instance gives on its own member's inputs.
 * Curriculum: every epoch, a non-empty 1-D ``int64`` tensor of indices in [0, N);
   the same run twice under one seed gives the same indices; a constant difficulty
   works; ``needs_student_loss`` classes get a per-row loss (``None`` in epoch 0). A
@@ -46,6 +49,7 @@ from typing import Any
 
 import torch
 
+from autodistill._member_checks import check_member_axis
 from autodistill.components import Augmentation, Component, Curriculum, KDLoss, MIObjective
 from autodistill.params import Float, Param
 
@@ -84,6 +88,7 @@ def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: i
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         _check_common(cls, label)
+        check_member_axis(cls, label, seed, n_classes, _check, _require)
         if family == "kd_loss":
             _check_kd_loss(cls, label, seed, n_classes)
         elif family == "mi_objective":
