@@ -177,37 +177,41 @@ def _reporter(trials: Sequence[Any], prune: bool, stop: Any) -> Any:
 def _tell(study: Any, trial: Any, outcome: Any, objective: Objective, started: float) -> None:
     """Store ``outcome`` (a result or the exception that stopped the member) and tell it."""
     import optuna
+
+    state, value, attrs = _verdict(outcome, objective)
+    seconds = getattr(outcome, "seconds", None)
+    attrs["seconds"] = round(seconds if seconds is not None else time.perf_counter() - started, 4)
+    try:
+        for key, item in attrs.items():
+            trial.set_user_attr(key, item)
+        study.tell(trial, value, state=state)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # Failed meanwhile as stale by another worker (and retried): nothing to tell.
+        log.warning("trial %d was finished by another worker", trial.number)
+
+
+def _verdict(outcome: Any, objective: Objective) -> tuple[Any, float | None, dict[str, Any]]:
+    """The state, value and user attributes a member's outcome gives its trial."""
+    import optuna
     from optuna.trial import TrialState
 
     from autodistill._search_worker import Interrupted
     from autodistill.engine import NonFiniteLossError
 
-    state, value = TrialState.FAIL, None
     if isinstance(outcome, Interrupted):
         objective.stop.requested = True
-        trial.set_user_attr("interrupted", True)
-        trial.set_user_attr("error", "interrupted; run the same command again to resume")
-    elif isinstance(outcome, optuna.TrialPruned):
-        state = TrialState.PRUNED
-    elif isinstance(outcome, NonFiniteLossError):
-        trial.set_user_attr("error", str(outcome))
-        state = TrialState.PRUNED
-    elif isinstance(outcome, BaseException):
+        return TrialState.FAIL, None, {
+            "interrupted": True, "error": "interrupted; run the same command again to resume"}
+    if isinstance(outcome, optuna.TrialPruned):
+        return TrialState.PRUNED, None, {}
+    if isinstance(outcome, NonFiniteLossError):
+        return TrialState.PRUNED, None, {"error": str(outcome)}
+    if isinstance(outcome, BaseException):
+        log.info("a trial failed: %s", outcome)
+        attrs = {"error": str(outcome)}
         if isinstance(outcome, ComponentError):
-            trial.set_user_attr("failed_component", f"{outcome.family}:{outcome.component}")
-        trial.set_user_attr("error", str(outcome))
-        log.info("trial %d failed: %s", trial.number, outcome)
-    else:
-        state, value = TrialState.COMPLETE, outcome.valid_accuracy
-        trial.set_user_attr("test_accuracy", outcome.test_accuracy)
-        trial.set_user_attr("macro_f1", outcome.macro_f1)
-        trial.set_user_attr("teacher_agreement", outcome.teacher_agreement)
-        trial.set_user_attr("epochs_run", outcome.epochs_run)
-    seconds = getattr(outcome, "seconds", None)
-    trial.set_user_attr("seconds", round(seconds if seconds is not None
-                                         else time.perf_counter() - started, 4))
-    try:
-        study.tell(trial, value, state=state)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        # Failed meanwhile as stale by another worker (and retried): nothing to tell.
-        log.warning("trial %d was finished by another worker", trial.number)
+            attrs["failed_component"] = f"{outcome.family}:{outcome.component}"
+        return TrialState.FAIL, None, attrs
+    return TrialState.COMPLETE, outcome.valid_accuracy, {
+        "test_accuracy": outcome.test_accuracy, "macro_f1": outcome.macro_f1,
+        "teacher_agreement": outcome.teacher_agreement, "epochs_run": outcome.epochs_run}
