@@ -3,7 +3,16 @@
 A component is a small class with a unique ``name``, a docstring whose first line is what
 ``autodistill plugins`` prints, a ``params`` declaration (see :mod:`autodistill.params`)
 and the family method. Components work on tensors with a leading batch dimension and keep
-no global state, so that several students can later be trained at once.
+no global state.
+
+Populations (DESIGN 7): a component class with ``member_axis = True`` may be called once
+for M members at once. :meth:`Component.stack` builds that call's instance from the M
+members' instances: each numeric hyperparameter becomes a float tensor of shape ``[M]``
+(read it broadcastable with :meth:`Component.member_param`); a categorical one must be
+equal across the members (the engine groups members by them). KD losses then implement
+:meth:`KDLoss.forward_members` and augmentations :meth:`Augmentation.augment_members` on
+inputs with a leading member axis, and the single-member call goes through the same code
+with M = 1. Other components are called once per member.
 
 Resolved hyperparameters are available both as ``self.hparams`` (a dict) and as
 attributes: ``self.temperature`` for a declared ``temperature``.
@@ -11,6 +20,7 @@ attributes: ``self.temperature`` for a declared ``temperature``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,11 +50,64 @@ class Component:
     family: ClassVar[str] = ""
     #: Hyperparameter declarations: name -> :class:`~autodistill.params.Param`.
     params: ClassVar[dict[str, Param]] = {}
+    #: True when the class accepts a leading member axis (see the module docstring).
+    member_axis: ClassVar[bool] = False
+    #: On an instance made by :meth:`stack`: how many members it stands for.
+    members: int | None = None
 
     def _set_hparams(self, given: dict[str, Any]) -> None:
         self.hparams = resolve_params(self.params, given)
         for key, value in self.hparams.items():
             setattr(self, key, value)
+
+    @classmethod
+    def stack(cls, members: Sequence[Component]) -> Component:
+        """One instance standing for ``members`` (all of this class): numeric hyperparameters
+        become float tensors ``[M]``, categorical ones must be equal.
+
+        Raises:
+            ValueError: a categorical hyperparameter differs between the members.
+        """
+        stacked = cls.__new__(cls)
+        hparams: dict[str, Any] = {}
+        for key in members[0].hparams:
+            values = [m.hparams[key] for m in members]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                hparams[key] = torch.tensor([float(v) for v in values], dtype=torch.float32)
+            elif all(v == values[0] for v in values):
+                hparams[key] = values[0]
+            else:
+                raise ValueError(f"{cls.family} '{cls.name}': {key} differs between members")
+        stacked.hparams = hparams
+        for key, value in hparams.items():
+            setattr(stacked, key, value)
+        stacked.members = len(members)
+        return stacked
+
+    def select(self, index: Sequence[int]) -> Component:
+        """The stacked instance of the members at ``index`` of this stacked instance."""
+        chosen = self.__class__.__new__(self.__class__)
+        positions = torch.as_tensor(list(index), dtype=torch.int64)
+        chosen.hparams = {k: v.index_select(0, positions) if isinstance(v, torch.Tensor) else v
+                          for k, v in self.hparams.items()}
+        for key, value in chosen.hparams.items():
+            setattr(chosen, key, value)
+        chosen.members = len(positions)
+        return chosen
+
+    def member_param(self, key: str, like: torch.Tensor) -> torch.Tensor:
+        """Hyperparameter ``key`` of a stacked instance, shaped ``[M, 1, ...]`` to broadcast
+        against ``like`` (whose first axis is the member axis), on its device and dtype."""
+        value = self.hparams[key]
+        shape = (-1,) + (1,) * (like.dim() - 1)
+        return torch.as_tensor(value).to(device=like.device, dtype=like.dtype).view(shape)
+
+    def _single_stack(self) -> Component:
+        cached = self.__dict__.get("_stacked_self")
+        if cached is None:
+            cached = type(self).stack([self])
+            self.__dict__["_stacked_self"] = cached
+        return cached
 
     @classmethod
     def summary(cls) -> str:
@@ -69,11 +132,26 @@ class KDLoss(Component):
 
     def __call__(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
                  targets: torch.Tensor) -> torch.Tensor:
+        if self.members is not None:
+            return self.forward_members(student_logits, teacher_logits, targets)
         return self.forward(student_logits, teacher_logits, targets)
 
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
                 targets: torch.Tensor) -> torch.Tensor:
-        """Return the scalar loss to minimise."""
+        """Return the scalar loss to minimise.
+
+        A class with ``member_axis`` need not override it: by default it runs
+        :meth:`forward_members` with one member.
+        """
+        if not self.member_axis:
+            raise NotImplementedError
+        teacher = teacher_logits.unsqueeze(0) if teacher_logits is not None else None
+        return self._single_stack().forward_members(
+            student_logits.unsqueeze(0), teacher, targets.unsqueeze(0))[0]
+
+    def forward_members(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
+                        targets: torch.Tensor) -> torch.Tensor:
+        """On a stacked instance: logits ``[M, n, C]``, targets ``[M, n]`` -> losses ``[M]``."""
         raise NotImplementedError
 
 
@@ -117,11 +195,25 @@ class Augmentation(Component):
     def __init__(self, **params: Any) -> None:
         self._set_hparams(params)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: Any) -> torch.Tensor:
+        if self.members is not None:
+            return self.augment_members(x, y, generator)
         return self.augment(x, y, generator)
 
     def augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Return an augmented copy of the batch ``x`` (labels ``y``)."""
+        """Return an augmented copy of the batch ``x`` (labels ``y``).
+
+        A class with ``member_axis`` need not override it: by default it runs
+        :meth:`augment_members` with one member.
+        """
+        if not self.member_axis:
+            raise NotImplementedError
+        return self._single_stack().augment_members(x.unsqueeze(0), y.unsqueeze(0), [generator])[0]
+
+    def augment_members(self, x: torch.Tensor, y: torch.Tensor,
+                        generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """On a stacked instance: ``x [M, n, d]``, ``y [M, n]`` and one generator per member
+        (member m's random numbers come from ``generators[m]`` alone) -> ``[M, n, d]``."""
         raise NotImplementedError
 
 

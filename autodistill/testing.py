@@ -32,6 +32,9 @@ component and the failed check. What is checked:
 * Augmentation: same shape, dtype and device, finite, input not modified in place,
   identical output for two generators with the same seed (so every random number must
   come from the generator), float64 and one-row batches handled.
+* Member axis (KD losses and augmentations declaring ``member_axis = True``): stacked
+  over three instances with different hyperparameters and called once on inputs with a
+  leading member axis, it gives what each instance gives on its own member's inputs.
 * Curriculum: every epoch, a non-empty 1-D ``int64`` tensor of indices in [0, N);
   the same run twice under one seed gives the same indices; a constant difficulty
   works; ``needs_student_loss`` classes get a per-row loss (``None`` in epoch 0);
@@ -43,28 +46,23 @@ component and the failed check. What is checked:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 
+from autodistill._checks import _check, _finite, _require
+from autodistill._member_checks import check_member_axis
+from autodistill._mi_checks import MIEstimator, _check_mi_objective
 from autodistill.components import (
     FAMILY_BASES,
     Augmentation,
     Component,
     Curriculum,
     KDLoss,
-    MIObjective,
 )
 from autodistill.params import Float, Param
 
 __all__ = ["check_component"]
-
-#: True-MI ladder of the MI check (correlation of each pair of dimensions).
-MI_RHOS: tuple[float, ...] = (0.0, 0.5, 0.75, 0.9)
-MIEstimator = Callable[[torch.Tensor, torch.Tensor], float]
 
 
 def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: int = 300,
@@ -93,6 +91,7 @@ def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: i
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         _check_common(cls, label)
+        check_member_axis(cls, label, seed, n_classes, _check, _require)
         if family == "kd_loss":
             _check_kd_loss(cls, label, seed, n_classes)
         elif family == "mi_objective":
@@ -101,28 +100,6 @@ def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: i
             _check_augmentation(cls, label, seed, n_classes)
         else:
             _check_curriculum(cls, label, seed)
-
-
-@contextmanager
-def _check(label: str, check: str) -> Iterator[None]:
-    """Turn a failure, or any exception the component raises, into one clear error."""
-    try:
-        yield
-    except AssertionError as exc:
-        raise AssertionError(f"{label} failed check '{check}': {exc}") from None
-    except Exception as exc:
-        raise AssertionError(
-            f"{label} failed check '{check}': raised {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _require(condition: Any, message: str) -> None:
-    if not condition:
-        raise AssertionError(message)
-
-
-def _finite(value: torch.Tensor) -> bool:
-    return bool(torch.isfinite(value).all())
 
 
 def _check_common(cls: type[Component], label: str) -> None:
@@ -189,95 +166,6 @@ def _check_kd_loss(cls: type[KDLoss], label: str, seed: int, n_classes: int) -> 
             _require(equal <= other + 1e-5 * (1.0 + abs(other)),
                      f"loss(s=t)={equal:.6g} > loss(s!=t)={other:.6g} with the label term off "
                      f"({_teacher_only_params(cls) or 'defaults'})")
-
-
-def _correlated(rho: float, rows: int, dim: int, gen: torch.Generator):
-    x = torch.randn(rows, dim, generator=gen)
-    y = rho * x + math.sqrt(1.0 - rho * rho) * torch.randn(rows, dim, generator=gen)
-    return x, y
-
-
-def _spearman(a: list[float], b: list[float]) -> float:
-    ra = torch.argsort(torch.argsort(torch.tensor(a))).double()
-    rb = torch.argsort(torch.argsort(torch.tensor(b))).double()
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    return float((ra * rb).sum() / ((ra.pow(2).sum() * rb.pow(2).sum()).sqrt() + 1e-12))
-
-
-def _check_mi_objective(cls: type[MIObjective], label: str, seed: int, steps: int,
-                        reference: MIEstimator | None) -> None:
-    with _check(label, "constructs with defaults"):
-        cls(5, 4)
-    if not getattr(cls, "uses_hidden", True):
-        with _check(label, "zero loss that back-propagates"):
-            s = torch.randn(8, 5, requires_grad=True)
-            cls(5, 4)(s, torch.randn(8, 4)).backward()
-        return
-    gen = torch.Generator().manual_seed(seed)
-    for rows in (16, 2):
-        with _check(label, f"finite, differentiable loss on {rows} rows"):
-            torch.manual_seed(seed)
-            objective = cls(5, 4)
-            s = torch.randn(rows, 5, generator=gen).requires_grad_(True)
-            loss = objective(s, torch.randn(rows, 4, generator=gen))
-            _require(isinstance(loss, torch.Tensor) and loss.dim() == 0,
-                     "forward must return a 0-dim tensor")
-            _require(_finite(loss), f"the loss is {float(loss.detach())}")
-            loss.backward()
-            _require(s.grad is not None and _finite(s.grad),
-                     "the gradient w.r.t. the student features is missing or not finite")
-            _require(rows < 16 or s.grad.abs().sum() > 0,
-                     "the gradient w.r.t. the student features is 0")
-            for pname, param in objective.named_parameters():
-                _require(param.grad is None or _finite(param.grad),
-                         f"the gradient of '{pname}' is not finite")
-    with _check(label, "finite loss on a batch of one row"):
-        one = cls(5, 4)(torch.randn(1, 5, generator=gen), torch.randn(1, 4, generator=gen))
-        _require(_finite(one), f"the loss is {float(one.detach())}")
-    with _check(label, "estimate rises with the true MI"):
-        estimates = _trained_estimates(cls, seed, steps)
-        truths = [-math.log(1.0 - rho * rho) for rho in MI_RHOS]
-        shown = ", ".join(f"rho={r}: {e:.3f}" for r, e in zip(MI_RHOS, estimates, strict=True))
-        _require(all(math.isfinite(e) for e in estimates), f"non-finite estimates ({shown})")
-        _require(_spearman(truths, estimates) >= 0.8 and estimates[-1] > estimates[0],
-                 f"estimates do not follow the true MI ({shown})")
-        if getattr(cls, "log_batch_bounded", False):
-            bound = math.log(_EVAL_ROWS) + 1e-4
-            _require(max(estimates) <= bound,
-                     f"an estimate exceeds log K = {bound:.3f} ({shown})")
-    if reference is not None:
-        from autodistill._reference_check import check_against_reference
-
-        check_against_reference(cls, label, seed, steps, reference)
-
-
-_TRAIN_ROWS, _EVAL_ROWS, _DIM = 64, 128, 2
-
-
-def _trained_estimates(cls: type[MIObjective], seed: int, steps: int,
-                       sample: Callable = _correlated, ladder: tuple = MI_RHOS) -> list[float]:
-    estimates = []
-    for level, rho in enumerate(ladder):
-        torch.manual_seed(seed + level)
-        gen = torch.Generator().manual_seed(seed + 100 + level)
-        objective = cls(_DIM, _DIM)
-        params = list(objective.parameters())
-        if params:
-            # A cosine-annealed rate: fast enough for a linear regressor, calm enough at
-            # the end for high-variance bounds such as NWJ.
-            optimizer = torch.optim.Adam(params, lr=1e-2)
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
-            for _ in range(steps):
-                loss = objective(*sample(rho, _TRAIN_ROWS, _DIM, gen))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-        objective.eval()
-        values = [float(objective.estimate(*sample(rho, _EVAL_ROWS, _DIM, gen)))
-                  for _ in range(4)]
-        estimates.append(sum(values) / len(values))
-    return estimates
 
 
 def _check_augmentation(cls: type[Augmentation], label: str, seed: int, n_classes: int) -> None:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from autodistill.plugins.mist import WEIGHTS_PATH, MISTEstimator
 
 __all__ = ["gaussian_pairs", "MixtureBank", "held_out_errors", "train", "main"]

@@ -41,20 +41,22 @@ PG_USERS = ("postgres", "root")
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """The PostgreSQL at 127.0.0.1:5432 (database ``test``, trust auth), or a skip."""
+    """The PostgreSQL at 127.0.0.1:5432 (database ``test``, or the one named by
+    ``AUTODISTILL_TEST_POSTGRES_DB``; trust auth), or a skip."""
     try:
         import psycopg
     except ImportError:
         pytest.skip("PostgreSQL tests need psycopg: pip install '.[postgres]'")
     reasons = []
+    dbname = os.environ.get("AUTODISTILL_TEST_POSTGRES_DB") or "test"
     for user in PG_USERS:
         try:
-            psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname="test",
+            psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname=dbname,
                             connect_timeout=3).close()
-            return f"postgresql+psycopg://{user}@127.0.0.1:5432/test"
+            return f"postgresql+psycopg://{user}@127.0.0.1:5432/{dbname}"
         except psycopg.Error as exc:
             reasons.append(f"{user}: {str(exc).strip().splitlines()[0]}")
-    pytest.skip("PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable ("
+    pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (database '{dbname}') is unreachable ("
                 + "; ".join(reasons) + ")")
 
 

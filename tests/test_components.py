@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
-from autodistill.plugins import augmentations, curricula, kd_losses, mi_objectives
 from torch.nn import functional as F
 
+from autodistill.plugins import augmentations, curricula, kd_losses, mi_objectives
 from autodistill.registry.manager import BUILTIN_PLUGIN_NAME, get_registry
 from autodistill.testing import check_component
 

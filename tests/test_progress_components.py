@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from autodistill.plugins import mi_objectives, mist, mist_train
 from autodistill.plugins.progress_curricula import ALPGMM, EfficientTrain, quantise_columns
-
 from autodistill.testing import check_component
 
 
@@ -132,9 +132,9 @@ def test_efficient_train_noise_grows_linearly():
 
 def test_the_engine_trains_on_the_transformed_inputs():
     from autodistill.data.dataset import load_dataset
+    from autodistill.registry.manager import register_for_test
     from autodistill.training.engine import train_student
     from autodistill.training.pipeline import Pipeline
-    from autodistill.registry.manager import register_for_test
     from autodistill.training.teachers import get_teacher
 
     class Blind(EfficientTrain):

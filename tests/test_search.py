@@ -368,8 +368,8 @@ def test_default_study_name() -> None:
 def test_a_warm_start_queues_the_presets_only_for_its_last_trials():
     import optuna
 
+    from autodistill.study.queue import preset_pipelines, queue_presets_when_due
     from autodistill.study.space import load_space
-    from autodistill.study.worker import preset_pipelines, queue_presets_when_due
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize")

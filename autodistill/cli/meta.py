@@ -31,6 +31,9 @@ def build_kb_command(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Tasks run in parallel.")] = 2,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N tasks.")]
     = None,
+    population: Annotated[int | None, typer.Option(
+        "--population", help="Trials of a task trained at once (default: the portfolio's 24; "
+        "1: one at a time).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the knowledge base's studies (resumable) and export them as JSON lines.
@@ -40,11 +43,14 @@ def build_kb_command(
     nothing and interrupted ones run only their owed trials.
     """
     from autodistill.errors import AutodistillError
-    from autodistill.meta.kb_build import PORTFOLIO, build_knowledge_base
+    from autodistill.meta.kb_build import KB_POPULATION, PORTFOLIO, build_knowledge_base
 
     if trials < len(PORTFOLIO):
         raise AutodistillError(f"--trials {trials}: use at least the portfolio's "
                                f"{len(PORTFOLIO)} pipelines")
+    if population is not None and population < 1:
+        raise AutodistillError(f"--population {population}: train at least one trial at a "
+                               "time (1 trains them one by one)")
 
     def progress(key: str, seconds: float, error: str | None) -> None:
         if not as_json:
@@ -52,7 +58,7 @@ def build_kb_command(
             typer.echo(f"{seconds:7.1f}s  {key}  {status}", err=True)
 
     summary = build_knowledge_base(out, work, trials=trials, workers=workers, limit=limit,
-                                   progress=progress)
+                                   population=population or KB_POPULATION, progress=progress)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:

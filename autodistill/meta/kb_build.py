@@ -2,7 +2,8 @@
 
 ``autodistill meta build-kb`` runs, for every task of :func:`autodistill.meta.task_suite.kb_tasks`,
 an ``autodistill search`` in the ``kb`` space that first runs the shared
-:data:`PORTFOLIO` (the presets included) and then TPE trials, without pruning (every
+:data:`PORTFOLIO` (the presets included; all of it as one population of students trained
+at once) and then TPE trials (populations of the same size), without pruning (every
 portfolio pipeline needs its final validation and test scores: leave-one-dataset-out
 evaluation compares them across tasks). Each task has its own SQLite file in the work
 directory, so the build is resumable (run the same command again) and tasks run in
@@ -27,7 +28,7 @@ from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_tasks
 from autodistill.store.record import read_study_record
 from autodistill.training.pipeline import PRESETS, Pipeline
 
-__all__ = ["PORTFOLIO", "portfolio", "task_slug", "build_knowledge_base",
+__all__ = ["KB_POPULATION", "PORTFOLIO", "portfolio", "task_slug", "build_knowledge_base",
            "export_knowledge_base"]
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,10 @@ PORTFOLIO: tuple[dict[str, Any], ...] = (
 )
 
 
+#: Trials of a task trained together: the whole portfolio in one population.
+KB_POPULATION = len(PORTFOLIO)
+
+
 def portfolio() -> list[Pipeline]:
     """The :data:`PORTFOLIO` as validated pipelines."""
     return [Pipeline.from_dict(doc, source=f"portfolio pipeline {index}")
@@ -97,9 +102,9 @@ def _task_url(work_dir: Path, task: KBTask) -> str:
     return f"sqlite:///{work_dir / (task_slug(task) + '.db')}"
 
 
-def _run_task(args: tuple[KBTask, str, int, int]) -> tuple[str, float, str | None]:
+def _run_task(args: tuple[KBTask, str, int, int, int]) -> tuple[str, float, str | None]:
     """Run (or resume) one task's study in this process; return (key, seconds, error)."""
-    task, work_dir, trials, seed = args
+    task, work_dir, trials, seed, population = args
     from autodistill.meta.advisor import KnowledgeAdvisor
     from autodistill.study.run import run_search
 
@@ -107,8 +112,8 @@ def _run_task(args: tuple[KBTask, str, int, int]) -> tuple[str, float, str | Non
     try:
         run_search(task.data, student=task.student, space=KB_SPACE, trials=trials,
                    storage=_task_url(Path(work_dir), task), study=task_slug(task),
-                   advisor=KnowledgeAdvisor(), enqueue=portfolio(), prune=False, seed=seed, quiet=True,
-                   handle_signals=False)
+                   advisor=KnowledgeAdvisor(), enqueue=portfolio(), prune=False, seed=seed,
+                   quiet=True, handle_signals=False, population=population)
     except Exception as exc:  # noqa: BLE001 - one broken task must not stop the build
         return task.key, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
     return task.key, time.perf_counter() - started, None
@@ -116,6 +121,7 @@ def _run_task(args: tuple[KBTask, str, int, int]) -> tuple[str, float, str | Non
 
 def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, workers: int = 2,
                          limit: int | None = None, seed: int = 0,
+                         population: int = KB_POPULATION,
                          progress: Callable[[str, float, str | None], None] | None = None,
                          ) -> dict[str, Any]:
     """Run every task's study (resuming finished work), then export the knowledge base.
@@ -125,6 +131,8 @@ def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, wor
         work_dir: One SQLite file per task (keep it to resume an interrupted build).
         trials: Trials per task, the portfolio included (at least its size).
         workers: Tasks run in parallel, one process each.
+        population: Trials of a task trained together (default: the whole portfolio at
+            once, then the TPE trials in populations of that size).
         limit: Only the first ``limit`` tasks (for a quick trial build).
         seed: Seed of student training and of TPE.
         progress: Called as ``progress(task_key, seconds, error)`` when a task ends.
@@ -137,7 +145,7 @@ def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, wor
     tasks = kb_tasks()[:limit] if limit else kb_tasks()
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    jobs = [(task, str(work_dir), trials, seed) for task in tasks]
+    jobs = [(task, str(work_dir), trials, seed, population) for task in tasks]
     failed: dict[str, str] = {}
     if workers <= 1:
         results = map(_run_task, jobs)

@@ -34,21 +34,17 @@ from autodistill.errors import AutodistillError, StorageError
 from autodistill.store import journal as _journal
 from autodistill.store import storage as store
 from autodistill.store.record import StudyRecord, read_study_record, write_study_record
-from autodistill.study.worker import (
-    Job,
-    Objective,
-    Stop,
+from autodistill.study.job import Job, Objective, Stop, load_inputs, open_run_storage, quiet_optuna
+from autodistill.study.population_worker import default_population
+from autodistill.study.queue import (
     create_study,
     enqueue_pipelines,
-    load_inputs,
     make_sampler,
     preset_pipelines,
-    quiet_optuna,
-    run_parallel,
     trial_counts,
     uncounted,
-    work,
 )
+from autodistill.study.worker import run_parallel, work
 from autodistill.training.pipeline import Pipeline
 
 __all__ = [
@@ -106,6 +102,7 @@ def run_search(
     storage: str | None = None,
     study: str | None = None,
     workers: int = 1,
+    population: int | None = None,
     warm_start: int = 0,
     advisor: TaskAdvisor | None = None,
     enqueue: Sequence[Pipeline] = (),
@@ -128,17 +125,14 @@ def run_search(
         timeout: Start no trial after this many seconds.
         storage: Database URL (default: ``AUTODISTILL_STORAGE`` or SQLite in the data dir).
         study: Study name (default: :func:`default_study_name`).
-        workers: Processes on this machine (this one included); on SQLite they share a
-            journal file, merged into the database at the end.
-        warm_start: Run the recommender's top K pipelines first and the presets last;
-            TPE models the picks at once (no random start-up trials after them).
-        advisor: What the layer above knows about the task: its meta-features, stored on
-            the study so that it joins the knowledge base, and the picks of a warm start
-            (:class:`autodistill.meta.KnowledgeAdvisor`; None stores no meta-features).
-        enqueue: Further pipelines to run first, after the warm start and the presets
-            (the knowledge-base builder's shared portfolio).
-        prune: Stop unpromising trials early on their validation curve (the knowledge
-            base turns it off: it needs every portfolio pipeline's final scores).
+        workers: Processes on this machine (this one included; a journal file on SQLite).
+        population: Trials each worker trains together in one batched pass (default
+            :func:`~autodistill.study.population_worker.default_population`).
+        warm_start: Run the recommender's top K first (TPE models them at once), presets last.
+        advisor: The task's meta-features (stored so the study joins the knowledge base)
+            and warm-start picks (:class:`autodistill.meta.KnowledgeAdvisor`; or None).
+        enqueue: Further pipelines to run first (the knowledge base's portfolio).
+        prune: Stop unpromising trials early (off for the knowledge base's portfolio).
         seed: Seed of student training and of the sampler.
         split_seed: Seed of the train/valid/test split.
         progress: Called as ``progress(done, total, best)`` while trials finish.
@@ -146,22 +140,14 @@ def run_search(
         handle_signals: Turn SIGINT/SIGTERM into a clean stop (main thread only).
 
     Returns:
-        ``{"study", "storage" (masked), "dataset", "teacher": {"spec", "accuracy"},
-        "student", "space", "trials": {"complete", "pruned", "fail", "running", "waiting",
-        "counted", "requested", "total"}, "ran" (counted trials finished meanwhile), "best":
-        {"number", "pipeline", "valid_score", "test_accuracy", "seconds"} | None,
-        "interrupted", "seconds"}``.
+        The :func:`summarize` document, with ``ran``: counted trials finished meanwhile.
 
     Raises:
-        StorageError: the database cannot be reached, or the study searched another
-            dataset, student, teacher or split.
+        StorageError: an unreachable database, or a study of another task.
         AutodistillError: bad data, teacher, space or options (one line each).
     """
     started = time.perf_counter()
-    if trials < 1:
-        raise AutodistillError(f"--trials {trials}: ask for at least one trial")
-    if workers < 1:
-        raise AutodistillError(f"--workers {workers}: use at least one worker")
+    population = _checked_options(trials, workers, population)
     quiet_optuna(quiet)
     url = store.resolve_url(storage)
     store.ensure_schema(url)  # an unreachable database fails before the teacher trains
@@ -170,45 +156,78 @@ def run_search(
     job = Job(data=data, target=target, split_seed=split_seed, teacher=teacher, student=student,
               space=space, url=url, study=study or "", trials=trials, seed=seed,
               deadline=time.time() + timeout if timeout else None, heartbeat_interval=interval,
-              grace_period=grace, quiet=quiet, prune=prune)
+              grace_period=grace, quiet=quiet, prune=prune, population=population)
     dataset, teacher_outputs, space_obj = load_inputs(job)
     job.study = study or default_study_name(dataset, student, split_seed)
 
-    canonical = create_study(store.open_optuna_storage(url, heartbeat_interval=interval,
-                                                       grace_period=grace), job.study, seed=seed)
-    _check_study(canonical, url, job, dataset, teacher_outputs, space_obj, advisor)
-    picks = _warm_start(warm_start, advisor, dataset, teacher_outputs, student, url)
-    warm = [*picks, *enqueue]
-    if picks:
-        job.startup_trials, job.presets_last = len(picks), True
-        canonical.sampler = make_sampler(seed, job.startup_trials)
-    if store.is_sqlite(url):
-        _merge_leftover(url, canonical)
+    canonical, picks = _open_study(job, (dataset, teacher_outputs, space_obj), advisor,
+                                   warm_start)
     finished_before = {t._trial_id for t in canonical.get_trials(deepcopy=False)
                        if t.state.is_finished()}
+    objective = Objective(space_obj, dataset, teacher_outputs, job, Stop())
+    _execute(canonical, objective, [*picks, *enqueue], len(picks), workers, progress,
+             handle_signals)
+    stop = objective.stop
+    return summarize(canonical, url, requested=trials, ran=_ran_since(canonical, finished_before),
+                     interrupted=stop.requested, seconds=time.perf_counter() - started)
 
-    stop = Stop()
+
+def _open_study(job: Job, inputs: tuple[Any, Any, Any], advisor: TaskAdvisor | None,
+                warm_start: int) -> tuple[Any, list[Pipeline]]:
+    """Create or load the study, check or write its record, and pick the warm start."""
+    dataset, teacher_outputs, space_obj = inputs
+    canonical = create_study(open_run_storage(job), job.study, seed=job.seed)
+    _check_study(canonical, job.url, job, dataset, teacher_outputs, space_obj, advisor)
+    picks = _warm_start(warm_start, advisor, dataset, teacher_outputs, job.student, job.url)
+    if picks:
+        job.startup_trials, job.presets_last = len(picks), True
+        canonical.sampler = make_sampler(job.seed, job.startup_trials)
+    if store.is_sqlite(job.url):
+        _merge_leftover(job.url, canonical)
+    return canonical, picks
+
+
+def _checked_options(trials: int, workers: int, population: int | None) -> int:
+    """Refuse impossible counts; return the population size (its default filled in)."""
+    if trials < 1:
+        raise AutodistillError(f"--trials {trials}: ask for at least one trial")
+    if workers < 1:
+        raise AutodistillError(f"--workers {workers}: use at least one worker")
+    if population is None:
+        population = default_population()
+    if population < 1:
+        raise AutodistillError(f"--population {population}: train at least one trial at a "
+                               "time (1 trains them one by one)")
+    return population
+
+
+def _execute(canonical: Any, objective: Objective, warm: list[Pipeline], picks: int,
+             workers: int, progress: Any, handle_signals: bool) -> None:
+    """Queue the first pipelines and run the trials owed, in this process or in workers
+    (SIGINT/SIGTERM stop cleanly when ``handle_signals``)."""
+    job, stop = objective.job, objective.stop
     if handle_signals:
         stop.install()
     try:
-        objective = Objective(space_obj, dataset, teacher_outputs, job, stop)
-        if workers > 1 and store.is_sqlite(url):
-            _run_journal(job, canonical, objective, warm, len(picks), workers, stop, progress)
+        if workers > 1 and store.is_sqlite(job.url):
+            _run_journal(job, canonical, objective, warm, picks, workers, stop, progress)
+            return
+        with _journal.StudyLock(job.url, job.study):
+            _enqueue_first(canonical, objective.space, warm, job.trials, picks=picks)
+        if workers == 1:
+            work(canonical, objective, job, stop, progress)
         else:
-            with _journal.StudyLock(url, job.study):
-                _enqueue_first(canonical, space_obj, warm, trials, picks=len(picks))
-            if workers == 1:
-                work(canonical, objective, job, stop, progress)
-            else:
-                run_parallel(canonical, objective, job, workers, stop, progress)
+            run_parallel(canonical, objective, job, workers, stop, progress)
     finally:
         stop.restore()
-    after = canonical.get_trials(deepcopy=False)
+
+
+def _ran_since(study: Any, finished_before: set[int]) -> int:
+    """Counted trials that finished since ``finished_before`` was taken."""
+    after = study.get_trials(deepcopy=False)
     skipped = uncounted(after)
-    ran = sum(1 for t in after if t.state.is_finished() and t._trial_id not in finished_before
-              and t.number not in skipped)
-    return summarize(canonical, url, requested=trials, ran=ran, interrupted=stop.requested,
-                     seconds=time.perf_counter() - started)
+    return sum(1 for t in after if t.state.is_finished() and t._trial_id not in finished_before
+               and t.number not in skipped)
 
 
 def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, space: Any,
@@ -257,7 +276,7 @@ def _warm_start(k: int, advisor: TaskAdvisor | None, dataset: Any, teacher: Any,
 def _enqueue_first(study: Any, space: Any, warm: list[Pipeline], trials: int,
                    picks: int = 0) -> int:
     """Enqueue, while trials are owed: the presets (unless ``picks``: a warm start runs
-    them last, see :func:`~autodistill.study.worker.queue_presets_when_due`), then
+    them last, see :func:`~autodistill.study.queue.queue_presets_when_due`), then
     ``warm`` (the recommender's picks, best first, then any further pipelines)."""
     counts = trial_counts(study.get_trials(deepcopy=False))
     room = trials - counts["counted"] - counts["waiting"]
@@ -302,7 +321,11 @@ def _run_journal(job: Job, canonical: Any, objective: Objective, warm: list[Pipe
 
 def summarize(study: Any, url: str, *, requested: int | None = None, ran: int = 0,
               interrupted: bool = False, seconds: float | None = None) -> dict[str, Any]:
-    """The ``search --json`` document of ``study`` (the storage URL masked)."""
+    """The ``search --json`` document of ``study`` (the storage URL masked):
+    ``{"study", "storage", "dataset", "teacher": {"spec", "accuracy"}, "student", "space",
+    "trials": {"complete", "pruned", "fail", "running", "waiting", "counted", "requested",
+    "total"}, "ran", "best": {"number", "pipeline", "valid_score", "test_accuracy",
+    "seconds"} | None, "interrupted", "seconds"}``."""
     trials = study.get_trials(deepcopy=False)
     counts = trial_counts(trials)
     record = read_study_record(study)

@@ -1,40 +1,44 @@
-"""One training run: one pipeline, one dataset, one student.
+"""Training: a population of students of one shape, each with its own pipeline, at once.
 
 The teacher's logits and hidden features come precomputed (:class:`TeacherOutputs`); the
-only teacher forward passes here are on augmented rows, one batch at a time. Each epoch:
-the curriculum picks rows (and may transform the epoch's inputs), each batch is
-optionally augmented (augmented rows labelled by the teacher), the KD loss and the
-weighted MI objective are minimised jointly (the MI critic trains with the student),
-validation accuracy drives early stopping, and the best weights are restored. Everything random draws from ``seed``.
+only teacher forward passes here are on augmented rows, one call per step for all
+members. The members' weights are stacked on a leading member axis
+(:class:`~autodistill.training.population.StackedMLP`), so every step is one batched pass for all
+of them. Each member keeps its own cursor: its curriculum picks its rows each epoch, its
+batches are augmented with its own generator (augmented rows labelled by the teacher),
+its KD loss and weighted MI objective are minimised jointly (its MI critic trains with
+it), its validation accuracy drives its early stopping, and its best weights are
+restored. Members stop independently (finished, early-stopped, pruned by ``on_epoch``,
+a NaN loss, a component that raised); a stopped member no longer moves
+(:class:`~autodistill.training.population.BatchedAdam` masks it, moments included).
+
+K = 1 is the ordinary single run: :func:`train_student` is :func:`train_population` with
+one member. Everything random draws from each member's ``seed``.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from autodistill.errors import AutodistillError, ComponentError, PipelineError
-from autodistill.registry.manager import get_registry
+from autodistill.errors import AutodistillError
+from autodistill.training.members import Member, MemberRun, Stacks, setup_member, stack_order
 from autodistill.training.pipeline import Pipeline
-from autodistill.training.students import build_student
-from autodistill.training.teachers import difficulty
+from autodistill.training.population import BatchedAdam, StackedMLP, copy_where
+from autodistill.training.steps import MemberEpochFn, State, Step, begin_epoch, member_selection
 
 if TYPE_CHECKING:
     from autodistill.data.dataset import Dataset
     from autodistill.training.teachers import TeacherOutputs
 
-__all__ = ["TrainResult", "NonFiniteLossError", "train_student"]
+__all__ = ["TrainResult", "NonFiniteLossError", "Member", "train_student", "train_population"]
 
-log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(AutodistillError):
@@ -43,7 +47,11 @@ class NonFiniteLossError(AutodistillError):
 
 @dataclass
 class TrainResult:
-    """What one training run produced; accuracies are on the named split."""
+    """What one training run produced; accuracies are on the named split.
+
+    In a population, ``seconds`` is the wall time from the population's start until
+    this member stopped.
+    """
 
     valid_accuracy: float
     test_accuracy: float
@@ -56,30 +64,170 @@ class TrainResult:
     history: list[float] = field(default_factory=list)
 
 
-def _build(family: str, pipeline: Pipeline, *args: Any) -> Any:
-    spec = pipeline.component(family)
-    cls = get_registry().get(family, spec.name).cls
-    try:
-        return cls(*args, **spec.params)
-    except Exception as exc:
-        raise ComponentError(family, spec.name, f"{type(exc).__name__}: {exc}") from exc
+def _resolve_device(device: torch.device | str | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
-def _call(family: str, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except (AutodistillError, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        if type(exc).__name__ == "TrialPruned":
-            raise
-        raise ComponentError(family, name, f"{type(exc).__name__}: {exc}") from exc
+def _state(members: Sequence[Member], dataset: Dataset, teacher: TeacherOutputs | None,
+           student: str, device: torch.device, on_epoch: MemberEpochFn | None) -> State:
+    runs = [setup_member(index, number, members[number], dataset, teacher, student, device)
+            for index, number in enumerate(stack_order(members))]
+    stack = StackedMLP([r.model for r in runs], device)
+    lr = torch.tensor([r.lr for r in runs])
+    decay = torch.tensor([r.weight_decay for r in runs])
+    uses_hidden = any(r.mi is not None for r in runs)
+
+    def tensor(value: Any, dtype: torch.dtype) -> torch.Tensor:
+        return torch.as_tensor(value, dtype=dtype, device=device)
+
+    return State(
+        device=device, teacher=teacher,
+        x_train=tensor(dataset.X_train, torch.float32), y_train=tensor(dataset.y_train, torch.int64),
+        x_valid=tensor(dataset.X_valid, torch.float32), y_valid=tensor(dataset.y_valid, torch.int64),
+        t_train=teacher.logits["train"].to(device) if teacher is not None else None,
+        th_train=teacher.hidden["train"].to(device) if uses_hidden else None,
+        runs=runs, stack=stack, optimizer=BatchedAdam(stack.parameters(), lr, decay),
+        best=stack.snapshot(), kd=Stacks("kd_loss", runs, "kd"),
+        aug=Stacks("augmentation", runs, "augmentation"), on_epoch=on_epoch,
+    )
+
+
+def train_population(
+    members: Sequence[Member],
+    dataset: Dataset,
+    teacher: TeacherOutputs | None,
+    *,
+    student: str = "mlp:16",
+    device: torch.device | str | None = None,
+    on_epoch: MemberEpochFn | None = None,
+) -> list[TrainResult | Exception]:
+    """Train one ``student`` per member on ``dataset``, all at once; return each outcome.
+
+    Args:
+        members: Each member's pipeline and seed (any number; all train the same
+            student shape; batch sizes, epochs and everything else may differ).
+        dataset: The dataset with its fixed splits.
+        teacher: Precomputed teacher outputs; may be ``None`` only for pipelines that do
+            not use the teacher (``plain``).
+        student: Student spec such as ``mlp:16``.
+        device: Training device; ``cuda`` when available by default.
+        on_epoch: Called as ``on_epoch(member, epoch, valid_accuracy)`` after each of a
+            member's epochs; an exception it raises (e.g. ``optuna.TrialPruned``) stops
+            that member and becomes its outcome. ``KeyboardInterrupt`` stops them all.
+
+    Returns:
+        Per member, in order: its :class:`TrainResult`, or the exception that stopped it
+        (:class:`~autodistill.errors.PipelineError`,
+        :class:`~autodistill.errors.ComponentError` naming the component,
+        :class:`NonFiniteLossError`, or what ``on_epoch`` raised).
+
+    Raises:
+        PipelineError: for a malformed student spec.
+    """
+    if not members:
+        return []
+    state = _state(members, dataset, teacher, student, _resolve_device(device), on_epoch)
+    for run in state.runs:
+        if run.active:
+            begin_epoch(state, run)
+    step = Step(state, NonFiniteLossError)
+    while True:
+        live = [r for r in state.runs if r.active]
+        if not live:
+            break
+        stepping = [r for r in live if r.pos < r.n_rows]
+        if stepping:
+            step(stepping)
+        ending = [r for r in live if r.active and r.pos >= r.n_rows]
+        if ending:
+            _end_epoch(state, ending)
+    outcomes = {run.member: _result(state, run, dataset) for run in state.runs}
+    return [outcomes[number] for number in range(len(members))]
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    return model(x)[0]
+def _validate(state: State, runs: list[MemberRun]) -> tuple[list[float], list[float]]:
+    """Validation accuracy and loss of ``runs``' current weights."""
+    logits, _ = state.stack.forward(state.x_valid,
+                                    member_selection(runs, len(state.runs), state.device))
+    targets = state.y_valid.expand(len(runs), -1)
+    accuracy = (logits.argmax(-1) == targets).float().mean(-1)
+    # Cross-entropy as logsumexp - target logit (F.cross_entropy over a member axis is
+    # several times slower on the CPU).
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    loss = (torch.logsumexp(logits, dim=-1) - picked).mean(-1)
+    return accuracy.tolist(), loss.tolist()
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro-averaged F1 over the labels present in either array (as scikit-learn's
+    ``f1_score(average="macro", zero_division=0)``, without its validation overhead)."""
+    labels = np.union1d(y_true, y_pred)
+    scores = []
+    for label in labels:
+        true, pred = y_true == label, y_pred == label
+        tp = float(np.sum(true & pred))
+        denominator = float(np.sum(true) + np.sum(pred))
+        scores.append(2.0 * tp / denominator if denominator else 0.0)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _end_epoch(state: State, runs: list[MemberRun]) -> None:
+    """Validate ``runs`` (all at an epoch's end), keep their best weights, report, stop or
+    begin their next epoch."""
+    accuracies, losses = _validate(state, runs)
+    improved = torch.zeros(len(state.runs), dtype=torch.bool)
+    for run, accuracy, loss in zip(runs, accuracies, losses, strict=True):
+        run.history.append(accuracy)
+        # Ties in accuracy (a plateau on a small validation set) are broken by the loss, so
+        # early stopping does not end a run that is still learning.
+        if accuracy > run.best_accuracy or (accuracy == run.best_accuracy and loss < run.best_loss):
+            run.best_accuracy, run.best_loss, run.best_epoch, run.stale = (
+                accuracy, loss, run.epoch, 0)
+            improved[run.index] = True
+        else:
+            run.stale += 1
+    if bool(improved.any()):
+        copy_where(state.best, state.stack.parameters(), improved.to(state.device))
+    for run, accuracy in zip(runs, accuracies, strict=True):
+        if state.on_epoch is not None:
+            try:
+                state.on_epoch(run.member, run.epoch, accuracy)
+            except Exception as exc:  # noqa: BLE001 - the member's outcome, e.g. pruning
+                run.fail(exc, time.perf_counter())
+                continue
+        if run.stale >= run.patience or run.epoch + 1 >= run.epochs:
+            run.active, run.finished = False, time.perf_counter()
+        else:
+            run.epoch += 1
+            begin_epoch(state, run)
+
+
+def _result(state: State, run: MemberRun, dataset: Dataset) -> TrainResult | Exception:
+    if run.outcome is not None:
+        return run.outcome
+    model = state.stack.member_module(run.index, state.best if run.best_epoch >= 0 else None)
+    with torch.no_grad():
+        x_test = torch.as_tensor(dataset.X_test, dtype=torch.float32)
+        test_pred = model(x_test)[0].argmax(1).numpy()
+    y_test = np.asarray(dataset.y_test)
+    agreement = None
+    if state.teacher is not None:
+        teacher_pred = state.teacher.logits["test"].argmax(1).cpu().numpy()
+        agreement = float((teacher_pred == test_pred).mean())
+    return TrainResult(
+        valid_accuracy=run.best_accuracy,
+        test_accuracy=float((test_pred == y_test).mean()),
+        macro_f1=macro_f1(y_test, test_pred),
+        teacher_agreement=agreement,
+        epochs_run=len(run.history),
+        best_epoch=run.best_epoch,
+        seconds=(run.finished or time.perf_counter()) - state.started,
+        student=model,
+        history=run.history,
+    )
 
 
 def train_student(
@@ -93,6 +241,8 @@ def train_student(
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train ``student`` on ``dataset`` with ``pipeline``; return its metrics.
+
+    A population of one (:func:`train_population`).
 
     Args:
         pipeline: A validated pipeline.
@@ -110,135 +260,10 @@ def train_student(
         ComponentError: a component raised; carries its family and name.
         NonFiniteLossError: the loss became NaN or infinite.
     """
-    started = time.perf_counter()
-    if device is None:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if teacher is None and pipeline.uses_teacher:
-        raise PipelineError("this pipeline uses the teacher but no teacher was given")
-    if pipeline.uses_hidden and (teacher is None or teacher.hidden is None):
-        raise PipelineError(
-            f"mi_objective '{pipeline.mi_objective.name}' needs the teacher's hidden features, "
-            "but this teacher exposes none; use mi_objective 'none' or a teacher returning "
-            "(logits, hidden)"
-        )
-    training = pipeline.training
-    epochs, batch_size = int(training["epochs"]), int(training["batch_size"])
-    patience = int(training.get("patience", 10))
+    per_member = None if on_epoch is None else (lambda _m, epoch, acc: on_epoch(epoch, acc))
+    (outcome,) = train_population([Member(pipeline, seed)], dataset, teacher, student=student,
+                                  device=device, on_epoch=per_member)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-
-    x_train = torch.as_tensor(dataset.X_train, dtype=torch.float32, device=device)
-    y_train = torch.as_tensor(dataset.y_train, dtype=torch.int64, device=device)
-    x_valid = torch.as_tensor(dataset.X_valid, dtype=torch.float32, device=device)
-    y_valid = torch.as_tensor(dataset.y_valid, dtype=torch.int64, device=device)
-    t_train = teacher.logits["train"].to(device) if teacher is not None else None
-    th_train = (
-        teacher.hidden["train"].to(device)
-        if pipeline.uses_hidden and teacher is not None and teacher.hidden is not None
-        else None
-    )
-
-    model = build_student(student, dataset.n_features, dataset.n_classes).to(device)
-    kd_name = pipeline.kd_loss.name
-    kd_loss = _build("kd_loss", pipeline)
-    kd_uses_teacher = kd_loss.uses_teacher
-    mi_name = pipeline.mi_objective.name
-    mi = None
-    if th_train is not None:
-        mi = _build("mi_objective", pipeline, model.hidden_dim, th_train.shape[1]).to(device)
-        mi_weight = float(mi.hparams.get("weight", 1.0))
-    aug_name = pipeline.augmentation.name
-    augmentation = _build("augmentation", pipeline) if aug_name != "none" else None
-    cur_name = pipeline.curriculum.name
-    row_difficulty = (
-        difficulty(teacher, dataset.y_train) if teacher is not None
-        else np.zeros(len(dataset.y_train), dtype=np.float32)
-    )
-    curriculum = _build("curriculum", pipeline, row_difficulty, epochs)
-    needs_student_loss = curriculum.needs_student_loss
-
-    param_groups = [{"params": model.parameters(), "weight_decay": float(training["weight_decay"])}]
-    if mi is not None and any(True for _ in mi.parameters()):
-        param_groups.append({"params": mi.parameters(), "weight_decay": 0.0})
-    optimizer = torch.optim.Adam(param_groups, lr=float(training["lr"]))
-
-    best_accuracy, best_loss, best_epoch, best_state, stale = -1.0, math.inf, -1, None, 0
-    history: list[float] = []
-    student_loss = None
-    for epoch in range(epochs):
-        if needs_student_loss and epoch > 0:
-            with torch.no_grad():
-                model.eval()
-                student_loss = F.cross_entropy(model(x_train)[0], y_train, reduction="none").cpu()
-        order = _call("curriculum", cur_name, curriculum.indices, epoch, generator, student_loss)
-        order = order.to(device)
-        x_epoch = _call("curriculum", cur_name, curriculum.transform, x_train, epoch, generator)
-        model.train()
-        if mi is not None:
-            mi.train()
-        for start in range(0, order.shape[0], batch_size):
-            rows = order[start:start + batch_size]
-            xb, yb = x_epoch[rows], y_train[rows]
-            tb = t_train[rows] if t_train is not None else None
-            thb = th_train[rows] if th_train is not None else None
-            if augmentation is not None:
-                x_aug = _call("augmentation", aug_name, augmentation, xb, yb, generator)
-                t_aug, th_aug = teacher.predict(x_aug)
-                xb = torch.cat([xb, x_aug])
-                yb = torch.cat([yb, t_aug.argmax(1)])
-                tb = torch.cat([tb, t_aug])
-                if thb is not None:
-                    thb = torch.cat([thb, th_aug])
-            logits, hidden = model(xb)
-            loss = _call("kd_loss", kd_name, kd_loss, logits, tb if kd_uses_teacher else None, yb)
-            if mi is not None:
-                loss = loss + mi_weight * _call("mi_objective", mi_name, mi, hidden, thb)
-            if not math.isfinite(loss.item()):
-                raise NonFiniteLossError(
-                    f"the training loss became {loss.item()} at epoch {epoch}; lower the "
-                    "learning rate or the MI weight"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        valid_logits = _predict(model, x_valid)
-        accuracy = float((valid_logits.argmax(1) == y_valid).float().mean())
-        valid_loss = float(F.cross_entropy(valid_logits, y_valid))
-        history.append(accuracy)
-        # Ties in accuracy (a plateau on a small validation set) are broken by the loss, so
-        # early stopping does not end a run that is still learning.
-        if accuracy > best_accuracy or (accuracy == best_accuracy and valid_loss < best_loss):
-            best_accuracy, best_loss, best_epoch, stale = accuracy, valid_loss, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-        if on_epoch is not None:
-            on_epoch(epoch, accuracy)
-        if stale >= patience:
-            break
-
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    x_test = torch.as_tensor(dataset.X_test, dtype=torch.float32, device=device)
-    test_pred = _predict(model, x_test).argmax(1).cpu().numpy()
-    y_test = np.asarray(dataset.y_test)
-    from sklearn.metrics import f1_score
-
-    agreement = None
-    if teacher is not None:
-        agreement = float((teacher.logits["test"].argmax(1).cpu().numpy() == test_pred).mean())
-    return TrainResult(
-        valid_accuracy=best_accuracy,
-        test_accuracy=float((test_pred == y_test).mean()),
-        macro_f1=float(f1_score(y_test, test_pred, average="macro", zero_division=0)),
-        teacher_agreement=agreement,
-        epochs_run=len(history),
-        best_epoch=best_epoch,
-        seconds=time.perf_counter() - started,
-        student=model.cpu(),
-        history=history,
-    )

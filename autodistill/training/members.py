@@ -1,0 +1,258 @@
+"""The members of a population: each one's pipeline, components, cursor and early stopping.
+
+A member is built as a single run is: ``torch.manual_seed(seed)``, the student, then its
+KD loss, MI objective (with its critic), augmentation and curriculum, and a CPU generator
+seeded with ``seed`` for row order and augmentation. Components whose class declares
+``member_axis`` are stacked (:meth:`~autodistill.components.Component.stack`) across the
+members that use them, so that one call serves them all; :func:`call_grouped` makes that
+call, and when it raises, calls the members one by one so that only the faulty member
+fails (named). Other components are called once per member.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from autodistill.errors import AutodistillError, ComponentError, PipelineError
+from autodistill.registry.manager import get_registry
+from autodistill.training.pipeline import Pipeline
+from autodistill.training.population import BatchedAdam
+from autodistill.training.students import build_student
+from autodistill.training.teachers import difficulty
+
+if TYPE_CHECKING:
+    from autodistill.data.dataset import Dataset
+    from autodistill.training.teachers import TeacherOutputs
+
+__all__ = ["Member", "MemberRun", "setup_member", "stack_order", "Stacks", "call_grouped", "guarded"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a population: the pipeline it trains with and its seed."""
+
+    pipeline: Pipeline
+    seed: int = 0
+
+
+def _build(family: str, pipeline: Pipeline, *args: Any) -> Any:
+    spec = pipeline.component(family)
+    cls = get_registry().get(family, spec.name).cls
+    try:
+        return cls(*args, **spec.params)
+    except Exception as exc:
+        raise ComponentError(family, spec.name, f"{type(exc).__name__}: {exc}") from exc
+
+
+def guarded(family: str, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn``; turn any exception but ours (and pruning) into a :class:`ComponentError`."""
+    try:
+        return fn(*args, **kwargs)
+    except (AutodistillError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if type(exc).__name__ == "TrialPruned":
+            raise
+        raise ComponentError(family, name, f"{type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(eq=False)
+class MemberRun:
+    """A member's training state inside the engine."""
+
+    index: int
+    member: int
+    pipeline: Pipeline
+    seed: int
+    model: Any
+    generator: torch.Generator
+    epochs: int
+    batch_size: int
+    patience: int
+    lr: float
+    weight_decay: float
+    kd: Any = None
+    mi: Any = None
+    mi_weight: float = 0.0
+    mi_optimizer: Any = None
+    augmentation: Any = None
+    curriculum: Any = None
+    outcome: BaseException | None = None
+    active: bool = True
+    epoch: int = 0
+    order: torch.Tensor | None = None
+    #: This epoch's training inputs when the curriculum transforms them (else None).
+    x_epoch: torch.Tensor | None = None
+    pos: int = 0
+    n_rows: int = 0
+    best_accuracy: float = -1.0
+    best_loss: float = math.inf
+    best_epoch: int = -1
+    stale: int = 0
+    history: list[float] = field(default_factory=list)
+    finished: float | None = None
+
+    def fail(self, error: BaseException, when: float) -> None:
+        """Stop this member with ``error`` as its outcome."""
+        if self.outcome is None:
+            self.outcome = error
+        self.active = False
+        self.finished = when
+
+    def next_rows(self) -> torch.Tensor:
+        """The row indices of this member's next batch (its cursor moves on)."""
+        rows = self.order[self.pos:self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return rows
+
+
+def _check_teacher(pipeline: Pipeline, teacher: TeacherOutputs | None) -> None:
+    if teacher is None and pipeline.uses_teacher:
+        raise PipelineError("this pipeline uses the teacher but no teacher was given")
+    if pipeline.uses_hidden and (teacher is None or teacher.hidden is None):
+        raise PipelineError(
+            f"mi_objective '{pipeline.mi_objective.name}' needs the teacher's hidden features, "
+            "but this teacher exposes none; use mi_objective 'none' or a teacher returning "
+            "(logits, hidden)"
+        )
+
+
+def stack_order(members: Sequence[Member]) -> list[int]:
+    """Member numbers in stack order: members likely to share a batch length, an
+    augmentation and a KD loss lie next to each other, so that their shared calls take
+    contiguous slices (views) of the stack rather than gathered copies."""
+    def key(number: int) -> tuple[Any, ...]:
+        pipeline = members[number].pipeline
+        return (int(pipeline.training["batch_size"]), pipeline.augmentation.name,
+                pipeline.kd_loss.name, pipeline.mi_objective.name, number)
+    return sorted(range(len(members)), key=key)
+
+
+def setup_member(index: int, number: int, member: Member, dataset: Dataset,
+                 teacher: TeacherOutputs | None, student: str, device: torch.device) -> MemberRun:
+    """Build the student and components of member ``number`` (at ``index`` in the stack);
+    a component that cannot be built (or a pipeline this teacher cannot serve) becomes
+    the member's outcome.
+
+    Raises:
+        PipelineError: for a malformed student spec (it concerns every member).
+    """
+    pipeline, training = member.pipeline, member.pipeline.training
+    torch.manual_seed(member.seed)
+    model = build_student(student, dataset.n_features, dataset.n_classes)
+    run = MemberRun(index=index, member=number, pipeline=pipeline, seed=member.seed, model=model,
+                    generator=torch.Generator().manual_seed(member.seed),
+                    epochs=int(training["epochs"]), batch_size=int(training["batch_size"]),
+                    patience=int(training.get("patience", 10)), lr=float(training["lr"]),
+                    weight_decay=float(training["weight_decay"]))
+    try:
+        _check_teacher(pipeline, teacher)
+        run.kd = _build("kd_loss", pipeline)
+        if pipeline.uses_hidden:
+            teacher_dim = teacher.hidden["train"].shape[1]
+            run.mi = _build("mi_objective", pipeline, model.hidden_dim, teacher_dim).to(device)
+            run.mi_weight = float(run.mi.hparams.get("weight", 1.0))
+            critic = list(run.mi.parameters())
+            if critic:
+                run.mi_optimizer = BatchedAdam(critic, torch.tensor([run.lr]), torch.zeros(1))
+        if pipeline.augmentation.name != "none":
+            run.augmentation = _build("augmentation", pipeline)
+        row_difficulty = (difficulty(teacher, dataset.y_train) if teacher is not None
+                          else np.zeros(len(dataset.y_train), dtype=np.float32))
+        run.curriculum = _build("curriculum", pipeline, row_difficulty, run.epochs)
+    except (ComponentError, PipelineError) as exc:
+        run.fail(exc, 0.0)
+    return run
+
+
+def _key(component: Any) -> tuple[Any, ...]:
+    """Members share a stacked call when they use one member-axis class with equal
+    categorical hyperparameters."""
+    if not type(component).member_axis:
+        return (id(component),)
+    fixed = tuple(sorted((k, v) for k, v in component.hparams.items()
+                         if not isinstance(v, (int, float)) or isinstance(v, bool)))
+    return (type(component), fixed)
+
+
+class Stacks:
+    """For one family: the stacked instance of each group of members sharing a call."""
+
+    def __init__(self, family: str, runs: Sequence[MemberRun], attribute: str) -> None:
+        self.family, self.attribute = family, attribute
+        grouped: dict[tuple[Any, ...], list[MemberRun]] = {}
+        for run in runs:
+            component = getattr(run, attribute)
+            if run.outcome is None and component is not None:
+                grouped.setdefault(_key(component), []).append(run)
+        self.key_of: dict[int, tuple[Any, ...]] = {}
+        self.position: dict[int, int] = {}
+        self.stacked: dict[tuple[Any, ...], Any] = {}
+        self.size: dict[tuple[Any, ...], int] = {}
+        for key, members in grouped.items():
+            components = [getattr(r, attribute) for r in members]
+            cls = type(components[0])
+            self.stacked[key] = cls.stack(components) if cls.member_axis else None
+            self.size[key] = len(members)
+            for position, run in enumerate(members):
+                self.key_of[run.index], self.position[run.index] = key, position
+
+    def split(self, runs: Sequence[MemberRun]) -> list[tuple[tuple[Any, ...], list[int]]]:
+        """Positions in ``runs`` grouped by shared call, in first-seen order."""
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for position, run in enumerate(runs):
+            if run.index in self.key_of:
+                groups.setdefault(self.key_of[run.index], []).append(position)
+        return list(groups.items())
+
+    def instance(self, key: tuple[Any, ...], runs: Sequence[MemberRun]) -> Any:
+        """The stacked instance for exactly ``runs`` (all in group ``key``)."""
+        whole = self.stacked[key]
+        positions = [self.position[r.index] for r in runs]
+        if len(positions) == self.size[key] and positions == sorted(positions):
+            return whole
+        return whole.select(positions)
+
+
+def call_grouped(stacks: Stacks, runs: Sequence[MemberRun], positions: list[int],
+                 key: tuple[Any, ...], call: Callable[[Any, list[int]], torch.Tensor],
+                 failed: Callable[[MemberRun, BaseException], None],
+                 ) -> list[tuple[list[int], torch.Tensor]]:
+    """Call a family's component for ``runs[positions]``: once, stacked, when the class
+    declares the member axis, else once per member.
+
+    ``call(component, positions)`` receives a stacked instance (inputs with a member
+    axis; returns a member-leading tensor) or a member's own instance (one position;
+    returns that member's value). Returns chunks ``(positions, member-leading tensor)``;
+    a member whose call raised is left out, and ``failed(run, error)`` is called for it.
+    When a stacked call raises, the members are called one by one, so that only the
+    faulty one fails.
+    """
+    chosen = [runs[p] for p in positions]
+    stacked = stacks.stacked[key] is not None
+    if stacked:
+        name = getattr(chosen[0], stacks.attribute).name
+        try:
+            return [(positions, guarded(stacks.family, name, call, stacks.instance(key, chosen),
+                                        positions))]
+        except ComponentError as exc:
+            if len(positions) == 1:
+                failed(chosen[0], exc)
+                return []
+    chunks = []
+    for run, position in zip(chosen, positions, strict=True):
+        component = getattr(run, stacks.attribute)
+        instance = stacks.instance(key, [run]) if stacked else component
+        try:
+            out = guarded(stacks.family, component.name, call, instance, [position])
+        except ComponentError as exc:
+            failed(run, exc)
+            continue
+        chunks.append(([position], out if stacked else out.unsqueeze(0)))
+    return chunks

@@ -1,0 +1,297 @@
+"""One optimisation step of a population, and the start of a member's epoch.
+
+A step takes each stepping member's next batch, groups the members by batch length (a
+final, shorter batch; different batch sizes), augments (one stacked call per group of
+members sharing a member-axis augmentation), runs the teacher once on every member's
+augmented rows together, forwards each group of equal row count in one batched pass,
+computes the KD losses (stacked where the class allows) and each member's MI objective
+(per member: every critic is its own module), sums the members' losses, back-propagates
+once and steps the members that took part. A member whose loss is not finite stops with
+:class:`~autodistill.training.engine.NonFiniteLossError`; one whose component raised stops with
+its :class:`~autodistill.errors.ComponentError`; the others go on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.nn import functional as F
+
+from autodistill.components import Curriculum
+from autodistill.errors import AutodistillError, ComponentError
+from autodistill.training.members import MemberRun, Stacks, call_grouped, guarded
+from autodistill.training.population import BatchedAdam, StackedMLP
+
+if TYPE_CHECKING:
+    from autodistill.training.teachers import TeacherOutputs
+
+__all__ = ["MemberEpochFn", "State", "Step", "begin_epoch", "member_selection"]
+
+#: ``on_epoch(member, epoch, valid_accuracy)`` of :func:`train_population`.
+MemberEpochFn = Callable[[int, int, float], None]
+
+
+@dataclass(eq=False)
+class State:
+    """Everything one population's training shares (see :mod:`autodistill.training.steps`)."""
+
+    device: torch.device
+    teacher: TeacherOutputs | None
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_valid: torch.Tensor
+    y_valid: torch.Tensor
+    t_train: torch.Tensor | None
+    th_train: torch.Tensor | None
+    runs: list[MemberRun]
+    stack: StackedMLP
+    optimizer: BatchedAdam
+    best: list[torch.Tensor]
+    kd: Stacks
+    aug: Stacks
+    on_epoch: MemberEpochFn | None
+    started: float = field(default_factory=time.perf_counter)
+
+
+def begin_epoch(state: State, run: MemberRun) -> None:
+    """Ask ``run``'s curriculum for this epoch's rows and reset its cursor."""
+    student_loss = None
+    if run.curriculum.needs_student_loss and run.epoch > 0:
+        with torch.no_grad():
+            members = torch.tensor([run.index], device=state.device)
+            logits = state.stack.forward(state.x_train, members)[0][0]
+            student_loss = F.cross_entropy(logits, state.y_train, reduction="none").cpu()
+    try:
+        order = guarded("curriculum", run.curriculum.name, run.curriculum.indices, run.epoch,
+                        run.generator, student_loss)
+        if type(run.curriculum).transform is not Curriculum.transform:
+            run.x_epoch = guarded("curriculum", run.curriculum.name, run.curriculum.transform,
+                                  state.x_train, run.epoch, run.generator)
+    except ComponentError as exc:
+        run.fail(exc, time.perf_counter())
+        return
+    run.order, run.pos, run.n_rows = order.to(state.device), 0, int(order.shape[0])
+
+
+@dataclass
+class Group:
+    """Members whose batches have one row count: inputs ``[M, n, ...]``."""
+
+    runs: list[MemberRun]
+    x: torch.Tensor
+    y: torch.Tensor
+    t: torch.Tensor | None
+    #: ``[M, n]`` training rows of the batch (before any augmented rows).
+    rows: torch.Tensor
+    #: Teacher hidden features of the augmented rows ``[M, n_aug, H]``, if any.
+    th_aug: torch.Tensor | None = None
+
+    def teacher_hidden(self, state: State, position: int) -> torch.Tensor:
+        """The teacher's hidden features of member ``position``'s rows (only MI members
+        need them, so they are gathered per member, not for the whole group)."""
+        hidden = state.th_train[self.rows[position]]
+        if self.th_aug is not None:
+            hidden = torch.cat([hidden, self.th_aug[position]])
+        return hidden
+
+
+def _take(tensor: torch.Tensor | None, positions: list[int], whole: int) -> torch.Tensor | None:
+    """``tensor[positions]``: the tensor itself, a slice (a view) when the positions are a
+    contiguous run, else a gathered copy."""
+    if tensor is None or len(positions) == whole:
+        return tensor
+    first = positions[0]
+    if positions[-1] - first == len(positions) - 1:  # ascending and distinct: contiguous
+        return tensor[first:first + len(positions)]
+    return tensor[torch.tensor(positions, device=tensor.device)]
+
+
+def member_selection(runs: list[MemberRun], k: int, device: torch.device) -> slice | torch.Tensor | None:
+    """Which stack members ``runs`` are: all (``None``), a slice, or an index tensor."""
+    first, n = runs[0].index, len(runs)
+    if all(r.index == first + i for i, r in enumerate(runs)):
+        return None if n == k else slice(first, first + n)
+    return torch.tensor([r.index for r in runs], device=device)
+
+
+def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    return None if a is None or b is None else torch.cat([a, b], dim=1)
+
+
+class Step:
+    """Callable doing one optimisation step for the given members."""
+
+    def __init__(self, state: State, nonfinite: type[AutodistillError]) -> None:
+        self.state, self.nonfinite = state, nonfinite
+        self.k = len(state.runs)
+
+    def fail(self, run: MemberRun, error: BaseException) -> None:
+        """Stop ``run`` with ``error``."""
+        run.fail(error, time.perf_counter())
+
+    def __call__(self, stepping: list[MemberRun]) -> None:
+        """Train ``stepping`` (each has rows left in its epoch) on their next batch."""
+        state = self.state
+        by_size: dict[int, list[MemberRun]] = {}
+        rows: dict[int, torch.Tensor] = {}
+        for run in stepping:
+            batch = run.next_rows()
+            rows[run.index] = batch
+            by_size.setdefault(int(batch.shape[0]), []).append(run)
+        batches = []
+        for runs in by_size.values():
+            index = torch.stack([rows[r.index] for r in runs])
+            x = state.x_train[index]
+            for position, run in enumerate(runs):
+                if run.x_epoch is not None:  # its curriculum transforms this epoch's inputs
+                    x[position] = run.x_epoch[index[position]]
+            batches.append(Group(runs, x, state.y_train[index],
+                                 state.t_train[index] if state.t_train is not None else None,
+                                 index))
+        groups = self._augment(batches)
+        pieces = [piece for group in groups if (piece := self._losses(group)) is not None]
+        if not pieces:
+            return
+        runs = [r for piece_runs, _ in pieces for r in piece_runs]
+        losses = pieces[0][1] if len(pieces) == 1 else torch.cat([v for _, v in pieces])
+        finite = torch.isfinite(losses)
+        if not bool(finite.all()):
+            for run, ok, value in zip(runs, finite.tolist(), losses.tolist(), strict=True):
+                if not ok:
+                    self.fail(run, self.nonfinite(
+                        f"the training loss became {value} at epoch {run.epoch}; lower the "
+                        "learning rate or the MI weight"))
+            losses = torch.where(finite, losses, torch.zeros_like(losses))
+        stepped = [r for r in runs if r.active]
+        critics = [r.mi_optimizer for r in stepped if r.mi_optimizer is not None]
+        state.optimizer.zero_grad()
+        for optimizer in critics:
+            optimizer.zero_grad()
+        losses.sum().backward()
+        active = None
+        if len(stepped) < self.k:
+            active = torch.zeros(self.k, dtype=torch.bool)
+            active[[r.index for r in stepped]] = True
+            active = active.to(state.device)
+        state.optimizer.step(active)
+        for optimizer in critics:
+            optimizer.step()
+
+    def _augment(self, batches: list[Group]) -> list[Group]:
+        """Augment the batches of members with an augmentation, label the new rows with
+        one teacher call, and return the groups to forward (plain and augmented apart)."""
+        state = self.state
+        made: list[tuple[Group, list[int], torch.Tensor]] = []
+        for batch in batches:
+            for key, positions in state.aug.split(batch.runs):
+                def call(component: Any, chosen: list[int], batch: Group = batch) -> torch.Tensor:
+                    if component.members is None:
+                        run = batch.runs[chosen[0]]
+                        return component(batch.x[chosen[0]], batch.y[chosen[0]], run.generator)
+                    gens = [batch.runs[p].generator for p in chosen]
+                    return component(_take(batch.x, chosen, len(batch.runs)),
+                                     _take(batch.y, chosen, len(batch.runs)), gens)
+
+                for chunk, x_aug in call_grouped(state.aug, batch.runs, positions, key, call,
+                                                 self.fail):
+                    made.append((batch, chunk, x_aug))
+        labels = self._label(made)
+        groups = []
+        for batch in batches:
+            augmented = {p for b, positions, _ in made if b is batch for p in positions}
+            plain = [p for p, r in enumerate(batch.runs) if p not in augmented and r.active]
+            if plain:
+                n = len(batch.runs)
+                groups.append(Group([batch.runs[p] for p in plain], _take(batch.x, plain, n),
+                                    _take(batch.y, plain, n), _take(batch.t, plain, n),
+                                    _take(batch.rows, plain, n)))
+        for (batch, positions, x_aug), (t_aug, th_aug) in zip(made, labels, strict=True):
+            runs = [batch.runs[p] for p in positions]
+            if not all(r.active for r in runs):
+                continue  # the teacher failed: every augmenting member was stopped
+            n = len(batch.runs)
+            groups.append(Group(runs, torch.cat([_take(batch.x, positions, n), x_aug], 1),
+                                torch.cat([_take(batch.y, positions, n), t_aug.argmax(-1)], 1),
+                                _cat(_take(batch.t, positions, n), t_aug),
+                                _take(batch.rows, positions, n), th_aug))
+        return groups
+
+    def _label(self, made: list[tuple[Group, list[int], torch.Tensor]]) -> list[tuple[Any, Any]]:
+        """Teacher logits (and hidden) of all augmented rows, one call, split per chunk."""
+        if not made:
+            return []
+        try:
+            rows = torch.cat([x_aug.reshape(-1, x_aug.shape[-1]) for _, _, x_aug in made])
+            logits, hidden = self.state.teacher.predict(rows)
+        except AutodistillError as exc:
+            for batch, positions, _ in made:
+                for p in positions:
+                    self.fail(batch.runs[p], exc)
+            return [(None, None)] * len(made)
+        out, start = [], 0
+        for _, _, x_aug in made:
+            size, n_rows = x_aug.shape[0], x_aug.shape[1]
+            stop = start + n_rows * size
+            t = logits[start:stop].view(size, n_rows, -1)
+            th = hidden[start:stop].view(size, n_rows, -1) if hidden is not None else None
+            out.append((t, th))
+            start = stop
+        return out
+
+    def _losses(self, group: Group) -> tuple[list[MemberRun], torch.Tensor] | None:
+        """Forward ``group`` in one batched pass; each member's loss (failures dropped)."""
+        state = self.state
+        n = len(group.runs)
+        logits, hidden = state.stack.forward(group.x, member_selection(group.runs, self.k,
+                                                                        state.device))
+
+        def call(component: Any, chosen: list[int]) -> torch.Tensor:
+            t = group.t if component.uses_teacher else None
+            if component.members is None:
+                p = chosen[0]
+                return component(logits[p], t[p] if t is not None else None, group.y[p])
+            return component(_take(logits, chosen, n), _take(t, chosen, n),
+                             _take(group.y, chosen, n))
+
+        chunks = [chunk for key, positions in state.kd.split(group.runs)
+                  for chunk in call_grouped(state.kd, group.runs, positions, key, call, self.fail)]
+        if not chunks:
+            return None
+        kept = [p for positions, _ in chunks for p in positions]
+        losses = chunks[0][1] if len(chunks) == 1 else torch.cat([v for _, v in chunks])
+        if kept != sorted(kept):
+            order = sorted(range(len(kept)), key=kept.__getitem__)
+            kept, losses = [kept[i] for i in order], losses[torch.tensor(order, device=losses.device)]
+        return self._add_mi(group, kept, losses, hidden)
+
+    def _add_mi(self, group: Group, kept: list[int], losses: torch.Tensor,
+                hidden: torch.Tensor) -> tuple[list[MemberRun], torch.Tensor] | None:
+        """Add each MI member's weighted objective to its loss (one call per member: each
+        critic is its own module); a member whose objective raised is dropped."""
+        at, terms, dropped = [], [], []
+        for i, p in enumerate(kept):
+            run = group.runs[p]
+            if run.mi is None:
+                continue
+            try:
+                term = guarded("mi_objective", run.mi.name, run.mi, hidden[p],
+                               group.teacher_hidden(self.state, p))
+            except ComponentError as exc:
+                self.fail(run, exc)
+                dropped.append(i)
+                continue
+            at.append(i)
+            terms.append(run.mi_weight * term)
+        if terms:
+            losses = losses.index_add(0, torch.tensor(at, device=losses.device),
+                                      torch.stack(terms))
+        if dropped:
+            keep = [i for i in range(len(kept)) if i not in dropped]
+            if not keep:
+                return None
+            kept, losses = [kept[i] for i in keep], losses[torch.tensor(keep, device=losses.device)]
+        return [group.runs[p] for p in kept], losses

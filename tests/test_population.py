@@ -1,0 +1,178 @@
+"""Population training: members equal single runs, masked steps, per-member failures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from autodistill.components import KDLoss
+from autodistill.errors import ComponentError
+from autodistill.registry.manager import register_for_test
+from autodistill.testing import check_component
+from autodistill.training.engine import Member, NonFiniteLossError, train_population, train_student
+from autodistill.training.pipeline import Pipeline
+from autodistill.training.population import BatchedAdam
+
+FAST = {"epochs": 8, "patience": 8, "batch_size": 32}
+
+
+@pytest.fixture(scope="module")
+def iris_with_teacher():
+    from autodistill.data.dataset import load_dataset
+    from autodistill.training.teachers import get_teacher
+
+    dataset = load_dataset("builtin:iris")
+    return dataset, get_teacher("auto", dataset)
+
+
+def _pipeline(training: dict | None = None, **families) -> Pipeline:
+    return Pipeline.from_dict({**{f: {"name": n} for f, n in families.items()},
+                               "training": {**FAST, **(training or {})}})
+
+
+def test_each_member_trains_as_it_would_alone(iris_with_teacher):
+    dataset, teacher = iris_with_teacher
+    members = [
+        Member(_pipeline(kd_loss="hinton"), seed=1),
+        Member(_pipeline({"batch_size": 64, "lr": 0.01}, kd_loss="none"), seed=2),
+        Member(_pipeline(kd_loss="dkd", augmentation="mixup", curriculum="cyclical"), seed=3),
+        Member(_pipeline({"epochs": 5}, kd_loss="soft_ce", augmentation="gaussian_noise"), 4),
+        Member(_pipeline(kd_loss="mse_logits", curriculum="self_paced"), seed=5),
+        Member(_pipeline(kd_loss="hinton", mi_objective="fitnet"), seed=6),
+    ]
+    together = train_population(members, dataset, teacher)
+    for member, result in zip(members, together, strict=True):
+        alone = train_student(member.pipeline, dataset, teacher, seed=member.seed)
+        assert result.epochs_run == alone.epochs_run
+        assert result.history == pytest.approx(alone.history, abs=0.02)
+        for key, value in alone.student.state_dict().items():
+            torch.testing.assert_close(result.student.state_dict()[key], value,
+                                       rtol=1e-3, atol=1e-4)
+
+
+def test_a_masked_member_does_not_move_nor_its_moments():
+    torch.manual_seed(0)
+    weights = torch.randn(3, 4, 2, requires_grad=True)
+    reference = weights.detach().clone().requires_grad_(True)
+    optimizer = BatchedAdam([weights], torch.full((3,), 0.1), torch.full((3,), 0.01))
+    torch_adam = torch.optim.Adam([reference], lr=0.1, weight_decay=0.01)
+    for step in range(4):
+        active = torch.tensor([True, step % 2 == 0, True])
+        before = (weights.detach()[1].clone(), optimizer.exp_avg[0][1].clone(),
+                  optimizer.exp_avg_sq[0][1].clone())
+        (weights ** 2).sum().backward()
+        optimizer.step(active)
+        optimizer.zero_grad()
+        if not active[1]:
+            assert torch.equal(weights.detach()[1], before[0])
+            assert torch.equal(optimizer.exp_avg[0][1], before[1])
+            assert torch.equal(optimizer.exp_avg_sq[0][1], before[2])
+        (reference ** 2).sum().backward()
+        torch_adam.step()
+        torch_adam.zero_grad()
+    # Always-active members follow torch's Adam exactly.
+    torch.testing.assert_close(weights.detach()[0], reference.detach()[0])
+    torch.testing.assert_close(weights.detach()[2], reference.detach()[2])
+    assert optimizer.steps.tolist() == [4.0, 2.0, 4.0]
+
+
+class _Boom(KDLoss):
+    """Raises on purpose."""
+
+    name = "test_pop_boom"
+
+    def forward(self, student_logits, teacher_logits, targets):
+        raise RuntimeError("boom")
+
+
+class _NaNLater(KDLoss):
+    """Cross-entropy that becomes NaN from the third call on (declares the member axis)."""
+
+    name = "test_pop_nan"
+    uses_teacher = False
+    member_axis = True
+
+    def forward_members(self, student_logits, teacher_logits, targets):
+        self.calls = getattr(self, "calls", 0) + 1
+        loss = torch.nn.functional.cross_entropy(
+            student_logits.transpose(1, 2), targets, reduction="none").mean(-1)
+        return loss * float("nan") if self.calls > 2 else loss
+
+
+def test_a_raising_or_nan_member_stops_alone_and_is_named(iris_with_teacher):
+    dataset, teacher = iris_with_teacher
+    removers = [register_for_test("kd_loss", _Boom), register_for_test("kd_loss", _NaNLater)]
+    try:
+        outcomes = train_population([
+            Member(_pipeline(kd_loss="hinton")),
+            Member(_pipeline(kd_loss="test_pop_boom")),
+            Member(_pipeline(kd_loss="test_pop_nan")),
+            Member(_pipeline(kd_loss="none")),
+        ], dataset, teacher)
+    finally:
+        for remove in removers:
+            remove()
+    assert math.isfinite(outcomes[0].valid_accuracy) and outcomes[0].epochs_run == 8
+    assert isinstance(outcomes[1], ComponentError)
+    assert "kd_loss 'test_pop_boom' failed: RuntimeError: boom" in str(outcomes[1])
+    assert isinstance(outcomes[2], NonFiniteLossError) and "nan" in str(outcomes[2])
+    assert outcomes[3].epochs_run == 8
+
+
+def test_on_epoch_stops_one_member(iris_with_teacher):
+    dataset, teacher = iris_with_teacher
+
+    class Stop(Exception):
+        pass
+
+    def on_epoch(member, epoch, accuracy):
+        if member == 0 and epoch == 2:
+            raise Stop("pruned")
+
+    outcomes = train_population([Member(_pipeline(kd_loss="hinton")),
+                                 Member(_pipeline(kd_loss="hinton"), seed=1)],
+                                dataset, teacher, on_epoch=on_epoch)
+    assert isinstance(outcomes[0], Stop)
+    assert outcomes[1].epochs_run == 8
+
+
+def test_the_teacher_labels_all_members_augmented_rows_in_one_call(iris_with_teacher):
+    dataset, teacher = iris_with_teacher
+    calls = []
+    original = teacher.module
+
+    class Counting(torch.nn.Module):
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return original(x)
+
+    teacher.module = Counting()
+    try:
+        train_population([Member(_pipeline(kd_loss="hinton", augmentation="mixup")),
+                          Member(_pipeline(kd_loss="hinton", augmentation="gaussian_noise"), 1),
+                          Member(_pipeline(kd_loss="hinton"), 2)], dataset, teacher)
+    finally:
+        teacher.module = original
+    batches = math.ceil(len(dataset.y_train) / FAST["batch_size"]) * FAST["epochs"]
+    assert len(calls) == batches  # one call per step, for both augmenting members
+    assert sum(calls) == 2 * len(dataset.y_train) * FAST["epochs"]
+
+
+class _WrongAxis(KDLoss):
+    """Declares the member axis but averages over the members too."""
+
+    name = "test_wrong_axis"
+    uses_teacher = False
+    member_axis = True
+
+    def forward_members(self, student_logits, teacher_logits, targets):
+        loss = torch.nn.functional.cross_entropy(
+            student_logits.reshape(-1, student_logits.shape[-1]), targets.reshape(-1))
+        return loss.expand(student_logits.shape[0])
+
+
+def test_check_component_catches_a_wrong_member_axis():
+    with pytest.raises(AssertionError, match="member axis: same losses as member by member"):
+        check_component(_WrongAxis)
