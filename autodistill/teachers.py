@@ -50,7 +50,7 @@ AUTO_CONFIG: dict[str, Any] = {
     "kind": "mlp", "hidden": [256, 256], "lr": 1e-3, "weight_decay": 1e-4,
     "batch_size": 128, "max_epochs": 200, "patience": 15, "version": 1,
 }
-_FORMS = "'auto' or a TorchScript file PATH.pt"
+_FORMS = "'auto', 'gbdt' or a TorchScript file PATH.pt"
 _BATCH = 8192  # rows per inference batch
 _MEMO: dict[tuple[str, str], TeacherOutputs] = {}
 State = dict[str, torch.Tensor] | None  # a state dict to cache, or None
@@ -118,7 +118,8 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
     """Return the teacher's outputs on ``dataset``, training or loading it at most once.
 
     Args:
-        spec: ``"auto"`` or a path to a TorchScript ``.pt`` file.
+        spec: ``"auto"``, ``"gbdt"`` (see :mod:`autodistill.gbdt_teacher`) or a path to a
+            TorchScript ``.pt`` file.
         dataset: The loaded dataset.
         device: Where the teacher runs; :func:`default_device` when ``None``.
         seed: Seed of the ``auto`` teacher's training (part of its cache key).
@@ -134,6 +135,12 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
         return _cached(_cache_key(dataset, config), device,
                        lambda: _train_auto(dataset, config, device),
                        _load_auto(dataset, config, device), "auto")
+    if text.lower() == "gbdt":
+        from autodistill.gbdt_teacher import GBDT_CONFIG, load_gbdt, train_gbdt
+
+        config = {**GBDT_CONFIG, "seed": int(seed)}
+        return _cached(_cache_key(dataset, config), device,
+                       lambda: train_gbdt(dataset, config), load_gbdt(dataset, config), "gbdt")
     path = Path(text).expanduser()
     if path.suffix.lower() in (".pt", ".pth"):
         if not path.is_file():
