@@ -27,12 +27,16 @@ import tarfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from autodistill._real_catalogue import CATALOGUE, LICENCES
 from autodistill.errors import DataError
+
+if TYPE_CHECKING:
+    from autodistill.data import Dataset
 
 __all__ = ["RealTable", "SOURCES", "MIN_ROWS", "MAX_ROWS", "catalogue", "find_table",
            "load_table", "table_problem", "usable_tables", "markdown_table"]
@@ -234,6 +238,20 @@ def load_table(source: str, dataset: str, target: str | None = None
 # --------------------------------------------------------------------------- checking
 
 
+def _check(table: RealTable) -> tuple[Dataset | None, str | None]:
+    """(the loaded task, None) or (None, why it cannot serve)."""
+    from autodistill.data import load_dataset
+
+    try:
+        features, _, _, _ = load_table(table.source, table.dataset, table.target)
+        if not MIN_ROWS <= len(features) <= MAX_ROWS:
+            return None, (f"{len(features)} rows with a target; the knowledge base takes "
+                          f"{MIN_ROWS} to {MAX_ROWS:,}")
+        return load_dataset(table.spec, target=table.target), None
+    except DataError as exc:
+        return None, str(exc)
+
+
 def table_problem(table: RealTable) -> str | None:
     """Why ``table`` cannot serve as a knowledge-base classification task, or ``None``.
 
@@ -241,17 +259,7 @@ def table_problem(table: RealTable) -> str | None:
     :func:`autodistill.data.load_dataset` checks (a class with fewer than 2 rows, one
     class, a continuous target, no usable feature, a missing package).
     """
-    from autodistill.data import load_dataset
-
-    try:
-        features, _, _, _ = load_table(table.source, table.dataset, table.target)
-        if not MIN_ROWS <= len(features) <= MAX_ROWS:
-            return f"{len(features)} rows with a target; the knowledge base takes " \
-                   f"{MIN_ROWS} to {MAX_ROWS:,}"
-        load_dataset(table.spec, target=table.target)
-    except DataError as exc:
-        return str(exc)
-    return None
+    return _check(table)[1]
 
 
 def usable_tables(tables: list[RealTable] | None = None
@@ -259,33 +267,39 @@ def usable_tables(tables: list[RealTable] | None = None
     """Split ``tables`` (default: the catalogue) into usable ones and (table, reason) pairs
     for the others; every skip is logged with its reason."""
     usable, skipped = [], []
-    for table in catalogue() if tables is None else tables:
-        reason = table_problem(table)
+    for table, _, reason in _checked(tables):
         if reason is None:
             usable.append(table)
         else:
-            log.warning("skipping %s: %s", table.spec, reason)
             skipped.append((table, reason))
     return usable, skipped
+
+
+def _checked(tables: list[RealTable] | None):
+    for table in catalogue() if tables is None else tables:
+        dataset, reason = _check(table)
+        if reason is not None:
+            log.warning("skipping %s: %s", table.spec, reason)
+        yield table, dataset, reason
 
 
 def markdown_table(tables: list[RealTable] | None = None) -> str:
     """The catalogue as a Markdown table with rows, columns and classes measured by
     loading each table (skipped tables are listed after it with their reasons)."""
-    from autodistill.data import load_dataset
-
-    usable, skipped = usable_tables(tables)
     lines = ["| name | source | rows | columns | classes | majority | target | licence |",
              "|---|---|---:|---:|---:|---:|---|---|"]
-    for table in usable:
-        ds = load_dataset(table.spec, target=table.target)
+    skipped = []
+    for table, ds, reason in _checked(tables):
+        if ds is None:
+            skipped.append((table, reason))
+            continue
         counts = np.bincount(np.concatenate([ds.y_train, ds.y_valid, ds.y_test]))
         lines.append(f"| `{table.spec}` | {table.source} | {ds.n_rows} | "
                      f"{ds.info['n_raw_features']} | {ds.n_classes} | "
                      f"{counts.max() / counts.sum():.2f} | `{table.target}`: {table.note} | "
                      f"{table.licence} |")
     lines.append("")
-    lines.append(f"{len(usable)} usable tables; {len(skipped)} skipped.")
+    lines.append(f"{len(lines) - 3} usable tables; {len(skipped)} skipped.")
     lines.extend(f"- skipped `{t.spec}`: {reason}" for t, reason in skipped)
     return "\n".join(lines)
 
