@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from autodistill.data import Dataset
     from autodistill.teachers import TeacherOutputs
 
-__all__ = ["GBDT_GRID", "GBDT_CONFIG", "GBDTModule", "fit_gbdt", "gbdt_log_proba"]
+__all__ = ["GBDT_GRID", "GBDT_CONFIG", "GBDTModule", "EnsembleModule", "fit_gbdt",
+           "gbdt_log_proba", "ensemble"]
 
 log = logging.getLogger(__name__)
 
@@ -152,3 +153,43 @@ def load_gbdt(dataset: Dataset, config: dict[str, Any]):
         return GBDTModule(dataset, int(state["setting"][0]), int(state["n_iter"][0]),
                           config["seed"])
     return load
+
+
+def _mean_log_proba(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Log of the mean of two models' class probabilities, given their logits."""
+    stacked = torch.stack([torch.log_softmax(a.float(), 1), torch.log_softmax(b.float(), 1)])
+    return torch.logsumexp(stacked, 0) - torch.log(torch.tensor(2.0, device=a.device))
+
+
+class EnsembleModule(nn.Module):
+    """An MLP teacher and a gbdt teacher averaged: ``(mean log-probabilities, MLP hidden)``."""
+
+    def __init__(self, mlp: nn.Module, gbdt: nn.Module) -> None:
+        super().__init__()
+        self.mlp, self.gbdt = mlp, gbdt
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Averaged logits and the MLP's hidden features for encoded rows ``x``."""
+        out = self.mlp(x)
+        logits, hidden = out if isinstance(out, (tuple, list)) else (out, None)
+        return _mean_log_proba(logits, self.gbdt(x).to(logits.device)), hidden
+
+
+def ensemble(mlp: TeacherOutputs, gbdt: TeacherOutputs, dataset: Dataset,
+             spec: str) -> TeacherOutputs:
+    """The teacher that averages ``mlp``'s and ``gbdt``'s class probabilities and keeps the
+    MLP's hidden features. Both parts are cached on their own; this costs a few tensor ops."""
+    from autodistill.teachers import SPLITS, TeacherOutputs
+
+    logits = {s: _mean_log_proba(mlp.logits[s], gbdt.logits[s]) for s in SPLITS}
+
+    def accuracy(split: str) -> float:
+        y = np.asarray(getattr(dataset, f"y_{split}"))
+        return float((logits[split].argmax(1).numpy() == y).mean()) if len(y) else 0.0
+
+    module = EnsembleModule(mlp.module, gbdt.module).eval() if mlp.module is not None and \
+        gbdt.module is not None else None
+    return TeacherOutputs(logits=logits, hidden=mlp.hidden, accuracy=accuracy("test"),
+                          valid_accuracy=accuracy("valid"), params=mlp.params + gbdt.params,
+                          spec=spec, seconds=mlp.seconds + gbdt.seconds, module=module,
+                          from_cache=mlp.from_cache and gbdt.from_cache)
