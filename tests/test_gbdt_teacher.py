@@ -88,3 +88,17 @@ def test_gbdt_log_proba_fills_classes_the_model_never_saw():
     assert logp.shape == (60, 3) and np.isfinite(logp).all()
     assert np.allclose(np.exp(logp).sum(1), 1.0, atol=1e-5)
     assert (np.exp(logp[:, 1]) < 1e-5).all()
+
+
+def test_auto_is_the_mean_of_its_mlp_and_gbdt_keeping_the_mlp_hidden(iris, fresh_home):
+    mlp = get_teacher("auto:mlp", iris, device=CPU)
+    gbdt = get_teacher("gbdt", iris, device=CPU)
+    auto = get_teacher("auto", iris, device=CPU)
+    assert auto.spec == "auto" and auto.params == mlp.params + gbdt.params
+    for split in ("train", "valid", "test"):
+        mean = (mlp.logits[split].softmax(1) + gbdt.logits[split].softmax(1)) / 2
+        assert torch.allclose(auto.logits[split].exp(), mean, atol=1e-5)
+        assert torch.equal(auto.hidden[split], mlp.hidden[split])
+    logits, hidden = auto.predict(torch.as_tensor(iris.X_valid))
+    assert torch.allclose(logits, auto.logits["valid"], atol=1e-5)
+    assert torch.allclose(hidden, mlp.hidden["valid"], atol=1e-5)
