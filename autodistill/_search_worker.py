@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from autodistill import _journal
 from autodistill import storage as store
+from autodistill._processes import die_with_parent, kill_workers
 from autodistill.errors import AutodistillError, ComponentError, PipelineError, TeacherError
 
 if TYPE_CHECKING:
@@ -362,9 +363,11 @@ def load_inputs(job: Job) -> tuple[Any, Any, Any]:
     """The dataset, the teacher's outputs (cached on disk) and the space of ``job``."""
     from autodistill.data import load_dataset
     from autodistill.space import load_space
+    from autodistill.students import check_student_fits
     from autodistill.teachers import get_teacher
 
     dataset = load_dataset(job.data, target=job.target, split_seed=job.split_seed)
+    check_student_fits(job.student, dataset.n_features, dataset.n_classes)  # before the teacher
     teacher = get_teacher(job.teacher, dataset)
     space = load_space(job.space, has_hidden=teacher.hidden is not None)
     return dataset, teacher, space
@@ -393,8 +396,9 @@ def _sampler_seed(job: Job) -> int:
     return seed % (2**32)
 
 
-def worker_main(fields: dict[str, Any]) -> None:
-    """Entry point of a spawned worker process."""
+def worker_main(fields: dict[str, Any], coordinator: int | None = None) -> None:
+    """Entry point of a spawned worker process; it dies with ``coordinator`` (its parent)."""
+    die_with_parent(coordinator)
     job = Job(**fields)
     logging.basicConfig(level=logging.WARNING, format="autodistill worker: %(message)s")
     quiet_optuna(job.quiet)
@@ -423,12 +427,24 @@ def run_parallel(study: Any, objective: Objective, job: Job, workers: int, stop:
     when they have imported torch.
     """
     context = multiprocessing.get_context("spawn")
-    processes = []
-    for index in range(1, workers):
-        fields = {**asdict(job), "worker": index}
-        process = context.Process(target=worker_main, args=(fields,))
-        process.start()
-        processes.append(process)
+    processes: list[Any] = []
+    try:
+        for index in range(1, workers):
+            fields = {**asdict(job), "worker": index}
+            process = context.Process(target=worker_main, args=(fields, os.getpid()))
+            process.start()
+            processes.append(process)
+        _coordinate(study, objective, job, stop, progress, processes)
+    finally:
+        kill_workers(processes)  # every exit path, an exception's included
+    failed = [p.exitcode for p in processes if p.exitcode not in (0, 130, -signal.SIGINT)]
+    if failed and not stop.requested:
+        log.warning("%d worker process(es) exited with an error (codes %s)", len(failed), failed)
+
+
+def _coordinate(study: Any, objective: Objective, job: Job, stop: Stop,
+                progress: ProgressFn | None, processes: list[Any]) -> None:
+    """Work here while the spawned ``processes`` work; wait for them; forward a stop."""
 
     def forward() -> None:
         for process in processes:
@@ -454,6 +470,3 @@ def run_parallel(study: Any, objective: Objective, job: Job, workers: int, stop:
             process.join(timeout=10)
     finally:
         stop.forward = None
-    failed = [p.exitcode for p in processes if p.exitcode not in (0, 130, -signal.SIGINT)]
-    if failed and not stop.requested:
-        log.warning("%d worker process(es) exited with an error (codes %s)", len(failed), failed)

@@ -76,6 +76,29 @@ def _call(family: str, name: str, fn: Callable[..., Any], *args: Any, **kwargs: 
         raise ComponentError(family, name, f"{type(exc).__name__}: {exc}") from exc
 
 
+def _finite(value: torch.Tensor | None) -> bool:
+    return value is None or bool(torch.isfinite(value.detach()).all())
+
+
+def _nonfinite_source(pipeline: Pipeline, xb: torch.Tensor, tb: torch.Tensor | None,
+                      logits: torch.Tensor, kd_value: torch.Tensor,
+                      mi_value: torch.Tensor | None) -> str:
+    """Which component or input made the loss NaN or infinite, and what to do about it."""
+    aug = pipeline.augmentation.name
+    if not _finite(xb):
+        return (f"augmentation '{aug}' produced NaN or infinite rows" if aug != "none" else
+                "the input rows hold NaN or infinite values")
+    if not _finite(tb):
+        return "the teacher's logits are NaN or infinite; fix or retrain the teacher"
+    if not _finite(logits):
+        return ("the student's outputs diverged; lower training.lr (now "
+                f"{pipeline.training['lr']})")
+    if not _finite(kd_value):
+        return f"kd_loss '{pipeline.kd_loss.name}' returned {kd_value.item()}"
+    return (f"mi_objective '{pipeline.mi_objective.name}' returned "
+            f"{mi_value.item() if mi_value is not None else 'nan'}; lower its weight")
+
+
 @torch.no_grad()
 def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     model.eval()
@@ -191,14 +214,17 @@ def train_student(
                 if thb is not None:
                     thb = torch.cat([thb, th_aug])
             logits, hidden = model(xb)
-            loss = _call("kd_loss", kd_name, kd_loss, logits, tb if kd_uses_teacher else None, yb)
+            kd_value = _call("kd_loss", kd_name, kd_loss, logits, tb if kd_uses_teacher else None,
+                             yb)
+            loss = kd_value
+            mi_value = None
             if mi is not None:
-                loss = loss + mi_weight * _call("mi_objective", mi_name, mi, hidden, thb)
+                mi_value = _call("mi_objective", mi_name, mi, hidden, thb)
+                loss = loss + mi_weight * mi_value
             if not math.isfinite(loss.item()):
-                raise NonFiniteLossError(
-                    f"the training loss became {loss.item()} at epoch {epoch}; lower the "
-                    "learning rate or the MI weight"
-                )
+                culprit = _nonfinite_source(pipeline, xb, tb, logits, kd_value, mi_value)
+                raise NonFiniteLossError(f"the training loss became {loss.item()} at epoch "
+                                         f"{epoch}: {culprit}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from autodistill._db_lock import database_lock
 from autodistill.metamodel import MetaRow
 from autodistill.storage import mask_url
 
@@ -130,7 +131,11 @@ def _engine(url: str):
     engine = get_engine(url)
     if url not in _ready:
         try:
-            metadata.create_all(engine)
+            from sqlalchemy import inspect
+
+            if not set(metadata.tables) <= set(inspect(engine).get_table_names()):
+                with database_lock(url, engine):  # two commands on an empty database race
+                    metadata.create_all(engine)
         except SQLAlchemyError as exc:
             raise storage_error(url, exc) from None
         _ready.add(url)
@@ -148,35 +153,45 @@ def ensure_knowledge_base(url: str) -> int:
     with engine.connect() as conn:
         current = conn.execute(select(kb_info.c.value).where(kb_info.c.key == "version")).scalar()
     if current != version:
-        tasks, trials = read_shipped()
-        try:
-            with engine.begin() as conn:
-                conn.execute(delete(kb_trials))
-                conn.execute(delete(kb_tasks))
-                conn.execute(delete(kb_info))
-                if tasks:
-                    conn.execute(insert(kb_tasks), [
-                        {**{k: t.get(k) for k in ("task", "data", "student", "name", "n_rows",
-                                                  "n_features", "n_classes", "teacher_valid",
-                                                  "teacher_test")},
-                         "meta_features": json.dumps(t["meta_features"], sort_keys=True)}
-                        for t in tasks
-                    ])
-                if trials:
-                    conn.execute(insert(kb_trials), [
-                        {"task": t["task"], "number": t.get("number"),
-                         "pipeline": json.dumps(t["pipeline"], sort_keys=True),
-                         "valid": t["valid"], "test": t.get("test"), "seconds": t.get("seconds"),
-                         "portfolio": t.get("portfolio")}
-                        for t in trials
-                    ])
-                conn.execute(insert(kb_info), [{"key": "version", "value": version}])
-            log.info("loaded the knowledge base (%d tasks, %d trials) into %s",
-                     len(tasks), len(trials), mask_url(url))
-        except IntegrityError:
-            log.info("another process loaded the knowledge base first")
+        with database_lock(url, engine):
+            _load_shipped(url, engine, version)
     with engine.connect() as conn:
         return len(conn.execute(select(kb_trials.c.id)).all())
+
+
+def _load_shipped(url: str, engine: Any, version: str) -> None:
+    """Replace the knowledge-base rows by the shipped ones (under the database lock)."""
+    with engine.connect() as conn:
+        if conn.execute(select(kb_info.c.value).where(kb_info.c.key == "version")
+                        ).scalar() == version:
+            return  # another command loaded it while this one waited for the lock
+    tasks, trials = read_shipped()
+    try:
+        with engine.begin() as conn:
+            conn.execute(delete(kb_trials))
+            conn.execute(delete(kb_tasks))
+            conn.execute(delete(kb_info))
+            if tasks:
+                conn.execute(insert(kb_tasks), [
+                    {**{k: t.get(k) for k in ("task", "data", "student", "name", "n_rows",
+                                              "n_features", "n_classes", "teacher_valid",
+                                              "teacher_test")},
+                     "meta_features": json.dumps(t["meta_features"], sort_keys=True)}
+                    for t in tasks
+                ])
+            if trials:
+                conn.execute(insert(kb_trials), [
+                    {"task": t["task"], "number": t.get("number"),
+                     "pipeline": json.dumps(t["pipeline"], sort_keys=True),
+                     "valid": t["valid"], "test": t.get("test"), "seconds": t.get("seconds"),
+                     "portfolio": t.get("portfolio")}
+                    for t in trials
+                ])
+            conn.execute(insert(kb_info), [{"key": "version", "value": version}])
+        log.info("loaded the knowledge base (%d tasks, %d trials) into %s",
+                 len(tasks), len(trials), mask_url(url))
+    except IntegrityError:
+        log.info("another process loaded the knowledge base first")
 
 
 def _kb_rows(url: str) -> list[MetaRow]:

@@ -32,6 +32,8 @@ from typing import Any
 
 from autodistill import _journal
 from autodistill import storage as store
+from autodistill._db_lock import database_lock
+from autodistill._resources import cap_workers
 from autodistill._search_worker import (
     Job,
     Objective,
@@ -60,6 +62,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The longest study name Optuna's and autodistill's tables hold.
+MAX_STUDY_NAME = 512
 
 
 def default_study_name(dataset: Any, student: str, split_seed: int = 0) -> str:
@@ -144,6 +149,12 @@ def run_search(
         raise AutodistillError(f"--trials {trials}: ask for at least one trial")
     if workers < 1:
         raise AutodistillError(f"--workers {workers}: use at least one worker")
+    if timeout is not None and not timeout > 0:
+        raise AutodistillError(f"--timeout {timeout}: give a positive number of seconds, "
+                               "or leave it out to run every trial")
+    if study is not None and not 0 < len(study) <= MAX_STUDY_NAME:
+        raise AutodistillError(f"--study: a study name has 1 to {MAX_STUDY_NAME} characters, "
+                               f"this one has {len(study)}; use a shorter name")
     quiet_optuna(quiet)
     url = store.resolve_url(storage)
     store.ensure_schema(url)  # an unreachable database fails before the teacher trains
@@ -156,8 +167,9 @@ def run_search(
     dataset, teacher_outputs, space_obj = load_inputs(job)
     job.study = study or default_study_name(dataset, student, split_seed)
 
-    canonical = create_study(store.open_optuna_storage(url, heartbeat_interval=interval,
-                                                       grace_period=grace), job.study, seed=seed)
+    with database_lock(url, store.get_engine(url)):  # two commands may create one study
+        canonical = create_study(store.open_optuna_storage(
+            url, heartbeat_interval=interval, grace_period=grace), job.study, seed=seed)
     _check_study(canonical, url, job, dataset, teacher_outputs, space_obj)
     store.record_dataset(url, dataset)
     store.record_study(url, job.study, dataset_fingerprint=dataset.fingerprint, teacher=teacher,
@@ -170,6 +182,7 @@ def run_search(
         canonical.sampler = make_sampler(seed, job.startup_trials)
     if store.is_sqlite(url):
         _merge_leftover(url, canonical)
+    workers = cap_workers(workers, trials)
     finished_before = {t._trial_id for t in canonical.get_trials(deepcopy=False)
                        if t.state.is_finished()}
 
@@ -225,12 +238,18 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
                 f"study '{job.study}' in {store.mask_url(url)} searched {shown} {was!r}, not "
                 f"{now!r}; pass another --study name"
             )
+    if existing.get("space") not in (None, space.name):
+        # Optuna cannot mix two spaces in one study (its dynamic-space error), and the
+        # trials of one would be compared with those of the other: refuse before any trial.
+        raise StorageError(
+            f"study '{job.study}' in {store.mask_url(url)} searched space "
+            f"'{existing.get('space')}', not '{space.name}'; pass --space "
+            f"{existing.get('space')} to resume it, or --study {job.study}-{space.name} "
+            "for a new study in this space"
+        )
     if "meta_features" not in existing:
         study.set_user_attr("autodistill", {**existing, **{k: info[k] for k in (
             "meta_features", "teacher_valid_accuracy")}})
-    if existing.get("space") != space.name:
-        log.warning("study '%s' was started with space '%s'; continuing with '%s'",
-                    job.study, existing.get("space"), space.name)
 
 
 def _warm_start(k: int, dataset: Any, teacher: Any, student: str, url: str) -> list[Pipeline]:

@@ -44,9 +44,11 @@ from sqlalchemy import (
     create_engine,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from autodistill import _secrets
+from autodistill._db_lock import database_lock
 from autodistill.errors import StorageError
 
 __all__ = [
@@ -94,11 +96,14 @@ def resolve_url(storage: str | None = None) -> str:
         StorageError: when the value is not a database URL.
     """
     url = storage or os.environ.get("AUTODISTILL_STORAGE") or default_url()
+    _secrets.remember(url)
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
+    url = _secrets.quote_userinfo(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        parsed.port  # noqa: B018 - a malformed port or IPv6 host raises here
+    except (ArgumentError, ValueError, TypeError):
         raise StorageError(
             f"--storage '{mask_url(url)}' is not a database URL; use e.g. "
             "sqlite:///studies.db or postgresql://user@host/db"
@@ -115,11 +120,9 @@ def _missing(module: str) -> bool:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe to print or log)."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url.split("@")[-1] if "@" in url else url
+    """``url`` with its password and secret query values replaced by ``***`` (safe to print
+    or log); see :func:`autodistill._secrets.mask_url`."""
+    return _secrets.mask_url(url)
 
 
 def is_sqlite(url: str) -> bool:
@@ -244,19 +247,34 @@ def ensure_schema(url: str) -> None:
         return
     engine = get_engine(url)
     try:
-        Base.metadata.create_all(engine, checkfirst=True)
-        with Session(engine) as s, s.begin():
-            row = s.get(SchemaVersion, 1)
-            if row is None:
-                s.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
-            elif row.version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"{mask_url(url)} holds autodistill tables of schema version {row.version}, "
-                    f"newer than this autodistill's {SCHEMA_VERSION}; upgrade autodistill"
-                )
+        row = _schema_row(engine)
+        if row is None:  # tables or version missing: create them under the database's lock
+            with database_lock(url, engine):
+                Base.metadata.create_all(engine, checkfirst=True)
+                with Session(engine, expire_on_commit=False) as s, s.begin():
+                    row = s.get(SchemaVersion, 1)
+                    if row is None:
+                        row = SchemaVersion(id=1, version=SCHEMA_VERSION)
+                        s.add(row)
     except SQLAlchemyError as exc:
         raise storage_error(url, exc) from None
+    if row.version > SCHEMA_VERSION:
+        raise StorageError(
+            f"{mask_url(url)} holds autodistill tables of schema version {row.version}, "
+            f"newer than this autodistill's {SCHEMA_VERSION}; upgrade autodistill"
+        )
     _ready.add(url)
+
+
+def _schema_row(engine: Engine) -> SchemaVersion | None:
+    """The version row when autodistill's tables all exist (read only: a read-only
+    database that holds them is fine), else None."""
+    from sqlalchemy import inspect
+
+    if not set(Base.metadata.tables) <= set(inspect(engine).get_table_names()):
+        return None
+    with Session(engine, expire_on_commit=False) as s:
+        return s.get(SchemaVersion, 1)
 
 
 @contextlib.contextmanager
@@ -274,33 +292,40 @@ def session(url: str) -> Iterator[Session]:
         raise storage_error(url, exc) from None
 
 
+def _insert_once(url: str, model: type[Base], key: str, make: Any) -> Any:
+    """The row of ``model`` with primary key ``key``, inserted from ``make()`` when missing.
+
+    A concurrent command may insert it between our read and our write: its unique-key
+    error means the row exists, so it is read again rather than reported.
+    """
+    for attempt in range(2):
+        try:
+            with session(url) as s:
+                row = s.get(model, key)
+                if row is None:
+                    row = make()
+                    s.add(row)
+                return row
+        except StorageError as exc:
+            if attempt or not isinstance(exc.__context__, IntegrityError):
+                raise
+    raise AssertionError("unreachable")
+
+
 def record_dataset(url: str, dataset: Any) -> DatasetRow:
     """Insert the dataset's row (shape and ``dataset.info``) unless its fingerprint exists."""
-    with session(url) as s:
-        row = s.get(DatasetRow, dataset.fingerprint)
-        if row is None:
-            row = DatasetRow(
-                fingerprint=dataset.fingerprint, spec=dataset.spec, name=dataset.name,
-                n_rows=int(dataset.n_rows), n_features=int(dataset.n_features),
-                n_classes=int(dataset.n_classes), info=_jsonable(dataset.info),
-            )
-            s.add(row)
-        return row
+    return _insert_once(url, DatasetRow, dataset.fingerprint, lambda: DatasetRow(
+        fingerprint=dataset.fingerprint, spec=dataset.spec, name=dataset.name,
+        n_rows=int(dataset.n_rows), n_features=int(dataset.n_features),
+        n_classes=int(dataset.n_classes), info=_jsonable(dataset.info)))
 
 
 def record_study(url: str, name: str, *, dataset_fingerprint: str, teacher: str, student: str,
                  space: str, split_seed: int, teacher_accuracy: float | None = None) -> StudyRow:
     """Insert the study's row, or return the existing one unchanged."""
-    with session(url) as s:
-        row = s.get(StudyRow, name)
-        if row is None:
-            row = StudyRow(
-                name=name, dataset_fingerprint=dataset_fingerprint, teacher=teacher,
-                student=student, space=space, split_seed=split_seed,
-                teacher_accuracy=teacher_accuracy,
-            )
-            s.add(row)
-        return row
+    return _insert_once(url, StudyRow, name, lambda: StudyRow(
+        name=name, dataset_fingerprint=dataset_fingerprint, teacher=teacher, student=student,
+        space=space, split_seed=split_seed, teacher_accuracy=teacher_accuracy))
 
 
 def get_study_row(url: str, name: str) -> StudyRow | None:
@@ -358,7 +383,9 @@ def open_optuna_storage(url: str, *, heartbeat_interval: int | None = None,
                     "heartbeat_stale_trial_callback":
                         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
                 }
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            # Optuna creates its tables on first use: under the lock, or two commands race
+            with database_lock(url, get_engine(url)):
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except (SQLAlchemyError, ImportError) as exc:
         raise storage_error(url, exc) from None
     except Exception as exc:  # optuna wraps some driver errors in its own types

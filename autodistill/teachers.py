@@ -131,19 +131,37 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
     text = str(spec).strip()
     if text.lower() == "auto":
         config = {**AUTO_CONFIG, "seed": int(seed)}
-        return _cached(_cache_key(dataset, config), device,
-                       lambda: _train_auto(dataset, config, device),
-                       _load_auto(dataset, config, device), "auto")
+        outputs = _cached(_cache_key(dataset, config), device,
+                          lambda: _train_auto(dataset, config, device),
+                          _load_auto(dataset, config, device), "auto")
+        return _warn_if_chance(outputs, dataset)
     path = Path(text).expanduser()
     if path.suffix.lower() in (".pt", ".pth"):
         if not path.is_file():
             raise TeacherError(f"--teacher '{text}': no such file; pass {_FORMS}")
         module = _load_script(path, device)
         config = {"kind": "torchscript", "sha256": _file_digest(path)}
-        return _cached(_cache_key(dataset, config), device,
-                       lambda: _run_module(module, dataset, text),
-                       lambda state: module, text)
+        outputs = _cached(_cache_key(dataset, config), device,
+                          lambda: _run_module(module, dataset, text),
+                          lambda state: module, text)
+        return _warn_if_chance(outputs, dataset)
     raise TeacherError(f"--teacher '{text}': unknown teacher; pass {_FORMS}")
+
+
+def _warn_if_chance(outputs: TeacherOutputs, dataset: Dataset) -> TeacherOutputs:
+    """Warn when the teacher is no better than always answering the most frequent class:
+    a student distilled from it learns nothing the labels do not already say."""
+    y = np.asarray(dataset.y_test)
+    if len(y) == 0:
+        return outputs
+    chance = max(float(np.bincount(y).max() / len(y)), 1.0 / max(dataset.n_classes, 1))
+    if outputs.accuracy <= chance:
+        log.warning("teacher '%s' reaches test accuracy %.3f on %s, no better than chance "
+                    "(%.3f, always the most frequent class): %d rows for %d classes may be "
+                    "too few to learn from; add rows per class or pass another --teacher",
+                    outputs.spec, outputs.accuracy, dataset.name, chance, dataset.n_rows,
+                    dataset.n_classes)
+    return outputs
 
 
 # --------------------------------------------------------------------------- caching
@@ -264,6 +282,13 @@ def _outputs_on(module: nn.Module, dataset: Dataset, spec: str) -> TeacherOutput
     for split, (x, _) in _split_tensors(dataset).items():
         logits[split], hidden[split] = _forward(module, x, where=spec)
     width = logits["train"].shape[1]
+    for split, values in logits.items():
+        bad = int((~torch.isfinite(values)).any(1).sum())
+        if bad:
+            raise TeacherError(f"teacher '{spec}' produced NaN or infinite logits for {bad} "
+                               f"of {values.shape[0]} {split} rows of {dataset.spec}; fix or "
+                               f"retrain that teacher (a TorchScript teacher must return "
+                               f"finite logits)")
     if width != dataset.n_classes:
         raise TeacherError(f"teacher '{spec}' outputs {width} logits per row but "
                            f"{dataset.spec} has {dataset.n_classes} classes; use a teacher "
