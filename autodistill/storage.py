@@ -139,6 +139,10 @@ def storage_error(url: str, exc: BaseException) -> StorageError:
     """A one-line :class:`StorageError` for a database that cannot be used."""
     if isinstance(exc, StorageError):
         return exc
+    if isinstance(exc, NoSuchModuleError) and "Can't load plugin" in str(exc):
+        return StorageError(f"--storage '{mask_url(url)}': unknown database kind "
+                            f"'{make_url(url).drivername}'; use sqlite:///FILE or "
+                            "postgresql://user@host/db")
     if isinstance(exc, (NoSuchModuleError, ModuleNotFoundError)):
         return StorageError(
             f"cannot open {mask_url(url)}: its database driver is not installed "
