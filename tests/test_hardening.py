@@ -43,7 +43,7 @@ kd_loss: {components: [none, hinton]}
 mi_objective: {components: [none]}
 augmentation: {components: [none]}
 curriculum: {components: [none]}
-training: {epochs: 200, patience: 200, batch_size: 16, lr: 0.0005}
+training: {epochs: 200, patience: 100, batch_size: 32, lr: 0.0005}
 """
 SECRET = "Xq7-s3cr3t-pw"
 
