@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autodistill import _journal
+from autodistill import _journal, _secrets
 from autodistill import storage as store
 from autodistill._processes import die_with_parent, kill_workers
 from autodistill.errors import AutodistillError, ComponentError, PipelineError, TeacherError
@@ -401,6 +401,8 @@ def worker_main(fields: dict[str, Any], coordinator: int | None = None) -> None:
     die_with_parent(coordinator)
     job = Job(**fields)
     logging.basicConfig(level=logging.WARNING, format="autodistill worker: %(message)s")
+    _secrets.remember(job.url)
+    _secrets.scrub_logs()
     quiet_optuna(job.quiet)
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # Ctrl-C reaches the coordinator, which forwards it exactly once
@@ -412,7 +414,7 @@ def worker_main(fields: dict[str, Any], coordinator: int | None = None) -> None:
                              startup_trials=job.startup_trials)
         work(study, Objective(space, dataset, teacher, job, stop), job, stop)
     except AutodistillError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {_secrets.scrub(str(exc))}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

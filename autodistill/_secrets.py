@@ -16,7 +16,7 @@ import re
 from urllib.parse import unquote
 
 __all__ = ["MASK", "mask_url", "secrets_of", "remember", "scrub", "ScrubFilter",
-           "quote_userinfo"]
+           "quote_userinfo", "scrub_logs"]
 
 MASK = "***"
 #: A query parameter whose (decoded, lower-cased) name matches this holds a secret.
@@ -137,3 +137,10 @@ class ScrubFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+def scrub_logs() -> None:
+    """Pass every record of the root logger's handlers through :func:`scrub` (once)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, ScrubFilter) for f in handler.filters):
+            handler.addFilter(ScrubFilter())

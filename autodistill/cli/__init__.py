@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from autodistill._secrets import ScrubFilter, scrub
+from autodistill._secrets import scrub, scrub_logs
 from autodistill.errors import AutodistillError, environment_error
 
 __all__ = ["make_app", "main"]
@@ -67,8 +67,7 @@ def _names_builtin_command(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``autodistill`` script."""
     logging.basicConfig(level=logging.WARNING, format="autodistill: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(ScrubFilter())
+    scrub_logs()
     try:
         args = sys.argv[1:] if argv is None else list(argv)
         app = make_app(plugin_commands=not _names_builtin_command(args))
