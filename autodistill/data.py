@@ -199,11 +199,10 @@ def _prepare_columns(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, lis
     categorical = [columns[i] for i in np.flatnonzero(~is_numeric)]
     parts = []
     if numeric:
-        block = pd.DataFrame({c: converted[c] for c in converted}, index=frame.index)
         values = frame.iloc[:, np.flatnonzero(is_numeric)]
         if converted:
             values = values.copy()
-            values[list(converted)] = block
+            values[list(converted)] = pd.DataFrame(converted, index=frame.index)
         array = values.to_numpy(dtype=np.float64, copy=True)
         array[~np.isfinite(array)] = np.nan  # inf -> missing, imputed like NaN
         parts.append(pd.DataFrame(array, columns=numeric, index=frame.index))
