@@ -13,7 +13,8 @@ import sys
 
 import typer
 
-from autodistill.errors import AutodistillError
+from autodistill._secrets import scrub, scrub_logs
+from autodistill.errors import AutodistillError, environment_error
 
 __all__ = ["make_app", "main"]
 
@@ -66,6 +67,7 @@ def _names_builtin_command(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``autodistill`` script."""
     logging.basicConfig(level=logging.WARNING, format="autodistill: %(message)s")
+    scrub_logs()
     try:
         args = sys.argv[1:] if argv is None else list(argv)
         app = make_app(plugin_commands=not _names_builtin_command(args))
@@ -78,8 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     except AutodistillError as exc:
         if _debug():
             raise
-        typer.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc))
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         sys.exit(130)
@@ -89,15 +90,20 @@ def main(argv: list[str] | None = None) -> None:
         if _debug():
             raise
         if _is_usage_error(exc):
-            typer.echo(f"Error: {_usage_message(exc)}", err=True)
-            sys.exit(exc.exit_code)
-        typer.echo(
-            f"Error: internal error {type(exc).__name__}: {exc} "
-            "(set AUTODISTILL_DEBUG=1 for the traceback and please report it)",
-            err=True,
-        )
-        sys.exit(1)
+            _fail(_usage_message(exc), exc.exit_code)
+        known = environment_error(exc)
+        if known is not None:
+            _fail(known)
+        _fail(f"internal error {type(exc).__name__}: {exc} "
+              "(set AUTODISTILL_DEBUG=1 for the traceback and please report it)", 1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    """Print ``Error: message`` as one line on stderr (secrets masked) and exit."""
+    line = " ".join(scrub(message).split())
+    typer.echo(f"Error: {line}", err=True)
+    sys.exit(code)
 
 
 def _is_usage_error(exc: Exception) -> bool:

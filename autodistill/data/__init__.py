@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "find_table": "real_tables",
     "load_table": "real_tables",
     "load_raw": "sources",
+    "looks_decimal_comma": "sources",
     "markdown_table": "table_checks",
     "table_problem": "table_checks",
     "usable_tables": "table_checks",

@@ -18,12 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from autodistill._resources import check_fits
 from autodistill.data.sources import (
     BUILTINS,
     FILE_SUFFIXES,
     SYNTHETIC_FAMILIES,
     DataSpec,
     load_raw,
+    looks_decimal_comma,
     parse_spec,
 )
 from autodistill.errors import DataError
@@ -166,35 +168,51 @@ def split_indices(y: np.ndarray, split_seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _prepare_columns(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, list, list, int]:
-    """Type each column (numeric or categorical), stateless: no statistics of the rows."""
-    frame = frame.loc[:, frame.notna().any(axis=0)].copy()  # all-missing columns carry nothing
+    """Type each column (numeric or categorical), stateless: no statistics of the rows.
+
+    Vectorised over the numeric columns (a table may have 100,000 of them); only the
+    columns that are not numeric already are looked at one by one.
+    """
+    frame = frame.loc[:, frame.notna().any(axis=0).to_numpy()]  # all-missing columns carry nothing
     if frame.shape[1] == 0:
         raise DataError(f"{where}: no usable feature column (every column besides the target "
                         f"is empty); add feature columns")
-    numeric, categorical, coerced = [], [], 0
-    for col in frame.columns:
-        series = frame[col]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            numeric.append(col)
+    kinds = frame.dtypes
+    is_numeric = np.array([k.kind in "iufc" for k in kinds], dtype=bool)
+    columns = list(frame.columns)
+    converted: dict[Any, pd.Series] = {}
+    coerced = 0
+    for index in np.flatnonzero(~is_numeric):
+        col, series = columns[index], frame.iloc[:, index]
+        if pd.api.types.is_bool_dtype(series):
             continue
         parsed = pd.to_numeric(series, errors="coerce")
         present = series.notna()
-        if present.sum() and parsed[present].notna().mean() >= 0.9 and not \
-                pd.api.types.is_bool_dtype(series):
+        if present.sum() and parsed[present].notna().mean() >= 0.9:
             # a numeric column with a few garbage cells: keep it numeric, garbage -> missing
             log.warning("%s: column '%s' has non-numeric cells; treating them as missing",
                         where, col)
-            frame[col], coerced = parsed, coerced + 1
-            numeric.append(col)
-        else:
-            categorical.append(col)
-    for col in numeric:
-        values = frame[col].astype(np.float64)
-        frame[col] = values.where(np.isfinite(values))  # inf -> missing, imputed like NaN
-    for col in categorical:
-        series = frame[col]
-        frame[col] = series.astype(object).where(series.notna(), _MISSING).map(str)
-    return frame, numeric, categorical, coerced
+            converted[col], coerced, is_numeric[index] = parsed, coerced + 1, True
+        elif looks_decimal_comma(series[present]):
+            log.warning("%s: column '%s' looks numeric with a decimal comma (e.g. '%s') but is "
+                        "read as categories; save the file with '.' decimals or ';' "
+                        "separators", where, col, series[present].iloc[0])
+    numeric = [columns[i] for i in np.flatnonzero(is_numeric)]
+    categorical = [columns[i] for i in np.flatnonzero(~is_numeric)]
+    parts = []
+    if numeric:
+        values = frame.iloc[:, np.flatnonzero(is_numeric)]
+        if converted:
+            values = values.copy()
+            values[list(converted)] = pd.DataFrame(converted, index=frame.index)
+        array = values.to_numpy(dtype=np.float64, copy=True)
+        array[~np.isfinite(array)] = np.nan  # inf -> missing, imputed like NaN
+        parts.append(pd.DataFrame(array, columns=numeric, index=frame.index))
+    if categorical:
+        cats = frame[categorical].astype(object)
+        parts.append(cats.where(cats.notna(), _MISSING).map(str))
+    out = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+    return out[columns], numeric, categorical, coerced
 
 
 def _make_preprocessor(numeric: list, categorical: list) -> Any:
@@ -229,6 +247,8 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     Raises:
         DataError: for any problem with the spec, the file, a column or the labels.
     """
+    if not isinstance(split_seed, int) or not 0 <= split_seed < 2**32:
+        raise DataError(f"--split-seed {split_seed}: use a whole number from 0 to {2**32 - 1}")
     ds = parse_spec(spec)
     frame, labels, fingerprint, label_column = load_raw(ds, target)
     where = ds.spec
@@ -238,8 +258,17 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     n_raw = frame.shape[1]
     missing_fraction = float(frame.isna().to_numpy().mean()) if frame.size else 0.0
     frame, numeric, categorical, coerced = _prepare_columns(frame, where)
+    # encoded width: a numeric column stays one, a categorical one becomes at most 21
+    width = len(numeric) + sum(min(int(frame[c].nunique()), _MAX_CATEGORIES)
+                               for c in categorical)
+    check_fits(4.0 * 3 * len(y) * width, f"{where} ({len(y)} rows x {width} encoded columns)",
+               "use fewer rows or columns", DataError)
     train, valid, test = split_indices(y, split_seed)
-    preprocessor = _make_preprocessor(numeric, categorical)
+    # positions, not names: ColumnTransformer looks each name up in a list (quadratic)
+    is_num = set(numeric)
+    preprocessor = _make_preprocessor(
+        [i for i, c in enumerate(frame.columns) if c in is_num],
+        [i for i, c in enumerate(frame.columns) if c not in is_num])
     try:
         X_train = preprocessor.fit_transform(frame.iloc[train])
         X_valid, X_test = (preprocessor.transform(frame.iloc[rows]) for rows in (valid, test))

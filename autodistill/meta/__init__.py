@@ -9,11 +9,11 @@ from __future__ import annotations
 from autodistill._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
+    "KnowledgeAdvisor": "advisor",
     "BENCH_TASKS": "component_bench",
     "bench_component": "component_bench",
     "bench_tasks": "component_bench",
     "component_family": "component_bench",
-    "KnowledgeAdvisor": "advisor",
     "METHODS": "evaluation",
     "evaluate_recommender": "evaluation",
     "evaluate_rows": "evaluation",
@@ -25,19 +25,18 @@ _EXPORTS: dict[str, str] = {
     "compute_meta_features": "features",
     "student_task_features": "features",
     "Forest": "forest",
+    "KB_POPULATION": "kb_build",
     "PORTFOLIO": "kb_build",
     "build_knowledge_base": "kb_build",
     "export_knowledge_base": "kb_build",
     "portfolio": "kb_build",
     "task_slug": "kb_build",
-    "KB_SPACE": "task_suite",
-    "KBTask": "task_suite",
-    "kb_tasks": "task_suite",
     "TASKS_FILE": "knowledge",
     "TRIALS_FILE": "knowledge",
     "ensure_knowledge_base": "knowledge",
     "load_meta_rows": "knowledge",
     "meta_rows_from_records": "knowledge",
+    "read_evidence": "knowledge",
     "read_shipped": "knowledge",
     "shipped_version": "knowledge",
     "MetaModel": "model",
@@ -65,6 +64,9 @@ _EXPORTS: dict[str, str] = {
     "recommend_pipelines": "recommender",
     "task_summary": "recommender",
     "FORMATS": "study_plots",
+    "KBTask": "task_suite",
+    "KB_SPACE": "task_suite",
+    "kb_tasks": "task_suite",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -46,7 +46,7 @@ def component_family(name: str) -> str:
     Raises:
         AutodistillError: when no installed component (other than ``none``) has that name.
     """
-    from autodistill.registry.lookup import get_catalog
+    from autodistill.registry.access import get_catalog
 
     catalog = get_catalog()
     families = [f for f in FAMILIES if name != "none" and name in catalog.names(f)]

@@ -17,11 +17,14 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from autodistill._processes import die_with_parent
+from autodistill._resources import cap_workers
 from autodistill.families import FAMILIES
 from autodistill.meta.knowledge import TASKS_FILE, TRIALS_FILE
 from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_tasks
@@ -147,12 +150,14 @@ def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, wor
     started = time.perf_counter()
     jobs = [(task, str(work_dir), trials, seed, population) for task in tasks]
     failed: dict[str, str] = {}
+    workers = cap_workers(workers, len(jobs))
     if workers <= 1:
         results = map(_run_task, jobs)
         pool = None
     else:
         # spawn: fresh interpreters, no forked torch thread pools
-        pool = multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=4)
+        pool = multiprocessing.get_context("spawn").Pool(
+            workers, maxtasksperchild=4, initializer=die_with_parent, initargs=(os.getpid(),))
         results = pool.imap_unordered(_run_task, jobs)
     try:
         for key, seconds, error in results:
@@ -161,6 +166,10 @@ def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, wor
                 log.warning("task %s failed: %s", key, error)
             if progress is not None:
                 progress(key, seconds, error)
+    except BaseException:
+        if pool is not None:
+            pool.terminate()  # an error or Ctrl-C: the tasks' processes go with it
+        raise
     finally:
         if pool is not None:
             pool.close()

@@ -28,6 +28,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from autodistill.meta.model import MetaRow
+from autodistill.store.db_lock import database_lock
 from autodistill.store.record import read_study_record
 from autodistill.store.schema import kb_info, kb_tasks, kb_trials
 from autodistill.store.storage import mask_url
@@ -58,7 +59,7 @@ def _shipped_text(name: str) -> str:
 def _evidence_files() -> list[tuple[str, str]]:
     """(plugin, text) of every evidence file the installed plugins register; an
     unreadable file is skipped with a warning naming it."""
-    from autodistill.registry.lookup import get_catalog
+    from autodistill.registry.access import get_catalog
 
     files = []
     for evidence in getattr(get_catalog(), "evidence", ()):
@@ -137,39 +138,50 @@ def ensure_knowledge_base(url: str) -> int:
     with engine.connect() as conn:
         current = conn.execute(select(kb_info.c.value).where(kb_info.c.key == "version")).scalar()
     if current != version:
-        tasks, trials = read_shipped()
-        keys = {t["task"] for t in tasks}
-        for plugin, text in evidence:
-            trials = [*trials, *read_evidence(plugin, text, keys)]
-        try:
-            with engine.begin() as conn:
-                conn.execute(delete(kb_trials))
-                conn.execute(delete(kb_tasks))
-                conn.execute(delete(kb_info))
-                if tasks:
-                    conn.execute(insert(kb_tasks), [
-                        {**{k: t.get(k) for k in ("task", "data", "student", "name", "n_rows",
-                                                  "n_features", "n_classes", "teacher_valid",
-                                                  "teacher_test")},
-                         "meta_features": json.dumps(t["meta_features"], sort_keys=True)}
-                        for t in tasks
-                    ])
-                if trials:
-                    conn.execute(insert(kb_trials), [
-                        {"task": t["task"], "number": t.get("number"),
-                         "pipeline": json.dumps(t["pipeline"], sort_keys=True),
-                         "valid": t["valid"], "test": t.get("test"), "seconds": t.get("seconds"),
-                         "portfolio": t.get("portfolio"),
-                         "source": t.get("source", "autodistill")}
-                        for t in trials
-                    ])
-                conn.execute(insert(kb_info), [{"key": "version", "value": version}])
-            log.info("loaded the knowledge base (%d tasks, %d trials) into %s",
-                     len(tasks), len(trials), mask_url(url))
-        except IntegrityError:
-            log.info("another process loaded the knowledge base first")
+        with database_lock(url, engine):
+            _load_shipped(url, engine, version, evidence)
     with engine.connect() as conn:
         return len(conn.execute(select(kb_trials.c.id)).all())
+
+
+def _load_shipped(url: str, engine: Any, version: str,
+                  evidence: list[tuple[str, str]]) -> None:
+    """Replace the knowledge-base rows by the shipped ones and the plugins' evidence
+    (under the database lock)."""
+    with engine.connect() as conn:
+        if conn.execute(select(kb_info.c.value).where(kb_info.c.key == "version")
+                        ).scalar() == version:
+            return  # another command loaded it while this one waited for the lock
+    tasks, trials = read_shipped()
+    keys = {t["task"] for t in tasks}
+    for plugin, text in evidence:
+        trials = [*trials, *read_evidence(plugin, text, keys)]
+    try:
+        with engine.begin() as conn:
+            conn.execute(delete(kb_trials))
+            conn.execute(delete(kb_tasks))
+            conn.execute(delete(kb_info))
+            if tasks:
+                conn.execute(insert(kb_tasks), [
+                    {**{k: t.get(k) for k in ("task", "data", "student", "name", "n_rows",
+                                              "n_features", "n_classes", "teacher_valid",
+                                              "teacher_test")},
+                     "meta_features": json.dumps(t["meta_features"], sort_keys=True)}
+                    for t in tasks
+                ])
+            if trials:
+                conn.execute(insert(kb_trials), [
+                    {"task": t["task"], "number": t.get("number"),
+                     "pipeline": json.dumps(t["pipeline"], sort_keys=True),
+                     "valid": t["valid"], "test": t.get("test"), "seconds": t.get("seconds"),
+                     "portfolio": t.get("portfolio"), "source": t.get("source", "autodistill")}
+                    for t in trials
+                ])
+            conn.execute(insert(kb_info), [{"key": "version", "value": version}])
+        log.info("loaded the knowledge base (%d tasks, %d trials) into %s",
+                 len(tasks), len(trials), mask_url(url))
+    except IntegrityError:
+        log.info("another process loaded the knowledge base first")
 
 
 def _kb_rows(url: str) -> list[MetaRow]:

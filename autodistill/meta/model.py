@@ -90,7 +90,7 @@ class PipelineEncoder:
     """
 
     def __init__(self, pipelines: Iterable[dict[str, Any]]) -> None:
-        from autodistill.registry.lookup import get_catalog
+        from autodistill.registry.access import get_catalog
 
         registry = get_catalog()
         names = {family: set(registry.names(family)) for family in FAMILIES}

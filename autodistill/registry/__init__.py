@@ -9,12 +9,14 @@ from __future__ import annotations
 from autodistill._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
+    "get_catalog": "access",
     "Catalog": "catalog",
     "ComponentDeclaration": "catalog",
     "Declared": "catalog",
+    "EvidenceFile": "catalog",
     "forget": "catalog",
     "lookup": "catalog",
-    "get_catalog": "lookup",
+    "memoised_snapshot": "catalog",
     "read_snapshot": "catalog",
     "write_snapshot": "catalog",
     "BrokenPlugin": "manager",

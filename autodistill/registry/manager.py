@@ -258,7 +258,7 @@ def _build() -> tuple[pluggy.PluginManager, Registry]:
 
 def get_registry() -> Registry:
     """Return the registry, loading plugins on first use (and recording what they declare
-    for :func:`autodistill.registry.lookup.get_catalog`)."""
+    for :func:`autodistill.registry.access.get_catalog`)."""
     global _registry, _manager
     with _lock:
         if _registry is None:

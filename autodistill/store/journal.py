@@ -135,10 +135,11 @@ def _flock(path: Path, blocking: bool = True) -> Iterator[bool]:
 
 
 def _lock_path(key: str) -> Path:
-    """A lock file for ``key`` under the cache dir (nothing is left next to the database)."""
-    from autodistill.paths import cache_dir
+    """A lock file for ``key`` under the cache dir, or the temporary dir when the cache dir
+    cannot be used (nothing is left next to the database)."""
+    from autodistill.store.db_lock import lock_path
 
-    return cache_dir() / "locks" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.lock"
+    return lock_path(key)
 
 
 def _slug(name: str) -> str:

@@ -25,8 +25,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from autodistill import _secrets
 from autodistill.errors import StorageError
-from autodistill.store.schema import SCHEMA_VERSION, migrate
+from autodistill.store.db_lock import database_lock
+from autodistill.store.schema import SCHEMA_VERSION, current_version, metadata, migrate
 
 __all__ = [
     "resolve_url",
@@ -60,11 +62,14 @@ def resolve_url(storage: str | None = None) -> str:
         StorageError: when the value is not a database URL.
     """
     url = storage or os.environ.get("AUTODISTILL_STORAGE") or default_url()
+    _secrets.remember(url)
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
+    url = _secrets.quote_userinfo(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        parsed.port  # noqa: B018 - a malformed port or IPv6 host raises here
+    except (ArgumentError, ValueError, TypeError):
         raise StorageError(
             f"--storage '{mask_url(url)}' is not a database URL; use e.g. "
             "sqlite:///studies.db or postgresql://user@host/db"
@@ -81,11 +86,9 @@ def _missing(module: str) -> bool:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe to print or log)."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url.split("@")[-1] if "@" in url else url
+    """``url`` with its password and secret query values replaced by ``***`` (safe to print
+    or log); see :func:`autodistill._secrets.mask_url`."""
+    return _secrets.mask_url(url)
 
 
 def is_sqlite(url: str) -> bool:
@@ -102,6 +105,10 @@ def storage_error(url: str, exc: BaseException) -> StorageError:
     """A one-line :class:`StorageError` for a database that cannot be used."""
     if isinstance(exc, StorageError):
         return exc
+    if isinstance(exc, NoSuchModuleError) and "Can't load plugin" in str(exc):
+        return StorageError(f"--storage '{mask_url(url)}': unknown database kind "
+                            f"'{make_url(url).drivername}'; use sqlite:///FILE or "
+                            "postgresql://user@host/db")
     if isinstance(exc, (NoSuchModuleError, ModuleNotFoundError)):
         return StorageError(
             f"cannot open {mask_url(url)}: its database driver is not installed "
@@ -156,17 +163,33 @@ def ensure_schema(url: str) -> None:
         return
     engine = get_engine(url)
     try:
-        with engine.begin() as conn:
-            found = migrate(conn)
+        if not _schema_current(engine):  # create or migrate under the database's lock
+            with database_lock(url, engine), engine.begin() as conn:
+                found = migrate(conn)
+            if 0 < found < SCHEMA_VERSION:
+                log.info("upgraded the autodistill tables of %s from version %d to %d",
+                         mask_url(url), found, SCHEMA_VERSION)
     except ValueError as exc:
         raise StorageError(f"{mask_url(url)} holds autodistill tables of {exc}; upgrade "
                            "autodistill") from None
     except SQLAlchemyError as exc:
         raise storage_error(url, exc) from None
-    if 0 < found < SCHEMA_VERSION:
-        log.info("upgraded the autodistill tables of %s from version %d to %d",
-                 mask_url(url), found, SCHEMA_VERSION)
     _ready.add(url)
+
+
+def _schema_current(engine: Engine) -> bool:
+    """Whether every table of ours exists at this version (read only: a read-only database
+    that holds them is fine). A newer version raises ``ValueError``."""
+    from sqlalchemy import inspect
+
+    if not set(metadata.tables) <= set(inspect(engine).get_table_names()):
+        return False
+    with engine.connect() as conn:
+        version = current_version(conn)
+    if version is not None and version > SCHEMA_VERSION:
+        raise ValueError(f"schema version {version}, newer than this autodistill's "
+                         f"{SCHEMA_VERSION}")
+    return version == SCHEMA_VERSION
 
 
 def delete_study(url: str, name: str) -> None:
@@ -209,7 +232,9 @@ def open_optuna_storage(url: str, *, heartbeat_interval: int | None = None,
                     "heartbeat_stale_trial_callback":
                         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
                 }
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            # Optuna creates its tables on first use: under the lock, or two commands race
+            with database_lock(url, get_engine(url)):
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except (SQLAlchemyError, ImportError) as exc:
         raise storage_error(url, exc) from None
     except Exception as exc:  # optuna wraps some driver errors in its own types

@@ -99,9 +99,11 @@ def load_inputs(job: Job) -> tuple[Any, Any, Any]:
     """The dataset, the teacher's outputs (cached on disk) and the space of ``job``."""
     from autodistill.data.dataset import load_dataset
     from autodistill.study.space import load_space
+    from autodistill.training.students import check_student_fits
     from autodistill.training.teachers import get_teacher
 
     dataset = load_dataset(job.data, target=job.target, split_seed=job.split_seed)
+    check_student_fits(job.student, dataset.n_features, dataset.n_classes)  # before the teacher
     teacher = get_teacher(job.teacher, dataset)
     space = load_space(job.space, has_hidden=teacher.hidden is not None)
     return dataset, teacher, space

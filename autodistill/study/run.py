@@ -30,9 +30,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from autodistill._resources import cap_workers
 from autodistill.errors import AutodistillError, StorageError
 from autodistill.store import journal as _journal
 from autodistill.store import storage as store
+from autodistill.store.db_lock import database_lock
 from autodistill.store.record import StudyRecord, read_study_record, write_study_record
 from autodistill.study.job import Job, Objective, Stop, load_inputs, open_run_storage, quiet_optuna
 from autodistill.study.population_worker import default_population
@@ -58,6 +60,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The longest study name Optuna's and autodistill's tables hold.
+MAX_STUDY_NAME = 512
 
 
 class TaskAdvisor(Protocol):
@@ -147,7 +152,7 @@ def run_search(
         AutodistillError: bad data, teacher, space or options (one line each).
     """
     started = time.perf_counter()
-    population = _checked_options(trials, workers, population)
+    population = _checked_options(trials, workers, population, timeout, study)
     quiet_optuna(quiet)
     url = store.resolve_url(storage)
     store.ensure_schema(url)  # an unreachable database fails before the teacher trains
@@ -165,8 +170,8 @@ def run_search(
     finished_before = {t._trial_id for t in canonical.get_trials(deepcopy=False)
                        if t.state.is_finished()}
     objective = Objective(space_obj, dataset, teacher_outputs, job, Stop())
-    _execute(canonical, objective, [*picks, *enqueue], len(picks), workers, progress,
-             handle_signals)
+    _execute(canonical, objective, [*picks, *enqueue], len(picks),
+             cap_workers(workers, trials), progress, handle_signals)
     stop = objective.stop
     return summarize(canonical, url, requested=trials, ran=_ran_since(canonical, finished_before),
                      interrupted=stop.requested, seconds=time.perf_counter() - started)
@@ -176,7 +181,8 @@ def _open_study(job: Job, inputs: tuple[Any, Any, Any], advisor: TaskAdvisor | N
                 warm_start: int) -> tuple[Any, list[Pipeline]]:
     """Create or load the study, check or write its record, and pick the warm start."""
     dataset, teacher_outputs, space_obj = inputs
-    canonical = create_study(open_run_storage(job), job.study, seed=job.seed)
+    with database_lock(job.url, store.get_engine(job.url)):  # two commands may create one study
+        canonical = create_study(open_run_storage(job), job.study, seed=job.seed)
     _check_study(canonical, job.url, job, dataset, teacher_outputs, space_obj, advisor)
     picks = _warm_start(warm_start, advisor, dataset, teacher_outputs, job.student, job.url)
     if picks:
@@ -187,12 +193,19 @@ def _open_study(job: Job, inputs: tuple[Any, Any, Any], advisor: TaskAdvisor | N
     return canonical, picks
 
 
-def _checked_options(trials: int, workers: int, population: int | None) -> int:
-    """Refuse impossible counts; return the population size (its default filled in)."""
+def _checked_options(trials: int, workers: int, population: int | None,
+                     timeout: float | None, study: str | None) -> int:
+    """Refuse impossible options; return the population size (its default filled in)."""
     if trials < 1:
         raise AutodistillError(f"--trials {trials}: ask for at least one trial")
     if workers < 1:
         raise AutodistillError(f"--workers {workers}: use at least one worker")
+    if timeout is not None and not timeout > 0:
+        raise AutodistillError(f"--timeout {timeout}: give a positive number of seconds, "
+                               "or leave it out to run every trial")
+    if study is not None and not 0 < len(study) <= MAX_STUDY_NAME:
+        raise AutodistillError(f"--study: a study name has 1 to {MAX_STUDY_NAME} characters, "
+                               f"this one has {len(study)}; use a shorter name")
     if population is None:
         population = default_population()
     if population < 1:
@@ -252,8 +265,13 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
                 f"{now!r}; pass another --study name"
             )
         if existing.space != space.name:
-            log.warning("study '%s' was started with space '%s'; continuing with '%s'",
-                        job.study, existing.space, space.name)
+            # Optuna cannot mix two spaces in one study (its dynamic-space error), and the
+            # trials of one would be compared with those of the other: refuse before any trial.
+            raise StorageError(
+                f"study '{job.study}' in {store.mask_url(url)} searched space "
+                f"'{existing.space}', not '{space.name}'; pass --space {existing.space} to "
+                f"resume it, or --study {job.study}-{space.name} for a new study in this space"
+            )
         record = existing
     if advisor is not None and record.meta_features is None:
         # What the recommender learns from: every study joins its training rows.

@@ -129,7 +129,7 @@ class Space:
         """
         if has_hidden:
             return self
-        from autodistill.registry.lookup import get_catalog
+        from autodistill.registry.access import get_catalog
 
         catalog = get_catalog()
         fam = self.families["mi_objective"]
@@ -211,7 +211,7 @@ def build_space(doc: Any, *, name: str = "custom", source: str = "space") -> Spa
     Raises:
         SpaceError: naming ``source`` and the offending key.
     """
-    from autodistill.registry.lookup import get_catalog
+    from autodistill.registry.access import get_catalog
 
     if not isinstance(doc, dict):
         raise SpaceError(f"{source}: a space must be a mapping of families and 'training'")

@@ -25,6 +25,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autodistill import _secrets
+from autodistill._processes import die_with_parent, kill_workers
 from autodistill.errors import AutodistillError
 from autodistill.store import journal as _journal
 
@@ -132,10 +134,13 @@ def report(study: Any, total: int, progress: ProgressFn) -> None:
     progress(min(counts["counted"] - counts["running"], total), total, max(values, default=None))
 
 
-def worker_main(fields: dict[str, Any]) -> None:
-    """Entry point of a spawned worker process."""
+def worker_main(fields: dict[str, Any], coordinator: int | None = None) -> None:
+    """Entry point of a spawned worker process; it dies with ``coordinator`` (its parent)."""
+    die_with_parent(coordinator)
     job = Job(**fields)
     logging.basicConfig(level=logging.WARNING, format="autodistill worker: %(message)s")
+    _secrets.remember(job.url)
+    _secrets.scrub_logs()
     quiet_optuna(job.quiet)
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # Ctrl-C reaches the coordinator, which forwards it exactly once
@@ -147,7 +152,7 @@ def worker_main(fields: dict[str, Any]) -> None:
                              startup_trials=job.startup_trials)
         work(study, Objective(space, dataset, teacher, job, stop), job, stop)
     except AutodistillError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {_secrets.scrub(str(exc))}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -162,12 +167,24 @@ def run_parallel(study: Any, objective: Objective, job: Job, workers: int, stop:
     when they have imported torch.
     """
     context = multiprocessing.get_context("spawn")
-    processes = []
-    for index in range(1, workers):
-        fields = {**asdict(job), "worker": index}
-        process = context.Process(target=worker_main, args=(fields,))
-        process.start()
-        processes.append(process)
+    processes: list[Any] = []
+    try:
+        for index in range(1, workers):
+            fields = {**asdict(job), "worker": index}
+            process = context.Process(target=worker_main, args=(fields, os.getpid()))
+            process.start()
+            processes.append(process)
+        _coordinate(study, objective, job, stop, progress, processes)
+    finally:
+        kill_workers(processes)  # every exit path, an exception's included
+    failed = [p.exitcode for p in processes if p.exitcode not in (0, 130, -signal.SIGINT)]
+    if failed and not stop.requested:
+        log.warning("%d worker process(es) exited with an error (codes %s)", len(failed), failed)
+
+
+def _coordinate(study: Any, objective: Objective, job: Job, stop: Stop,
+                progress: ProgressFn | None, processes: list[Any]) -> None:
+    """Work here while the spawned ``processes`` work; wait for them; forward a stop."""
 
     def forward() -> None:
         for process in processes:
@@ -193,6 +210,3 @@ def run_parallel(study: Any, objective: Objective, job: Job, workers: int, stop:
             process.join(timeout=10)
     finally:
         stop.forward = None
-    failed = [p.exitcode for p in processes if p.exitcode not in (0, 130, -signal.SIGINT)]
-    if failed and not stop.requested:
-        log.warning("%d worker process(es) exited with an error (codes %s)", len(failed), failed)

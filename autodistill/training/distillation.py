@@ -16,7 +16,7 @@ from autodistill.data.dataset import load_dataset
 from autodistill.errors import AutodistillError
 from autodistill.training.engine import TrainResult, train_student
 from autodistill.training.pipeline import Pipeline
-from autodistill.training.students import count_params
+from autodistill.training.students import check_student_fits, count_params
 from autodistill.training.teachers import get_teacher
 
 __all__ = ["distill", "save_student"]
@@ -42,6 +42,7 @@ def distill(
     :func:`save_student`).
     """
     dataset = load_dataset(data, target=target, split_seed=split_seed)
+    check_student_fits(student, dataset.n_features, dataset.n_classes)  # before the teacher
     started = time.perf_counter()
     teacher_outputs = get_teacher(teacher, dataset)
     teacher_seconds = time.perf_counter() - started

@@ -72,7 +72,7 @@ class Pipeline:
     @property
     def uses_teacher(self) -> bool:
         """Whether training this pipeline needs the teacher at all."""
-        from autodistill.registry.lookup import get_catalog
+        from autodistill.registry.access import get_catalog
 
         kd = get_catalog().get("kd_loss", self.kd_loss.name)
         return bool(
@@ -85,7 +85,7 @@ class Pipeline:
     @property
     def uses_hidden(self) -> bool:
         """Whether the pipeline needs the teacher's hidden features."""
-        from autodistill.registry.lookup import get_catalog
+        from autodistill.registry.access import get_catalog
 
         return bool(get_catalog().get("mi_objective", self.mi_objective.name).uses_hidden)
 
@@ -110,7 +110,7 @@ class Pipeline:
             PipelineError: naming ``source``, the family, component or param, and what
                 is accepted.
         """
-        from autodistill.registry.lookup import get_catalog
+        from autodistill.registry.access import get_catalog
 
         if not isinstance(doc, dict):
             raise PipelineError(f"{source}: a pipeline must be a JSON object, got {type(doc).__name__}")

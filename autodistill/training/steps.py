@@ -128,6 +128,9 @@ class Step:
     def __init__(self, state: State, nonfinite: type[AutodistillError]) -> None:
         self.state, self.nonfinite = state, nonfinite
         self.k = len(state.runs)
+        #: This step's tensors of each member (references, no copies), to name the source
+        #: of a non-finite loss: member index -> (rows, teacher logits, logits, kd, mi).
+        self.trace: dict[int, tuple[Any, ...]] = {}
 
     def fail(self, run: MemberRun, error: BaseException) -> None:
         """Stop ``run`` with ``error``."""
@@ -163,8 +166,8 @@ class Step:
             for run, ok, value in zip(runs, finite.tolist(), losses.tolist(), strict=True):
                 if not ok:
                     self.fail(run, self.nonfinite(
-                        f"the training loss became {value} at epoch {run.epoch}; lower the "
-                        "learning rate or the MI weight"))
+                        f"the training loss became {value} at epoch {run.epoch}: "
+                        f"{nonfinite_source(run.pipeline, *self.trace[run.index])}"))
             losses = torch.where(finite, losses, torch.zeros_like(losses))
         stepped = [r for r in runs if r.active]
         critics = [r.mi_optimizer for r in stepped if r.mi_optimizer is not None]
@@ -266,15 +269,17 @@ class Step:
         if kept != sorted(kept):
             order = sorted(range(len(kept)), key=kept.__getitem__)
             kept, losses = [kept[i] for i in order], losses[torch.tensor(order, device=losses.device)]
-        return self._add_mi(group, kept, losses, hidden)
+        return self._add_mi(group, kept, losses, logits, hidden)
 
-    def _add_mi(self, group: Group, kept: list[int], losses: torch.Tensor,
+    def _add_mi(self, group: Group, kept: list[int], losses: torch.Tensor, logits: torch.Tensor,
                 hidden: torch.Tensor) -> tuple[list[MemberRun], torch.Tensor] | None:
         """Add each MI member's weighted objective to its loss (one call per member: each
         critic is its own module); a member whose objective raised is dropped."""
         at, terms, dropped = [], [], []
         for i, p in enumerate(kept):
             run = group.runs[p]
+            self.trace[run.index] = (group.x[p], group.t[p] if group.t is not None else None,
+                                     logits[p], losses[i], None)
             if run.mi is None:
                 continue
             try:
@@ -286,6 +291,7 @@ class Step:
                 continue
             at.append(i)
             terms.append(run.mi_weight * term)
+            self.trace[run.index] = self.trace[run.index][:4] + (term,)
         if terms:
             losses = losses.index_add(0, torch.tensor(at, device=losses.device),
                                       torch.stack(terms))
@@ -295,3 +301,25 @@ class Step:
                 return None
             kept, losses = [kept[i] for i in keep], losses[torch.tensor(keep, device=losses.device)]
         return [group.runs[p] for p in kept], losses
+
+
+def _finite(value: torch.Tensor | None) -> bool:
+    return value is None or bool(torch.isfinite(value.detach()).all())
+
+
+def nonfinite_source(pipeline: Any, rows: torch.Tensor, teacher: torch.Tensor | None,
+                     logits: torch.Tensor, kd_value: torch.Tensor,
+                     mi_value: torch.Tensor | None) -> str:
+    """Which component or input of a member made its loss NaN or infinite, and what to do."""
+    aug = pipeline.augmentation.name
+    if not _finite(rows):
+        return (f"augmentation '{aug}' produced NaN or infinite rows" if aug != "none" else
+                "the input rows hold NaN or infinite values")
+    if not _finite(teacher):
+        return "the teacher's logits are NaN or infinite; fix or retrain the teacher"
+    if not _finite(logits):
+        return f"the student's outputs diverged; lower training.lr (now {pipeline.training['lr']})"
+    if not _finite(kd_value):
+        return f"kd_loss '{pipeline.kd_loss.name}' returned {kd_value.item()}"
+    return (f"mi_objective '{pipeline.mi_objective.name}' returned "
+            f"{mi_value.item() if mi_value is not None else 'nan'}; lower its weight")

@@ -14,10 +14,13 @@ from torch import nn
 
 from autodistill.errors import PipelineError
 
-__all__ = ["MLP", "parse_student_spec", "build_student", "count_params", "STUDENT_FORMAT"]
+__all__ = ["MLP", "parse_student_spec", "build_student", "count_params", "STUDENT_FORMAT",
+           "student_params", "check_student_fits"]
 
 STUDENT_FORMAT = "mlp:WIDTH[,WIDTH...] (e.g. mlp:16 or mlp:64,32)"
 _MAX_WIDTH = 1 << 16
+#: float32 weights, their gradients, Adam's two moments and the best-epoch copy.
+_BYTES_PER_PARAM = 4 * 5
 
 
 class MLP(nn.Module):
@@ -73,12 +76,34 @@ def parse_student_spec(spec: str) -> tuple[int, ...]:
     return sizes
 
 
+def student_params(spec: str, n_features: int, n_classes: int) -> int:
+    """Parameters of the student ``spec`` for this input and class count, without building it."""
+    widths = [int(n_features), *parse_student_spec(spec), int(n_classes)]
+    return sum((a + 1) * b for a, b in zip(widths, widths[1:], strict=False))
+
+
+def check_student_fits(spec: str, n_features: int, n_classes: int) -> None:
+    """Refuse a student whose training would not fit in the available memory.
+
+    Raises:
+        PipelineError: naming the parameter count and the bytes it needs.
+    """
+    from autodistill._resources import check_fits
+
+    params = student_params(spec, n_features, n_classes)
+    check_fits(params * _BYTES_PER_PARAM,
+               f"--student '{spec}' ({params:,} parameters for {n_features} features)",
+               "use narrower layers", PipelineError)
+
+
 def build_student(spec: str, n_features: int, n_classes: int) -> MLP:
     """Build the (untrained) student described by ``spec`` for this input and class count.
 
     Raises:
-        PipelineError: for a malformed spec (see :func:`parse_student_spec`).
+        PipelineError: for a malformed spec (see :func:`parse_student_spec`) or a student
+            too large for the available memory.
     """
+    check_student_fits(spec, n_features, n_classes)
     return MLP(n_features, n_classes, parse_student_spec(spec))
 
 

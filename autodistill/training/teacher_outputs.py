@@ -112,6 +112,13 @@ def _outputs_on(module: nn.Module, dataset: Dataset, spec: str) -> TeacherOutput
     for split, (x, _) in _split_tensors(dataset).items():
         logits[split], hidden[split] = _forward(module, x, where=spec)
     width = logits["train"].shape[1]
+    for split, values in logits.items():
+        bad = int((~torch.isfinite(values)).any(1).sum())
+        if bad:
+            raise TeacherError(f"teacher '{spec}' produced NaN or infinite logits for {bad} "
+                               f"of {values.shape[0]} {split} rows of {dataset.spec}; fix or "
+                               f"retrain that teacher (a TorchScript teacher must return "
+                               f"finite logits)")
     if width != dataset.n_classes:
         raise TeacherError(f"teacher '{spec}' outputs {width} logits per row but "
                            f"{dataset.spec} has {dataset.n_classes} classes; use a teacher "

@@ -105,7 +105,7 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
                       lambda: _train_auto(dataset, config, device),
                       _load_auto(dataset, config, device), "auto:mlp")
         if text.lower() == "auto:mlp" or not AUTO_ENSEMBLE:
-            return mlp
+            return _warn_if_chance(mlp, dataset)
         from autodistill.training.gbdt_teacher import ensemble
 
         memo_key = (_cache_key(dataset, {**config, "ensemble": AUTO_ENSEMBLE}), str(device))
@@ -115,23 +115,41 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
         outputs = ensemble(mlp, get_teacher(AUTO_ENSEMBLE, dataset, device=device, seed=seed),
                            dataset, "auto")
         _MEMO[memo_key] = outputs
-        return outputs
+        return _warn_if_chance(outputs, dataset)
     if text.lower() == "gbdt":
         from autodistill.training.gbdt_teacher import GBDT_CONFIG, load_gbdt, train_gbdt
 
         config = {**GBDT_CONFIG, "seed": int(seed)}
-        return _cached(_cache_key(dataset, config), device,
-                       lambda: train_gbdt(dataset, config), load_gbdt(dataset, config), "gbdt")
+        outputs = _cached(_cache_key(dataset, config), device,
+                          lambda: train_gbdt(dataset, config), load_gbdt(dataset, config), "gbdt")
+        return _warn_if_chance(outputs, dataset)
     path = Path(text).expanduser()
     if path.suffix.lower() in (".pt", ".pth"):
         if not path.is_file():
             raise TeacherError(f"--teacher '{text}': no such file; pass {_FORMS}")
         module = _load_script(path, device)
         config = {"kind": "torchscript", "sha256": file_digest(path)}
-        return _cached(_cache_key(dataset, config), device,
-                       lambda: _run_module(module, dataset, text),
-                       lambda state: module, text)
+        outputs = _cached(_cache_key(dataset, config), device,
+                          lambda: _run_module(module, dataset, text),
+                          lambda state: module, text)
+        return _warn_if_chance(outputs, dataset)
     raise TeacherError(f"--teacher '{text}': unknown teacher; pass {_FORMS}")
+
+
+def _warn_if_chance(outputs: TeacherOutputs, dataset: Dataset) -> TeacherOutputs:
+    """Warn when the teacher is no better than always answering the most frequent class:
+    a student distilled from it learns nothing the labels do not already say."""
+    y = np.asarray(dataset.y_test)
+    if len(y) == 0:
+        return outputs
+    chance = max(float(np.bincount(y).max() / len(y)), 1.0 / max(dataset.n_classes, 1))
+    if outputs.accuracy <= chance:
+        log.warning("teacher '%s' reaches test accuracy %.3f on %s, no better than chance "
+                    "(%.3f, always the most frequent class): %d rows for %d classes may be "
+                    "too few to learn from; add rows per class or pass another --teacher",
+                    outputs.spec, outputs.accuracy, dataset.name, chance, dataset.n_rows,
+                    dataset.n_classes)
+    return outputs
 
 
 # --------------------------------------------------------------------------- caching

@@ -1,0 +1,489 @@
+"""Issue 13: never take the machine down, never leak a secret, never answer "internal error".
+
+Worker caps and worker death with the coordinator, secret masking everywhere a URL is
+printed, ten commands at once on an empty database, read-only files and directories,
+decimal commas, a teacher at chance level, NaN sources and size checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autodistill import _resources
+from autodistill._secrets import mask_url, quote_userinfo, scrub, secrets_of
+from autodistill.errors import DataError, PipelineError, TeacherError
+
+TINY = """
+kd_loss: {components: [none, hinton]}
+mi_objective: {components: [none]}
+augmentation: {components: [none]}
+curriculum: {components: [none]}
+training: {epochs: 5, patience: 3}
+"""
+# Long enough trials (digits, 60 epochs) that workers are still busy when killed.
+SLOW = """
+kd_loss: {components: [none, hinton]}
+mi_objective: {components: [none]}
+augmentation: {components: [none]}
+curriculum: {components: [none]}
+training: {epochs: 200, patience: 100, batch_size: 32, lr: 0.0005}
+"""
+SECRET = "Xq7-s3cr3t-pw"
+
+
+def cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    """Start the real CLI in a subprocess."""
+    return subprocess.Popen([sys.executable, "-m", "autodistill", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, **kwargs)
+
+
+def run(*args: str, env: dict[str, str] | None = None,
+        timeout: float = 300) -> subprocess.CompletedProcess:
+    process = cli(*args, env=env)
+    out, err = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def test_workers_are_capped_by_cores_memory_and_trials(caplog) -> None:
+    with caplog.at_level("WARNING"):
+        capped = _resources.cap_workers(100_000, trials=4)
+    assert 1 <= capped <= min(_resources.usable_cpus(), 4)
+    assert "--workers 100000 capped to" in caplog.text and "usable cores" in caplog.text
+    assert _resources.cap_workers(1, trials=4) == 1
+    per_worker = (_resources.available_memory() or 2**40) // 2  # room for about one
+    assert _resources.cap_workers(8, trials=8, per_worker=per_worker) == 1
+
+
+def test_search_with_100000_workers_caps_itself_and_finishes(tmp_path: Path) -> None:
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    done = run("search", "builtin:iris", "--space", str(space), "--trials", "4", "--workers",
+               "100000", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "--workers 100000 capped to" in done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["trials"]["counted"] == 4 and summary["trials"]["waiting"] == 0
+
+
+def _children(pid: int) -> set[int]:
+    """PIDs whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_sigkill_of_the_coordinator_leaves_no_worker_alive(tmp_path: Path, digits_teacher) -> None:
+    space = tmp_path / "slow.yaml"
+    space.write_text(SLOW)
+    coordinator = cli("search", "builtin:digits", "--space", str(space), "--trials", "40",
+                      "--workers", "2", "--storage", f"sqlite:///{tmp_path / 'k.db'}")
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while time.monotonic() < deadline and coordinator.poll() is None:
+            workers = {p for p in _children(coordinator.pid)
+                       if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")}
+            if workers and (tmp_path / "k.db").exists():
+                time.sleep(4)  # past their imports: inside a trial
+                break
+            time.sleep(0.5)
+        assert workers, "no worker process was started"
+        everyone = workers | _children(coordinator.pid)
+        os.kill(coordinator.pid, signal.SIGKILL)
+        coordinator.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in everyone):
+            time.sleep(0.2)
+        survivors = [p for p in everyone if _alive(p)]
+        assert not survivors, f"still alive after the coordinator's SIGKILL: {survivors}"
+    finally:
+        for pid in [coordinator.pid, *_children(coordinator.pid)]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        coordinator.communicate(timeout=10)
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+SECRET_URLS = [
+    f"postgresql+psycopg://u@127.0.0.1:1/db?password={SECRET}",
+    f"postgresql+psycopg://u:{SECRET}@127.0.0.1:1/db",
+    f"postgresql+psycopg://u:p@{SECRET}@127.0.0.1:1/db",
+    f"postgresql+psycopg://u:{SECRET}:x@127.0.0.1:1/db",
+    f"postgresql+psycopg://u@127.0.0.1:1/db?sslmode=require&sslpassword={SECRET}",
+    f"postgresql+psycopg://u@127.0.0.1:1/db?access_token={SECRET}&application_name=a",
+    f"postgresql+psycopg://u@127.0.0.1:1/db?api_key={SECRET}#frag",
+    f"postgresql+psycopg://u:{SECRET.replace('-', '%2D')}@127.0.0.1:1/db",
+    f"postgresql+psycopg://u:a/b@{SECRET}@127.0.0.1:1/db",
+]
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_mask_url_hides_every_form_of_password(url: str) -> None:
+    masked = mask_url(url)
+    assert SECRET not in masked and "Xq7" not in masked, masked
+    assert "***" in masked and masked.startswith("postgresql+psycopg://u")
+    assert "127.0.0.1" in masked or url.count("@") > 1
+    assert all(SECRET in s or "Xq7" in s for s in secrets_of(url)[:1])
+    assert mask_url(quote_userinfo(url)).count("***") >= 1
+
+
+def test_mask_url_keeps_what_is_not_secret() -> None:
+    assert mask_url("sqlite:////tmp/a@b/studies.db") == "sqlite:////tmp/a@b/studies.db"
+    assert mask_url("postgresql://me@db:5432/studies?sslmode=require") == \
+        "postgresql://me@db:5432/studies?sslmode=require"
+    assert mask_url("host=db password=hunter2 user=me") == "host=db password=*** user=me"
+    assert quote_userinfo("postgresql://u:p@ss@h/db") == "postgresql://u:p%40ss@h/db"
+
+
+def test_scrub_masks_urls_and_remembered_secrets_in_free_text() -> None:
+    from autodistill._secrets import remember
+
+    remember(f"postgresql://u:{SECRET}@h/db")
+    text = scrub(f"failed: postgresql://u:{SECRET}@h/db?password=abc: and then {SECRET}.")
+    assert SECRET not in text and "abc" not in text
+    assert text.endswith("and then ***.")
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_errors_never_print_a_secret(url: str, capsys) -> None:
+    from autodistill.cli import main
+
+    for args in (("studies", "list", "--storage", url),
+                 ("search", "builtin:iris", "--trials", "1", "--storage", url),
+                 ("recommend", "builtin:iris", "--storage", url)):
+        with pytest.raises(SystemExit) as stopped:
+            main(list(args))
+        out, err = capsys.readouterr()
+        assert stopped.value.code == 2, err
+        assert SECRET not in out + err and "Xq7" not in err, err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_secret_in_the_environment_is_masked_too(monkeypatch, capsys) -> None:
+    from autodistill.cli import main
+
+    monkeypatch.setenv("AUTODISTILL_STORAGE", SECRET_URLS[2])
+    with pytest.raises(SystemExit):
+        main(["studies", "list"])
+    assert SECRET not in "".join(capsys.readouterr())
+
+
+@pytest.fixture
+def fresh_postgres(postgres_url: str) -> Iterator[str]:
+    """An empty PostgreSQL database of its own (created and dropped here)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(postgres_url)
+    name = f"ad_hardening_{uuid.uuid4().hex[:12]}"
+    admin = dict(host=base.host, port=base.port, user=base.username, dbname=base.database,
+                 autocommit=True)
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        from autodistill.store import storage
+
+        for url, engine in list(storage._engines.items()):
+            if name in url:
+                engine.dispose()
+        with psycopg.connect(**admin) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.slow
+def test_no_output_holds_a_secret_on_a_working_postgres(fresh_postgres: str, tmp_path: Path,
+                                                        iris_teacher) -> None:
+    # trust authentication ignores the password, so the command works and prints the URL
+    url = f"{fresh_postgres}?password={SECRET}&sslpassword={SECRET}"
+    userinfo = fresh_postgres.replace("://postgres@", f"://postgres:{SECRET}@").replace(
+        "://root@", f"://root:{SECRET}@")
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    outputs = []
+    for storage in (url, userinfo):
+        for args in (("search", "builtin:iris", "--space", str(space), "--trials", "1",
+                      "--study", "secret-search", "--json"),
+                     ("search", "builtin:iris", "--space", str(space), "--trials", "1",
+                      "--study", "secret-search"),
+                     ("studies", "list"), ("studies", "list", "--json"),
+                     ("studies", "show", "secret-search", "--json"),
+                     ("search", "builtin:iris", "--space", "fast", "--trials", "1",
+                      "--study", "secret-search")):  # refused: other space, URL in the error
+            done = run(*args, "--storage", storage)
+            outputs.append(done.stdout + done.stderr)
+            assert SECRET not in done.stdout + done.stderr, (args, done.stdout, done.stderr)
+    assert any('"storage": "postgresql+psycopg://' in out for out in outputs)
+    assert any("***" in out for out in outputs)
+
+
+# --------------------------------------------------------------------------- races
+
+
+def _ten_commands(storage: str, space: Path) -> list[subprocess.Popen]:
+    tiny = ("--space", str(space), "--trials", "2", "--storage", storage)
+    commands = [("search", "builtin:iris", "--study", "race-a", *tiny)] * 4 + \
+        [("search", "builtin:iris", "--study", "race-b", *tiny)] * 3 + \
+        [("studies", "list", "--json", "--storage", storage)] * 2 + \
+        [("recommend", "builtin:iris", "--json", "--storage", storage)]
+    return [cli(*args) for args in commands]
+
+
+def _all_succeed(processes: list[subprocess.Popen]) -> None:
+    results = [(p.args, *p.communicate(timeout=600), p.returncode) for p in processes]
+    failed = [(args[3:6], err[-600:]) for args, _, err, code in results if code != 0]
+    assert not failed, failed
+
+
+@pytest.mark.slow
+def test_ten_commands_at_once_on_an_empty_sqlite_file(tmp_path: Path, iris_teacher) -> None:
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    _all_succeed(_ten_commands(url, space))
+    with sqlite3.connect(tmp_path / "empty.db") as conn:
+        counts = dict(conn.execute(
+            "SELECT s.study_name, COUNT(t.trial_id) FROM studies s JOIN trials t "
+            "ON s.study_id = t.study_id WHERE t.state = 'COMPLETE' OR t.state = 'PRUNED' "
+            "GROUP BY s.study_name").fetchall())
+    assert counts == {"race-a": 2, "race-b": 2}
+
+
+@pytest.mark.slow
+def test_ten_commands_at_once_on_an_empty_postgres_database(fresh_postgres: str, tmp_path: Path,
+                                                           iris_teacher) -> None:
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    _all_succeed(_ten_commands(fresh_postgres, space))
+    done = run("studies", "list", "--json", "--storage", fresh_postgres)
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert set(rows) == {"race-a", "race-b"}
+
+
+# --------------------------------------------------------------------------- read-only
+
+
+@contextlib.contextmanager
+def immutable(path: Path) -> Iterator[None]:
+    """Make ``path`` unwritable, even for root (``chattr +i``); skip where impossible."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)],
+                                                        capture_output=True).returncode:
+        pytest.skip("cannot make a path read-only as root here (no chattr +i)")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+
+
+@pytest.fixture
+def iris_db(tmp_path: Path) -> Path:
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    db = tmp_path / "iris.db"
+    done = run("search", "builtin:iris", "--space", str(space), "--trials", "2", "--study",
+               "ro", "--storage", f"sqlite:///{db}")
+    assert done.returncode == 0, done.stderr
+    return db
+
+
+def test_an_immutable_cache_dir_warns_and_search_works(tmp_path: Path, iris_db: Path) -> None:
+    home = tmp_path / "home"
+    (home / "cache").mkdir(parents=True)
+    space = tmp_path / "tiny.yaml"
+    with immutable(home / "cache"):
+        for args in (("search", "builtin:iris", "--space", str(space), "--trials", "3",
+                      "--study", "ro"), ("recommend", "builtin:iris")):
+            done = run(*args, "--storage", f"sqlite:///{iris_db}",
+                       env={"AUTODISTILL_HOME": str(home)})
+            assert done.returncode == 0, done.stderr
+            assert "Traceback" not in done.stderr
+
+
+def test_studies_list_and_show_work_on_a_read_only_sqlite_file(iris_db: Path) -> None:
+    with immutable(iris_db):
+        for args in (("studies", "list", "--json"), ("studies", "show", "ro", "--json")):
+            done = run(*args, "--storage", f"sqlite:///{iris_db}")
+            assert done.returncode == 0, done.stderr
+        refused = run("search", "builtin:iris", "--space", "fast", "--trials", "1",
+                      "--storage", f"sqlite:///{iris_db}", "--study", "new")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, \
+        refused.stderr
+    assert "Traceback" not in refused.stderr and "internal error" not in refused.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="an open SQLite file stays writable after chmod; needs chattr +i")
+def test_a_sqlite_file_made_read_only_mid_run_is_one_line(tmp_path: Path, iris_db: Path) -> None:
+    space = tmp_path / "tiny.yaml"
+    process = cli("search", "builtin:iris", "--space", str(space), "--trials", "400",
+                  "--study", "ro", "--storage", f"sqlite:///{iris_db}")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            with sqlite3.connect(f"file:{iris_db}?mode=ro", uri=True) as conn:
+                if conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0] >= 4:
+                    break
+            time.sleep(0.3)
+        with immutable(iris_db):
+            out, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 2, err
+    assert "Traceback" not in err and "internal error" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+# --------------------------------------------------------------------------- data, models
+
+
+def test_decimal_comma_csv_with_semicolons_is_numeric(tmp_path: Path) -> None:
+    from autodistill.data.dataset import load_dataset
+
+    rows = ["x1;x2;label"] + [f"{i % 9},{i % 4}5;{(i * 7) % 11}.{i % 10}00,25;{'ab'[i % 2]}"
+                              for i in range(40)]
+    path = tmp_path / "eu.csv"
+    path.write_text("\n".join(rows) + "\n")
+    dataset = load_dataset(str(path), target="label")
+    assert dataset.info["n_numeric"] == 2 and dataset.info["n_categorical"] == 0
+    assert dataset.n_features == 2
+
+
+def test_decimal_comma_in_a_comma_csv_names_the_column(tmp_path: Path, caplog) -> None:
+    from autodistill.data.dataset import load_dataset
+
+    rows = ["price,qty,label"] + [f'"{i % 9},{i % 4}5",{i},{"ab"[i % 2]}' for i in range(40)]
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with caplog.at_level("WARNING"):
+        load_dataset(str(path), target="label")
+    assert "'price'" in caplog.text and "decimal comma" in caplog.text
+
+
+def test_a_wide_table_loads(tmp_path: Path) -> None:
+    from autodistill.data.dataset import load_dataset
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(20, 3000))
+    values[0, 5] = np.inf
+    path = tmp_path / "wide.csv"
+    header = ",".join(f"c{i}" for i in range(3000)) + ",y\n"
+    path.write_text(header + "".join(",".join(map(str, row)) + f",{i % 2}\n"
+                                     for i, row in enumerate(values)))
+    dataset = load_dataset(str(path), target="y")
+    assert dataset.n_features == 3000 and np.isfinite(dataset.X_train).all()
+    assert dataset.feature_names[:2] == ("c0", "c1")
+
+
+def test_a_teacher_at_chance_level_warns(tmp_path: Path, caplog) -> None:
+    from autodistill.data.dataset import load_dataset
+    from autodistill.training.teachers import get_teacher
+
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.3f},{b:.3f},c{i // 2}" for i, (a, b) in enumerate(rng.normal(size=(400, 2)))]
+    path = tmp_path / "many.csv"
+    path.write_text("a,b,y\n" + "\n".join(rows) + "\n")  # 200 classes of 2 rows
+    dataset = load_dataset(str(path), target="y")
+    with caplog.at_level("WARNING"):
+        get_teacher("auto", dataset, device=torch.device("cpu"))
+    assert "no better than chance" in caplog.text and "200 classes" in caplog.text
+
+
+class _NaNTeacher(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0], 3), float("nan"))
+
+
+def test_a_nan_teacher_is_named(tmp_path: Path, iris) -> None:
+    from autodistill.training.teachers import get_teacher
+
+    path = tmp_path / "nan_teacher.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(_NaNTeacher()).save(str(path))
+    with pytest.raises(TeacherError, match="nan_teacher.pt.*NaN"):
+        get_teacher(str(path), iris, device=torch.device("cpu"))
+
+
+def test_a_nan_component_is_named(iris, iris_teacher) -> None:
+    from autodistill.components import KDLoss
+    from autodistill.registry.manager import register_for_test
+    from autodistill.training.engine import NonFiniteLossError, train_student
+    from autodistill.training.pipeline import load_pipeline
+
+    class NaNLoss(KDLoss):
+        """Returns NaN (test only)."""
+
+        name = "test_hardening_nan"
+
+        def forward(self, student_logits, teacher_logits, targets):
+            return student_logits.sum() * torch.tensor(math.nan)
+
+    remove = register_for_test("kd_loss", NaNLoss)
+    try:
+        pipeline = load_pipeline('{"kd_loss": {"name": "test_hardening_nan"}}')
+        with pytest.raises(NonFiniteLossError, match="kd_loss 'test_hardening_nan' returned nan"):
+            train_student(pipeline, iris, iris_teacher, device="cpu")
+    finally:
+        remove()
+
+
+def test_sizes_are_checked_against_memory_before_allocating() -> None:
+    from autodistill.data.dataset import parse_spec
+    from autodistill.training.students import check_student_fits, student_params
+
+    assert student_params("mlp:16", 4, 3) == (4 + 1) * 16 + (16 + 1) * 3
+    with pytest.raises(PipelineError, match=r"4,295,\d{3},\d{3} parameters.*GB"):
+        check_student_fits("mlp:65536,65536", 4, 3)
+    with pytest.raises(DataError, match="n=1000000000000.*TB"):
+        parse_spec("synthetic:classification?n=1e12")
