@@ -10,6 +10,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -219,8 +220,10 @@ def test_two_workers_run_exactly_the_requested_trials(
     queued = enqueue_pipelines(_study(url, study_name), [load_pipeline("hinton")],
                                load_space(medium))
     assert queued == 1
+    # One trial at a time: a population would finish before the spawned worker joins.
     summary = run_search("builtin:digits", space=medium, trials=16, storage=url,
-                         study=study_name, workers=2, quiet=True, handle_signals=False)
+                         study=study_name, workers=2, population=1, quiet=True,
+                         handle_signals=False)
     assert summary["trials"]["counted"] == 16 and summary["ran"] == 15
     trials = _assert_exactly(url, study_name, 16)
     assert trials[1].user_attrs["pipeline"]["kd_loss"]["name"] == "hinton"  # the queued one ran
@@ -311,7 +314,9 @@ def test_sigint_stops_cleanly_and_the_same_command_resumes(
     assert json.loads(out)["interrupted"] is True
     before = _study(url, study_name).trials
     interrupted = [t for t in before if t.user_attrs.get("interrupted")]
-    assert len(interrupted) == 1 and interrupted[0].state.name == "FAIL"
+    # The population's trials were all interrupted and failed; none is left RUNNING.
+    assert interrupted and all(t.state.name == "FAIL" for t in interrupted)
+    assert not [t for t in before if t.state.name in ("RUNNING", "WAITING")]
     done_before = trial_counts(before)["counted"]
     assert done_before < 3
 
@@ -387,3 +392,63 @@ def test_a_warm_start_queues_the_presets_only_for_its_last_trials():
     waiting = [t.system_attrs["fixed_params"] for t in study.get_trials()
                if t.state.name == "WAITING"]
     assert waiting[-2:] == [space.params_for(p) for p in preset_pipelines()]
+
+
+def _running_for(url: str, name: str, worker: str) -> bool:
+    try:
+        trials = _study(url, name).trials
+    except KeyError:
+        return False
+    return any(t.state.name == "RUNNING" and t.intermediate_values
+               and t.user_attrs.get("worker") == worker for t in trials)
+
+
+def test_a_killed_population_worker_loses_no_trial(
+    request, pg_url: str, study_name: str, medium: str, digits_teacher
+) -> None:
+    """A 40-trial --population 8 search, two workers, one SIGKILLed mid-run."""
+    postgres_url = _cleanup(request, pg_url)
+    env = _env(AUTODISTILL_HEARTBEAT_INTERVAL="1", AUTODISTILL_HEARTBEAT_GRACE="5")
+    args = ("builtin:digits", "--space", medium, "--trials", "40", "--population", "8",
+            "--storage", postgres_url, "--study", study_name, "--json")
+    victim = _cli(*args, env=env)
+    survivor = _cli(*args, env=env)
+    try:
+        worker = f"{socket.gethostname()}:{victim.pid}"
+        _wait_for(lambda: _running_for(postgres_url, study_name, worker)
+                  or victim.poll() is not None, timeout=240)
+        assert victim.poll() is None, victim.communicate()
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        out, err = survivor.communicate(timeout=600)
+    finally:
+        for proc in (victim, survivor):
+            if proc.poll() is None:
+                proc.kill()
+    assert survivor.returncode == 0, err
+    trials = _study(postgres_url, study_name).trials
+    states = {t.state.name for t in trials}
+    assert states <= {"COMPLETE", "PRUNED", "FAIL"}, states
+    assert trial_counts(trials)["counted"] == 40
+    killed = [t for t in trials if t.user_attrs.get("worker") == worker and t.state.name == "FAIL"]
+    assert killed, "the victim had running trials when it was killed"
+    retried = {t.system_attrs.get("failed_trial"): t for t in trials
+               if t.system_attrs.get("failed_trial") is not None}
+    for trial in killed:  # each killed member trial ran again, with its params, and finished
+        retry = retried[trial.number]
+        while retry.state.name == "FAIL" and retry.number in retried:
+            retry = retried[retry.number]
+        assert retry.params == trial.params
+        assert retry.state.name in ("COMPLETE", "PRUNED")
+    assert all(t.user_attrs.get("population", 0) >= 1 for t in trials)
+
+
+def test_population_zero_is_one_line_exit_2() -> None:
+    for value in ("0", "-2"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "autodistill", "search", "builtin:iris", "--population", value],
+            capture_output=True, text=True, timeout=120, env=_env(),
+        )
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: --population {value}")

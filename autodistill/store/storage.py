@@ -206,6 +206,26 @@ def delete_study(url: str, name: str) -> None:
 # --------------------------------------------------------------------------- optuna storages
 
 
+def _fast_sqlite_commits(engine: Engine) -> None:
+    """Write-ahead log and ``synchronous=NORMAL`` on every connection to a SQLite study.
+
+    Every trial makes a dozen commits (user attributes, per-epoch reports) and with
+    SQLite's defaults each waits for fsync, which on a busy disk costs more than training
+    a small student; in WAL mode with ``NORMAL`` a commit survives a crash of the process
+    (not of the machine) without waiting for the disk.
+    """
+    from sqlalchemy import event
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened before the listener reconnect with it
+
+
 def open_optuna_storage(url: str, *, heartbeat_interval: int | None = None,
                         grace_period: int | None = None, max_retry: int | None = 3) -> Any:
     """Optuna's ``RDBStorage`` on ``url``, with heartbeats and retry when an interval is given.
@@ -234,7 +254,10 @@ def open_optuna_storage(url: str, *, heartbeat_interval: int | None = None,
                 }
             # Optuna creates its tables on first use: under the lock, or two commands race
             with database_lock(url, get_engine(url)):
-                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+                rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        if is_sqlite(url):
+            _fast_sqlite_commits(rdb.engine)
+        return rdb
     except (SQLAlchemyError, ImportError) as exc:
         raise storage_error(url, exc) from None
     except Exception as exc:  # optuna wraps some driver errors in its own types

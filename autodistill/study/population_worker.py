@@ -158,7 +158,12 @@ def train_trials(study: Any, trials: Sequence[Any], objective: Objective,
 
 
 def _reporter(trials: Sequence[Any], prune: bool, stop: Any) -> Any:
-    """``on_epoch`` for :func:`~autodistill.training.engine.train_population`: report, prune, stop."""
+    """``on_epoch`` for :func:`~autodistill.training.engine.train_population`: report, prune, stop.
+
+    Without pruning nothing is reported per epoch (each report is a database commit,
+    which on SQLite costs more than a small student's epoch); the validation curve is
+    stored once, as the ``history`` user attribute, when the trial is told.
+    """
     import optuna
 
     from autodistill.study.job import Interrupted
@@ -166,9 +171,11 @@ def _reporter(trials: Sequence[Any], prune: bool, stop: Any) -> Any:
     def on_epoch(member: int, epoch: int, accuracy: float) -> None:
         if stop.requested:
             raise Interrupted("stopped by a signal")
+        if not prune:
+            return
         trial = trials[member]
         trial.report(accuracy, epoch)
-        if prune and trial.should_prune():
+        if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {accuracy:.4f})")
 
     return on_epoch
@@ -214,4 +221,5 @@ def _verdict(outcome: Any, objective: Objective) -> tuple[Any, float | None, dic
         return TrialState.FAIL, None, attrs
     return TrialState.COMPLETE, outcome.valid_accuracy, {
         "test_accuracy": outcome.test_accuracy, "macro_f1": outcome.macro_f1,
-        "teacher_agreement": outcome.teacher_agreement, "epochs_run": outcome.epochs_run}
+        "teacher_agreement": outcome.teacher_agreement, "epochs_run": outcome.epochs_run,
+        "history": [round(value, 6) for value in outcome.history]}
