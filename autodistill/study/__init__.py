@@ -9,6 +9,10 @@ from __future__ import annotations
 from autodistill._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
+    "PLAIN_SPACE": "plain",
+    "PLAIN_TRIALS": "plain",
+    "plain_study_name": "plain",
+    "run_plain_tuned": "plain",
     "FamilySpace": "space",
     "Fixed": "space",
     "SEARCHED_TRAINING": "space",

@@ -35,6 +35,7 @@ from autodistill.store import journal as _journal
 from autodistill.store import storage as store
 from autodistill.store.record import StudyRecord, read_study_record, write_study_record
 from autodistill.study.worker import (
+    NO_TEACHER,
     Job,
     Objective,
     Stop,
@@ -56,12 +57,16 @@ __all__ = [
     "run_search",
     "enqueue_pipelines",
     "default_study_name",
+    "PLAIN_SUFFIX",
     "trial_counts",
     "summarize",
     "create_study",
 ]
 
 log = logging.getLogger(__name__)
+
+#: Appended to the name of a study that searched a plain student's training settings.
+PLAIN_SUFFIX = "-plain_tuned"
 
 
 class TaskAdvisor(Protocol):
@@ -76,12 +81,15 @@ class TaskAdvisor(Protocol):
         """The ``k`` pipelines a warm-started study runs first, best first."""
 
 
-def default_study_name(dataset: Any, student: str, split_seed: int = 0) -> str:
-    """``<dataset>-<student>``, e.g. ``wine-mlp16`` (``-split<N>`` for a split seed N != 0)."""
+def default_study_name(dataset: Any, student: str, split_seed: int = 0, *,
+                       plain: bool = False) -> str:
+    """``<dataset>-<student>``, e.g. ``wine-mlp16`` (``-split<N>`` for a split seed N != 0;
+    ``-plain_tuned`` appended for a ``plain`` study, one that uses no teacher)."""
     base = str(dataset.name).split(":", 1)[-1]
     base = re.sub(r"[^A-Za-z0-9]+", "-", os.path.splitext(os.path.basename(base))[0]).strip("-")
     name = f"{base[:48] or 'data'}-{re.sub(r'[^A-Za-z0-9]+', 'x', student.replace(':', ''))}"
-    return f"{name}-split{split_seed}" if split_seed else name
+    name = f"{name}-split{split_seed}" if split_seed else name
+    return f"{name}{PLAIN_SUFFIX}" if plain else name
 
 
 def _env_int(name: str, default: int | None) -> int | None:
@@ -115,13 +123,15 @@ def run_search(
     progress: Callable[[int, int, float | None], None] | None = None,
     quiet: bool = False,
     handle_signals: bool = True,
+    twin: bool = True,
 ) -> dict[str, Any]:
     """Run (or resume) a search; return the summary that ``search --json`` prints.
 
     Args:
         data: Data spec (``builtin:wine``, a CSV path, ...).
         target: Label column of a CSV/Parquet file.
-        teacher: ``auto`` or a TorchScript file.
+        teacher: ``auto``, a TorchScript file, or ``none`` (only with a space whose
+            pipelines use no teacher, such as ``plain``; such a space implies it).
         student: Student spec, e.g. ``mlp:16``.
         space: A shipped space name or a YAML file.
         trials: Trials the study should hold in total (resuming runs only the owed ones).
@@ -144,6 +154,8 @@ def run_search(
         progress: Called as ``progress(done, total, best)`` while trials finish.
         quiet: Silence Optuna's per-trial log lines.
         handle_signals: Turn SIGINT/SIGTERM into a clean stop (main thread only).
+        twin: Train the best trial's no-teacher twin at the end (same training settings
+            and seed, no teacher; see :mod:`autodistill.study.twin`).
 
     Returns:
         ``{"study", "storage" (masked), "dataset", "teacher": {"spec", "accuracy"},
@@ -165,6 +177,7 @@ def run_search(
     quiet_optuna(quiet)
     url = store.resolve_url(storage)
     store.ensure_schema(url)  # an unreachable database fails before the teacher trains
+    teacher = _teacher_for(space, teacher)
     interval = _env_int("AUTODISTILL_HEARTBEAT_INTERVAL", 60)
     grace = _env_int("AUTODISTILL_HEARTBEAT_GRACE", None)
     job = Job(data=data, target=target, split_seed=split_seed, teacher=teacher, student=student,
@@ -172,7 +185,8 @@ def run_search(
               deadline=time.time() + timeout if timeout else None, heartbeat_interval=interval,
               grace_period=grace, quiet=quiet, prune=prune)
     dataset, teacher_outputs, space_obj = load_inputs(job)
-    job.study = study or default_study_name(dataset, student, split_seed)
+    job.study = study or default_study_name(dataset, student, split_seed,
+                                            plain=teacher == NO_TEACHER)
 
     canonical = create_study(store.open_optuna_storage(url, heartbeat_interval=interval,
                                                        grace_period=grace), job.study, seed=seed)
@@ -203,12 +217,24 @@ def run_search(
                 run_parallel(canonical, objective, job, workers, stop, progress)
     finally:
         stop.restore()
+    if twin and teacher_outputs is not None and not stop.requested:
+        _twin(canonical, dataset, job)
     after = canonical.get_trials(deepcopy=False)
     skipped = uncounted(after)
     ran = sum(1 for t in after if t.state.is_finished() and t._trial_id not in finished_before
               and t.number not in skipped)
     return summarize(canonical, url, requested=trials, ran=ran, interrupted=stop.requested,
                      seconds=time.perf_counter() - started)
+
+
+def _twin(study: Any, dataset: Any, job: Job) -> None:
+    """Record the best trial's no-teacher twin; a failure costs the twin, not the search."""
+    from autodistill.study.twin import record_twin_of_best
+
+    try:  # two workers that both train it store the same twin: no lock needed
+        record_twin_of_best(study, dataset, job.student, job.seed)
+    except AutodistillError as exc:
+        log.warning("no-teacher twin of the best trial not trained: %s", exc)
 
 
 def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, space: Any,
@@ -218,7 +244,8 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
         dataset=dataset.spec, dataset_name=dataset.name, fingerprint=dataset.fingerprint,
         teacher=job.teacher, student=job.student, split_seed=job.split_seed, space=space.name,
         n_rows=int(dataset.n_rows), n_features=int(dataset.n_features),
-        n_classes=int(dataset.n_classes), teacher_accuracy=float(teacher.accuracy))
+        n_classes=int(dataset.n_classes),
+        teacher_accuracy=float(teacher.accuracy) if teacher is not None else None)
     existing = read_study_record(study)
     if existing is not None:
         key = existing.conflict(record)
@@ -236,7 +263,7 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
             log.warning("study '%s' was started with space '%s'; continuing with '%s'",
                         job.study, existing.space, space.name)
         record = existing
-    if advisor is not None and record.meta_features is None:
+    if advisor is not None and teacher is not None and record.meta_features is None:
         # What the recommender learns from: every study joins its training rows.
         record = record.with_meta_features(advisor.task_features(dataset, teacher, job.student),
                                            float(teacher.valid_accuracy))
@@ -244,10 +271,24 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
         write_study_record(study, record)
 
 
+def _teacher_for(space: str, teacher: str) -> str:
+    """``none`` when no pipeline of ``space`` uses a teacher (``plain``: no teacher is
+    trained for a study that cannot use it), else ``teacher``."""
+    from autodistill.study.space import load_space
+
+    if teacher != NO_TEACHER and not load_space(space).uses_teacher:
+        log.info("space '%s' uses no teacher: none is trained", space)
+        return NO_TEACHER
+    return teacher
+
+
 def _warm_start(k: int, advisor: TaskAdvisor | None, dataset: Any, teacher: Any, student: str,
                 url: str) -> list[Pipeline]:
     if k <= 0:
         return []
+    if teacher is None:
+        raise AutodistillError("--warm-start recommends distillation pipelines, and this "
+                               "study uses no teacher (space plain); drop --warm-start")
     if advisor is None:
         raise AutodistillError("--warm-start needs the recommender: pass "
                                "advisor=autodistill.meta.KnowledgeAdvisor(), or drop --warm-start")
@@ -310,9 +351,12 @@ def summarize(study: Any, url: str, *, requested: int | None = None, ran: int = 
     best = None
     if complete:
         top = max(complete, key=lambda t: (t.value, -t.number))
+        from autodistill.study.twin import twins_of
+
         best = {"number": top.number, "pipeline": top.user_attrs.get("pipeline"),
                 "valid_score": top.value, "test_accuracy": top.user_attrs.get("test_accuracy"),
-                "seconds": top.user_attrs.get("seconds")}
+                "seconds": top.user_attrs.get("seconds"),
+                "no_teacher_twin": twins_of(study).get(top.number)}
     return {
         "study": study.study_name,
         "storage": store.mask_url(url),

@@ -34,10 +34,12 @@ if TYPE_CHECKING:
     from autodistill.training.pipeline import Pipeline
 
 __all__ = [
-    "create_study", "enqueue_pipelines", "make_sampler", "preset_pipelines",
+    "NO_TEACHER", "create_study", "enqueue_pipelines", "make_sampler", "preset_pipelines",
     "queue_presets_when_due", "trial_counts",
 ]
 
+#: The teacher spec of a study that trains no teacher (``--space plain``: plain_tuned).
+NO_TEACHER = "none"
 #: Random trials before TPE models the study (Optuna's default), unless trials were queued.
 STARTUP_TRIALS = 10
 
@@ -361,12 +363,24 @@ def report(study: Any, total: int, progress: ProgressFn) -> None:
 
 
 def load_inputs(job: Job) -> tuple[Any, Any, Any]:
-    """The dataset, the teacher's outputs (cached on disk) and the space of ``job``."""
+    """The dataset, the teacher's outputs (cached on disk; None for the teacher ``none``)
+    and the space of ``job``.
+
+    Raises:
+        SpaceError: the teacher is ``none`` but the space has pipelines that use one.
+    """
     from autodistill.data.dataset import load_dataset
+    from autodistill.errors import SpaceError
     from autodistill.study.space import load_space
     from autodistill.training.teachers import get_teacher
 
     dataset = load_dataset(job.data, target=job.target, split_seed=job.split_seed)
+    if job.teacher == NO_TEACHER:
+        space = load_space(job.space, has_hidden=False)
+        if space.uses_teacher:
+            raise SpaceError(f"--teacher {NO_TEACHER}: space '{space.name}' has pipelines that "
+                             "use a teacher; pass --space plain (or a teacher)")
+        return dataset, None, space
     teacher = get_teacher(job.teacher, dataset)
     space = load_space(job.space, has_hidden=teacher.hidden is not None)
     return dataset, teacher, space
