@@ -137,7 +137,8 @@ def run_search(
         trials: Trials the study should hold in total (resuming runs only the owed ones).
         timeout: Start no trial after this many seconds.
         storage: Database URL (default: ``AUTODISTILL_STORAGE`` or SQLite in the data dir).
-        study: Study name (default: :func:`default_study_name`).
+        study: Study name (default: :func:`default_study_name`); ``-plain_tuned`` is
+            appended for a study without a teacher.
         workers: Processes on this machine (this one included); on SQLite they share a
             journal file, merged into the database at the end.
         warm_start: Run the recommender's top K pipelines first and the presets last;
@@ -185,6 +186,8 @@ def run_search(
               deadline=time.time() + timeout if timeout else None, heartbeat_interval=interval,
               grace_period=grace, quiet=quiet, prune=prune)
     dataset, teacher_outputs, space_obj = load_inputs(job)
+    if study and teacher == NO_TEACHER and not study.endswith(PLAIN_SUFFIX):
+        study += PLAIN_SUFFIX  # a plain_tuned study is found by this name
     job.study = study or default_study_name(dataset, student, split_seed,
                                             plain=teacher == NO_TEACHER)
 
