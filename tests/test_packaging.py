@@ -31,9 +31,10 @@ def test_wheel_ships_plugins_spaces_and_studies(tmp_path):
     assert "autodistill/search_spaces/default.yaml" in names
     assert "autodistill/search_spaces/fast.yaml" in names
     assert "autodistill/search_spaces/kb.yaml" in names
+    assert "autodistill/search_spaces/plain.yaml" in names
     # The knowledge base, loaded into the user's database on first use.
     assert {"autodistill/studies/kb_tasks.jsonl", "autodistill/studies/kb_trials.jsonl",
-            "autodistill/studies/README.md"} <= names
+            "autodistill/studies/kb_plain_tuned.jsonl", "autodistill/studies/README.md"} <= names
     # The example plugin is its own distribution, and no top-level `plugins` package leaks.
     assert not any(n.startswith(("plugins/", "autodistill/plugins/example_plugin")) for n in names)
     assert any(n.endswith("entry_points.txt") for n in names)

@@ -19,10 +19,12 @@ meta_app = typer.Typer(
 
 @meta_app.command(
     "build-kb",
-    epilog="Example: autodistill meta build-kb --out studies --work kb-work --workers 2",
+    epilog="Example: autodistill meta build-kb --out studies --work kb-work --workers 2  |  "
+           "only the no-teacher baselines: autodistill meta build-kb --part plain_tuned",
 )
 def build_kb_command(
-    out: Annotated[Path, typer.Option("--out", help="Where kb_tasks.jsonl and kb_trials.jsonl go.")]
+    out: Annotated[Path, typer.Option(
+        "--out", help="Where kb_tasks.jsonl, kb_trials.jsonl and kb_plain_tuned.jsonl go.")]
     = Path("studies"),
     work: Annotated[Path, typer.Option("--work", help="One SQLite file per task; keep it to resume.")]
     = Path("kb-work"),
@@ -34,18 +36,28 @@ def build_kb_command(
     population: Annotated[int | None, typer.Option(
         "--population", help="Trials of a task trained at once (default: the portfolio's 24; "
         "1: one at a time).")] = None,
+    plain_trials: Annotated[int, typer.Option(
+        "--plain-trials", min=1, help="Trials of each task's plain_tuned study (no teacher).")] = 20,
+    part: Annotated[str, typer.Option(
+        "--part", help="What to run and export: all, kb (the distillation studies: "
+                       "kb_tasks/kb_trials.jsonl) or plain_tuned (kb_plain_tuned.jsonl); "
+                       "the other part's files are left as they are.")] = "all",
     as_json: JsonOpt = False,
 ) -> None:
     """Run the knowledge base's studies (resumable) and export them as JSON lines.
 
     Every task of the fixed grid runs the shared portfolio (presets included), then TPE
-    trials in the 'kb' space, unpruned. Running it again resumes: finished tasks cost
-    nothing and interrupted ones run only their owed trials.
+    trials in the 'kb' space, unpruned; and its plain_tuned study: a student without a
+    teacher, its training settings searched in the 'plain' space. Running it again
+    resumes: finished tasks cost nothing and interrupted ones run only their owed trials.
     """
     from autodistill.errors import AutodistillError
-    from autodistill.meta.kb_build import KB_POPULATION, PORTFOLIO, build_knowledge_base
+    from autodistill.meta.kb_build import KB_POPULATION, PARTS, PORTFOLIO, build_knowledge_base
 
-    if trials < len(PORTFOLIO):
+    if part not in ("all", *PARTS):
+        raise AutodistillError(f"--part {part!r}: use all, {', '.join(PARTS)}")
+    parts = PARTS if part == "all" else (part,)
+    if "kb" in parts and trials < len(PORTFOLIO):
         raise AutodistillError(f"--trials {trials}: use at least the portfolio's "
                                f"{len(PORTFOLIO)} pipelines")
     if population is not None and population < 1:
@@ -58,11 +70,13 @@ def build_kb_command(
             typer.echo(f"{seconds:7.1f}s  {key}  {status}", err=True)
 
     summary = build_knowledge_base(out, work, trials=trials, workers=workers, limit=limit,
-                                   population=population or KB_POPULATION, progress=progress)
+                                   population=population or KB_POPULATION,
+                                   plain_trials=plain_trials, parts=parts, progress=progress)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
-        typer.echo(f"wrote {summary['tasks']} tasks and {summary['trials']} trials to {out} "
+        typer.echo(f"wrote {summary['tasks']} tasks, {summary['trials']} trials and "
+                   f"{summary['plain_tuned']} plain_tuned studies to {out} "
                    f"in {summary['seconds']:.0f} s ({len(summary['failed'])} tasks failed)")
 
 

@@ -70,13 +70,17 @@ def _render(doc: dict[str, Any]) -> None:
                   show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("predicted", justify="right")
+    table.add_column("gain over plain_tuned", justify="right")
     table.add_column("pipeline", ratio=2)
     table.add_column("nearest knowledge-base tasks (validation accuracy)", ratio=3)
     for rec in doc["recommendations"]:
         lo, hi = rec["interval"]
+        glo, ghi = rec["gain_interval"]
         table.add_row(str(rec["rank"]), f"{rec['predicted_score']:.3f}\n[{lo:.3f}, {hi:.3f}]",
+                      f"{rec['predicted_gain_over_plain_tuned']:+.3f}\n[{glo:+.3f}, {ghi:+.3f}]",
                       pipeline_summary(rec["pipeline"]), _evidence_text(rec["evidence"]))
     console.print(table)
+    console.print(f"[bold]{doc['verdict']}[/]", highlight=False)
     console.print(f"Learned from {doc['model']['training_trials']} trials on "
                   f"{doc['model']['training_tasks']} tasks ({doc['storage']}). The pipeline "
                   "documents that `autodistill distill --pipeline` takes: add --json.")
@@ -97,8 +101,10 @@ def recommend_command(
     No search runs: a meta-model trained on the shipped knowledge base and on your own
     studies ranks candidate pipelines for this dataset, teacher and student. Each
     recommendation is a pipeline document that `autodistill distill --pipeline`
-    accepts unchanged, with a predicted validation accuracy, an interval and evidence
-    from the nearest knowledge-base tasks.
+    accepts unchanged, with a predicted validation accuracy, its predicted gain over a
+    tuned student without a teacher (plain_tuned), intervals and evidence from the
+    nearest knowledge-base tasks. When no pipeline that uses the teacher is predicted to
+    beat plain_tuned beyond its interval, it says so and ranks the plain pipeline first.
     """
     from autodistill.meta.recommender import recommend
 

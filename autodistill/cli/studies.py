@@ -103,24 +103,22 @@ def show_command(
                   f"(accuracy {_fmt(doc['teacher_accuracy'])})  space {doc['space'] or '-'}")
     console.print(f"Trials: {_trial_counts(doc['trials'])}  started {doc['started'] or '-'}  "
                   f"finished {doc['finished'] or '-'}")
-    best, plain = doc["best"], doc["plain"]
+    best = doc["best"]
     if best is None:
         console.print("No completed trial yet.")
         return
     console.print(f"Best: trial {best['number']}  validation {_fmt(best['valid_score'])}  "
-                  f"test {_fmt(best['test_accuracy'])}  gain over plain "
-                  f"{_fmt(best['gain_over_plain'], '+.4f')}"
-                  + (f"  (plain: validation {_fmt(plain['valid_score'])}, test "
-                     f"{_fmt(plain['test_accuracy'])})" if plain else "  (no plain trial)"))
+                  f"test {_fmt(best['test_accuracy'])}")
+    console.print(_no_teacher_lines(doc), highlight=False)
     if best["pipeline"]:
         console.print_json(json.dumps(best["pipeline"]))
     table = Table(title=f"Top {len(doc['top_trials'])} trials", title_justify="left")
-    for column in ("#", "valid", "test", "gain", *FAMILY_COLUMNS, "seconds"):
+    for column in ("#", "valid", "test", "vs plain_tuned", *FAMILY_COLUMNS, "seconds"):
         table.add_column(column)
     for trial in doc["top_trials"]:
         pipeline = trial["pipeline"] or {}
         table.add_row(str(trial["number"]), _fmt(trial["valid_score"]),
-                      _fmt(trial["test_accuracy"]), _fmt(trial["gain_over_plain"], "+.4f"),
+                      _fmt(trial["test_accuracy"]), _fmt(trial["gain_over_plain_tuned"], "+.4f"),
                       *(_component(pipeline.get(f)) for f in FAMILY_COLUMNS),
                       _fmt(trial["seconds"], ".1f"))
     console.print(table)
@@ -135,13 +133,32 @@ def show_command(
         console.print(f"Parameter importances: {doc['importances_note']}")
 
 
+def _no_teacher_lines(doc: dict[str, Any]) -> str:
+    """What the best trial gains over its no-teacher twin and over plain_tuned."""
+    best, tuned = doc["best"], doc["plain_tuned"]
+    twin = best.get("no_teacher_twin")
+    lines = [
+        f"  over its no-teacher twin (same training settings, no teacher): "
+        f"{_fmt(best['gain_over_twin'], '+.4f')} (twin: validation {_fmt(twin['valid'])}, "
+        f"test {_fmt(twin['test'])})" if twin else
+        "  no no-teacher twin: the best trial uses no teacher, or the study predates twins",
+        f"  over plain_tuned ({tuned['study']}, a tuned student without a teacher): "
+        f"{_fmt(best['gain_over_plain_tuned'], '+.4f')} (plain_tuned: validation "
+        f"{_fmt(tuned['valid_score'])}, test {_fmt(tuned['test_accuracy'])})" if tuned else
+        f"  no plain_tuned study: run `autodistill search DATA --space plain --study "
+        f"{doc['name']}` to measure the gain over a tuned student without a teacher",
+    ]
+    return "\n".join(lines)
+
+
 @studies_app.command("compare", epilog="Example: autodistill studies compare wine-mlp16 iris-mlp16")
 def compare_command(
     names: Annotated[list[str], typer.Argument(help="Two or more study names.", show_default=False)],
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare studies side by side: best pipelines, their scores and the plain baseline."""
+    """Compare studies side by side: best pipelines, their scores and what they gain over a
+    student without a teacher (their no-teacher twin, and plain_tuned when it was run)."""
     from autodistill.meta.past_studies import compare_studies
 
     docs = compare_studies(names, storage)
@@ -164,9 +181,12 @@ def compare_command(
         ("best trial", best("number")),
         ("best validation", best("valid_score")),
         ("best test", best("test_accuracy")),
-        ("plain validation", [_fmt((d["plain"] or {}).get("valid_score")) for d in docs]),
-        ("plain test", [_fmt((d["plain"] or {}).get("test_accuracy")) for d in docs]),
-        ("gain over plain", best("gain_over_plain", "+.4f")),
+        ("no-teacher twin validation",
+         [_fmt(((d["best"] or {}).get("no_teacher_twin") or {}).get("valid")) for d in docs]),
+        ("gain over the twin", best("gain_over_twin", "+.4f")),
+        ("plain_tuned validation", [_fmt((d["plain_tuned"] or {}).get("valid_score")) for d in docs]),
+        ("plain_tuned test", [_fmt((d["plain_tuned"] or {}).get("test_accuracy")) for d in docs]),
+        ("gain over plain_tuned", best("gain_over_plain_tuned", "+.4f")),
     ]
     for family in FAMILY_COLUMNS:
         rows.append((family, [_component(((d["best"] or {}).get("pipeline") or {}).get(family))
@@ -264,10 +284,12 @@ def delete_command(
 
 @studies_app.command("components", epilog="Example: autodistill studies components --json")
 def components_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
-    """What works: each component's top-10% rate and mean gain over plain, across all studies.
+    """What works: each component's top-10% rate and gain over no teacher, across all studies.
 
-    Within each family, components are ranked by mean gain over plain (highest first;
-    none last), then by top-10% rate, then by trial count.
+    The gain is measured against a student without a teacher: the task's plain_tuned study
+    (or the study's best teacherless trial), and, for best trials, their no-teacher twin
+    (the same training settings). Within each family, components are ranked by mean gain
+    (highest first; none last), then by top-10% rate, then by trial count.
     """
     from autodistill.families import FAMILIES
     from autodistill.meta.past_studies import component_stats
@@ -283,17 +305,21 @@ def components_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> 
     pct = f"{doc['top_fraction']:.0%}"
     for family in dict.fromkeys(r["family"] for r in doc["components"]):
         table = Table(title=FAMILIES.get(family, family), title_justify="left")
-        for column in ("rank", "component", "mean gain over plain", "n_gain",
-                       f"top-{pct} rate", "n_top / n_trials", "n_studies"):
+        for column in ("rank", "component", "mean gain over no teacher", "n_gain",
+                       "mean gain over twin", "n_twin", f"top-{pct} rate", "n_top / n_trials",
+                       "n_studies"):
             table.add_column(column, justify="left" if column == "component" else "right")
         for row in (r for r in doc["components"] if r["family"] == family):
             table.add_row(str(row["rank"]), row["component"], _fmt(row["mean_gain"], "+.4f"),
-                          str(row["n_gain"]), f"{row['top_rate']:.3f}",
+                          str(row["n_gain"]), _fmt(row["mean_twin_gain"], "+.4f"),
+                          str(row["n_twin"]), f"{row['top_rate']:.3f}",
                           f"{row['n_top']} / {row['n_trials']}", str(row["n_studies"]))
         console.print(table)
     console.print(
-        f"{doc['n_studies']} studies ({doc['n_studies_with_plain']} with a plain trial). Ranked "
-        f"within each family by mean gain over plain, then top-{pct} rate, then trial count.")
+        f"{doc['n_studies']} studies; the gain is over the task's plain_tuned study for "
+        f"{doc['n_studies_with_plain_tuned']}, over the study's best teacherless trial for "
+        f"{doc['n_studies_with_plain'] - doc['n_studies_with_plain_tuned']}. Ranked within each "
+        f"family by mean gain over no teacher, then top-{pct} rate, then trial count.")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,8 +3,12 @@
 For each knowledge-base task in turn, everything learned from its dataset is hidden
 (the task and any task on the same data with another student): the meta-model is
 fitted on the other datasets' tasks and picks one pipeline of the shared portfolio
-(the pipelines every task ran, so each pick has a measured outcome). The baselines pick
-too: ``plain``, ``hinton``, ``single_best`` (the portfolio pipeline with the best mean
+(the pipelines every task ran, so each pick has a measured outcome) exactly as
+``recommend`` does (:func:`~autodistill.meta.recommender.rank_candidates`: when no pipeline
+that uses the teacher is predicted to beat plain_tuned beyond its interval, the best
+teacherless one). The baselines: ``plain_tuned`` (the task's own 20-trial search over a
+teacherless student's training settings, ``kb_plain_tuned.jsonl``; not a pick, the
+measured result), ``plain``, ``hinton``, ``single_best`` (the portfolio pipeline with the best mean
 validation score relative to each task's best, over the other tasks: a one-item
 portfolio) and ``nearest_task`` (the best portfolio pipeline, on validation, of the
 nearest task of another dataset in meta-feature space). Every pick is measured on the held-out task's
@@ -18,14 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from autodistill.meta.model import MetaRow, fit_meta_model, group_by_task
-from autodistill.meta.recommender import nearest_tasks
+from autodistill.meta.model import MetaRow, fit_meta_model, group_by_task, is_teacherless
+from autodistill.meta.recommender import nearest_tasks, rank_candidates
 from autodistill.store import storage as store
 
-__all__ = ["METHODS", "evaluate_recommender", "evaluate_rows", "render_evaluation"]
+__all__ = ["METHODS", "evaluate_recommender", "evaluate_rows", "render_evaluation",
+           "distillation_vs_plain_tuned"]
 
-#: The methods compared, recommender first.
-METHODS = ("recommender", "plain", "hinton", "single_best", "nearest_task")
+#: The methods compared, recommender first (``plain_tuned`` only when the tasks have one).
+METHODS = ("recommender", "plain_tuned", "plain", "hinton", "single_best", "nearest_task")
 
 
 def _portfolio(rows: Sequence[MetaRow]) -> dict[int, MetaRow]:
@@ -45,23 +50,31 @@ def _best_of(portfolio: dict[int, MetaRow]) -> int:
     return max(sorted(portfolio), key=lambda i: portfolio[i].valid)
 
 
-def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100) -> dict[str, Any]:
+def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
+                  plain: dict[str, dict[str, Any]] | None = None,
+                  standardise: bool = True) -> dict[str, Any]:
     """Run the leave-one-dataset-out evaluation on ``rows`` (knowledge-base trials).
 
-    Only tasks that hold every portfolio pipeline of the other tasks are held out.
+    Only tasks that hold every portfolio pipeline of the other tasks are held out, and,
+    when ``plain`` (task key -> ``kb_plain_tuned.jsonl`` record) names any task, only
+    tasks with a plain_tuned study (``plain_tuned`` is then a method).
 
     Returns:
         ``{"tasks", "methods": {name: {"mean_regret", "mean_gain_over_plain",
-        "mean_test_accuracy", "win_rate": {other: rate}}}, "per_task": [...]}``; a win
-        counts 1, a tie 0.5.
+        "mean_gain_over_plain_tuned", "mean_test_accuracy", "win_rate": {other: rate}}},
+        "distillation_helps": share of tasks, "per_task": [...]}``; a win counts 1, a tie 0.5.
     """
+    plain = plain or {}
     tasks = group_by_task(rows)
     portfolios = {task: _portfolio(task_rows) for task, task_rows in tasks.items()}
     indices = sorted(set().union(*(set(p) for p in portfolios.values()))) if portfolios else []
     complete = [t for t in sorted(tasks) if indices and set(portfolios[t]) == set(indices)]
+    if plain:
+        complete = [t for t in complete if t.removeprefix("kb:") in plain]
     if len(complete) < 3 or 0 not in indices or 1 not in indices:
         raise ValueError("the evaluation needs at least three tasks that ran the whole "
                          "portfolio, plain (0) and hinton (1) included")
+    methods_used = [m for m in METHODS if m != "plain_tuned" or plain]
     per_task = []
     for held_out in complete:
         # Leave the whole *dataset* out: a task run with another student width on the same
@@ -74,9 +87,9 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100) -> dict[str, A
         meta = tasks[held_out][0].meta_features
         teacher_valid = tasks[held_out][0].teacher_valid
 
-        model = fit_meta_model(train, n_trees=n_trees, keep=False)
-        scores, _ = model.predict(meta, teacher_valid, [mine[i].pipeline for i in indices])
-        recommender = indices[int(np.argmax(np.round(scores, 6)))]
+        model = fit_meta_model(train, n_trees=n_trees, keep=False, standardise=standardise)
+        ranking = rank_candidates(model, meta, teacher_valid, [mine[i].pipeline for i in indices])
+        recommender = indices[ranking.order[0]]
 
         relative = {i: [] for i in indices}
         for task in others:
@@ -91,46 +104,105 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100) -> dict[str, A
         picks = {"recommender": recommender, "plain": 0, "hinton": 1,
                  "single_best": single_best, "nearest_task": nearest}
         best_test = float(best_trial.test if best_trial.test is not None else np.nan)
+        test = {m: float(mine[i].test) for m, i in picks.items()}
+        if plain:
+            test["plain_tuned"] = float(plain[held_out.removeprefix("kb:")]["best"]["test"])
         per_task.append({
             "task": held_out.removeprefix("kb:"),
             "study_best_test": best_test,
             "nearest_task": near_task.removeprefix("kb:"),
             "picks": dict(picks),
-            "test": {m: float(mine[i].test) for m, i in picks.items()},
+            "distillation_helps": ranking.distillation_helps,
+            # The top score's pick, as if the recommender never put the plain pipeline first.
+            "top_score_test": float(mine[indices[int(np.argmax(np.round(ranking.scores, 6)))]].test),
+            "test": test,
         })
+    methods = _summarise(per_task, methods_used, bool(plain))
+    helps = float(np.mean([t["distillation_helps"] for t in per_task]))
+    return {"tasks": len(per_task), "portfolio_size": len(indices), "methods": methods,
+            "distillation_helps": round(helps, 4), "per_task": per_task}
+
+
+def _summarise(per_task: list[dict[str, Any]], methods_used: list[str],
+               with_plain: bool) -> dict[str, Any]:
+    """Mean regret, gains, test accuracy and pairwise win rates of each method."""
     methods: dict[str, Any] = {}
-    for method in METHODS:
+    for method in methods_used:
         tests = np.asarray([t["test"][method] for t in per_task])
         best = np.asarray([t["study_best_test"] for t in per_task])
-        plain = np.asarray([t["test"]["plain"] for t in per_task])
+        base = np.asarray([t["test"]["plain"] for t in per_task])
+        tuned = (np.asarray([t["test"]["plain_tuned"] for t in per_task]) if with_plain
+                 else np.full(len(per_task), np.nan))
         win_rate = {}
-        for other in METHODS:
+        for other in methods_used:
             if other == method:
                 continue
             theirs = np.asarray([t["test"][other] for t in per_task])
             win_rate[other] = round(float(np.mean((tests > theirs) + 0.5 * (tests == theirs))), 4)
         methods[method] = {
             "mean_regret": round(float(np.nanmean(best - tests)), 5),
-            "mean_gain_over_plain": round(float(np.mean(tests - plain)), 5),
+            "mean_gain_over_plain": round(float(np.mean(tests - base)), 5),
+            "mean_gain_over_plain_tuned": (round(float(np.mean(tests - tuned)), 5) if with_plain
+                                           else None),
             "mean_test_accuracy": round(float(np.mean(tests)), 5),
             "win_rate": win_rate,
         }
-    return {"tasks": len(per_task), "portfolio_size": len(indices), "methods": methods,
-            "per_task": per_task}
+    return methods
+
+
+def distillation_vs_plain_tuned(rows: Sequence[MetaRow], plain: dict[str, dict[str, Any]],
+                                tasks: Sequence[dict[str, Any]] = (),
+                                margin: float = 0.02) -> dict[str, Any]:
+    """What the best distillation pipeline of each task gains over its plain_tuned, on test.
+
+    Per task, the trial with the best validation score among those that use the teacher
+    (first such trial on ties) against the plain_tuned study's best (also chosen on
+    validation), both measured on test. Reported over all tasks with a plain_tuned study,
+    and over those whose teacher beats plain_tuned by ``margin`` or more on validation
+    (``tasks``: ``kb_tasks.jsonl`` records, for the teacher's validation accuracy).
+    """
+    teacher = {t["task"]: t.get("teacher_valid") for t in tasks}
+    diffs: list[tuple[str, float, bool]] = []
+    for task, task_rows in group_by_task(rows).items():
+        key = task.removeprefix("kb:")
+        distilled = [r for r in task_rows if not is_teacherless(r.pipeline)
+                     and r.test is not None]
+        if key not in plain or not distilled:
+            continue
+        best = max(distilled, key=lambda r: r.valid)
+        reference = plain[key]["best"]
+        strong = (teacher.get(key) is not None
+                  and teacher[key] - reference["valid"] >= margin)
+        diffs.append((key, float(best.test) - float(reference["test"]), strong))
+
+    def summary(values: list[float]) -> dict[str, Any]:
+        array = np.asarray(values)
+        return {"tasks": len(values), "gain": int((array > 0).sum()),
+                "loss": int((array < 0).sum()), "tie": int((array == 0).sum()),
+                "mean_test_gain": round(float(array.mean()), 5) if values else None,
+                "median_test_gain": round(float(np.median(array)), 5) if values else None}
+
+    return {"all": summary([d for _, d, _ in diffs]),
+            f"teacher_leads_plain_tuned_by_{margin:g}": summary([d for _, d, s in diffs if s]),
+            "per_task": {key: round(d, 6) for key, d, _ in diffs}}
 
 
 def evaluate_recommender(storage: str | None = None, *, n_trees: int = 100) -> dict[str, Any]:
     """:func:`evaluate_rows` on the knowledge base in the database at ``storage``."""
     from autodistill.errors import AutodistillError
-    from autodistill.meta.knowledge import load_meta_rows
+    from autodistill.meta.kb_plain import read_plain_tuned
+    from autodistill.meta.knowledge import load_meta_rows, read_shipped
 
     url = store.resolve_url(storage)
     rows = load_meta_rows(url, include_studies=False)
+    plain = read_plain_tuned()
     try:
-        report = evaluate_rows(rows, n_trees=n_trees)
+        report = evaluate_rows(rows, n_trees=n_trees, plain=plain)
     except ValueError as exc:
         raise AutodistillError(f"{store.mask_url(url)}: {exc}; reinstall autodistill to "
                                "restore the shipped knowledge base") from None
+    report["distillation_vs_plain_tuned"] = distillation_vs_plain_tuned(
+        rows, plain, read_shipped()[0])
     report["storage"] = store.mask_url(url)
     return report
 
@@ -144,12 +216,25 @@ def render_evaluation(report: dict[str, Any]) -> None:
     summary = Table(title=f"Leave-one-dataset-out over {report['tasks']} knowledge-base tasks "
                           f"({report['portfolio_size']} portfolio pipelines each)")
     for column in ("method", "mean regret to study best", "mean gain over plain",
-                   "mean test accuracy"):
+                   "mean gain over plain_tuned", "mean test accuracy"):
         summary.add_column(column, justify="left" if column == "method" else "right")
     for method, row in report["methods"].items():
+        tuned = row.get("mean_gain_over_plain_tuned")
         summary.add_row(method, f"{row['mean_regret']:.4f}", f"{row['mean_gain_over_plain']:+.4f}",
+                        "-" if tuned is None else f"{tuned:+.4f}",
                         f"{row['mean_test_accuracy']:.4f}")
     console.print(summary)
+    console.print(f"The recommender predicts that distillation helps on "
+                  f"{report['distillation_helps']:.0%} of the held-out tasks.")
+    versus = report.get("distillation_vs_plain_tuned")
+    if versus:
+        for label, part in (("all tasks", versus["all"]),
+                            *((k, v) for k, v in versus.items() if k.startswith("teacher_"))):
+            if part["tasks"]:
+                console.print(
+                    f"Best distillation trial vs plain_tuned on test, {label.replace('_', ' ')}: "
+                    f"ahead on {part['gain']} of {part['tasks']}, behind on {part['loss']}, "
+                    f"mean {part['mean_test_gain']:+.4f}, median {part['median_test_gain']:+.4f}")
     wins = Table(title="Win rate of the row against the column (ties count half)")
     wins.add_column("")
     for method in report["methods"]:

@@ -7,8 +7,11 @@ at once) and then TPE trials (populations of the same size), without pruning (ev
 portfolio pipeline needs its final validation and test scores: leave-one-dataset-out
 evaluation compares them across tasks). Each task has its own SQLite file in the work
 directory, so the build is resumable (run the same command again) and tasks run in
-parallel processes without sharing a database. The export is deterministic and sorted:
-``studies/kb_tasks.jsonl`` and ``studies/kb_trials.jsonl`` (see :mod:`autodistill.meta.knowledge`).
+parallel processes without sharing a database. Every task also runs its ``plain_tuned``
+study in the same file (:mod:`autodistill.study.plain`: no teacher, training settings
+only). The export is deterministic and sorted: ``studies/kb_tasks.jsonl`` and
+``studies/kb_trials.jsonl`` (see :mod:`autodistill.meta.knowledge`), and
+``studies/kb_plain_tuned.jsonl`` (see :mod:`autodistill.meta.kb_plain`).
 """
 
 from __future__ import annotations
@@ -26,17 +29,20 @@ from typing import Any
 from autodistill._processes import die_with_parent
 from autodistill._resources import cap_workers
 from autodistill.families import FAMILIES
+from autodistill.meta.kb_plain import PLAIN_FILE, plain_record
 from autodistill.meta.knowledge import TASKS_FILE, TRIALS_FILE
 from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_tasks
 from autodistill.store.record import read_study_record
 from autodistill.training.pipeline import PRESETS, Pipeline
 
-__all__ = ["KB_POPULATION", "PORTFOLIO", "portfolio", "task_slug", "build_knowledge_base",
+__all__ = ["KB_POPULATION", "PORTFOLIO", "PARTS", "portfolio", "task_slug", "build_knowledge_base",
            "export_knowledge_base"]
 
 log = logging.getLogger(__name__)
 
-#: The search space of the knowledge base's studies.
+#: What a build runs and exports: ``kb``, the distillation studies (kb_tasks.jsonl and
+#: kb_trials.jsonl); ``plain_tuned``, the no-teacher baseline studies (kb_plain_tuned.jsonl).
+PARTS = ("kb", "plain_tuned")
 
 
 def _doc(kd: tuple[str, dict] = ("none", {}), mi: tuple[str, dict] = ("none", {}),
@@ -105,32 +111,41 @@ def _task_url(work_dir: Path, task: KBTask) -> str:
     return f"sqlite:///{work_dir / (task_slug(task) + '.db')}"
 
 
-def _run_task(args: tuple[KBTask, str, int, int, int]) -> tuple[str, float, str | None]:
-    """Run (or resume) one task's study in this process; return (key, seconds, error)."""
-    task, work_dir, trials, seed, population = args
+def _run_task(args: tuple[KBTask, str, int, int, int, tuple[str, ...], int],
+              ) -> tuple[str, float, str | None]:
+    """Run (or resume) one task's studies in this process; return (key, seconds, error)."""
+    task, work_dir, trials, plain_trials, seed, parts, population = args
     from autodistill.meta.advisor import KnowledgeAdvisor
+    from autodistill.study.plain import run_plain_tuned
     from autodistill.study.run import run_search
 
     started = time.perf_counter()
+    url = _task_url(Path(work_dir), task)
     try:
-        run_search(task.data, student=task.student, space=KB_SPACE, trials=trials,
-                   storage=_task_url(Path(work_dir), task), study=task_slug(task),
-                   advisor=KnowledgeAdvisor(), enqueue=portfolio(), prune=False, seed=seed,
-                   quiet=True, handle_signals=False, population=population)
+        if "kb" in parts:
+            run_search(task.data, student=task.student, space=KB_SPACE, trials=trials,
+                       storage=url, study=task_slug(task), advisor=KnowledgeAdvisor(),
+                       enqueue=portfolio(), prune=False, seed=seed, quiet=True,
+                       handle_signals=False, population=population)
+        if "plain_tuned" in parts:
+            run_plain_tuned(task.data, student=task.student, trials=plain_trials, storage=url,
+                            study=task_slug(task), seed=seed, quiet=True,
+                            handle_signals=False, population=population)
     except Exception as exc:  # noqa: BLE001 - one broken task must not stop the build
         return task.key, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
     return task.key, time.perf_counter() - started, None
 
 
 def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, workers: int = 2,
-                         limit: int | None = None, seed: int = 0,
-                         population: int = KB_POPULATION,
+                         limit: int | None = None, seed: int = 0, plain_trials: int = 20,
+                         parts: Sequence[str] = PARTS, population: int = KB_POPULATION,
                          progress: Callable[[str, float, str | None], None] | None = None,
                          ) -> dict[str, Any]:
     """Run every task's study (resuming finished work), then export the knowledge base.
 
     Args:
-        out_dir: Where ``kb_tasks.jsonl`` and ``kb_trials.jsonl`` are written.
+        out_dir: Where ``kb_tasks.jsonl``, ``kb_trials.jsonl`` and ``kb_plain_tuned.jsonl``
+            are written (only the files of ``parts``).
         work_dir: One SQLite file per task (keep it to resume an interrupted build).
         trials: Trials per task, the portfolio included (at least its size).
         workers: Tasks run in parallel, one process each.
@@ -138,6 +153,9 @@ def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, wor
             once, then the TPE trials in populations of that size).
         limit: Only the first ``limit`` tasks (for a quick trial build).
         seed: Seed of student training and of TPE.
+        plain_trials: Trials of each task's plain_tuned study.
+        parts: Which of :data:`PARTS` to run and export (the others' files are left as
+            they are).
         progress: Called as ``progress(task_key, seconds, error)`` when a task ends.
 
     Returns:
@@ -145,10 +163,15 @@ def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, wor
     """
     if trials < len(PORTFOLIO):
         raise ValueError(f"trials must be at least the portfolio's {len(PORTFOLIO)} pipelines")
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise ValueError(f"parts must be among {', '.join(PARTS)}, got {list(parts)}")
+    parts = tuple(parts)
     tasks = kb_tasks()[:limit] if limit else kb_tasks()
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    jobs = [(task, str(work_dir), trials, seed, population) for task in tasks]
+    jobs = [(task, str(work_dir), trials, plain_trials, seed, parts, population)
+            for task in tasks]
     failed: dict[str, str] = {}
     workers = cap_workers(workers, len(jobs))
     if workers <= 1:
@@ -174,7 +197,7 @@ def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, wor
         if pool is not None:
             pool.close()
             pool.join()
-    exported = export_knowledge_base(out_dir, work_dir, tasks)
+    exported = export_knowledge_base(out_dir, work_dir, tasks, parts=parts)
     return {**exported, "failed": failed, "seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -182,16 +205,62 @@ def _round(value: Any) -> Any:
     return round(float(value), 6) if value is not None else None
 
 
-def export_knowledge_base(out_dir: Path, work_dir: Path,
-                          tasks: Sequence[KBTask] | None = None) -> dict[str, int]:
+def export_knowledge_base(out_dir: Path, work_dir: Path, tasks: Sequence[KBTask] | None = None,
+                          *, parts: Sequence[str] = PARTS) -> dict[str, int]:
     """Write the tasks' studies from ``work_dir`` as sorted JSON lines into ``out_dir``.
 
     A trial is marked ``portfolio: i`` when it ran ``PORTFOLIO[i]``; tasks without a
-    finished study are left out.
+    finished study are left out. Only the files of ``parts`` are written.
 
     Returns:
-        ``{"tasks": n, "trials": n}`` written.
+        ``{"tasks": n, "trials": n, "plain_tuned": n}`` written (0 for a part not written).
     """
+    tasks = sorted(tasks if tasks is not None else kb_tasks(), key=lambda t: t.key)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {"tasks": 0, "trials": 0, "plain_tuned": 0}
+    if "kb" in parts:
+        task_lines, trial_lines = _kb_lines(work_dir, tasks)
+        _write_lines(out_dir / TASKS_FILE, task_lines)
+        _write_lines(out_dir / TRIALS_FILE, trial_lines)
+        counts.update(tasks=len(task_lines), trials=len(trial_lines))
+    if "plain_tuned" in parts:
+        plain_lines = _plain_lines(work_dir, tasks)
+        _write_lines(out_dir / PLAIN_FILE, plain_lines)
+        counts["plain_tuned"] = len(plain_lines)
+    return counts
+
+
+def _write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+
+
+def _load(work_dir: Path, task: KBTask, name: str) -> Any:
+    """The Optuna study ``name`` of ``task``'s file in ``work_dir``, or None."""
+    import optuna
+
+    path = work_dir / f"{task_slug(task)}.db"
+    if not path.exists():
+        return None
+    try:
+        return optuna.load_study(study_name=name, storage=f"sqlite:///{path}")
+    except KeyError:
+        return None
+
+
+def _plain_lines(work_dir: Path, tasks: Sequence[KBTask]) -> list[dict[str, Any]]:
+    from autodistill.study.plain import plain_study_name
+
+    lines = []
+    for task in tasks:
+        study = _load(work_dir, task, plain_study_name(task_slug(task)))
+        line = plain_record(task.key, study) if study is not None else None
+        if line is not None:
+            lines.append(line)
+    return lines
+
+
+def _kb_lines(work_dir: Path, tasks: Sequence[KBTask],
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     import optuna
 
     from autodistill.study.space import load_space
@@ -199,14 +268,9 @@ def export_knowledge_base(out_dir: Path, work_dir: Path,
     space = load_space(KB_SPACE)
     portfolio_params = [space.params_for(p) for p in portfolio()]
     task_lines, trial_lines = [], []
-    for task in sorted(tasks if tasks is not None else kb_tasks(), key=lambda t: t.key):
-        path = work_dir / f"{task_slug(task)}.db"
-        if not path.exists():
-            continue
-        url = f"sqlite:///{path}"
-        try:
-            study = optuna.load_study(study_name=task_slug(task), storage=url)
-        except KeyError:
+    for task in tasks:
+        study = _load(work_dir, task, task_slug(task))
+        if study is None:
             continue
         record = read_study_record(study)
         complete = [t for t in study.get_trials(deepcopy=False)
@@ -230,8 +294,4 @@ def export_knowledge_base(out_dir: Path, work_dir: Path,
                 "seconds": round(float(trial.user_attrs.get("seconds") or 0.0), 3),
                 "pipeline": trial.user_attrs["pipeline"],
             })
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, lines in ((TASKS_FILE, task_lines), (TRIALS_FILE, trial_lines)):
-        text = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
-        (out_dir / name).write_text(text)
-    return {"tasks": len(task_lines), "trials": len(trial_lines)}
+    return task_lines, trial_lines

@@ -107,14 +107,25 @@ def read_shipped() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return tasks, trials
 
 
-def meta_rows_from_records(tasks: list[dict[str, Any]],
-                           trials: list[dict[str, Any]]) -> list[MetaRow]:
-    """Knowledge-base records (parsed JSON lines) as meta-model rows."""
+def meta_rows_from_records(tasks: list[dict[str, Any]], trials: list[dict[str, Any]],
+                           plain: dict[str, dict[str, Any]] | None = None) -> list[MetaRow]:
+    """Knowledge-base records (parsed JSON lines) as meta-model rows.
+
+    Args:
+        tasks: ``kb_tasks.jsonl`` records.
+        trials: ``kb_trials.jsonl`` records.
+        plain: Task key -> ``kb_plain_tuned.jsonl`` record (default: the shipped ones);
+            each row's ``reference`` is its task's plain_tuned validation score.
+    """
+    from autodistill.meta.kb_plain import read_plain_tuned
+
+    plain = read_plain_tuned() if plain is None else plain
     by_key = {t["task"]: t for t in tasks}
     return [MetaRow(task=f"kb:{t['task']}", meta_features=by_key[t["task"]]["meta_features"],
                     pipeline=t["pipeline"], valid=t["valid"], test=t.get("test"),
                     teacher_valid=by_key[t["task"]].get("teacher_valid") or 1.0,
-                    portfolio=t.get("portfolio"))
+                    portfolio=t.get("portfolio"),
+                    reference=plain[t["task"]]["best"]["valid"] if t["task"] in plain else None)
             for t in trials if t["task"] in by_key]
 
 
@@ -211,11 +222,13 @@ def _study_rows(url: str) -> list[MetaRow]:
     except Exception as exc:  # noqa: BLE001 - a foreign or empty database has no studies
         log.debug("no Optuna studies readable at %s: %s", mask_url(url), exc)
         return rows
+    names = {summary.study_name for summary in summaries}
     for summary in summaries:
         record = read_study_record(summary.user_attrs)
         if record is None or not record.meta_features:
             continue
         meta = record.meta_features
+        reference = _plain_reference(storage, summary.study_name, record, names)
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         for trial in study.get_trials(deepcopy=False,
                                       states=(optuna.trial.TrialState.COMPLETE,)):
@@ -227,8 +240,18 @@ def _study_rows(url: str) -> list[MetaRow]:
                 valid=float(trial.value), test=trial.user_attrs.get("test_accuracy"),
                 teacher_valid=float(record.teacher_valid_accuracy
                                     or meta.get("teacher_valid_accuracy") or 1.0),
+                reference=reference,
             ))
     return rows
+
+
+def _plain_reference(storage: Any, name: str, record: Any, names: set[str]) -> float | None:
+    """The best validation score of the plain_tuned study that goes with study ``name``
+    (``<name>-plain_tuned``, same data, student and split), or None."""
+    from autodistill.study.plain import plain_tuned_best
+
+    found = plain_tuned_best(storage, name, record, names)
+    return float(found[1].value) if found is not None else None
 
 
 def load_meta_rows(url: str, *, include_studies: bool = True) -> list[MetaRow]:

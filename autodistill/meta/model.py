@@ -1,19 +1,26 @@
 """The meta-model: from (dataset meta-features, pipeline) to a predicted score.
 
 Training rows are trials: a task's meta-features, the pipeline tried and its validation
-score. The target is normalised per task as AutoDistiller does, ``ratio = student valid
-accuracy / teacher valid accuracy``, and split in two parts that trees learn well:
+score. The target is what the pipeline *gains over its task's* ``plain_tuned`` (the
+best of a search over a teacherless student's training settings alone, see
+:mod:`autodistill.study.plain`): ``gain = valid - plain_tuned valid``. So the model
+learns when distillation helps, not which learning rate is good. A task without a
+plain_tuned study (a user's study run without one) falls back to its best teacherless
+trial, a weaker reference. The target is split in two parts that trees learn well:
 
-* a *task-level* model predicts a task's mean ratio and the spread (standard deviation)
-  of its ratios from its meta-features;
-* a *ranking* model predicts a pipeline's standardised ratio within its task, ``(ratio -
-  task mean) / task spread``, from meta-features plus the pipeline encoding. Without the
-  standardisation, the noisy small tasks with large differences would dominate the
-  squared error; with it, every task weighs the same (leave-one-dataset-out regret fell
-  by an order of magnitude when it was introduced).
+* a *task-level* model predicts, from the meta-features, the task's plain_tuned score
+  relative to its teacher's (``plain_tuned valid / teacher valid``), its mean gain and
+  the spread (standard deviation) of its scores;
+* a *ranking* model predicts a pipeline's standardised gain within its task, ``(gain -
+  task mean gain) / task spread``, from meta-features plus the pipeline encoding. Without
+  the standardisation, the noisy small tasks with large differences would dominate the
+  squared error; with it, every task weighs the same. ``standardise=False`` fits the raw
+  gain instead (measured in ``benchmarks/bench_meta_target.py``).
 
-The predicted score is ``teacher_valid * (task_mean + spread * relative)``; the interval
-comes from the spread of the ranking ensemble's trees (10th-90th percentile). A kernel
+The predicted gain is ``mean_gain + spread * relative``; its interval is the 10th-90th
+percentile over the ensembles' trees (task-level and ranking trees paired, so the
+uncertainty of the task's level is part of it). The predicted score (validation
+accuracy) adds the predicted plain_tuned score, ``teacher_valid * plain_ratio``. A kernel
 blend of the nearest tasks' measured gains into the score was tried and measured worse
 under that evaluation, so the nearest tasks are reported beside each recommendation as
 evidence instead.
@@ -44,7 +51,8 @@ from autodistill.params import Categorical, Float, Int
 from autodistill.paths import write_atomically
 from autodistill.training.pipeline import TRAINING_PARAMS
 
-__all__ = ["MetaRow", "MetaModel", "PipelineEncoder", "fit_meta_model", "group_by_task"]
+__all__ = ["MetaRow", "MetaModel", "PipelineEncoder", "fit_meta_model", "group_by_task",
+           "is_teacherless", "task_reference"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,9 @@ class MetaRow:
     teacher_valid: float
     #: Index into the knowledge base's shared portfolio, or None for other trials.
     portfolio: int | None = None
+    #: Validation score of the task's plain_tuned best, or None when the task has no
+    #: plain_tuned study (see :func:`task_reference`).
+    reference: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -141,6 +152,21 @@ class PipelineEncoder:
         return out
 
 
+def is_teacherless(doc: dict[str, Any]) -> bool:
+    """Whether a pipeline document trains without a teacher: every family ``none``."""
+    return all(doc.get(family, {}).get("name", "none") == "none" for family in FAMILIES)
+
+
+def task_reference(task_rows: Sequence[MetaRow]) -> float | None:
+    """The validation score a task's pipelines are measured against: its plain_tuned
+    best when known, else its best teacherless trial, else None (the task is not used)."""
+    known = [r.reference for r in task_rows if r.reference is not None]
+    if known:
+        return float(known[0])
+    plain = [r.valid for r in task_rows if is_teacherless(r.pipeline)]
+    return max(plain) if plain else None
+
+
 def _meta_vector(meta_features: dict[str, float]) -> list[float]:
     return [float(meta_features.get(name, 0.0)) for name in META_FEATURES]
 
@@ -149,39 +175,57 @@ class MetaModel:
     """A fitted meta-model; see the module docstring. Build it with :func:`fit_meta_model`."""
 
     def __init__(self, encoder: PipelineEncoder, task_model: Forest, rank_model: Forest,
-                 n_rows: int, n_tasks: int) -> None:
+                 n_rows: int, n_tasks: int, standardise: bool = True) -> None:
         self.encoder = encoder
         self.task_model = task_model
         self.rank_model = rank_model
         self.n_rows = n_rows
         self.n_tasks = n_tasks
+        self.standardise = standardise
+
+    def predict_gain(self, meta_features: dict[str, float], pipelines: Sequence[dict[str, Any]],
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted validation gains of ``pipelines`` over the task's plain_tuned, and
+        their [lo, hi] intervals (shapes ``[n]`` and ``[n, 2]``, accuracy points)."""
+        meta = _meta_vector(meta_features)
+        task_trees = self.task_model.predict_per_tree([meta])[:, 0, :]
+        x = np.asarray([meta + self.encoder.encode(doc) for doc in pipelines])
+        rank_trees = self.rank_model.predict_per_tree(x)[:, :, 0]
+        if self.standardise:
+            spread = math.exp(float(task_trees[:, 2].mean()))
+            level = (task_trees[:, 1:2] if len(task_trees) == len(rank_trees)
+                     else np.full((1, 1), float(task_trees[:, 1].mean())))
+            per_tree = level + spread * rank_trees
+        else:
+            per_tree = rank_trees
+        lo, hi = np.percentile(per_tree, [10, 90], axis=0)
+        return per_tree.mean(0), np.stack([lo, hi], axis=1)
+
+    def reference_score(self, meta_features: dict[str, float], teacher_valid: float) -> float:
+        """The predicted validation score of the task's plain_tuned student."""
+        ratio = float(self.task_model.predict([_meta_vector(meta_features)])[0][0])
+        return max(teacher_valid, 1e-6) * ratio
 
     def predict(self, meta_features: dict[str, float], teacher_valid: float,
                 pipelines: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted validation scores of ``pipelines`` and their [lo, hi] intervals.
+        """Predicted validation scores of ``pipelines`` and their [lo, hi] intervals:
+        the predicted plain_tuned score plus :meth:`predict_gain`.
 
         Returns:
             ``(scores, intervals)`` with shapes ``[n]`` and ``[n, 2]``, on the accuracy
             scale, clipped to [0, 1].
         """
-        meta = _meta_vector(meta_features)
-        task_mean, log_spread = (float(v) for v in self.task_model.predict([meta])[0])
-        spread = math.exp(log_spread)
-        x = np.asarray([meta + self.encoder.encode(doc) for doc in pipelines])
-        per_tree = self.rank_model.predict_per_tree(x)[:, :, 0]
-        relative = per_tree.mean(0)
-        lo, hi = np.percentile(per_tree, [10, 90], axis=0)
-        scale = max(teacher_valid, 1e-6)
-        scores = np.clip(scale * (task_mean + spread * relative), 0.0, 1.0)
-        intervals = np.clip(scale * (task_mean + spread * np.stack([lo, hi], axis=1)), 0.0, 1.0)
-        return scores, intervals
+        gains, intervals = self.predict_gain(meta_features, pipelines)
+        base = self.reference_score(meta_features, teacher_valid)
+        return np.clip(base + gains, 0.0, 1.0), np.clip(base + intervals, 0.0, 1.0)
 
 
 def rows_digest(rows: Sequence[MetaRow]) -> str:
     """A content hash of the training rows (the in-process cache key)."""
     digest = hashlib.sha256()
     for row in rows:
-        digest.update(json.dumps([row.task, row.valid, row.teacher_valid, row.pipeline],
+        digest.update(json.dumps([row.task, row.valid, row.teacher_valid, row.reference,
+                                  row.pipeline],
                                  sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -198,7 +242,7 @@ def group_by_task(rows: Iterable[MetaRow]) -> dict[str, list[MetaRow]]:
 
 
 #: Bumped when the stored arrays or the fitting change meaning.
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 
 
 def _model_path(key: str) -> Any:
@@ -234,52 +278,58 @@ def _store(key: str, task_model: Forest, rank_model: Forest) -> None:
 
 
 def fit_meta_model(rows: Sequence[MetaRow], *, seed: int = 0, n_trees: int = 100,
-                   keep: bool = True) -> MetaModel:
+                   keep: bool = True, standardise: bool = True) -> MetaModel:
     """Fit the task-level and ranking models on ``rows``, or read them back from the
     cache directory when these rows were fitted before (memoised in-process too).
 
     ``keep=False`` fits without reading or writing the cache directory (the
     leave-one-dataset-out evaluation fits one throw-away model per task).
+    ``standardise=False`` fits the ranking model on raw gains (see the module docstring).
 
     Raises:
-        ValueError: when ``rows`` hold fewer than two tasks.
+        ValueError: when ``rows`` hold fewer than two tasks with a reference score.
     """
-    tasks = group_by_task(rows)
+    tasks = {task: task_rows for task, task_rows in group_by_task(rows).items()
+             if task_reference(task_rows) is not None}
     if len(tasks) < 2:
-        raise ValueError("the meta-model needs studies of at least two datasets")
+        raise ValueError("the meta-model needs studies of at least two datasets, each with "
+                         "a plain_tuned study or a teacherless trial")
     encoder = PipelineEncoder(row.pipeline for row in rows)
     key = hashlib.sha256(json.dumps(
-        [MODEL_FORMAT, rows_digest(rows), seed, n_trees, encoder.columns, list(META_FEATURES)]
-    ).encode()).hexdigest()[:32]
+        [MODEL_FORMAT, rows_digest(rows), seed, n_trees, standardise, encoder.columns,
+         list(META_FEATURES)]).encode()).hexdigest()[:32]
     if key in _CACHE:
         return _CACHE[key]
     stored = _load_stored(key) if keep else None
     if stored is None:
-        stored = _fit(rows, tasks, encoder, seed, n_trees)
+        stored = _fit(tasks, encoder, seed, n_trees, standardise)
         if keep:
             _store(key, *stored)
-    model = MetaModel(encoder, *stored, len(rows), len(tasks))
+    model = MetaModel(encoder, *stored, sum(len(r) for r in tasks.values()), len(tasks),
+                      standardise=standardise)
     _CACHE[key] = model
     return model
 
 
-def _fit(rows: Sequence[MetaRow], tasks: dict[str, list[MetaRow]], encoder: PipelineEncoder,
-         seed: int, n_trees: int) -> tuple[Forest, Forest]:
+def _fit(tasks: dict[str, list[MetaRow]], encoder: PipelineEncoder, seed: int, n_trees: int,
+         standardise: bool) -> tuple[Forest, Forest]:
     from sklearn.ensemble import ExtraTreesRegressor
 
     task_x, task_y, rank_x, rank_y = [], [], [], []
     for task_rows in tasks.values():
-        ratios = np.asarray([r.ratio for r in task_rows])
-        mean_ratio = float(ratios.mean())
+        reference = float(task_reference(task_rows))  # type: ignore[arg-type]
+        gains = np.asarray([r.valid for r in task_rows]) - reference
+        mean_gain = float(gains.mean())
         # Standardised within the task, so that every task weighs the same in the ranking
         # model whether its pipelines differ by 0.1% or by 20%.
-        spread = max(float(ratios.std()), 1e-3)
+        spread = max(float(gains.std()), 1e-3)
         meta = _meta_vector(task_rows[0].meta_features)
         task_x.append(meta)
-        task_y.append([mean_ratio, math.log(spread)])
-        for r in task_rows:
+        task_y.append([reference / max(task_rows[0].teacher_valid, 1e-6), mean_gain,
+                       math.log(spread)])
+        for r, gain in zip(task_rows, gains, strict=True):
             rank_x.append(meta + encoder.encode(r.pipeline))
-            rank_y.append((r.ratio - mean_ratio) / spread)
+            rank_y.append((gain - mean_gain) / spread if standardise else gain)
     task_model = ExtraTreesRegressor(n_estimators=n_trees, min_samples_leaf=2,
                                      random_state=seed, n_jobs=-1)
     task_model.fit(np.asarray(task_x), np.asarray(task_y))

@@ -10,8 +10,20 @@ or, when that is missing, from its Optuna params (``kd_loss``, ``kd_loss.hinton.
 ``training.lr``, ...). A study without the ``autodistill`` attribute (a foreign Optuna
 study in the same database) is listed with blanks.
 
-The *plain* trial of a study, the baseline of every gain, is its earliest completed trial
-whose four components are all ``none`` (the search enqueues the ``plain`` preset first).
+Gains are measured against a student without a teacher, never against the ``plain``
+preset alone (an under-trained preset makes every tuned pipeline look like distillation):
+
+* ``gain_over_twin`` (best trial): against its *no-teacher twin*, the same training
+  settings, seed and split with every component ``none``, trained by the search at its
+  end (:mod:`autodistill.study.twin`): what the components themselves add;
+* ``gain_over_plain_tuned``: against the best of the task's ``plain_tuned`` study
+  (``<study>-plain_tuned`` in the same database, same data, student and split; see
+  :mod:`autodistill.study.plain`): what the pipeline adds over a tuned student without a
+  teacher. ``studies components`` uses it, falling back to the study's best teacherless
+  trial where no plain_tuned study exists.
+
+The *plain* trial (the earliest completed trial whose four components are all ``none``,
+usually the preset) is still reported, with ``gain_over_plain``, for reference.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import math
 from typing import Any
 
 from autodistill.families import FAMILIES
+from autodistill.meta.study_baselines import against_no_teacher
 from autodistill.store import storage as store
 from autodistill.store.access import (
     completed_trials,
@@ -42,6 +55,8 @@ from autodistill.store.access import (
     trial_value,
 )
 from autodistill.store.record import read_study_record
+from autodistill.study.plain import plain_tuned_best
+from autodistill.study.twin import twins_of
 
 __all__ = [
     "TOP_FRACTION",
@@ -132,6 +147,8 @@ def show_study(name: str, storage: str | None = None, top: int = 5) -> dict[str,
     doc["top_trials"] = [trial_brief(t, plain, sign) for t in completed[:max(top, 0)]]
     doc["importances"] = importances
     doc["importances_note"] = note
+    with guard(url):
+        against_no_teacher(doc, study, rdb, name, record, sign)
     return doc
 
 
@@ -154,6 +171,7 @@ def compare_studies(names: list[str], storage: str | None = None) -> list[dict[s
             sign = direction_sign(study.directions) or 1.0
             doc["best"] = trial_brief(completed[0], plain, sign) if completed else None
             doc["plain"] = trial_brief(plain) if plain is not None else None
+            against_no_teacher(doc, study, rdb, name, read_study_record(study), sign)
             docs.append(doc)
     return docs
 
@@ -263,48 +281,33 @@ def component_stats(storage: str | None = None) -> dict[str, Any]:
     For each component of each family, over the completed trials that use it:
     ``n_trials``; ``n_top`` and ``top_rate`` (how many are in the top
     :data:`TOP_FRACTION` of their study's completed trials, at least one trial per study,
-    ties included); ``n_gain`` and ``mean_gain`` (mean of trial value minus the value of
-    its study's plain trial, over the studies that have one; ``None`` when none has);
-    ``n_studies`` (studies where it ran). Within each family the rows are ranked by
-    ``mean_gain`` (highest first, ``None`` last), then ``top_rate``, then ``n_trials``, on
-    the rounded numbers that are returned (and printed).
+    ties included); ``n_gain`` and ``mean_gain`` (mean of trial value minus its study's
+    *no-teacher reference*: the best of the task's plain_tuned study when the database
+    holds one, else the study's best teacherless trial; ``None`` when no study has
+    either); ``n_twin`` and ``mean_twin_gain`` (over the studies whose best trial uses the
+    component and has a no-teacher twin: best minus twin, the same training settings
+    without the teacher); ``n_studies`` (studies where it ran). plain_tuned studies
+    themselves (teacher ``none``) are baselines, not counted. Within each family the rows
+    are ranked by ``mean_gain`` (highest first, ``None`` last), then ``top_rate``, then
+    ``n_trials``, on the rounded numbers that are returned (and printed).
 
     Returns:
-        ``{"top_fraction", "n_studies", "n_studies_with_plain", "components": [rows]}``,
-        rows grouped by family in pipeline order, each with ``family``, ``component``,
-        ``rank`` and the numbers above.
+        ``{"top_fraction", "n_studies", "n_studies_with_plain" (with a no-teacher
+        reference), "n_studies_with_plain_tuned", "components": [rows]}``, rows grouped by
+        family in pipeline order, each with ``family``, ``component``, ``rank`` and the
+        numbers above.
 
     Raises:
         StorageError: when the database cannot be reached.
     """
     url, rdb = open_storage(storage)
     stats: dict[tuple[str, str], dict[str, Any]] = {}
-    n_studies = n_with_plain = 0
+    counts = {"n_studies": 0, "n_studies_with_plain": 0, "n_studies_with_plain_tuned": 0}
     with guard(url):
-        for frozen in rdb.get_all_studies():
-            sign = direction_sign(frozen.directions)
-            if sign is None:
-                continue
-            study_id = rdb.get_study_id_from_name(frozen.study_name)
-            completed = completed_trials(rdb.get_all_trials(study_id, deepcopy=False), sign)
-            used = [(t, trial_components(trial_pipeline(t))) for t in completed]
-            used = [(t, c) for t, c in used if c]
-            if not used:
-                continue
-            n_studies += 1
-            top = _top_set(completed, sign)
-            plain = plain_trial(completed)
-            n_with_plain += plain is not None
-            for trial, components in used:
-                for family, component in components.items():
-                    row = stats.setdefault((family, component), {
-                        "n_trials": 0, "n_top": 0, "studies": set(), "n_gain": 0, "gain": 0.0})
-                    row["n_trials"] += 1
-                    row["n_top"] += trial.number in top
-                    row["studies"].add(frozen.study_name)
-                    if plain is not None:
-                        row["n_gain"] += 1
-                        row["gain"] += sign * (trial_value(trial) - trial_value(plain))
+        studies = rdb.get_all_studies()
+        names = {s.study_name for s in studies}
+        for frozen in studies:
+            _study_stats(rdb, frozen, names, stats, counts)
     families = list(FAMILIES)
     rows = []
     for (family, component), s in stats.items():
@@ -313,14 +316,59 @@ def component_stats(storage: str | None = None) -> dict[str, Any]:
             "n_top": s["n_top"], "top_rate": round(s["n_top"] / s["n_trials"], 3),
             "n_gain": s["n_gain"],
             "mean_gain": round(s["gain"] / s["n_gain"], 4) if s["n_gain"] else None,
+            "n_twin": s["n_twin"],
+            "mean_twin_gain": round(s["twin_gain"] / s["n_twin"], 4) if s["n_twin"] else None,
             "n_studies": len(s["studies"]),
         })
     ranked = []
     for family in [*families, *sorted({r["family"] for r in rows} - set(families))]:
         members = sorted((r for r in rows if r["family"] == family), key=_rank_key)
         ranked.extend({**r, "rank": i} for i, r in enumerate(members, start=1))
-    return {"top_fraction": TOP_FRACTION, "n_studies": n_studies,
-            "n_studies_with_plain": n_with_plain, "components": ranked}
+    return {"top_fraction": TOP_FRACTION, **counts, "components": ranked}
+
+
+def _study_stats(rdb: Any, frozen: Any, names: set[str], stats: dict[tuple[str, str], Any],
+                 counts: dict[str, int]) -> None:
+    """Add one study's trials to :func:`component_stats`' running sums."""
+    from autodistill.study.worker import NO_TEACHER
+
+    sign = direction_sign(frozen.directions)
+    record = read_study_record(frozen.user_attrs)
+    if sign is None or (record is not None and record.teacher == NO_TEACHER):
+        return
+    study_id = rdb.get_study_id_from_name(frozen.study_name)
+    completed = completed_trials(rdb.get_all_trials(study_id, deepcopy=False), sign)
+    used = [(t, trial_components(trial_pipeline(t))) for t in completed]
+    used = [(t, c) for t, c in used if c]
+    if not used:
+        return
+    counts["n_studies"] += 1
+    top = _top_set(completed, sign)
+    found = plain_tuned_best(rdb, frozen.study_name, record, names)
+    if found is not None:
+        reference = trial_value(found[1])
+        counts["n_studies_with_plain_tuned"] += 1
+    else:
+        teacherless = [t for t, c in used if len(c) == len(FAMILIES)
+                       and all(name == "none" for name in c.values())]
+        reference = trial_value(teacherless[0]) if teacherless else None  # best first
+    counts["n_studies_with_plain"] += reference is not None
+    twin = twins_of(frozen.user_attrs).get(completed[0].number)
+    for trial, components in used:
+        value = trial_value(trial)
+        for family, component in components.items():
+            row = stats.setdefault((family, component), {
+                "n_trials": 0, "n_top": 0, "studies": set(), "n_gain": 0, "gain": 0.0,
+                "n_twin": 0, "twin_gain": 0.0})
+            row["n_trials"] += 1
+            row["n_top"] += trial.number in top
+            row["studies"].add(frozen.study_name)
+            if reference is not None:
+                row["n_gain"] += 1
+                row["gain"] += sign * (value - reference)
+            if twin is not None and trial is completed[0] and component != "none":
+                row["n_twin"] += 1
+                row["twin_gain"] += sign * (value - float(twin["valid"]))
 
 
 def plot_study(name: str, path: str, storage: str | None = None) -> dict[str, Any]:

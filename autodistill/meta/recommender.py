@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from autodistill.store import storage as store
 from autodistill.training.pipeline import Pipeline
 
 __all__ = ["recommend", "recommend_for", "recommend_pipelines", "rank_for_task",
-           "task_summary", "candidate_pipelines", "nearest_tasks"]
+           "task_summary", "candidate_pipelines", "nearest_tasks", "Ranking", "rank_candidates"]
 
 #: Candidates sampled from the knowledge base's space, besides the pipelines it holds.
 SPACE_SAMPLES = 200
@@ -154,6 +155,50 @@ def _diverse(order: list[int], candidates: list[dict[str, Any]], top: int) -> li
     return [i for i in order if i in chosen]
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """The meta-model's verdict on a task's candidates (see :func:`rank_candidates`).
+
+    Attributes:
+        order: Candidate indices, best first.
+        scores, intervals: Predicted validation scores ``[n]`` and their ``[n, 2]`` intervals.
+        gains, gain_intervals: Predicted gains over the task's plain_tuned, likewise.
+        uses_teacher: Per candidate, whether it uses the teacher.
+        distillation_helps: Whether some candidate that uses the teacher is predicted to
+            beat plain_tuned beyond its interval (the lower end of its gain interval > 0).
+        plain: Index of the best teacherless candidate, or None when there is none.
+    """
+
+    order: list[int]
+    scores: np.ndarray
+    intervals: np.ndarray
+    gains: np.ndarray
+    gain_intervals: np.ndarray
+    uses_teacher: list[bool]
+    distillation_helps: bool
+    plain: int | None
+
+
+def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: float,
+                    candidates: Sequence[dict[str, Any]],
+                    support: dict[str, int] | None = None) -> Ranking:
+    """Order ``candidates`` by predicted score (ties to the pipeline seen on more tasks,
+    ``support``); when no candidate that uses the teacher is predicted to beat the task's
+    plain_tuned beyond its interval, the best teacherless candidate goes first."""
+    scores, intervals = model.predict(meta, teacher_valid, candidates)
+    gains, gain_intervals = model.predict_gain(meta, candidates)
+    support = support or {}
+    order = sorted(range(len(candidates)),
+                   key=lambda i: (-round(float(scores[i]), 6),
+                                  -support.get(_key(candidates[i]), 0), i))
+    uses = [Pipeline.from_dict(doc).uses_teacher for doc in candidates]
+    helps = any(uses[i] and gain_intervals[i, 0] > 0 for i in range(len(candidates)))
+    plain = next((i for i in order if not uses[i]), None)
+    if not helps and plain is not None:
+        order = [plain, *(i for i in order if i != plain)]
+    return Ranking(order, scores, intervals, gains, gain_intervals, uses, helps, plain)
+
+
 def task_summary(dataset: Any, teacher: Any, student: str, *, seed: int = 0) -> dict[str, Any]:
     """What the recommender needs to know of a task: sizes, meta-features, the teacher's
     accuracies and whether it exposes hidden features (see :mod:`autodistill.meta.feature_cache`)."""
@@ -208,35 +253,61 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
             f"({len(rows)} trials); reinstall autodistill to restore the shipped knowledge "
             "base, or run `autodistill search` on a few datasets") from None
     candidates = candidate_pipelines(rows, has_hidden=task["has_hidden"], seed=seed)
-    scores, intervals = model.predict(meta, teacher_valid, candidates)
     # Ties (common: equal predictions) go to the pipeline seen on more tasks.
     tasks = group_by_task(rows)
     support: dict[str, int] = {}
     for task_rows in tasks.values():
         for key in {_key(r.pipeline) for r in task_rows}:
             support[key] = support.get(key, 0) + 1
-    order = sorted(range(len(candidates)),
-                   key=lambda i: (-round(float(scores[i]), 6), -support.get(_key(candidates[i]), 0), i))
+    ranking = rank_candidates(model, meta, teacher_valid, candidates, support)
     near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
-    recommendations = []
-    for rank, index in enumerate(_diverse(order, candidates, top), start=1):
-        doc = candidates[index]
-        recommendations.append({
-            "rank": rank,
-            "pipeline": doc,
-            "predicted_score": round(float(scores[index]), 4),
-            "interval": [round(float(v), 4) for v in intervals[index]],
-            "evidence": _evidence(doc, near, tasks),
-        })
+    recommendations = [
+        _recommendation(rank, index, candidates[index], ranking, near, tasks)
+        for rank, index in enumerate(_diverse(ranking.order, candidates, top), start=1)]
+    plain = None if ranking.plain is None else _recommendation(
+        0, ranking.plain, candidates[ranking.plain], ranking, near, tasks)
     return {
         "dataset": task["dataset"],
         "teacher": task["teacher"],
         "student": task["student"],
         "storage": store.mask_url(url),
         "model": {"training_trials": model.n_rows, "training_tasks": model.n_tasks,
-                  "candidates": len(candidates)},
+                  "candidates": len(candidates), "target": "gain over plain_tuned (validation)"},
+        "distillation_helps": ranking.distillation_helps,
+        "plain_tuned_predicted_score": round(model.reference_score(meta, teacher_valid), 4),
+        "plain": None if plain is None else {k: v for k, v in plain.items() if k != "rank"},
+        "verdict": _verdict(ranking),
         "recommendations": recommendations,
     }
+
+
+def _recommendation(rank: int, index: int, doc: dict[str, Any], ranking: Ranking,
+                    near: list[tuple[str, float]], tasks: dict[str, list[MetaRow]],
+                    ) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "pipeline": doc,
+        "uses_teacher": ranking.uses_teacher[index],
+        "predicted_score": round(float(ranking.scores[index]), 4),
+        "interval": [round(float(v), 4) for v in ranking.intervals[index]],
+        "predicted_gain_over_plain_tuned": round(float(ranking.gains[index]), 4),
+        "gain_interval": [round(float(v), 4) for v in ranking.gain_intervals[index]],
+        "evidence": _evidence(doc, near, tasks),
+    }
+
+
+def _verdict(ranking: Ranking) -> str:
+    """One line: whether distillation is predicted to help, and by how much."""
+    if ranking.distillation_helps:
+        best = max((i for i, used in enumerate(ranking.uses_teacher) if used),
+                   key=lambda i: ranking.gain_intervals[i, 0])
+        lo, hi = ranking.gain_intervals[best]
+        return (f"distillation is predicted to help: up to {ranking.gains[best]:+.3f} "
+                f"validation accuracy over a tuned student without a teacher "
+                f"(interval {lo:+.3f} to {hi:+.3f})")
+    return ("distillation is not predicted to help here: no pipeline that uses the teacher "
+            "beats a tuned student without one beyond its interval; train the plain pipeline "
+            "(ranked first) or tune its settings with `autodistill search DATA --space plain`")
 
 
 def recommend_pipelines(dataset: Any, teacher: Any, student: str, *, top: int = 5,

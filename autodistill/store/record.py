@@ -36,7 +36,8 @@ class StudyRecord:
     n_rows: int
     n_features: int
     n_classes: int
-    teacher_accuracy: float
+    #: The teacher's test accuracy; None for a study run without a teacher (``none``).
+    teacher_accuracy: float | None
     teacher_valid_accuracy: float | None = None
     #: The task's meta-features with its student (what makes the study a training row of
     #: the meta-model); None when the search was run without an advisor.
@@ -73,6 +74,7 @@ def record_from_attrs(value: Any) -> StudyRecord | None:
     known = {f.name for f in fields(StudyRecord)}
     doc = {k: v for k, v in value.items() if k in known}
     doc["format"] = RECORD_FORMAT  # format 1 had the same keys; read forward as is
+    doc.setdefault("teacher_accuracy", None)  # a teacherless study stores none
     try:
         return StudyRecord(**doc)
     except TypeError:

@@ -20,7 +20,10 @@ from autodistill.study.queue import STARTUP_TRIALS
 if TYPE_CHECKING:
     pass
 
-__all__ = ["Interrupted", "Job", "Objective", "ProgressFn", "Stop", "load_inputs",
+#: The teacher spec of a study that trains no teacher (``--space plain``: plain_tuned).
+NO_TEACHER = "none"
+
+__all__ = ["NO_TEACHER", "Interrupted", "Job", "Objective", "ProgressFn", "Stop", "load_inputs",
            "open_run_storage", "quiet_optuna", "sampler_seed"]
 
 
@@ -96,14 +99,26 @@ class Objective:
 
 
 def load_inputs(job: Job) -> tuple[Any, Any, Any]:
-    """The dataset, the teacher's outputs (cached on disk) and the space of ``job``."""
+    """The dataset, the teacher's outputs (cached on disk; None for the teacher ``none``)
+    and the space of ``job``.
+
+    Raises:
+        SpaceError: the teacher is ``none`` but the space has pipelines that use one.
+    """
     from autodistill.data.dataset import load_dataset
+    from autodistill.errors import SpaceError
     from autodistill.study.space import load_space
     from autodistill.training.students import check_student_fits
     from autodistill.training.teachers import get_teacher
 
     dataset = load_dataset(job.data, target=job.target, split_seed=job.split_seed)
     check_student_fits(job.student, dataset.n_features, dataset.n_classes)  # before the teacher
+    if job.teacher == NO_TEACHER:
+        space = load_space(job.space, has_hidden=False)
+        if space.uses_teacher:
+            raise SpaceError(f"--teacher {NO_TEACHER}: space '{space.name}' has pipelines that "
+                             "use a teacher; pass --space plain (or a teacher)")
+        return dataset, None, space
     teacher = get_teacher(job.teacher, dataset)
     space = load_space(job.space, has_hidden=teacher.hidden is not None)
     return dataset, teacher, space

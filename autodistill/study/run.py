@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -36,8 +35,21 @@ from autodistill.store import journal as _journal
 from autodistill.store import storage as store
 from autodistill.store.db_lock import database_lock
 from autodistill.store.record import StudyRecord, read_study_record, write_study_record
-from autodistill.study.job import Job, Objective, Stop, load_inputs, open_run_storage, quiet_optuna
-from autodistill.study.population_worker import default_population
+from autodistill.study.job import (
+    Job,
+    Objective,
+    Stop,
+    load_inputs,
+    open_run_storage,
+    quiet_optuna,
+)
+from autodistill.study.options import (
+    PLAIN_SUFFIX,
+    checked_options,
+    default_study_name,
+    study_name,
+    teacher_for,
+)
 from autodistill.study.queue import (
     create_study,
     enqueue_pipelines,
@@ -54,15 +66,13 @@ __all__ = [
     "run_search",
     "enqueue_pipelines",
     "default_study_name",
+    "PLAIN_SUFFIX",
     "trial_counts",
     "summarize",
     "create_study",
 ]
 
 log = logging.getLogger(__name__)
-
-#: The longest study name Optuna's and autodistill's tables hold.
-MAX_STUDY_NAME = 512
 
 
 class TaskAdvisor(Protocol):
@@ -75,14 +85,6 @@ class TaskAdvisor(Protocol):
     def first_pipelines(self, dataset: Any, teacher: Any, student: str, k: int,
                         url: str) -> Sequence[Pipeline]:
         """The ``k`` pipelines a warm-started study runs first, best first."""
-
-
-def default_study_name(dataset: Any, student: str, split_seed: int = 0) -> str:
-    """``<dataset>-<student>``, e.g. ``wine-mlp16`` (``-split<N>`` for a split seed N != 0)."""
-    base = str(dataset.name).split(":", 1)[-1]
-    base = re.sub(r"[^A-Za-z0-9]+", "-", os.path.splitext(os.path.basename(base))[0]).strip("-")
-    name = f"{base[:48] or 'data'}-{re.sub(r'[^A-Za-z0-9]+', 'x', student.replace(':', ''))}"
-    return f"{name}-split{split_seed}" if split_seed else name
 
 
 def _env_int(name: str, default: int | None) -> int | None:
@@ -117,45 +119,43 @@ def run_search(
     progress: Callable[[int, int, float | None], None] | None = None,
     quiet: bool = False,
     handle_signals: bool = True,
+    twin: bool = True,
 ) -> dict[str, Any]:
-    """Run (or resume) a search; return the summary that ``search --json`` prints.
+    """Run (or resume) a search; return the :func:`summarize` document (``search --json``).
 
     Args:
         data: Data spec (``builtin:wine``, a CSV path, ...).
         target: Label column of a CSV/Parquet file.
-        teacher: ``auto`` or a TorchScript file.
+        teacher: ``auto``, ``gbdt``, a TorchScript file, or ``none`` (implied by space plain).
         student: Student spec, e.g. ``mlp:16``.
         space: A shipped space name or a YAML file.
         trials: Trials the study should hold in total (resuming runs only the owed ones).
         timeout: Start no trial after this many seconds.
-        storage: Database URL (default: ``AUTODISTILL_STORAGE`` or SQLite in the data dir).
+        storage: Database URL (default: ``AUTODISTILL_STORAGE``, else SQLite).
         study: Study name (default: :func:`default_study_name`).
         workers: Processes on this machine (this one included; a journal file on SQLite).
-        population: Trials each worker trains together in one batched pass (default
-            :func:`~autodistill.study.population_worker.default_population`).
+        population: Trials each worker trains at once (default: 8 on CPU, 32 with CUDA).
         warm_start: Run the recommender's top K first (TPE models them at once), presets last.
         advisor: The task's meta-features (stored so the study joins the knowledge base)
             and warm-start picks (:class:`autodistill.meta.KnowledgeAdvisor`; or None).
         enqueue: Further pipelines to run first (the knowledge base's portfolio).
         prune: Stop unpromising trials early (off for the knowledge base's portfolio).
-        seed: Seed of student training and of the sampler.
-        split_seed: Seed of the train/valid/test split.
+        seed, split_seed: Seeds of student training and the sampler; of the split.
         progress: Called as ``progress(done, total, best)`` while trials finish.
         quiet: Silence Optuna's per-trial log lines.
-        handle_signals: Turn SIGINT/SIGTERM into a clean stop (main thread only).
-
-    Returns:
-        The :func:`summarize` document, with ``ran``: counted trials finished meanwhile.
+        handle_signals: SIGINT/SIGTERM stop cleanly (main thread only).
+        twin: Train the best trial's no-teacher twin at the end (:mod:`autodistill.study.twin`).
 
     Raises:
         StorageError: an unreachable database, or a study of another task.
         AutodistillError: bad data, teacher, space or options (one line each).
     """
     started = time.perf_counter()
-    population = _checked_options(trials, workers, population, timeout, study)
+    population = checked_options(trials, workers, population, timeout, study)
     quiet_optuna(quiet)
     url = store.resolve_url(storage)
     store.ensure_schema(url)  # an unreachable database fails before the teacher trains
+    teacher = teacher_for(space, teacher)
     interval = _env_int("AUTODISTILL_HEARTBEAT_INTERVAL", 60)
     grace = _env_int("AUTODISTILL_HEARTBEAT_GRACE", None)
     job = Job(data=data, target=target, split_seed=split_seed, teacher=teacher, student=student,
@@ -163,7 +163,7 @@ def run_search(
               deadline=time.time() + timeout if timeout else None, heartbeat_interval=interval,
               grace_period=grace, quiet=quiet, prune=prune, population=population)
     dataset, teacher_outputs, space_obj = load_inputs(job)
-    job.study = study or default_study_name(dataset, student, split_seed)
+    job.study = study_name(study, dataset, job)
 
     canonical, picks = _open_study(job, (dataset, teacher_outputs, space_obj), advisor,
                                    warm_start)
@@ -173,6 +173,8 @@ def run_search(
     _execute(canonical, objective, [*picks, *enqueue], len(picks),
              cap_workers(workers, trials), progress, handle_signals)
     stop = objective.stop
+    if twin and teacher_outputs is not None and not stop.requested:
+        _twin(canonical, dataset, job)
     return summarize(canonical, url, requested=trials, ran=_ran_since(canonical, finished_before),
                      interrupted=stop.requested, seconds=time.perf_counter() - started)
 
@@ -193,25 +195,14 @@ def _open_study(job: Job, inputs: tuple[Any, Any, Any], advisor: TaskAdvisor | N
     return canonical, picks
 
 
-def _checked_options(trials: int, workers: int, population: int | None,
-                     timeout: float | None, study: str | None) -> int:
-    """Refuse impossible options; return the population size (its default filled in)."""
-    if trials < 1:
-        raise AutodistillError(f"--trials {trials}: ask for at least one trial")
-    if workers < 1:
-        raise AutodistillError(f"--workers {workers}: use at least one worker")
-    if timeout is not None and not timeout > 0:
-        raise AutodistillError(f"--timeout {timeout}: give a positive number of seconds, "
-                               "or leave it out to run every trial")
-    if study is not None and not 0 < len(study) <= MAX_STUDY_NAME:
-        raise AutodistillError(f"--study: a study name has 1 to {MAX_STUDY_NAME} characters, "
-                               f"this one has {len(study)}; use a shorter name")
-    if population is None:
-        population = default_population()
-    if population < 1:
-        raise AutodistillError(f"--population {population}: train at least one trial at a "
-                               "time (1 trains them one by one)")
-    return population
+def _twin(study: Any, dataset: Any, job: Job) -> None:
+    """Record the best trial's no-teacher twin; a failure costs the twin, not the search."""
+    from autodistill.study.twin import record_twin_of_best
+
+    try:  # two workers that both train it store the same twin: no lock needed
+        record_twin_of_best(study, dataset, job.student, job.seed)
+    except AutodistillError as exc:
+        log.warning("no-teacher twin of the best trial not trained: %s", exc)
 
 
 def _execute(canonical: Any, objective: Objective, warm: list[Pipeline], picks: int,
@@ -250,7 +241,8 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
         dataset=dataset.spec, dataset_name=dataset.name, fingerprint=dataset.fingerprint,
         teacher=job.teacher, student=job.student, split_seed=job.split_seed, space=space.name,
         n_rows=int(dataset.n_rows), n_features=int(dataset.n_features),
-        n_classes=int(dataset.n_classes), teacher_accuracy=float(teacher.accuracy))
+        n_classes=int(dataset.n_classes),
+        teacher_accuracy=float(teacher.accuracy) if teacher is not None else None)
     existing = read_study_record(study)
     if existing is not None:
         key = existing.conflict(record)
@@ -273,7 +265,7 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
                 f"resume it, or --study {job.study}-{space.name} for a new study in this space"
             )
         record = existing
-    if advisor is not None and record.meta_features is None:
+    if advisor is not None and teacher is not None and record.meta_features is None:
         # What the recommender learns from: every study joins its training rows.
         record = record.with_meta_features(advisor.task_features(dataset, teacher, job.student),
                                            float(teacher.valid_accuracy))
@@ -285,6 +277,9 @@ def _warm_start(k: int, advisor: TaskAdvisor | None, dataset: Any, teacher: Any,
                 url: str) -> list[Pipeline]:
     if k <= 0:
         return []
+    if teacher is None:
+        raise AutodistillError("--warm-start recommends distillation pipelines, and this "
+                               "study uses no teacher (space plain); drop --warm-start")
     if advisor is None:
         raise AutodistillError("--warm-start needs the recommender: pass "
                                "advisor=autodistill.meta.KnowledgeAdvisor(), or drop --warm-start")
@@ -342,7 +337,7 @@ def summarize(study: Any, url: str, *, requested: int | None = None, ran: int = 
     """The ``search --json`` document of ``study`` (the storage URL masked):
     ``{"study", "storage", "dataset", "teacher": {"spec", "accuracy"}, "student", "space",
     "trials": {"complete", "pruned", "fail", "running", "waiting", "counted", "requested",
-    "total"}, "ran", "best": {"number", "pipeline", "valid_score", "test_accuracy",
+    "total"}, "ran" (counted trials finished meanwhile), "best": {"number", "pipeline", "valid_score", "test_accuracy",
     "seconds"} | None, "interrupted", "seconds"}``."""
     trials = study.get_trials(deepcopy=False)
     counts = trial_counts(trials)
@@ -351,9 +346,12 @@ def summarize(study: Any, url: str, *, requested: int | None = None, ran: int = 
     best = None
     if complete:
         top = max(complete, key=lambda t: (t.value, -t.number))
+        from autodistill.study.twin import twins_of
+
         best = {"number": top.number, "pipeline": top.user_attrs.get("pipeline"),
                 "valid_score": top.value, "test_accuracy": top.user_attrs.get("test_accuracy"),
-                "seconds": top.user_attrs.get("seconds")}
+                "seconds": top.user_attrs.get("seconds"),
+                "no_teacher_twin": twins_of(study).get(top.number)}
     return {
         "study": study.study_name,
         "storage": store.mask_url(url),

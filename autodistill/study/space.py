@@ -119,6 +119,22 @@ class Space:
                 params[key] = _clip(choice, pipeline.training[pname], key, self.name)
         return params
 
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether any pipeline of this space needs a teacher (see ``Pipeline.uses_teacher``).
+
+        A space that holds every family at ``none`` but a KD loss that ignores the teacher
+        (``plain.yaml``) needs none: its study trains no teacher.
+        """
+        from autodistill.registry.lookup import get_catalog
+
+        catalog = get_catalog()
+        kd = self.families["kd_loss"].components
+        if any(catalog.get("kd_loss", name).uses_teacher for name in kd):
+            return True
+        return any(name != "none" for family, fam in self.families.items()
+                   if family != "kd_loss" for name in fam.components)
+
     def for_teacher(self, has_hidden: bool) -> Space:
         """This space for a teacher with (or without) hidden features.
 

@@ -1,0 +1,78 @@
+"""What a search's options resolve to: checked counts, the study's name, and the
+teacher a space needs (``none`` for a space whose pipelines use no teacher).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Any
+
+from autodistill.errors import AutodistillError
+from autodistill.study.job import NO_TEACHER, Job
+from autodistill.study.population_worker import default_population
+
+__all__ = ["MAX_STUDY_NAME", "PLAIN_SUFFIX", "checked_options", "default_study_name",
+           "study_name", "teacher_for"]
+
+log = logging.getLogger(__name__)
+
+#: The longest study name Optuna's and autodistill's tables hold.
+MAX_STUDY_NAME = 512
+
+
+#: Appended to the name of a study that searched a plain student's training settings.
+PLAIN_SUFFIX = "-plain_tuned"
+
+
+def default_study_name(dataset: Any, student: str, split_seed: int = 0, *,
+                       plain: bool = False) -> str:
+    """``<dataset>-<student>``, e.g. ``wine-mlp16`` (``-split<N>`` for a split seed N != 0;
+    ``-plain_tuned`` appended for a ``plain`` study, one that uses no teacher)."""
+    base = str(dataset.name).split(":", 1)[-1]
+    base = re.sub(r"[^A-Za-z0-9]+", "-", os.path.splitext(os.path.basename(base))[0]).strip("-")
+    name = f"{base[:48] or 'data'}-{re.sub(r'[^A-Za-z0-9]+', 'x', student.replace(':', ''))}"
+    name = f"{name}-split{split_seed}" if split_seed else name
+    return f"{name}{PLAIN_SUFFIX}" if plain else name
+
+
+def study_name(study: str | None, dataset: Any, job: Job) -> str:
+    """``study`` or the default name; a study without a teacher ends in ``-plain_tuned``
+    (that is how a task's plain_tuned study is found)."""
+    plain = job.teacher == NO_TEACHER
+    if study and plain and not study.endswith(PLAIN_SUFFIX):
+        return study + PLAIN_SUFFIX
+    return study or default_study_name(dataset, job.student, job.split_seed, plain=plain)
+
+
+def teacher_for(space: str, teacher: str) -> str:
+    """``none`` when no pipeline of ``space`` uses a teacher (``plain``: no teacher is
+    trained for a study that cannot use it), else ``teacher``."""
+    from autodistill.study.space import load_space
+
+    if teacher != NO_TEACHER and not load_space(space).uses_teacher:
+        log.info("space '%s' uses no teacher: none is trained", space)
+        return NO_TEACHER
+    return teacher
+
+
+def checked_options(trials: int, workers: int, population: int | None,
+                     timeout: float | None, study: str | None) -> int:
+    """Refuse impossible options; return the population size (its default filled in)."""
+    if trials < 1:
+        raise AutodistillError(f"--trials {trials}: ask for at least one trial")
+    if workers < 1:
+        raise AutodistillError(f"--workers {workers}: use at least one worker")
+    if timeout is not None and not timeout > 0:
+        raise AutodistillError(f"--timeout {timeout}: give a positive number of seconds, "
+                               "or leave it out to run every trial")
+    if study is not None and not 0 < len(study) <= MAX_STUDY_NAME:
+        raise AutodistillError(f"--study: a study name has 1 to {MAX_STUDY_NAME} characters, "
+                               f"this one has {len(study)}; use a shorter name")
+    if population is None:
+        population = default_population()
+    if population < 1:
+        raise AutodistillError(f"--population {population}: train at least one trial at a "
+                               "time (1 trains them one by one)")
+    return population

@@ -1,0 +1,273 @@
+"""plain_tuned, the honest baseline: its study, the knowledge base's plain_tuned studies,
+the meta-model's target, `recommend` saying when distillation will not help, `meta
+evaluate`'s baseline and the `studies` commands' gains over no teacher."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from autodistill.meta.kb_plain import PLAIN_FILE, parse_plain_tuned, read_plain_tuned
+from autodistill.meta.knowledge import meta_rows_from_records, read_shipped
+from autodistill.meta.model import MetaRow, is_teacherless, task_reference
+from autodistill.meta.task_suite import kb_tasks
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (the way a user does)."""
+    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
+                          text=True, env=os.environ.copy())
+
+
+ONLY_HINTON = """\
+description: hinton only, so that the best trial uses the teacher
+kd_loss: {components: [hinton]}
+mi_objective: {components: [none]}
+augmentation: {components: [none]}
+curriculum: {components: [none]}
+training:
+  epochs: {low: 20, high: 30}
+  patience: {value: 5}
+"""
+
+
+# -- the plain_tuned study ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A hinton-only study of iris and its plain_tuned study, in one database."""
+    from autodistill.study.plain import run_plain_tuned
+    from autodistill.study.run import run_search
+
+    folder = tmp_path_factory.mktemp("plain")
+    url = f"sqlite:///{folder / 'studies.db'}"
+    space = folder / "hinton.yaml"
+    space.write_text(ONLY_HINTON)
+    kd = run_search("builtin:iris", student="mlp:4", space=str(space), trials=2, storage=url,
+                    study="iris", quiet=True, handle_signals=False)
+    plain = run_plain_tuned("builtin:iris", student="mlp:4", trials=3, storage=url,
+                            study="iris", quiet=True, handle_signals=False)
+    return {"url": url, "kd": kd, "plain": plain}
+
+
+def test_plain_tuned_trains_no_teacher_and_searches_training_settings_only(searched):
+    import optuna
+
+    summary = searched["plain"]
+    assert summary["study"] == "iris-plain_tuned"
+    assert summary["teacher"] == {"spec": "none", "accuracy": None}
+    assert summary["space"] == "plain" and summary["trials"]["complete"] == 3
+    trials = optuna.load_study(study_name="iris-plain_tuned", storage=searched["url"]).trials
+    docs = [t.user_attrs["pipeline"] for t in trials]
+    assert all(is_teacherless(doc) for doc in docs)
+    assert len({json.dumps(doc["training"], sort_keys=True) for doc in docs}) == 3
+    assert docs[0]["training"]["lr"] == 0.003  # the plain preset runs first
+    assert summary["best"]["valid_score"] == max(t.value for t in trials)
+
+
+def test_a_space_that_uses_a_teacher_refuses_teacher_none(tmp_path):
+    done = run_cli("search", "builtin:iris", "--teacher", "none", "--space", "fast",
+                   "--trials", "1", "--storage", f"sqlite:///{tmp_path / 's.db'}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--teacher none" in done.stderr and "--space plain" in done.stderr
+
+
+def test_search_records_the_no_teacher_twin_of_its_best_trial(searched):
+    from autodistill.training.pipeline import Pipeline
+
+    best = searched["kd"]["best"]
+    assert best["pipeline"]["kd_loss"]["name"] == "hinton"
+    assert Pipeline.from_dict(best["pipeline"]).uses_teacher
+    twin = best["no_teacher_twin"]
+    assert twin is not None and twin["training"] == best["pipeline"]["training"]
+    assert 0.0 <= twin["valid"] <= 1.0 and 0.0 <= twin["test"] <= 1.0
+
+
+def test_studies_show_and_compare_measure_against_no_teacher(searched):
+    url = searched["url"]
+    done = run_cli("studies", "show", "iris", "--storage", url, "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    best, twin, tuned = doc["best"], doc["best"]["no_teacher_twin"], doc["plain_tuned"]
+    assert best["gain_over_twin"] == pytest.approx(best["valid_score"] - twin["valid"], abs=1e-6)
+    assert tuned["study"] == "iris-plain_tuned"
+    assert tuned["valid_score"] == pytest.approx(searched["plain"]["best"]["valid_score"])
+    assert best["gain_over_plain_tuned"] == pytest.approx(
+        best["valid_score"] - tuned["valid_score"], abs=1e-6)
+    for trial in doc["top_trials"]:
+        assert trial["gain_over_plain_tuned"] == pytest.approx(
+            trial["valid_score"] - tuned["valid_score"], abs=1e-6)
+    shown = run_cli("studies", "show", "iris", "--storage", url)
+    assert shown.returncode == 0 and "no-teacher twin" in shown.stdout
+    assert "iris-plain_tuned" in shown.stdout
+    compared = run_cli("studies", "compare", "iris", "iris-plain_tuned", "--storage", url)
+    assert compared.returncode == 0 and "gain over plain_tuned" in compared.stdout
+
+
+def test_studies_components_gain_is_over_plain_tuned_not_the_preset(searched):
+    done = run_cli("studies", "components", "--storage", searched["url"], "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    # The plain_tuned study is the baseline, not a study of components.
+    assert doc["n_studies"] == 1 and doc["n_studies_with_plain_tuned"] == 1
+    hinton = next(r for r in doc["components"] if r["component"] == "hinton")
+    reference = searched["plain"]["best"]["valid_score"]
+    import optuna
+
+    values = [t.value for t in optuna.load_study(study_name="iris", storage=searched["url"]).trials]
+    assert hinton["mean_gain"] == pytest.approx(sum(values) / len(values) - reference, abs=1e-4)
+    assert hinton["n_twin"] == 1
+    twin = searched["kd"]["best"]["no_teacher_twin"]["valid"]
+    assert hinton["mean_twin_gain"] == pytest.approx(max(values) - twin, abs=1e-4)
+
+
+def test_the_users_plain_tuned_study_is_the_reference_of_their_rows(searched):
+    from autodistill.meta import KnowledgeAdvisor
+    from autodistill.meta.knowledge import load_meta_rows
+    from autodistill.study.run import run_search
+
+    url = searched["url"]
+    run_search("builtin:iris", student="mlp:4", space="fast", trials=1, storage=url,
+               study="iris-warm", quiet=True, handle_signals=False, advisor=KnowledgeAdvisor())
+    rows = [r for r in load_meta_rows(url) if r.task.startswith("study:")]
+    assert rows and all(r.reference is None for r in rows)  # no iris-warm-plain_tuned
+    from autodistill.study.plain import run_plain_tuned
+
+    run_plain_tuned("builtin:iris", student="mlp:4", trials=1, storage=url, study="iris-warm",
+                    quiet=True, handle_signals=False)
+    rows = [r for r in load_meta_rows(url) if r.task == "study:iris-warm"]
+    assert rows and all(r.reference is not None for r in rows)
+
+
+# -- the knowledge base's plain_tuned studies ------------------------------------------------
+
+@pytest.mark.slow
+def test_build_kb_plain_tuned_part_writes_only_its_file_and_resumes(tmp_path):
+    out, work = tmp_path / "out", tmp_path / "work"
+    args = ("meta", "build-kb", "--part", "plain_tuned", "--plain-trials", "2", "--limit", "1",
+            "--workers", "1", "--out", str(out), "--work", str(work), "--json")
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["plain_tuned"] == 1
+    assert sorted(p.name for p in out.iterdir()) == [PLAIN_FILE]  # the KB files are left alone
+    first = (out / PLAIN_FILE).read_text()
+    (record,) = parse_plain_tuned(first).values()
+    assert record["task"] == kb_tasks()[0].key and len(record["trials"]) == 2
+    assert record["best"]["valid"] == max(t["valid"] for t in record["trials"])
+    again = run_cli(*args)
+    assert again.returncode == 0 and (out / PLAIN_FILE).read_text() == first
+
+
+def test_build_kb_refuses_an_unknown_part(tmp_path):
+    done = run_cli("meta", "build-kb", "--part", "teachers", "--out", str(tmp_path))
+    assert done.returncode == 2 and "--part 'teachers'" in done.stderr
+
+
+def test_every_shipped_task_has_its_plain_tuned_study():
+    plain = read_plain_tuned()
+    tasks, _ = read_shipped()
+    assert set(plain) == {t["task"] for t in tasks}
+    for record in plain.values():
+        assert len(record["trials"]) == 20
+        assert record["best"]["valid"] == max(t["valid"] for t in record["trials"])
+        assert record["trials"][0]["training"]["lr"] == 0.003  # the preset first
+
+
+def test_knowledge_base_rows_carry_their_tasks_plain_tuned_score():
+    tasks, trials = read_shipped()
+    plain = {tasks[0]["task"]: {"best": {"valid": 0.5}}}
+    rows = meta_rows_from_records(tasks[:2], trials, plain)
+    first = [r for r in rows if r.task == f"kb:{tasks[0]['task']}"]
+    second = [r for r in rows if r.task == f"kb:{tasks[1]['task']}"]
+    assert {r.reference for r in first} == {0.5}
+    assert {r.reference for r in second} == {None}
+    # Without a plain_tuned study the reference is the task's best teacherless trial.
+    assert task_reference(second) == max(r.valid for r in second if is_teacherless(r.pipeline))
+
+
+# -- recommend: when distillation will not help -----------------------------------------------
+
+def _rows_with_plain_tuned_at(offset: float) -> list[MetaRow]:
+    """The shipped knowledge base, each task's plain_tuned set ``offset`` above its best
+    trial (offset > 0: nothing beats plain; < 0: everything does)."""
+    tasks, trials = read_shipped()
+    best: dict[str, float] = {}
+    for trial in trials:
+        best[trial["task"]] = max(best.get(trial["task"], 0.0), trial["valid"])
+    plain = {key: {"best": {"valid": value + offset}} for key, value in best.items()}
+    return meta_rows_from_records(tasks, trials, plain)
+
+
+@pytest.fixture(scope="module")
+def iris_task() -> dict:
+    from autodistill.data.dataset import load_dataset
+    from autodistill.meta.recommender import task_summary
+    from autodistill.training.teachers import get_teacher
+
+    dataset = load_dataset("builtin:iris")
+    return task_summary(dataset, get_teacher("auto", dataset), "mlp:4")
+
+
+def test_recommend_says_distillation_will_not_help_when_nothing_beats_plain(
+        iris_task, tmp_path, monkeypatch, capsys):
+    from autodistill.cli.recommend import _render
+    from autodistill.meta import knowledge
+    from autodistill.meta.recommender import rank_for_task
+
+    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url: _rows_with_plain_tuned_at(0.05))
+    doc = rank_for_task(iris_task, top=3, storage=f"sqlite:///{tmp_path / 'r.db'}")
+    assert doc["distillation_helps"] is False
+    first = doc["recommendations"][0]
+    assert first["uses_teacher"] is False and is_teacherless(first["pipeline"])
+    assert doc["plain"]["pipeline"] == first["pipeline"]
+    assert all(r["gain_interval"][0] <= 0 for r in doc["recommendations"] if r["uses_teacher"])
+    assert doc["verdict"].startswith("distillation is not predicted to help")
+    json.dumps(doc)  # what --json prints
+    _render(doc)
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "distillation is not predicted to help" in printed
+
+
+def test_recommend_says_distillation_helps_when_it_is_predicted_to(iris_task, tmp_path,
+                                                                   monkeypatch):
+    from autodistill.meta import knowledge
+    from autodistill.meta.recommender import rank_for_task
+
+    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url: _rows_with_plain_tuned_at(-0.3))
+    doc = rank_for_task(iris_task, top=3, storage=f"sqlite:///{tmp_path / 'r.db'}")
+    assert doc["distillation_helps"] is True
+    assert doc["verdict"].startswith("distillation is predicted to help")
+    scores = [r["predicted_score"] for r in doc["recommendations"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+# -- meta evaluate -----------------------------------------------------------------------------
+
+def test_evaluation_reports_plain_tuned_as_a_baseline():
+    from autodistill.meta.evaluation import distillation_vs_plain_tuned, evaluate_rows
+
+    tasks, trials = read_shipped()
+    keep = [t for t in tasks if t["task"].startswith("builtin:")]
+    keys = [t["task"] for t in keep]
+    rows = meta_rows_from_records(keep, trials, {})
+    # A made-up plain_tuned: the test accuracy of each task's plain preset plus 0.01.
+    plain = {k: {"best": {"valid": 0.9, "test": next(
+        r.test for r in rows if r.task == f"kb:{k}" and r.portfolio == 0) + 0.01}} for k in keys}
+    report = evaluate_rows(rows, n_trees=10, plain=plain)
+    methods = report["methods"]
+    assert "plain_tuned" in methods and report["tasks"] == len(keys)
+    assert methods["plain_tuned"]["mean_gain_over_plain_tuned"] == 0
+    assert methods["plain"]["mean_gain_over_plain_tuned"] == pytest.approx(-0.01, abs=1e-5)
+    assert methods["plain"]["win_rate"]["plain_tuned"] == 0
+    assert 0.0 <= report["distillation_helps"] <= 1.0
+
+    versus = distillation_vs_plain_tuned(rows, plain, keep)
+    assert versus["all"]["tasks"] == len(keys)
+    assert versus["all"]["gain"] + versus["all"]["loss"] + versus["all"]["tie"] == len(keys)
+    # teacher_valid - 0.9 >= 0.02 picks the tasks whose teacher leads plain_tuned
+    strong = sum((t["teacher_valid"] or 0) - 0.9 >= 0.02 for t in keep)
+    assert versus["teacher_leads_plain_tuned_by_0.02"]["tasks"] == strong
