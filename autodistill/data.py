@@ -26,6 +26,7 @@ from autodistill._data_sources import (
     parse_spec,
 )
 from autodistill.errors import DataError
+from autodistill.schema import RawTable, category_strings
 
 __all__ = [
     "Dataset",
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 
 SPLIT = (0.64, 0.16, 0.20)  # train, valid, test
 _MAX_CATEGORIES = 21  # the 20 most frequent categories of a column, the rest -> "infrequent"
-_MISSING = "<missing>"
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +71,7 @@ class Dataset:
     split_seed: int
     info: dict
     preprocessor: Any = field(default=None, repr=False)  # fitted ColumnTransformer
+    raw: RawTable | None = field(default=None, repr=False)  # the user's columns, per split
 
     @property
     def n_rows(self) -> int:
@@ -190,8 +191,7 @@ def _prepare_columns(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, lis
         values = frame[col].astype(np.float64)
         frame[col] = values.where(np.isfinite(values))  # inf -> missing, imputed like NaN
     for col in categorical:
-        series = frame[col]
-        frame[col] = series.astype(object).where(series.notna(), _MISSING).map(str)
+        frame[col] = category_strings(frame[col])
     return frame, numeric, categorical, coerced
 
 
@@ -232,6 +232,7 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     y, classes = _encode_labels(labels, where, label_column)
     n_raw = frame.shape[1]
     missing_fraction = float(frame.isna().to_numpy().mean()) if frame.size else 0.0
+    raw_frame = frame
     frame, numeric, categorical, coerced = _prepare_columns(frame, where)
     train, valid, test = split_indices(y, split_seed)
     preprocessor = _make_preprocessor(numeric, categorical)
@@ -255,4 +256,9 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     return Dataset(name=ds.name, spec=ds.spec, X_train=arrays[0], y_train=y[train],
                    X_valid=arrays[1], y_valid=y[valid], X_test=arrays[2], y_test=y[test],
                    classes=classes, feature_names=names, fingerprint=fingerprint,
-                   split_seed=int(split_seed), info=info, preprocessor=preprocessor)
+                   split_seed=int(split_seed), info=info, preprocessor=preprocessor,
+                   raw=RawTable(raw_frame, {"train": train, "valid": valid, "test": test},
+                                numeric=tuple(numeric), categorical=tuple(categorical),
+                                dropped=tuple(c for c in raw_frame.columns
+                                              if c not in frame.columns),
+                                target=label_column))

@@ -3,18 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from autodistill.data import load_dataset
+from autodistill.data import Dataset, load_dataset
 from autodistill.engine import TrainResult, train_student
-from autodistill.errors import AutodistillError
 from autodistill.pipeline import Pipeline
 from autodistill.students import count_params
 from autodistill.teachers import get_teacher
@@ -73,23 +68,16 @@ def distill(
         "seconds": {"teacher": round(teacher_seconds, 3), "student": round(result.seconds, 3)},
     }
     if out is not None:
-        save_student(result, dataset.n_features, pipeline, report, Path(out))
+        save_student(result, dataset, pipeline, report, Path(out))
     return report
 
 
-def save_student(result: TrainResult, n_features: int, pipeline: Pipeline,
-                 report: dict[str, Any], out: Path) -> None:
-    """Write ``student.pt`` (state dict), ``student.torchscript.pt``, ``pipeline.json``
-    and ``metrics.json`` into ``out``."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AutodistillError(f"--out '{out}': cannot create the directory ({exc})") from None
-    model = result.student.cpu().eval()
-    torch.save(model.state_dict(), out / "student.pt")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.script(model)
-        scripted.save(str(out / "student.torchscript.pt"))
-    (out / "pipeline.json").write_text(pipeline.to_json(indent=2) + "\n")
-    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+def save_student(result: TrainResult, dataset: Dataset, pipeline: Pipeline,
+                 report: dict[str, Any], out: Path) -> Path:
+    """Write the deployable student into ``out``: ``model.onnx`` (raw columns to class
+    probabilities and names), ``model.json``, ``student.pt``, ``pipeline.json`` and
+    ``metrics.json`` (see :mod:`autodistill.model_dir`)."""
+    from autodistill.model_dir import save_model
+
+    return save_model(out, dataset, result.student, pipeline=pipeline.to_dict(), report=report,
+                      student_spec=report.get("student", {}).get("spec"))

@@ -39,7 +39,9 @@ def distill_command(
     split_seed: SplitSeedOpt = 0,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write student.pt, student.torchscript.pt, pipeline.json, metrics.json here."),
+        typer.Option("--out", help="Write the deployable model here: model.onnx (raw columns to "
+                     "class probabilities), model.json, student.pt, pipeline.json, metrics.json; "
+                     "score new rows with 'autodistill predict DIR DATA'."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -66,7 +68,7 @@ def distill_command(
     console.print(table)
     console.print(f"teacher agreement on test: {s['teacher_agreement']:.4f}")
     if out is not None:
-        console.print(f"student written to {out}/")
+        console.print(f"model written to {out}/ (score new rows: autodistill predict {out} DATA)")
 
 
 def register(app: typer.Typer) -> None:
