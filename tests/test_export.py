@@ -150,3 +150,15 @@ def test_distill_out_then_predict_on_raw_wine_rows(tmp_path):
                      "--out", str(tmp_path / "p.csv"))
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["accuracy"] == pytest.approx(report["student"]["accuracy"])
+
+
+@pytest.mark.slow
+def test_search_out_writes_the_best_trial_retrained(tmp_path):
+    done = run_cli("search", "builtin:iris", "--space", "fast", "--trials", "2", "--json",
+                   "--storage", f"sqlite:///{tmp_path / 's.db'}", "--out", str(tmp_path / "m"))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["export"]["trial"] == summary["best"]["number"]
+    assert summary["export"]["test_accuracy"] == pytest.approx(summary["best"]["test_accuracy"])
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["pipeline"] == \
+        summary["best"]["pipeline"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -53,6 +54,11 @@ def search_command(
     ] = 0,
     seed: SeedOpt = 0,
     split_seed: SplitSeedOpt = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Retrain the best trial's pipeline (same seed) and write its "
+                                   "deployable model here, as 'distill --out' does."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the distillation pipeline that gives the student the best validation accuracy.
@@ -69,10 +75,17 @@ def search_command(
             warm_start=warm_start, seed=seed, split_seed=split_seed,
             progress=progress.update if progress.enabled else None, quiet=True,
         )
+    if out is not None and summary["best"] is not None:
+        summary["export"] = export_best(summary, data, target=target, teacher=teacher,
+                                        student=student, seed=seed, split_seed=split_seed, out=out)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
         _render(summary)
+        if summary.get("export"):
+            typer.echo(f"best trial {summary['best']['number']} retrained and written to {out}/ "
+                       f"(test accuracy {summary['export']['test_accuracy']:.4f}); score new "
+                       f"rows with: autodistill predict {out} DATA")
     if summary["interrupted"]:
         typer.echo(
             f"Interrupted: {summary['trials']['counted']} of {summary['trials']['requested']} "
@@ -81,6 +94,21 @@ def search_command(
             err=True,
         )
         raise typer.Exit(130)
+
+
+def export_best(summary: dict[str, Any], data: str, *, target: str | None, teacher: str,
+                student: str, seed: int, split_seed: int, out: Path) -> dict[str, Any]:
+    """Retrain the best trial's pipeline with the search's seed and write its model directory;
+    return ``{"out", "trial", "test_accuracy"}``."""
+    from autodistill.distillation import distill
+    from autodistill.pipeline import Pipeline
+
+    best = summary["best"]
+    pipeline = Pipeline.from_dict(best["pipeline"], source=f"trial {best['number']}")
+    report = distill(data, pipeline, target=target, teacher=teacher, student=student,
+                     seed=seed, split_seed=split_seed, out=out)
+    return {"out": str(out), "trial": best["number"],
+            "test_accuracy": report["student"]["accuracy"]}
 
 
 class _Progress:
