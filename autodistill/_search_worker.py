@@ -366,7 +366,8 @@ def load_inputs(job: Job) -> tuple[Any, Any, Any]:
 
     dataset = load_dataset(job.data, target=job.target, split_seed=job.split_seed)
     teacher = get_teacher(job.teacher, dataset)
-    space = load_space(job.space, has_hidden=teacher.hidden is not None)
+    space = load_space(job.space, has_hidden=teacher.hidden is not None,
+                       labels_new_rows=teacher.module is not None)
     return dataset, teacher, space
 
 

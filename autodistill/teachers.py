@@ -50,7 +50,8 @@ AUTO_CONFIG: dict[str, Any] = {
     "kind": "mlp", "hidden": [256, 256], "lr": 1e-3, "weight_decay": 1e-4,
     "batch_size": 128, "max_epochs": 200, "patience": 15, "version": 1,
 }
-_FORMS = "'auto' or a TorchScript file PATH.pt"
+_FORMS = ("'auto', a TorchScript file PATH.pt, sklearn:PATH (skops), onnx:PATH or "
+          "outputs:PATH (.csv/.npy)")
 _BATCH = 8192  # rows per inference batch
 _MEMO: dict[tuple[str, str], TeacherOutputs] = {}
 State = dict[str, torch.Tensor] | None  # a state dict to cache, or None
@@ -134,15 +135,28 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
         return _cached(_cache_key(dataset, config), device,
                        lambda: _train_auto(dataset, config, device),
                        _load_auto(dataset, config, device), "auto")
-    path = Path(text).expanduser()
+    from autodistill import user_teachers
+
+    if text.split(":", 1)[0].lower() in user_teachers.KINDS:
+        return _cached(_cache_key(dataset, user_teachers.file_config(text)), device,
+                       lambda: (user_teachers.user_teacher(text, dataset), None),
+                       lambda state: None, text)
+    path_text, _, query = text.partition("?")
+    path = Path(path_text).expanduser()
     if path.suffix.lower() in (".pt", ".pth"):
         if not path.is_file():
             raise TeacherError(f"--teacher '{text}': no such file; pass {_FORMS}")
+        raw = query.replace(" ", "") == "input=raw"
+        if query and not raw and query.replace(" ", "") != "input=encoded":
+            raise TeacherError(f"--teacher '{text}': unknown option '{query}'; use "
+                               "?input=raw or ?input=encoded")
         module = _load_script(path, device)
-        config = {"kind": "torchscript", "sha256": _file_digest(path)}
+        config = {"kind": "torchscript", "sha256": _file_digest(path), "raw": raw}
         return _cached(_cache_key(dataset, config), device,
-                       lambda: _run_module(module, dataset, text),
-                       lambda state: module, text)
+                       lambda: _run_module(module, dataset, text, raw),
+                       lambda state: None if raw else module, text)
+    if path.is_file():
+        raise TeacherError(f"--teacher '{text}': it is {user_teachers.describe_file(path)}")
     raise TeacherError(f"--teacher '{text}': unknown teacher; pass {_FORMS}")
 
 
@@ -245,7 +259,7 @@ def _forward(module: nn.Module, x: torch.Tensor,
     except Exception as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise TeacherError(f"teacher '{where}' failed on inputs of width {x.shape[1]} "
-                           f"({reason}); it must take the encoded features") from None
+                           f"({reason}); check what it takes (--teacher-input raw or encoded)") from None
     finally:
         module.train(was_training)
     logits = torch.cat(logits_parts).to(x.device)
@@ -259,9 +273,12 @@ def _split_tensors(dataset: Dataset) -> dict[str, tuple[torch.Tensor, np.ndarray
                 np.asarray(getattr(dataset, f"y_{s}"))) for s in SPLITS}
 
 
-def _outputs_on(module: nn.Module, dataset: Dataset, spec: str) -> TeacherOutputs:
+def _outputs_on(module: nn.Module, dataset: Dataset, spec: str,
+                inputs: dict[str, torch.Tensor] | None = None) -> TeacherOutputs:
     logits, hidden = {}, {}
-    for split, (x, _) in _split_tensors(dataset).items():
+    if inputs is None:
+        inputs = {s: x for s, (x, _) in _split_tensors(dataset).items()}
+    for split, x in inputs.items():
         logits[split], hidden[split] = _forward(module, x, where=spec)
     width = logits["train"].shape[1]
     if width != dataset.n_classes:
@@ -298,8 +315,20 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _run_module(module: nn.Module, dataset: Dataset, spec: str) -> tuple[TeacherOutputs, State]:
-    return _outputs_on(module, dataset, spec), None
+def _run_module(module: nn.Module, dataset: Dataset, spec: str,
+                raw: bool) -> tuple[TeacherOutputs, State]:
+    """A TorchScript teacher on the encoded features or (``raw``) the raw numeric columns;
+    a raw-input teacher cannot label augmented (encoded) rows, so it keeps no module."""
+    from autodistill.user_teachers import check_teacher, hint_raw_input, raw_numeric_inputs
+
+    if raw:
+        outputs = _outputs_on(module, dataset, spec, raw_numeric_inputs(dataset, spec))
+        outputs.module = None
+    else:
+        outputs = _outputs_on(module, dataset, spec)
+        hint_raw_input(module, outputs, dataset, spec)
+    check_teacher(outputs, dataset)
+    return outputs, None
 
 
 # --------------------------------------------------------------------------- auto teacher

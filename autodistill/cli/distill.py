@@ -17,7 +17,10 @@ from autodistill.cli.options import (
     SplitSeedOpt,
     StudentOpt,
     TargetOpt,
+    TeacherInputOpt,
     TeacherOpt,
+    TrustTypeOpt,
+    teacher_spec,
 )
 
 EPILOG = (
@@ -34,6 +37,8 @@ def distill_command(
     ],
     target: TargetOpt = None,
     teacher: TeacherOpt = "auto",
+    teacher_input: TeacherInputOpt = None,
+    trust_type: TrustTypeOpt = None,
     student: StudentOpt = "mlp:16",
     seed: SeedOpt = 0,
     split_seed: SplitSeedOpt = 0,
@@ -46,6 +51,7 @@ def distill_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Train a student on DATA with one distillation pipeline and report test accuracy."""
+    teacher = teacher_spec(teacher, teacher_input, trust_type)
     from autodistill.distillation import distill
     from autodistill.pipeline import load_pipeline
 

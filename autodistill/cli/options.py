@@ -17,8 +17,39 @@ TargetOpt = Annotated[
     str | None, typer.Option("--target", help="Label column of a CSV/Parquet file.")
 ]
 TeacherOpt = Annotated[
-    str, typer.Option("--teacher", help="'auto' (a wide MLP, cached) or a TorchScript .pt file.")
+    str, typer.Option("--teacher", help=(
+        "'auto' (a wide MLP, cached), a TorchScript .pt file, sklearn:PATH (a skops file), "
+        "onnx:PATH, or outputs:PATH (.csv/.npy of per-row probabilities or logits, in the data "
+        "file's row order)."))
 ]
+TeacherInputOpt = Annotated[
+    str | None, typer.Option("--teacher-input", help=(
+        "What your teacher takes: raw (the data file's columns; default for sklearn:/onnx:) "
+        "or encoded (autodistill's encoding; default for .pt)."))
+]
+TrustTypeOpt = Annotated[
+    list[str] | None, typer.Option("--trust-type", help=(
+        "A type a skops teacher file may hold (repeatable); only for files you trust."))
+]
+
+
+def teacher_spec(teacher: str, teacher_input: str | None = None,
+                 trust_types: list[str] | None = None) -> str:
+    """The teacher spec with ``--teacher-input`` and ``--trust-type`` folded in
+    (``sklearn:m.skops?input=raw&trust=a.B``), so it travels to workers as one string."""
+    options = []
+    if teacher_input:
+        options.append(f"input={teacher_input}")
+    if trust_types:
+        options.append("trust=" + ",".join(trust_types))
+    if not options:
+        return teacher
+    if teacher.strip().lower() == "auto":
+        from autodistill.errors import TeacherError
+
+        raise TeacherError("--teacher-input and --trust-type apply to your own teacher "
+                           "(a .pt, sklearn: or onnx: file), not to 'auto'")
+    return teacher + ("&" if "?" in teacher else "?") + "&".join(options)
 StudentOpt = Annotated[
     str, typer.Option("--student", help="Student architecture, e.g. mlp:16 or mlp:64,32.")
 ]

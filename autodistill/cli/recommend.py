@@ -14,7 +14,10 @@ from autodistill.cli.options import (
     StorageOpt,
     StudentOpt,
     TargetOpt,
+    TeacherInputOpt,
     TeacherOpt,
+    TrustTypeOpt,
+    teacher_spec,
 )
 from autodistill.families import FAMILIES
 
@@ -86,6 +89,8 @@ def recommend_command(
     data: DataArg,
     target: TargetOpt = None,
     teacher: TeacherOpt = "auto",
+    teacher_input: TeacherInputOpt = None,
+    trust_type: TrustTypeOpt = None,
     student: StudentOpt = "mlp:16",
     top: Annotated[int, typer.Option("--top", min=1, help="How many pipelines to return.")] = 5,
     storage: StorageOpt = None,
@@ -102,6 +107,7 @@ def recommend_command(
     """
     from autodistill.recommend import recommend
 
+    teacher = teacher_spec(teacher, teacher_input, trust_type)
     doc = recommend(data, target=target, teacher=teacher, student=student, top=top,
                     storage=storage, split_seed=split_seed)
     if as_json:

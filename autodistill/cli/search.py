@@ -17,7 +17,10 @@ from autodistill.cli.options import (
     StorageOpt,
     StudentOpt,
     TargetOpt,
+    TeacherInputOpt,
     TeacherOpt,
+    TrustTypeOpt,
+    teacher_spec,
 )
 
 EPILOG = (
@@ -32,6 +35,8 @@ def search_command(
     data: DataArg,
     target: TargetOpt = None,
     teacher: TeacherOpt = "auto",
+    teacher_input: TeacherInputOpt = None,
+    trust_type: TrustTypeOpt = None,
     student: StudentOpt = "mlp:16",
     space: Annotated[
         str, typer.Option("--space", help="Search space: a shipped name (default, fast, kb) or a YAML file.")
@@ -66,6 +71,7 @@ def search_command(
     The presets plain and hinton run first; every trial (pipeline, validation score, test
     accuracy) is stored in the database, which optuna-dashboard can open too.
     """
+    teacher = teacher_spec(teacher, teacher_input, trust_type)
     from autodistill.search import run_search
 
     with _Progress(enabled=not as_json and sys.stderr.isatty()) as progress:
