@@ -14,14 +14,35 @@ from autodistill.pipeline import Pipeline
 from autodistill.students import count_params
 from autodistill.teachers import get_teacher
 
-__all__ = ["distill", "save_student"]
+__all__ = ["distill", "distill_run", "save_student"]
 
 log = logging.getLogger(__name__)
 
 
-def distill(
+def distill(data: str, pipeline: Pipeline | dict | str, **options: Any) -> dict[str, Any]:
+    """Train a student on ``data`` with ``pipeline``; return the ``distill --json`` document.
+
+    ``pipeline`` is a :class:`Pipeline`, a pipeline dict, or a preset name, JSON text or
+    JSON file; ``options`` are those of :func:`distill_run` (``target``, ``teacher``,
+    ``student``, ``seed``, ``split_seed``, ``out``).
+    """
+    return distill_run(data, pipeline, **options)[0]
+
+
+def as_pipeline(pipeline: Pipeline | dict | str) -> Pipeline:
+    """A :class:`Pipeline` from itself, a dict, or a preset name / JSON text / JSON file."""
+    from autodistill.pipeline import load_pipeline
+
+    if isinstance(pipeline, Pipeline):
+        return pipeline
+    if isinstance(pipeline, dict):
+        return Pipeline.from_dict(pipeline)
+    return load_pipeline(str(pipeline))
+
+
+def distill_run(
     data: str,
-    pipeline: Pipeline,
+    pipeline: Pipeline | dict | str,
     *,
     target: str | None = None,
     teacher: str = "auto",
@@ -29,13 +50,15 @@ def distill(
     seed: int = 0,
     split_seed: int = 0,
     out: Path | None = None,
-) -> dict[str, Any]:
-    """Train ``student`` on ``data`` with ``pipeline``; return the ``distill --json`` document.
+) -> tuple[dict[str, Any], Dataset, TrainResult]:
+    """Train ``student`` on ``data`` with ``pipeline``; return the ``distill --json``
+    document, the dataset and the training result (with the trained student).
 
     The document (DESIGN 3.4) has ``pipeline``, ``seed``, ``split``, ``teacher``,
-    ``student`` and ``seconds``. With ``out``, the student is written there too (see
-    :func:`save_student`).
+    ``student`` and ``seconds``. With ``out``, the deployable student is written there
+    too (see :func:`save_student`).
     """
+    pipeline = as_pipeline(pipeline)
     dataset = load_dataset(data, target=target, split_seed=split_seed)
     started = time.perf_counter()
     teacher_outputs = get_teacher(teacher, dataset)
@@ -69,7 +92,7 @@ def distill(
     }
     if out is not None:
         save_student(result, dataset, pipeline, report, Path(out))
-    return report
+    return report, dataset, result
 
 
 def save_student(result: TrainResult, dataset: Dataset, pipeline: Pipeline,

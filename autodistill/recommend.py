@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from autodistill import _callable
 from autodistill import storage as store
 from autodistill.errors import AutodistillError
 from autodistill.families import FAMILIES
@@ -274,3 +275,6 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
     doc["seconds"] = {"teacher": round(task_seconds, 3),
                       "total": round(time.perf_counter() - started, 3)}
     return doc
+
+
+_callable.make_callable(__name__, "recommend")  # autodistill.recommend(...) is the Python API

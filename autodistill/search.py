@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from autodistill import _journal
+from autodistill import _callable, _journal
 from autodistill import storage as store
 from autodistill._search_worker import (
     Job,
@@ -316,3 +316,6 @@ def summarize(study: Any, url: str, *, requested: int | None = None, ran: int = 
         "interrupted": interrupted,
         "seconds": round(seconds, 3) if seconds is not None else None,
     }
+
+
+_callable.make_callable(__name__, "search")  # autodistill.search(...) is the Python API
