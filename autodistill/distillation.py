@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autodistill import progress
 from autodistill.data import Dataset, load_dataset
 from autodistill.engine import TrainResult, train_student
 from autodistill.pipeline import Pipeline
@@ -63,7 +64,15 @@ def distill_run(
     started = time.perf_counter()
     teacher_outputs = get_teacher(teacher, dataset)
     teacher_seconds = time.perf_counter() - started
-    result = train_student(pipeline, dataset, teacher_outputs, student=student, seed=seed)
+    epochs = int(pipeline.training["epochs"])
+
+    def on_epoch(epoch: int, valid_accuracy: float) -> None:
+        progress.report("distill", epoch + 1, epochs, "epoch", valid=valid_accuracy)
+
+    result = train_student(pipeline, dataset, teacher_outputs, student=student, seed=seed,
+                           on_epoch=on_epoch)
+    progress.report("distill", epochs, epochs, "epoch", f"trained, {result.epochs_run} epochs",
+                    valid=result.valid_accuracy)
     report = {
         "dataset": dataset.name,
         "pipeline": pipeline.to_dict(),

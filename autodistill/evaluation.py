@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from autodistill import progress
 from autodistill import storage as store
 from autodistill.metamodel import MetaRow, fit_meta_model, group_by_task
 from autodistill.recommend import nearest_tasks
@@ -63,7 +64,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100) -> dict[str, A
         raise ValueError("the evaluation needs at least three tasks that ran the whole "
                          "portfolio, plain (0) and hinton (1) included")
     per_task = []
-    for held_out in complete:
+    for done, held_out in enumerate(complete, start=1):
         # Leave the whole *dataset* out: a task run with another student width on the same
         # data would otherwise leak what this task measured.
         dataset = _dataset_of(held_out)
@@ -98,6 +99,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100) -> dict[str, A
             "picks": dict(picks),
             "test": {m: float(mine[i].test) for m, i in picks.items()},
         })
+        progress.report("evaluate", done, len(complete), "task", held_out.removeprefix("kb:"))
     methods: dict[str, Any] = {}
     for method in METHODS:
         tests = np.asarray([t["test"][method] for t in per_task])
@@ -138,7 +140,8 @@ def evaluate_recommender(storage: str | None = None, *, n_trees: int = 100) -> d
 def render_evaluation(report: dict[str, Any]) -> None:
     """Print the report as two rich tables: summary, then pairwise win rates."""
     from rich.console import Console
-    from rich.table import Table
+
+    from autodistill.cli.tables import Table
 
     console = Console()
     summary = Table(title=f"Leave-one-dataset-out over {report['tasks']} knowledge-base tasks "

@@ -24,6 +24,7 @@ from typing import Any
 from autodistill.kb_tasks import KBTask, kb_tasks
 from autodistill.knowledge import TASKS_FILE, TRIALS_FILE
 from autodistill.pipeline import PRESETS, Pipeline
+from autodistill.progress import report as report_progress
 
 __all__ = ["KB_SPACE", "PORTFOLIO", "portfolio", "task_slug", "build_knowledge_base",
            "export_knowledge_base"]
@@ -147,10 +148,12 @@ def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, wor
         pool = multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=4)
         results = pool.imap_unordered(_run_task, jobs)
     try:
-        for key, seconds, error in results:
+        for done, (key, seconds, error) in enumerate(results, start=1):
             if error:
                 failed[key] = error
                 log.warning("task %s failed: %s", key, error)
+            report_progress("build-kb", done, len(jobs), "task", key, seconds=round(seconds, 1),
+                            status="FAILED" if error else "done")
             if progress is not None:
                 progress(key, seconds, error)
     finally:

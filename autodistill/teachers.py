@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from autodistill import progress
 from autodistill.errors import TeacherError
 from autodistill.paths import cache_dir, write_atomically
 from autodistill.students import MLP, count_params
@@ -385,6 +386,10 @@ def _train_auto(dataset: Dataset, config: dict[str, Any],
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif epoch - best_epoch >= config["patience"]:
             break
+        progress.report("teacher", epoch + 1, config["max_epochs"], "epoch",
+                        valid=valid_acc, best=best_acc)
+    progress.report("teacher", config["max_epochs"], config["max_epochs"], "epoch",
+                    f"trained, {epoch + 1} epochs", best=best_acc)
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()

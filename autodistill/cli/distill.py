@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from autodistill.cli.options import (
     DataArg,
     JsonOpt,
+    QuietOpt,
     SeedOpt,
     SplitSeedOpt,
     StudentOpt,
@@ -22,6 +22,8 @@ from autodistill.cli.options import (
     TrustTypeOpt,
     teacher_spec,
 )
+from autodistill.cli.progress_view import show_progress
+from autodistill.cli.tables import Table
 
 EPILOG = (
     "Example: autodistill distill builtin:digits --pipeline hinton --out student/  |  "
@@ -48,6 +50,7 @@ def distill_command(
                      "class probabilities), model.json, student.pt, pipeline.json, metrics.json; "
                      "score new rows with 'autodistill predict DIR DATA'."),
     ] = None,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a student on DATA with one distillation pipeline and report test accuracy."""
@@ -55,10 +58,11 @@ def distill_command(
     from autodistill.distillation import distill
     from autodistill.pipeline import load_pipeline
 
-    report = distill(
-        data, load_pipeline(pipeline), target=target, teacher=teacher, student=student,
-        seed=seed, split_seed=split_seed, out=out,
-    )
+    with show_progress(quiet or as_json):
+        report = distill(
+            data, load_pipeline(pipeline), target=target, teacher=teacher, student=student,
+            seed=seed, split_seed=split_seed, out=out,
+        )
     if as_json:
         typer.echo(json.dumps(report))
         return

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from autodistill.cli.options import JsonOpt, StorageOpt
+from autodistill.cli.options import JsonOpt, QuietOpt, StorageOpt
+from autodistill.cli.progress_view import show_progress
 
 meta_app = typer.Typer(
     name="meta",
@@ -31,6 +32,7 @@ def build_kb_command(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Tasks run in parallel.")] = 2,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N tasks.")]
     = None,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the knowledge base's studies (resumable) and export them as JSON lines.
@@ -46,13 +48,8 @@ def build_kb_command(
         raise AutodistillError(f"--trials {trials}: use at least the portfolio's "
                                f"{len(PORTFOLIO)} pipelines")
 
-    def progress(key: str, seconds: float, error: str | None) -> None:
-        if not as_json:
-            status = f"FAILED: {error}" if error else "done"
-            typer.echo(f"{seconds:7.1f}s  {key}  {status}", err=True)
-
-    summary = build_knowledge_base(out, work, trials=trials, workers=workers, limit=limit,
-                                   progress=progress)
+    with show_progress(quiet or as_json):
+        summary = build_knowledge_base(out, work, trials=trials, workers=workers, limit=limit)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
@@ -64,7 +61,8 @@ def build_kb_command(
     "evaluate",
     epilog="Example: autodistill meta evaluate --json",
 )
-def evaluate_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
+def evaluate_command(storage: StorageOpt = None, quiet: QuietOpt = False,
+                     as_json: JsonOpt = False) -> None:
     """Leave-one-dataset-out evaluation of the recommender against its baselines.
 
     For each knowledge-base task, the meta-model is fitted on the other tasks and picks
@@ -75,7 +73,8 @@ def evaluate_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> No
     """
     from autodistill.evaluation import evaluate_recommender, render_evaluation
 
-    report = evaluate_recommender(storage=storage)
+    with show_progress(quiet or as_json):
+        report = evaluate_recommender(storage=storage)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:

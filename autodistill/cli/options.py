@@ -65,3 +65,5 @@ StorageOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress on stderr (a bar in a terminal, else a line per trial/task).")]

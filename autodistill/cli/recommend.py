@@ -59,7 +59,8 @@ def _evidence_text(evidence: list[dict[str, Any]]) -> str:
 
 def _render(doc: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from autodistill.cli.tables import Table
 
     console = Console()
     data = doc["dataset"]

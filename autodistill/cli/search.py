@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ import typer
 from autodistill.cli.options import (
     DataArg,
     JsonOpt,
+    QuietOpt,
     SeedOpt,
     SplitSeedOpt,
     StorageOpt,
@@ -22,6 +22,7 @@ from autodistill.cli.options import (
     TrustTypeOpt,
     teacher_spec,
 )
+from autodistill.cli.progress_view import show_progress
 
 EPILOG = (
     "Example: autodistill search builtin:wine --space fast --trials 20  |  "
@@ -64,6 +65,7 @@ def search_command(
         typer.Option("--out", help="Retrain the best trial's pipeline (same seed) and write its "
                                    "deployable model here, as 'distill --out' does."),
     ] = None,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the distillation pipeline that gives the student the best validation accuracy.
@@ -74,12 +76,12 @@ def search_command(
     teacher = teacher_spec(teacher, teacher_input, trust_type)
     from autodistill.search import run_search
 
-    with _Progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+    with show_progress(quiet or as_json):
         summary = run_search(
             data, target=target, teacher=teacher, student=student, space=space, trials=trials,
             timeout=timeout, storage=storage, study=study, workers=workers,
             warm_start=warm_start, seed=seed, split_seed=split_seed,
-            progress=progress.update if progress.enabled else None, quiet=True,
+            progress=_TrialCounter(), quiet=True,
         )
     if out is not None and summary["best"] is not None:
         summary["export"] = export_best(summary, data, target=target, teacher=teacher,
@@ -117,47 +119,24 @@ def export_best(summary: dict[str, Any], data: str, *, target: str | None, teach
             "test_accuracy": report["student"]["accuracy"]}
 
 
-class _Progress:
-    """A rich progress bar on stderr: trials done, best so far, ETA."""
+class _TrialCounter:
+    """``run_search``'s progress hook -> one progress report per finished trial."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: Any = None
-        self._task: Any = None
+    def __init__(self) -> None:
+        self.done = 0
 
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
+    def __call__(self, done: int, total: int, best: float | None) -> None:
+        from autodistill.progress import report
 
-            self._bar = Progress(
-                TextColumn("trials"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("best {task.fields[best]}"), TextColumn("ETA"), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=True,
-            )
-            self._bar.start()
-            self._task = self._bar.add_task("search", total=None, best="-")
-        return self
-
-    def update(self, done: int, total: int, best: float | None) -> None:
-        if self._bar is not None:
-            shown = f"{best:.4f}" if best is not None else "-"
-            self._bar.update(self._task, completed=done, total=total, best=shown)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+        while self.done < done:
+            self.done += 1
+            report("search", self.done, total, "trial", best=best)
 
 
 def _render(summary: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from autodistill.cli.tables import Table
 
     console = Console()
     counts = summary["trials"]
