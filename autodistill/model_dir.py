@@ -104,7 +104,10 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for dist in ("autodistill", "torch", "onnx", "onnxruntime", "scikit-learn", "numpy",
+    from autodistill import __version__
+
+    versions["autodistill"] = __version__
+    for dist in ("torch", "onnx", "onnxruntime", "scikit-learn", "numpy",
                  "pandas"):
         try:
             versions[dist] = metadata.version(dist)
