@@ -15,7 +15,7 @@ ROOT = Path(autodistill.__file__).parent
 #: Boxes of the data flow, lowest first; a module may import its own box or a lower one.
 LAYERS: list[set[str]] = [
     {"_version", "_lazy", "_stamps", "errors", "paths", "families", "params", "hookspecs",
-     "metrics", "_secrets", "_resources", "_processes"},
+     "metrics", "_secrets", "_resources", "_processes", "progress"},
     {"_checks"},
     {"components", "testing", "_mi_checks", "_member_checks"},
     {"registry"},
@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"store"},
     {"study"},
     {"meta"},
+    {"api"},
     {"cli", "__init__", "__main__"},
 ]
 MAX_MODULE_LINES = 400

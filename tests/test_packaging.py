@@ -19,7 +19,7 @@ def test_wheel_ships_plugins_spaces_and_studies(tmp_path):
          "--wheel-dir", str(tmp_path), str(ROOT)],
         check=True, capture_output=True, text=True,
     )
-    (wheel,) = tmp_path.glob("autodistill-*.whl")
+    (wheel,) = tmp_path.glob("autodistill_kd-*.whl")  # the distribution name
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in ("kd_losses", "mi_objectives", "augmentations", "curricula",
                    "progress_curricula", "mist", "mist_train"):

@@ -234,6 +234,18 @@ def test_meta_evaluate_top1_beats_every_baseline(tmp_path):
     for baseline in ("plain", "hinton", "single_best", "nearest_task"):
         assert mine["mean_regret"] < methods[baseline]["mean_regret"], baseline
         assert mine["win_rate"][baseline] > 0.5, baseline
+    # The figures the READMEs quote are the ones this command prints (built-ins only, as
+    # the suite runs it and as the README says).
+    root = Path(__file__).resolve().parents[1]
+    readme, studies = (root / "README.md").read_text(), (root / "studies/README.md").read_text()
+    assert f"{mine['mean_regret']:.4f}" in readme and f"{mine['mean_gain_over_plain']:.4f}" in readme
+    names = {"plain": "plain", "hinton": "hinton", "single_best": "single best on average",
+             "nearest_task": "best of the nearest dataset"}
+    for baseline, label in names.items():
+        assert f"{round(100 * mine['win_rate'][baseline])}%" in readme, baseline
+        row = methods[baseline]
+        assert (f"| {label} | {row['mean_regret']:.4f} | " in studies), baseline
+        assert f"| {mine['win_rate'][baseline]:.2f} |" in studies, baseline
 
 
 def test_evaluation_needs_a_complete_portfolio():

@@ -24,13 +24,14 @@ def _debug() -> bool:
 
 
 #: The commands autodistill itself provides.
-BUILTIN_COMMANDS = frozenset({"distill", "plugins", "search", "studies", "recommend", "meta"})
+BUILTIN_COMMANDS = frozenset({"distill", "predict", "plugins", "search", "studies", "recommend",
+                              "meta"})
 
 
 def make_app(plugin_commands: bool = True) -> typer.Typer:
     """Build the CLI application: built-in commands, then (unless ``plugin_commands`` is
     False) the commands of plugins, which means importing every plugin."""
-    from autodistill.cli import distill, plugins_cmd
+    from autodistill.cli import distill, plugins_cmd, predict
 
     app = typer.Typer(
         name="autodistill",
@@ -40,6 +41,7 @@ def make_app(plugin_commands: bool = True) -> typer.Typer:
         add_completion=False,
     )
     distill.register(app)
+    predict.register(app)
     plugins_cmd.register(app)
     for module_name in ("search", "studies", "recommend", "meta"):
         try:

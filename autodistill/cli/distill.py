@@ -8,17 +8,22 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from autodistill.cli.options import (
     DataArg,
     JsonOpt,
+    QuietOpt,
     SeedOpt,
     SplitSeedOpt,
     StudentOpt,
     TargetOpt,
+    TeacherInputOpt,
     TeacherOpt,
+    TrustTypeOpt,
+    teacher_spec,
 )
+from autodistill.cli.progress_view import show_progress
+from autodistill.cli.tables import Table
 
 EPILOG = (
     "Example: autodistill distill builtin:digits --pipeline hinton --out student/  |  "
@@ -34,23 +39,30 @@ def distill_command(
     ],
     target: TargetOpt = None,
     teacher: TeacherOpt = "auto",
+    teacher_input: TeacherInputOpt = None,
+    trust_type: TrustTypeOpt = None,
     student: StudentOpt = "mlp:16",
     seed: SeedOpt = 0,
     split_seed: SplitSeedOpt = 0,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write student.pt, student.torchscript.pt, pipeline.json, metrics.json here."),
+        typer.Option("--out", help="Write the deployable model here: model.onnx (raw columns to "
+                     "class probabilities), model.json, student.pt, pipeline.json, metrics.json; "
+                     "score new rows with 'autodistill predict DIR DATA'."),
     ] = None,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a student on DATA with one distillation pipeline and report test accuracy."""
+    teacher = teacher_spec(teacher, teacher_input, trust_type)
     from autodistill.training.distillation import distill
     from autodistill.training.pipeline import load_pipeline
 
-    report = distill(
-        data, load_pipeline(pipeline), target=target, teacher=teacher, student=student,
-        seed=seed, split_seed=split_seed, out=out,
-    )
+    with show_progress(quiet or as_json):
+        report = distill(
+            data, load_pipeline(pipeline), target=target, teacher=teacher, student=student,
+            seed=seed, split_seed=split_seed, out=out,
+        )
     if as_json:
         typer.echo(json.dumps(report))
         return
@@ -66,7 +78,7 @@ def distill_command(
     console.print(table)
     console.print(f"teacher agreement on test: {s['teacher_agreement']:.4f}")
     if out is not None:
-        console.print(f"student written to {out}/")
+        console.print(f"model written to {out}/ (score new rows: autodistill predict {out} DATA)")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from autodistill.cli.options import JsonOpt, StorageOpt
+from autodistill.cli.options import JsonOpt, QuietOpt, StorageOpt
+from autodistill.cli.progress_view import show_progress
 
 meta_app = typer.Typer(
     name="meta",
@@ -42,6 +43,7 @@ def build_kb_command(
         "--part", help="What to run and export: all, kb (the distillation studies: "
                        "kb_tasks/kb_trials.jsonl) or plain_tuned (kb_plain_tuned.jsonl); "
                        "the other part's files are left as they are.")] = "all",
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the knowledge base's studies (resumable) and export them as JSON lines.
@@ -64,14 +66,10 @@ def build_kb_command(
         raise AutodistillError(f"--population {population}: train at least one trial at a "
                                "time (1 trains them one by one)")
 
-    def progress(key: str, seconds: float, error: str | None) -> None:
-        if not as_json:
-            status = f"FAILED: {error}" if error else "done"
-            typer.echo(f"{seconds:7.1f}s  {key}  {status}", err=True)
-
-    summary = build_knowledge_base(out, work, trials=trials, workers=workers, limit=limit,
-                                   population=population or KB_POPULATION,
-                                   plain_trials=plain_trials, parts=parts, progress=progress)
+    with show_progress(quiet or as_json):
+        summary = build_knowledge_base(out, work, trials=trials, workers=workers, limit=limit,
+                                       population=population or KB_POPULATION,
+                                       plain_trials=plain_trials, parts=parts)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
@@ -84,7 +82,8 @@ def build_kb_command(
     "evaluate",
     epilog="Example: autodistill meta evaluate --json",
 )
-def evaluate_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
+def evaluate_command(storage: StorageOpt = None, quiet: QuietOpt = False,
+                     as_json: JsonOpt = False) -> None:
     """Leave-one-dataset-out evaluation of the recommender against its baselines.
 
     For each knowledge-base task, the meta-model is fitted on the other tasks and picks
@@ -93,9 +92,10 @@ def evaluate_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> No
     space. Reported: win rate of each against each other, mean regret to the task's
     study best (selected on validation, measured on test) and mean gain over plain.
     """
-    from autodistill.meta.evaluation import evaluate_recommender, render_evaluation
+    from autodistill.meta.evaluation import evaluate_recommender
 
-    report = evaluate_recommender(storage=storage)
+    with show_progress(quiet or as_json):
+        report = evaluate_recommender(storage=storage)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
@@ -135,6 +135,45 @@ def bench_component_command(
     else:
         typer.echo(f"wrote {summary['trials']} trials of {summary['family']} '{name}' on "
                    f"{summary['tasks']} tasks to {out} in {summary['seconds']:.0f} s")
+
+
+def render_evaluation(report: dict[str, Any]) -> None:
+    """Print the report as two rich tables: summary, then pairwise win rates."""
+    from rich.console import Console
+
+    from autodistill.cli.tables import Table
+
+    console = Console()
+    summary = Table(title=f"Leave-one-dataset-out over {report['tasks']} knowledge-base tasks "
+                          f"({report['portfolio_size']} portfolio pipelines each)")
+    for column in ("method", "mean regret to study best", "mean gain over plain",
+                   "mean gain over plain_tuned", "mean test accuracy"):
+        summary.add_column(column, justify="left" if column == "method" else "right")
+    for method, row in report["methods"].items():
+        tuned = row.get("mean_gain_over_plain_tuned")
+        summary.add_row(method, f"{row['mean_regret']:.4f}", f"{row['mean_gain_over_plain']:+.4f}",
+                        "-" if tuned is None else f"{tuned:+.4f}",
+                        f"{row['mean_test_accuracy']:.4f}")
+    console.print(summary)
+    console.print(f"The recommender predicts that distillation helps on "
+                  f"{report['distillation_helps']:.0%} of the held-out tasks.")
+    versus = report.get("distillation_vs_plain_tuned")
+    if versus:
+        for label, part in (("all tasks", versus["all"]),
+                            *((k, v) for k, v in versus.items() if k.startswith("teacher_"))):
+            if part["tasks"]:
+                console.print(
+                    f"Best distillation trial vs plain_tuned on test, {label.replace('_', ' ')}: "
+                    f"ahead on {part['gain']} of {part['tasks']}, behind on {part['loss']}, "
+                    f"mean {part['mean_test_gain']:+.4f}, median {part['median_test_gain']:+.4f}")
+    wins = Table(title="Win rate of the row against the column (ties count half)")
+    wins.add_column("")
+    for method in report["methods"]:
+        wins.add_column(method, justify="right")
+    for method, row in report["methods"].items():
+        wins.add_row(method, *("-" if other == method else f"{row['win_rate'][other]:.2f}"
+                               for other in report["methods"]))
+    console.print(wins)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,11 +17,40 @@ TargetOpt = Annotated[
     str | None, typer.Option("--target", help="Label column of a CSV/Parquet file.")
 ]
 TeacherOpt = Annotated[
-    str, typer.Option("--teacher", help="'auto' (a wide MLP averaged with gbdt, cached), "
-                                        "'auto:mlp' (the MLP alone), 'gbdt' (histogram gradient "
-                                        "boosting, logits only), a TorchScript .pt file, or "
-                                        "'none' (only with --space plain, which implies it).")
+    str, typer.Option("--teacher", help=(
+        "'auto' (a wide MLP averaged with gbdt, cached), 'auto:mlp' (the MLP alone), 'gbdt' "
+        "(histogram gradient boosting, logits only), a TorchScript .pt file, sklearn:PATH (a "
+        "skops file), onnx:PATH, outputs:PATH (.csv/.npy of per-row probabilities or logits, "
+        "in the data file's row order), or 'none' (only with --space plain, which implies it)."))
 ]
+TeacherInputOpt = Annotated[
+    str | None, typer.Option("--teacher-input", help=(
+        "What your teacher takes: raw (the data file's columns; default for sklearn:/onnx:) "
+        "or encoded (autodistill's encoding; default for .pt)."))
+]
+TrustTypeOpt = Annotated[
+    list[str] | None, typer.Option("--trust-type", help=(
+        "A type a skops teacher file may hold (repeatable); only for files you trust."))
+]
+
+
+def teacher_spec(teacher: str, teacher_input: str | None = None,
+                 trust_types: list[str] | None = None) -> str:
+    """The teacher spec with ``--teacher-input`` and ``--trust-type`` folded in
+    (``sklearn:m.skops?input=raw&trust=a.B``), so it travels to workers as one string."""
+    options = []
+    if teacher_input:
+        options.append(f"input={teacher_input}")
+    if trust_types:
+        options.append("trust=" + ",".join(trust_types))
+    if not options:
+        return teacher
+    if teacher.strip().lower() == "auto":
+        from autodistill.errors import TeacherError
+
+        raise TeacherError("--teacher-input and --trust-type apply to your own teacher "
+                           "(a .pt, sklearn: or onnx: file), not to 'auto'")
+    return teacher + ("&" if "?" in teacher else "?") + "&".join(options)
 StudentOpt = Annotated[
     str, typer.Option("--student", help="Student architecture, e.g. mlp:16 or mlp:64,32.")
 ]
@@ -37,3 +66,5 @@ StorageOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress on stderr (a bar in a terminal, else a line per trial/task).")]

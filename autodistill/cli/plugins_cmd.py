@@ -6,9 +6,9 @@ import json
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from autodistill.cli.options import JsonOpt
+from autodistill.cli.tables import Table
 
 
 def _format_param(decl: dict) -> str:

@@ -14,7 +14,10 @@ from autodistill.cli.options import (
     StorageOpt,
     StudentOpt,
     TargetOpt,
+    TeacherInputOpt,
     TeacherOpt,
+    TrustTypeOpt,
+    teacher_spec,
 )
 from autodistill.families import FAMILIES
 
@@ -56,7 +59,8 @@ def _evidence_text(evidence: list[dict[str, Any]]) -> str:
 
 def _render(doc: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from autodistill.cli.tables import Table
 
     console = Console()
     data = doc["dataset"]
@@ -90,6 +94,8 @@ def recommend_command(
     data: DataArg,
     target: TargetOpt = None,
     teacher: TeacherOpt = "auto",
+    teacher_input: TeacherInputOpt = None,
+    trust_type: TrustTypeOpt = None,
     student: StudentOpt = "mlp:16",
     top: Annotated[int, typer.Option("--top", min=1, help="How many pipelines to return.")] = 5,
     storage: StorageOpt = None,
@@ -108,6 +114,7 @@ def recommend_command(
     """
     from autodistill.meta.recommender import recommend
 
+    teacher = teacher_spec(teacher, teacher_input, trust_type)
     doc = recommend(data, target=target, teacher=teacher, student=student, top=top,
                     storage=storage, split_seed=split_seed)
     if as_json:

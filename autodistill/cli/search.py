@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,13 +11,18 @@ import typer
 from autodistill.cli.options import (
     DataArg,
     JsonOpt,
+    QuietOpt,
     SeedOpt,
     SplitSeedOpt,
     StorageOpt,
     StudentOpt,
     TargetOpt,
+    TeacherInputOpt,
     TeacherOpt,
+    TrustTypeOpt,
+    teacher_spec,
 )
+from autodistill.cli.progress_view import show_progress
 
 EPILOG = (
     "Example: autodistill search builtin:wine --space fast --trials 20  |  "
@@ -31,6 +36,8 @@ def search_command(
     data: DataArg,
     target: TargetOpt = None,
     teacher: TeacherOpt = "auto",
+    teacher_input: TeacherInputOpt = None,
+    trust_type: TrustTypeOpt = None,
     student: StudentOpt = "mlp:16",
     space: Annotated[
         str, typer.Option("--space", help="Search space: a shipped name (default, fast, kb, or "
@@ -60,6 +67,12 @@ def search_command(
     ] = 0,
     seed: SeedOpt = 0,
     split_seed: SplitSeedOpt = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Retrain the best trial's pipeline (same seed) and write its "
+                                   "deployable model here, as 'distill --out' does."),
+    ] = None,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the distillation pipeline that gives the student the best validation accuracy.
@@ -67,21 +80,28 @@ def search_command(
     The presets plain and hinton run first; every trial (pipeline, validation score, test
     accuracy) is stored in the database, which optuna-dashboard can open too.
     """
+    teacher = teacher_spec(teacher, teacher_input, trust_type)
     from autodistill.meta.advisor import KnowledgeAdvisor
     from autodistill.study.run import run_search
 
-    with _Progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+    with show_progress(quiet or as_json):
         summary = run_search(
             data, target=target, teacher=teacher, student=student, space=space, trials=trials,
             timeout=timeout, storage=storage, study=study, workers=workers,
             population=population, warm_start=warm_start, advisor=KnowledgeAdvisor(), seed=seed,
-            split_seed=split_seed,
-            progress=progress.update if progress.enabled else None, quiet=True,
+            split_seed=split_seed, progress=_TrialCounter(), quiet=True,
         )
+    if out is not None and summary["best"] is not None:
+        summary["export"] = export_best(summary, data, target=target, teacher=teacher,
+                                        student=student, seed=seed, split_seed=split_seed, out=out)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
         _render(summary)
+        if summary.get("export"):
+            typer.echo(f"best trial {summary['best']['number']} retrained and written to {out}/ "
+                       f"(test accuracy {summary['export']['test_accuracy']:.4f}); score new "
+                       f"rows with: autodistill predict {out} DATA")
     if summary["interrupted"]:
         typer.echo(
             f"Interrupted: {summary['trials']['counted']} of {summary['trials']['requested']} "
@@ -92,47 +112,39 @@ def search_command(
         raise typer.Exit(130)
 
 
-class _Progress:
-    """A rich progress bar on stderr: trials done, best so far, ETA."""
+def export_best(summary: dict[str, Any], data: str, *, target: str | None, teacher: str,
+                student: str, seed: int, split_seed: int, out: Path) -> dict[str, Any]:
+    """Retrain the best trial's pipeline with the search's seed and write its model directory;
+    return ``{"out", "trial", "test_accuracy"}``."""
+    from autodistill.training.distillation import distill
+    from autodistill.training.pipeline import Pipeline
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: Any = None
-        self._task: Any = None
+    best = summary["best"]
+    pipeline = Pipeline.from_dict(best["pipeline"], source=f"trial {best['number']}")
+    report = distill(data, pipeline, target=target, teacher=teacher, student=student,
+                     seed=seed, split_seed=split_seed, out=out)
+    return {"out": str(out), "trial": best["number"],
+            "test_accuracy": report["student"]["accuracy"]}
 
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
 
-            self._bar = Progress(
-                TextColumn("trials"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("best {task.fields[best]}"), TextColumn("ETA"), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=True,
-            )
-            self._bar.start()
-            self._task = self._bar.add_task("search", total=None, best="-")
-        return self
+class _TrialCounter:
+    """``run_search``'s progress hook -> one progress report per finished trial."""
 
-    def update(self, done: int, total: int, best: float | None) -> None:
-        if self._bar is not None:
-            shown = f"{best:.4f}" if best is not None else "-"
-            self._bar.update(self._task, completed=done, total=total, best=shown)
+    def __init__(self) -> None:
+        self.done = 0
 
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+    def __call__(self, done: int, total: int, best: float | None) -> None:
+        from autodistill.progress import report
+
+        while self.done < done:
+            self.done += 1
+            report("search", self.done, total, "trial", best=best)
 
 
 def _render(summary: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from autodistill.cli.tables import Table
 
     console = Console()
     counts = summary["trials"]

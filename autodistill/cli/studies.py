@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from autodistill.cli.options import JsonOpt, StorageOpt
+from autodistill.cli.tables import Table
 from autodistill.errors import AutodistillError
 from autodistill.families import FAMILIES
 

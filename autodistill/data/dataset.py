@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from autodistill._resources import check_fits
+from autodistill.data.input_schema import RawTable, category_strings
 from autodistill.data.sources import (
     BUILTINS,
     FILE_SUFFIXES,
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 
 SPLIT = (0.64, 0.16, 0.20)  # train, valid, test
 _MAX_CATEGORIES = 21  # the 20 most frequent categories of a column, the rest -> "infrequent"
-_MISSING = "<missing>"
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +75,7 @@ class Dataset:
     split_seed: int
     info: dict
     preprocessor: Any = field(default=None, repr=False)  # fitted ColumnTransformer
+    raw: RawTable | None = field(default=None, repr=False)  # the user's columns, per split
 
     @property
     def n_rows(self) -> int:
@@ -209,8 +210,8 @@ def _prepare_columns(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, lis
         array[~np.isfinite(array)] = np.nan  # inf -> missing, imputed like NaN
         parts.append(pd.DataFrame(array, columns=numeric, index=frame.index))
     if categorical:
-        cats = frame[categorical].astype(object)
-        parts.append(cats.where(cats.notna(), _MISSING).map(str))
+        parts.append(pd.DataFrame({col: category_strings(frame[col]) for col in categorical},
+                                  index=frame.index))
     out = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
     return out[columns], numeric, categorical, coerced
 
@@ -257,6 +258,7 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
         log.warning(warning)
     n_raw = frame.shape[1]
     missing_fraction = float(frame.isna().to_numpy().mean()) if frame.size else 0.0
+    raw_frame = frame
     frame, numeric, categorical, coerced = _prepare_columns(frame, where)
     # encoded width: a numeric column stays one, a categorical one becomes at most 21
     width = len(numeric) + sum(min(int(frame[c].nunique()), _MAX_CATEGORIES)
@@ -289,4 +291,9 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     return Dataset(name=ds.name, spec=ds.spec, X_train=arrays[0], y_train=y[train],
                    X_valid=arrays[1], y_valid=y[valid], X_test=arrays[2], y_test=y[test],
                    classes=classes, feature_names=names, fingerprint=fingerprint,
-                   split_seed=int(split_seed), info=info, preprocessor=preprocessor)
+                   split_seed=int(split_seed), info=info, preprocessor=preprocessor,
+                   raw=RawTable(raw_frame, {"train": train, "valid": valid, "test": test},
+                                numeric=tuple(numeric), categorical=tuple(categorical),
+                                dropped=tuple(c for c in raw_frame.columns
+                                              if c not in frame.columns),
+                                target=label_column))

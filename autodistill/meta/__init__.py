@@ -18,7 +18,6 @@ _EXPORTS: dict[str, str] = {
     "distillation_vs_plain_tuned": "evaluation",
     "evaluate_recommender": "evaluation",
     "evaluate_rows": "evaluation",
-    "render_evaluation": "evaluation",
     "read": "feature_cache",
     "task_key": "feature_cache",
     "write": "feature_cache",

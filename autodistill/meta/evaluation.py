@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from autodistill import progress
 from autodistill.meta.model import MetaRow, fit_meta_model, group_by_task, is_teacherless
 from autodistill.meta.recommender import nearest_tasks, rank_candidates
 from autodistill.store import storage as store
 
-__all__ = ["METHODS", "evaluate_recommender", "evaluate_rows", "render_evaluation",
+__all__ = ["METHODS", "evaluate_recommender", "evaluate_rows",
            "distillation_vs_plain_tuned"]
 
 #: The methods compared, recommender first (``plain_tuned`` only when the tasks have one).
@@ -76,7 +77,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
                          "portfolio, plain (0) and hinton (1) included")
     methods_used = [m for m in METHODS if m != "plain_tuned" or plain]
     per_task = []
-    for held_out in complete:
+    for done, held_out in enumerate(complete, start=1):
         # Leave the whole *dataset* out: a task run with another student width on the same
         # data would otherwise leak what this task measured.
         dataset = _dataset_of(held_out)
@@ -117,6 +118,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
             "top_score_test": float(mine[indices[int(np.argmax(np.round(ranking.scores, 6)))]].test),
             "test": test,
         })
+        progress.report("evaluate", done, len(complete), "task", held_out.removeprefix("kb:"))
     methods = _summarise(per_task, methods_used, bool(plain))
     helps = float(np.mean([t["distillation_helps"] for t in per_task]))
     return {"tasks": len(per_task), "portfolio_size": len(indices), "methods": methods,
@@ -205,41 +207,3 @@ def evaluate_recommender(storage: str | None = None, *, n_trees: int = 100) -> d
         rows, plain, read_shipped()[0])
     report["storage"] = store.mask_url(url)
     return report
-
-
-def render_evaluation(report: dict[str, Any]) -> None:
-    """Print the report as two rich tables: summary, then pairwise win rates."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    summary = Table(title=f"Leave-one-dataset-out over {report['tasks']} knowledge-base tasks "
-                          f"({report['portfolio_size']} portfolio pipelines each)")
-    for column in ("method", "mean regret to study best", "mean gain over plain",
-                   "mean gain over plain_tuned", "mean test accuracy"):
-        summary.add_column(column, justify="left" if column == "method" else "right")
-    for method, row in report["methods"].items():
-        tuned = row.get("mean_gain_over_plain_tuned")
-        summary.add_row(method, f"{row['mean_regret']:.4f}", f"{row['mean_gain_over_plain']:+.4f}",
-                        "-" if tuned is None else f"{tuned:+.4f}",
-                        f"{row['mean_test_accuracy']:.4f}")
-    console.print(summary)
-    console.print(f"The recommender predicts that distillation helps on "
-                  f"{report['distillation_helps']:.0%} of the held-out tasks.")
-    versus = report.get("distillation_vs_plain_tuned")
-    if versus:
-        for label, part in (("all tasks", versus["all"]),
-                            *((k, v) for k, v in versus.items() if k.startswith("teacher_"))):
-            if part["tasks"]:
-                console.print(
-                    f"Best distillation trial vs plain_tuned on test, {label.replace('_', ' ')}: "
-                    f"ahead on {part['gain']} of {part['tasks']}, behind on {part['loss']}, "
-                    f"mean {part['mean_test_gain']:+.4f}, median {part['median_test_gain']:+.4f}")
-    wins = Table(title="Win rate of the row against the column (ties count half)")
-    wins.add_column("")
-    for method in report["methods"]:
-        wins.add_column(method, justify="right")
-    for method, row in report["methods"].items():
-        wins.add_row(method, *("-" if other == method else f"{row['win_rate'][other]:.2f}"
-                               for other in report["methods"]))
-    console.print(wins)

@@ -32,6 +32,7 @@ from autodistill.families import FAMILIES
 from autodistill.meta.kb_plain import PLAIN_FILE, plain_record
 from autodistill.meta.knowledge import TASKS_FILE, TRIALS_FILE
 from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_tasks
+from autodistill.progress import report as report_progress
 from autodistill.store.record import read_study_record
 from autodistill.training.pipeline import PRESETS, Pipeline
 
@@ -183,10 +184,12 @@ def build_knowledge_base(out_dir: Path, work_dir: Path, *, trials: int = 40, wor
             workers, maxtasksperchild=4, initializer=die_with_parent, initargs=(os.getpid(),))
         results = pool.imap_unordered(_run_task, jobs)
     try:
-        for key, seconds, error in results:
+        for done, (key, seconds, error) in enumerate(results, start=1):
             if error:
                 failed[key] = error
                 log.warning("task %s failed: %s", key, error)
+            report_progress("build-kb", done, len(jobs), "task", key, seconds=round(seconds, 1),
+                            status="FAILED" if error else "done")
             if progress is not None:
                 progress(key, seconds, error)
     except BaseException:

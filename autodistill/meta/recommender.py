@@ -41,11 +41,13 @@ def _signature(doc: dict[str, Any]) -> tuple[str, ...]:
 
 
 def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
-                        samples: int = SPACE_SAMPLES, seed: int = 0) -> list[dict[str, Any]]:
+                        labels_new_rows: bool = True, samples: int = SPACE_SAMPLES,
+                        seed: int = 0) -> list[dict[str, Any]]:
     """Distinct pipelines of ``rows`` plus ``samples`` draws from the knowledge base's space.
 
     Every candidate validates against the installed registry (so ``distill`` accepts it
-    unchanged); without teacher hidden features, MI objectives other than ``none`` drop out.
+    unchanged); without teacher hidden features, MI objectives other than ``none`` drop out,
+    and for a teacher that cannot label new rows, augmentations other than ``none``.
     A draw that uses a component no row has evidence for is left out: an installed
     component becomes a candidate once its plugin ships evidence (``register_evidence``)
     or a study ran it.
@@ -59,7 +61,7 @@ def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
     evidenced = {(family, name) for doc in seen.values()
                  for family, name in zip(FAMILIES, _signature(doc), strict=True)}
     if samples > 0:
-        space = load_space(KB_SPACE, has_hidden=has_hidden)
+        space = load_space(KB_SPACE, has_hidden=has_hidden, labels_new_rows=labels_new_rows)
         draws = _RandomDraws(seed)
         for _ in range(samples):
             doc = space.sample(draws).to_dict()
@@ -68,6 +70,8 @@ def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
     out = []
     for doc in seen.values():
         if not has_hidden and doc.get("mi_objective", {}).get("name", "none") != "none":
+            continue
+        if not labels_new_rows and doc.get("augmentation", {}).get("name", "none") != "none":
             continue
         try:
             Pipeline.from_dict(doc)
@@ -211,6 +215,7 @@ def task_summary(dataset: Any, teacher: Any, student: str, *, seed: int = 0) -> 
                     "accuracy": round(teacher.accuracy, 4)},
         "student": student,
         "has_hidden": teacher.hidden is not None,
+        "labels_new_rows": teacher.module is not None,
     }
 
 
@@ -252,7 +257,9 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
             f"the database {store.mask_url(url)} holds too few studies to learn from "
             f"({len(rows)} trials); reinstall autodistill to restore the shipped knowledge "
             "base, or run `autodistill search` on a few datasets") from None
-    candidates = candidate_pipelines(rows, has_hidden=task["has_hidden"], seed=seed)
+    candidates = candidate_pipelines(rows, has_hidden=task["has_hidden"],
+                                     labels_new_rows=task.get("labels_new_rows", True), seed=seed)
+    scores, intervals = model.predict(meta, teacher_valid, candidates)
     # Ties (common: equal predictions) go to the pipeline seen on more tasks.
     tasks = group_by_task(rows)
     support: dict[str, int] = {}

@@ -120,7 +120,8 @@ def load_inputs(job: Job) -> tuple[Any, Any, Any]:
                              "use a teacher; pass --space plain (or a teacher)")
         return dataset, None, space
     teacher = get_teacher(job.teacher, dataset)
-    space = load_space(job.space, has_hidden=teacher.hidden is not None)
+    space = load_space(job.space, has_hidden=teacher.hidden is not None,
+                       labels_new_rows=teacher.module is not None)
     return dataset, teacher, space
 
 

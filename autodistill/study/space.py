@@ -126,7 +126,7 @@ class Space:
         A space that holds every family at ``none`` but a KD loss that ignores the teacher
         (``plain.yaml``) needs none: its study trains no teacher.
         """
-        from autodistill.registry.lookup import get_catalog
+        from autodistill.registry.access import get_catalog
 
         catalog = get_catalog()
         kd = self.families["kd_loss"].components
@@ -135,27 +135,38 @@ class Space:
         return any(name != "none" for family, fam in self.families.items()
                    if family != "kd_loss" for name in fam.components)
 
-    def for_teacher(self, has_hidden: bool) -> Space:
+    def for_teacher(self, has_hidden: bool, labels_new_rows: bool = True) -> Space:
         """This space for a teacher with (or without) hidden features.
 
-        Without them, MI objectives that need hidden features drop out.
+        Without them, MI objectives that need hidden features drop out; for a teacher that
+        cannot label new rows (``sklearn:``, ``onnx:``, ``outputs:`` and raw-input
+        teachers see the user's columns, augmented rows exist only in the encoding),
+        augmentations drop out.
 
         Raises:
-            SpaceError: when no MI objective would be left.
+            SpaceError: when no MI objective (or no augmentation) would be left.
         """
+        space = self
+        if not labels_new_rows:
+            fam = self.families["augmentation"]
+            if "none" not in fam.components:
+                raise SpaceError(f"{self.source}: every augmentation it allows needs a teacher "
+                                 "that labels new rows, and this teacher cannot; add 'none'")
+            space = replace(self, families={**self.families,
+                                            "augmentation": replace(fam, components=("none",))})
         if has_hidden:
-            return self
+            return space
         from autodistill.registry.access import get_catalog
 
         catalog = get_catalog()
-        fam = self.families["mi_objective"]
+        fam = space.families["mi_objective"]
         kept = tuple(n for n in fam.components
                      if not catalog.get("mi_objective", n).uses_hidden)
         if not kept:
             raise SpaceError(f"{self.source}: every mi_objective it allows needs the teacher's "
                              "hidden features, and this teacher exposes none; add 'none'")
-        families = {**self.families, "mi_objective": replace(fam, components=kept)}
-        return replace(self, families=families)
+        families = {**space.families, "mi_objective": replace(fam, components=kept)}
+        return replace(space, families=families)
 
 
 def _draw(choice: Choice, trial: Any, name: str) -> Any:
@@ -181,13 +192,15 @@ def shipped_spaces() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_space(name_or_path: str | Path = "default", *, has_hidden: bool = True) -> Space:
+def load_space(name_or_path: str | Path = "default", *, has_hidden: bool = True,
+               labels_new_rows: bool = True) -> Space:
     """Load a shipped space by name (``default``, ``fast``) or a YAML file by path.
 
     Args:
         name_or_path: A shipped name or a path to a ``.yaml`` file.
         has_hidden: Whether the teacher exposes hidden features (see
             :meth:`Space.for_teacher`).
+        labels_new_rows: Whether the teacher can label augmented rows (likewise).
 
     Raises:
         SpaceError: for an unknown name, an unreadable file, an unknown key, an unknown
@@ -218,7 +231,8 @@ def load_space(name_or_path: str | Path = "default", *, has_hidden: bool = True)
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise SpaceError(f"{source}: not valid YAML{where}") from None
-    return build_space(doc, name=name, source=source).for_teacher(has_hidden)
+    return build_space(doc, name=name, source=source).for_teacher(has_hidden,
+                                                                  labels_new_rows)
 
 
 def build_space(doc: Any, *, name: str = "custom", source: str = "space") -> Space:

@@ -3,30 +3,47 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from autodistill.data.dataset import load_dataset
-from autodistill.errors import AutodistillError
+from autodistill import progress
+from autodistill.data.dataset import Dataset, load_dataset
 from autodistill.training.engine import TrainResult, train_student
 from autodistill.training.pipeline import Pipeline
 from autodistill.training.students import check_student_fits, count_params
 from autodistill.training.teachers import get_teacher
 
-__all__ = ["distill", "save_student"]
+__all__ = ["distill", "distill_run", "save_student"]
 
 log = logging.getLogger(__name__)
 
 
-def distill(
+def distill(data: str, pipeline: Pipeline | dict | str, **options: Any) -> dict[str, Any]:
+    """Train a student on ``data`` with ``pipeline``; return the ``distill --json`` document.
+
+    ``pipeline`` is a :class:`Pipeline`, a pipeline dict, or a preset name, JSON text or
+    JSON file; ``options`` are those of :func:`distill_run` (``target``, ``teacher``,
+    ``student``, ``seed``, ``split_seed``, ``out``).
+    """
+    return distill_run(data, pipeline, **options)[0]
+
+
+def as_pipeline(pipeline: Pipeline | dict | str) -> Pipeline:
+    """A :class:`Pipeline` from itself, a dict, or a preset name / JSON text / JSON file."""
+    from autodistill.training.pipeline import load_pipeline
+
+    if isinstance(pipeline, Pipeline):
+        return pipeline
+    if isinstance(pipeline, dict):
+        return Pipeline.from_dict(pipeline)
+    return load_pipeline(str(pipeline))
+
+
+def distill_run(
     data: str,
-    pipeline: Pipeline,
+    pipeline: Pipeline | dict | str,
     *,
     target: str | None = None,
     teacher: str = "auto",
@@ -34,19 +51,29 @@ def distill(
     seed: int = 0,
     split_seed: int = 0,
     out: Path | None = None,
-) -> dict[str, Any]:
-    """Train ``student`` on ``data`` with ``pipeline``; return the ``distill --json`` document.
+) -> tuple[dict[str, Any], Dataset, TrainResult]:
+    """Train ``student`` on ``data`` with ``pipeline``; return the ``distill --json``
+    document, the dataset and the training result (with the trained student).
 
-    The document (the README's ``distill --json``) has ``pipeline``, ``seed``, ``split``, ``teacher``,
-    ``student`` and ``seconds``. With ``out``, the student is written there too (see
-    :func:`save_student`).
+    The document (the README's ``distill --json``) has ``pipeline``, ``seed``, ``split``,
+    ``teacher``, ``student`` and ``seconds``. With ``out``, the deployable student is
+    written there too (see :func:`save_student`).
     """
+    pipeline = as_pipeline(pipeline)
     dataset = load_dataset(data, target=target, split_seed=split_seed)
     check_student_fits(student, dataset.n_features, dataset.n_classes)  # before the teacher
     started = time.perf_counter()
     teacher_outputs = get_teacher(teacher, dataset)
     teacher_seconds = time.perf_counter() - started
-    result = train_student(pipeline, dataset, teacher_outputs, student=student, seed=seed)
+    epochs = int(pipeline.training["epochs"])
+
+    def on_epoch(epoch: int, valid_accuracy: float) -> None:
+        progress.report("distill", epoch + 1, epochs, "epoch", valid=valid_accuracy)
+
+    result = train_student(pipeline, dataset, teacher_outputs, student=student, seed=seed,
+                           on_epoch=on_epoch)
+    progress.report("distill", epochs, epochs, "epoch", f"trained, {result.epochs_run} epochs",
+                    valid=result.valid_accuracy)
     report = {
         "dataset": dataset.name,
         "pipeline": pipeline.to_dict(),
@@ -74,23 +101,16 @@ def distill(
         "seconds": {"teacher": round(teacher_seconds, 3), "student": round(result.seconds, 3)},
     }
     if out is not None:
-        save_student(result, dataset.n_features, pipeline, report, Path(out))
-    return report
+        save_student(result, dataset, pipeline, report, Path(out))
+    return report, dataset, result
 
 
-def save_student(result: TrainResult, n_features: int, pipeline: Pipeline,
-                 report: dict[str, Any], out: Path) -> None:
-    """Write ``student.pt`` (state dict), ``student.torchscript.pt``, ``pipeline.json``
-    and ``metrics.json`` into ``out``."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AutodistillError(f"--out '{out}': cannot create the directory ({exc})") from None
-    model = result.student.cpu().eval()
-    torch.save(model.state_dict(), out / "student.pt")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.script(model)
-        scripted.save(str(out / "student.torchscript.pt"))
-    (out / "pipeline.json").write_text(pipeline.to_json(indent=2) + "\n")
-    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+def save_student(result: TrainResult, dataset: Dataset, pipeline: Pipeline,
+                 report: dict[str, Any], out: Path) -> Path:
+    """Write the deployable student into ``out``: ``model.onnx`` (raw columns to class
+    probabilities and names), ``model.json``, ``student.pt``, ``pipeline.json`` and
+    ``metrics.json`` (see :mod:`autodistill.model_dir`)."""
+    from autodistill.training.model_dir import save_model
+
+    return save_model(out, dataset, result.student, pipeline=pipeline.to_dict(), report=report,
+                      student_spec=report.get("student", {}).get("spec"))

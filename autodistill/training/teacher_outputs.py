@@ -93,7 +93,7 @@ def _forward(module: nn.Module, x: torch.Tensor,
     except Exception as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise TeacherError(f"teacher '{where}' failed on inputs of width {x.shape[1]} "
-                           f"({reason}); it must take the encoded features") from None
+                           f"({reason}); check what it takes (--teacher-input raw or encoded)") from None
     finally:
         module.train(was_training)
     logits = torch.cat(logits_parts).to(x.device)
@@ -107,9 +107,12 @@ def _split_tensors(dataset: Dataset) -> dict[str, tuple[torch.Tensor, np.ndarray
                 np.asarray(getattr(dataset, f"y_{s}"))) for s in SPLITS}
 
 
-def _outputs_on(module: nn.Module, dataset: Dataset, spec: str) -> TeacherOutputs:
+def _outputs_on(module: nn.Module, dataset: Dataset, spec: str,
+                inputs: dict[str, torch.Tensor] | None = None) -> TeacherOutputs:
     logits, hidden = {}, {}
-    for split, (x, _) in _split_tensors(dataset).items():
+    if inputs is None:
+        inputs = {s: x for s, (x, _) in _split_tensors(dataset).items()}
+    for split, x in inputs.items():
         logits[split], hidden[split] = _forward(module, x, where=spec)
     width = logits["train"].shape[1]
     for split, values in logits.items():

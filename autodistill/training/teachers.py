@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from autodistill import progress
 from autodistill._stamps import file_digest
 from autodistill.errors import TeacherError
 from autodistill.paths import cache_dir, write_atomically
@@ -60,7 +61,8 @@ AUTO_CONFIG: dict[str, Any] = {
 #: teacher's (benchmarks/bench_teachers.py: on 20 real tables the mean test accuracy went
 #: from 0.726 to 0.735 and the validation log-loss from 0.629 to 0.594).
 AUTO_ENSEMBLE = "gbdt"
-_FORMS = "'auto', 'gbdt' or a TorchScript file PATH.pt"
+_FORMS = ("'auto', 'gbdt', a TorchScript file PATH.pt, sklearn:PATH (skops), onnx:PATH or "
+          "outputs:PATH (.csv/.npy)")
 _MEMO: dict[tuple[str, str], TeacherOutputs] = {}
 State = dict[str, torch.Tensor] | None  # a state dict to cache, or None
 
@@ -123,16 +125,29 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
         outputs = _cached(_cache_key(dataset, config), device,
                           lambda: train_gbdt(dataset, config), load_gbdt(dataset, config), "gbdt")
         return _warn_if_chance(outputs, dataset)
-    path = Path(text).expanduser()
+    from autodistill.training import user_teachers
+
+    if text.split(":", 1)[0].lower() in user_teachers.KINDS:
+        return _cached(_cache_key(dataset, user_teachers.file_config(text)), device,
+                       lambda: (user_teachers.user_teacher(text, dataset), None),
+                       lambda state: None, text)
+    path_text, _, query = text.partition("?")
+    path = Path(path_text).expanduser()
     if path.suffix.lower() in (".pt", ".pth"):
         if not path.is_file():
             raise TeacherError(f"--teacher '{text}': no such file; pass {_FORMS}")
+        raw = query.replace(" ", "") == "input=raw"
+        if query and not raw and query.replace(" ", "") != "input=encoded":
+            raise TeacherError(f"--teacher '{text}': unknown option '{query}'; use "
+                               "?input=raw or ?input=encoded")
         module = _load_script(path, device)
-        config = {"kind": "torchscript", "sha256": file_digest(path)}
+        config = {"kind": "torchscript", "sha256": file_digest(path), "raw": raw}
         outputs = _cached(_cache_key(dataset, config), device,
-                          lambda: _run_module(module, dataset, text),
-                          lambda state: module, text)
+                          lambda: _run_module(module, dataset, text, raw),
+                          lambda state: None if raw else module, text)
         return _warn_if_chance(outputs, dataset)
+    if path.is_file():
+        raise TeacherError(f"--teacher '{text}': it is {user_teachers.describe_file(path)}")
     raise TeacherError(f"--teacher '{text}': unknown teacher; pass {_FORMS}")
 
 
@@ -239,8 +254,20 @@ def _load_script(path: Path, device: torch.device) -> nn.Module:
                            f"save one with torch.jit.script(model).save(path)") from None
 
 
-def _run_module(module: nn.Module, dataset: Dataset, spec: str) -> tuple[TeacherOutputs, State]:
-    return _outputs_on(module, dataset, spec), None
+def _run_module(module: nn.Module, dataset: Dataset, spec: str,
+                raw: bool) -> tuple[TeacherOutputs, State]:
+    """A TorchScript teacher on the encoded features or (``raw``) the raw numeric columns;
+    a raw-input teacher cannot label augmented (encoded) rows, so it keeps no module."""
+    from autodistill.training.user_teachers import check_teacher, hint_raw_input, raw_numeric_inputs
+
+    if raw:
+        outputs = _outputs_on(module, dataset, spec, raw_numeric_inputs(dataset, spec))
+        outputs.module = None
+    else:
+        outputs = _outputs_on(module, dataset, spec)
+        hint_raw_input(module, outputs, dataset, spec)
+    check_teacher(outputs, dataset)
+    return outputs, None
 
 
 # --------------------------------------------------------------------------- auto teacher
@@ -297,6 +324,10 @@ def _train_auto(dataset: Dataset, config: dict[str, Any],
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif epoch - best_epoch >= config["patience"]:
             break
+        progress.report("teacher", epoch + 1, config["max_epochs"], "epoch",
+                        valid=valid_acc, best=best_acc)
+    progress.report("teacher", config["max_epochs"], config["max_epochs"], "epoch",
+                    f"trained, {epoch + 1} epochs", best=best_acc)
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()

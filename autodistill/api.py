@@ -1,0 +1,374 @@
+"""The Python API: ``autodistill.recommend``, ``autodistill.distill``, ``autodistill.search``.
+
+Each takes what a notebook has: a data spec or path, a pandas DataFrame with
+``target="column"``, or arrays ``X`` with ``target=y``; a pipeline as a preset name, a
+dict, JSON text or a :class:`~autodistill.training.pipeline.Pipeline`. In-memory data are stored
+once as a Parquet file in the cache (keyed by content), so that search workers in other
+processes, and the teacher cache, see the same table. Each returns a result object:
+:class:`DistillResult`, :class:`SearchResult` (with the Optuna study), or
+:class:`Recommendations`; a :class:`Student` predicts from raw rows and saves the
+deployable model directory that ``autodistill predict`` reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from autodistill.errors import DataError
+
+if TYPE_CHECKING:
+    import optuna
+    from torch import nn
+
+    from autodistill.data.dataset import Dataset
+    from autodistill.training.pipeline import Pipeline
+
+__all__ = ["recommend", "distill", "search", "Student", "DistillResult", "SearchResult",
+           "Recommendations", "data_spec"]
+
+log = logging.getLogger(__name__)
+
+Data = str | PathLike | pd.DataFrame | np.ndarray
+Target = str | Sequence | np.ndarray | pd.Series | None
+
+
+def data_spec(data: Data, target: Target = None, *, name: str | None = None
+              ) -> tuple[str, str | None]:
+    """``(spec, target column)`` for a spec or path, a DataFrame, or arrays ``X``/``y``.
+
+    Raises:
+        DataError: a target that does not fit the data (a column name for arrays, a
+            length that differs from the rows), or a table Parquet cannot hold.
+    """
+    if isinstance(data, str | PathLike):
+        if target is not None and not isinstance(target, str):
+            raise DataError("with a data spec or path, target= is the label column's name")
+        return str(data), target
+    if isinstance(data, pd.DataFrame):
+        frame = data.copy()
+        frame.columns = [str(c) for c in frame.columns]
+    else:
+        array = np.asarray(data)
+        if array.ndim != 2:
+            raise DataError(f"X must be a 2-D array or a DataFrame, got shape {array.shape}")
+        frame = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+    if target is None:
+        raise DataError("pass target= (the label column's name, or the labels themselves)")
+    if isinstance(target, str):
+        if not isinstance(data, pd.DataFrame):
+            raise DataError("with arrays, target= must be the labels (one per row), not a name")
+        if target not in frame.columns:
+            raise DataError(f"target '{target}' is not a column; columns: "
+                            f"{', '.join(list(frame.columns)[:20])}")
+        column = target
+    else:
+        labels = np.asarray(target).reshape(-1)
+        if len(labels) != len(frame):
+            raise DataError(f"target has {len(labels)} labels but the data has {len(frame)} rows")
+        column = str(getattr(target, "name", None) or "target")
+        while column in frame.columns:
+            column += "_"
+        frame[column] = labels
+    return _store_frame(frame, name), column
+
+
+def _store_frame(frame: pd.DataFrame, name: str | None) -> str:
+    from autodistill.paths import cache_dir, write_atomically
+
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+    key = digest.hexdigest()[:16]
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in (name or "frame"))
+    path = cache_dir() / "frames" / key / f"{stem}.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write_atomically(path, lambda p: frame.to_parquet(p, index=False))
+        except (ValueError, TypeError, ImportError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"cannot store the DataFrame ({reason}); give each column a single "
+                            "type (numbers or strings)") from None
+    return str(path)
+
+
+class Student:
+    """A trained student with the preprocessing it was trained behind.
+
+    ``predict``/``predict_proba`` take raw rows: a DataFrame with the training columns (by
+    name; strings and missing values as in training), or a 2-D array when the model was
+    trained on arrays. ``save(dir)`` writes the model directory ``autodistill predict``
+    scores (``model.onnx`` + ``model.json``).
+    """
+
+    def __init__(self, module: nn.Module, dataset: Dataset, pipeline: Pipeline,
+                 report: dict[str, Any]) -> None:
+        self.module = module.cpu().eval()
+        self.dataset = dataset
+        self.pipeline = pipeline
+        self.report = report
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names, in the order of :meth:`predict_proba`'s columns."""
+        return self.dataset.classes
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The raw columns a row needs."""
+        return self.dataset.raw.schema().columns
+
+    def _frame(self, X: Any) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            return X
+        array = np.asarray(X)
+        array = array.reshape(1, -1) if array.ndim == 1 else array
+        columns = list(self.dataset.raw.frame.columns)
+        if array.ndim != 2 or array.shape[1] != len(columns):
+            raise DataError(f"X has shape {array.shape}; the student takes {len(columns)} columns "
+                            f"({', '.join(columns[:10])}); pass a DataFrame with those columns")
+        return pd.DataFrame(array, columns=columns)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``[rows, classes]`` (columns in :attr:`classes` order)."""
+        import torch
+
+        schema = self.dataset.raw.schema()
+        feeds = schema.prepare(self._frame(X), "X")
+        frame = pd.DataFrame({c: feeds[c].reshape(-1) for c in schema.columns})
+        encoded = np.asarray(self.dataset.preprocessor.transform(frame), dtype=np.float32)
+        with torch.no_grad():
+            logits = self.module(torch.as_tensor(encoded))
+            logits = logits[0] if isinstance(logits, tuple | list) else logits
+            return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class name of each row."""
+        return np.asarray(self.classes, dtype=object)[self.predict_proba(X).argmax(axis=1)]
+
+    def save(self, directory: str | PathLike) -> Path:
+        """Write the deployable model directory (see :mod:`autodistill.training.model_dir`)."""
+        from autodistill.training.model_dir import save_model
+
+        return save_model(Path(directory), self.dataset, self.module,
+                          pipeline=self.pipeline.to_dict(), report=self.report,
+                          student_spec=self.report.get("student", {}).get("spec"))
+
+
+@dataclass
+class DistillResult:
+    """What :func:`distill` returns: the ``distill --json`` document and the student."""
+
+    report: dict[str, Any]
+    pipeline: Pipeline
+    student: Student
+
+    @property
+    def accuracy(self) -> float:
+        """The student's test accuracy."""
+        return self.report["student"]["accuracy"]
+
+    @property
+    def teacher_accuracy(self) -> float:
+        """The teacher's test accuracy."""
+        return self.report["teacher"]["accuracy"]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The student's metrics (accuracy, macro F1, teacher agreement, params, ...)."""
+        return self.report["student"]
+
+
+def distill(data: Data, pipeline: Pipeline | dict | str = "hinton", *, target: Target = None,
+            teacher: str = "auto", student: str = "mlp:16", seed: int = 0, split_seed: int = 0,
+            out: str | PathLike | None = None, name: str | None = None) -> DistillResult:
+    """Train ``student`` on ``data`` with ``pipeline`` (as ``autodistill distill`` does).
+
+    Args:
+        data: A data spec or path, a DataFrame (with ``target`` a column name or the
+            labels) or a 2-D array (with ``target`` the labels).
+        pipeline: A preset name (``plain``, ``hinton``), a dict, JSON text or file, or a
+            :class:`~autodistill.training.pipeline.Pipeline`.
+        target: The label column, or the labels.
+        teacher: ``auto``, a TorchScript file, ``sklearn:PATH``, ``onnx:PATH`` or
+            ``outputs:PATH``.
+        student: The student spec, e.g. ``mlp:16``.
+        seed: Seed of student training.
+        split_seed: Seed of the 64/16/20 split.
+        out: Also write the deployable model directory there.
+        name: The dataset's name for in-memory data (default ``frame``).
+    """
+    from autodistill.training.distillation import distill_run
+
+    spec, column = data_spec(data, target, name=name)
+    report, dataset, result = distill_run(spec, pipeline, target=column, teacher=teacher,
+                                          student=student, seed=seed, split_seed=split_seed,
+                                          out=Path(out) if out is not None else None)
+    from autodistill.training.distillation import as_pipeline
+
+    chosen = as_pipeline(pipeline)
+    return DistillResult(report, chosen, Student(result.student, dataset, chosen, report))
+
+
+@dataclass
+class SearchResult:
+    """What :func:`search` returns: the ``search --json`` summary and the Optuna study.
+
+    :attr:`student` retrains the best trial's pipeline with the search's seed on first
+    access (a trial keeps no weights; training is deterministic on the CPU).
+    """
+
+    summary: dict[str, Any]
+    study: optuna.Study
+    _rerun: Callable[[], DistillResult] = field(repr=False)
+    _best: DistillResult | None = field(default=None, repr=False)
+
+    @property
+    def best_pipeline(self) -> Pipeline | None:
+        """The best trial's pipeline (``None`` when no trial completed)."""
+        from autodistill.training.pipeline import Pipeline
+
+        best = self.summary["best"]
+        return Pipeline.from_dict(best["pipeline"]) if best else None
+
+    @property
+    def best_value(self) -> float | None:
+        """The best trial's validation score."""
+        return self.summary["best"]["valid_score"] if self.summary["best"] else None
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        """The best trial's figures (validation score, test accuracy, seconds)."""
+        return self.summary["best"]
+
+    @property
+    def student(self) -> Student:
+        """The best trial's student, retrained (once) with the search's seed."""
+        if self._best is None:
+            if self.summary["best"] is None:
+                raise DataError("no trial completed, so there is no best student")
+            self._best = self._rerun()
+        return self._best.student
+
+
+def search(data: Data, *, target: Target = None, teacher: str = "auto",
+           student: str = "mlp:16", space: str = "default", trials: int = 50,
+           timeout: float | None = None, storage: str | None = None, study: str | None = None,
+           workers: int = 1, warm_start: int = 0, seed: int = 0, split_seed: int = 0,
+           callbacks: Sequence[Callable[[Any, Any], None]] = (),
+           name: str | None = None) -> SearchResult:
+    """Run (or resume) an Optuna study over the distillation pipelines (``autodistill
+    search``); ``callbacks`` are Optuna callbacks, each called as ``callback(study, trial)``
+    once for every trial that finishes during this call, whichever worker ran it (so
+    MLflow's or W&B's Optuna callback works). Other arguments as :func:`distill` and the
+    CLI."""
+    import optuna
+
+    from autodistill.meta.advisor import KnowledgeAdvisor
+    from autodistill.store import storage as store
+    from autodistill.study.run import default_study_name, run_search
+
+    spec, column = data_spec(data, target, name=name)
+    if study is None:
+        from autodistill.data.dataset import load_dataset
+
+        study = default_study_name(load_dataset(spec, target=column, split_seed=split_seed),
+                                   student, split_seed)
+    url = store.resolve_url(storage)
+    feed = _TrialFeed(url, study, list(callbacks))
+    summary = run_search(spec, target=column, teacher=teacher, student=student, space=space,
+                         trials=trials, timeout=timeout, storage=storage, study=study,
+                         workers=workers, warm_start=warm_start, advisor=KnowledgeAdvisor(),
+                         seed=seed,
+                         split_seed=split_seed, progress=feed.progress if callbacks else None,
+                         quiet=True)
+    feed.poll()
+    loaded = optuna.load_study(study_name=study, storage=store.open_optuna_storage(url))
+
+    def rerun() -> DistillResult:
+        return distill(spec, summary["best"]["pipeline"], target=column, teacher=teacher,
+                       student=student, seed=seed, split_seed=split_seed)
+
+    return SearchResult(summary, loaded, rerun)
+
+
+class _TrialFeed:
+    """Hands every newly finished trial of a study to Optuna-style callbacks, once each."""
+
+    def __init__(self, url: str, study: str, callbacks: list[Callable[[Any, Any], None]]):
+        self.url, self.name, self.callbacks = url, study, callbacks
+        self._study: Any = None
+        self._seen: set[int] | None = None
+        if callbacks:
+            self._seen = {t.number for t in self._trials() if t.state.is_finished()}
+
+    def _trials(self) -> list[Any]:
+        import optuna
+
+        from autodistill.store import storage as store
+
+        if self._study is None:
+            try:
+                self._study = optuna.load_study(study_name=self.name,
+                                                storage=store.open_optuna_storage(self.url))
+            except KeyError:  # not created yet
+                return []
+        return self._study.get_trials(deepcopy=False)
+
+    def progress(self, done: int, total: int, best: float | None) -> None:
+        """A ``run_search`` progress hook that polls for finished trials."""
+        self.poll()
+
+    def poll(self) -> None:
+        """Call the callbacks for the trials finished since the last poll."""
+        if not self.callbacks:
+            return
+        seen = self._seen if self._seen is not None else set()
+        for trial in self._trials():
+            if trial.state.is_finished() and trial.number not in seen:
+                seen.add(trial.number)
+                for callback in self.callbacks:
+                    callback(self._study, trial)
+        self._seen = seen
+
+
+@dataclass
+class Recommendations:
+    """What :func:`recommend` returns: the ``recommend --json`` document, ranked."""
+
+    doc: dict[str, Any]
+
+    @property
+    def pipelines(self) -> list[Pipeline]:
+        """The recommended pipelines, best first."""
+        from autodistill.training.pipeline import Pipeline
+
+        return [Pipeline.from_dict(r["pipeline"]) for r in self.doc["recommendations"]]
+
+    @property
+    def best(self) -> Pipeline:
+        """The top recommendation."""
+        return self.pipelines[0]
+
+    def __len__(self) -> int:
+        return len(self.doc["recommendations"])
+
+
+def recommend(data: Data, *, target: Target = None, teacher: str = "auto",
+              student: str = "mlp:16", top: int = 5, storage: str | None = None,
+              split_seed: int = 0, name: str | None = None) -> Recommendations:
+    """Rank distillation pipelines for ``data`` without searching (``autodistill
+    recommend``); pass ``result.best`` to :func:`distill`."""
+    from autodistill.meta.recommender import recommend as recommend_doc
+
+    spec, column = data_spec(data, target, name=name)
+    return Recommendations(recommend_doc(spec, target=column, teacher=teacher, student=student,
+                                         top=top, storage=storage, split_seed=split_seed))

@@ -1,0 +1,91 @@
+"""``autodistill predict``: score raw rows with a model directory that ``distill --out`` wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from autodistill.cli.options import JsonOpt
+
+EPILOG = (
+    "Example: autodistill distill data.csv --target y --pipeline hinton --out m/  then  "
+    "autodistill predict m/ new.csv --out preds.csv --proba"
+)
+
+
+def predict_command(
+    model_dir: Annotated[Path, typer.Argument(help="A directory written by 'distill --out'.",
+                                              show_default=False)],
+    data: Annotated[str, typer.Argument(help="A .csv or .parquet file with the model's columns "
+                                             "(extra columns are ignored).", show_default=False)],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write predictions here (.csv or .parquet); default: CSV on stdout.",
+    )] = None,
+    proba: Annotated[bool, typer.Option(
+        "--proba", help="Add one probability column per class (proba_<class>).")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Refuse categories the model never saw instead of encoding them as "
+                         "training did (the infrequent slot or an all-zero one-hot).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Predict the class of every row of DATA with a distilled student, from its raw columns.
+
+    When DATA holds the label column the model was trained on, the accuracy is reported
+    on stderr (and in --json).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from autodistill.training.model_dir import load_model, read_rows
+
+    model = load_model(model_dir)
+    frame, where = read_rows(data)
+    probabilities = model.predict_proba(frame, strict=strict, where=where)
+    classes = model.classes
+    labels = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)] \
+        if len(frame) else np.zeros(0, dtype=object)
+    table = pd.DataFrame({"prediction": labels})
+    if proba:
+        for i, name in enumerate(classes):
+            table[f"proba_{name}"] = probabilities[:, i]
+    accuracy = _accuracy(frame, model.schema.target, labels)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".parquet":
+            table.to_parquet(out, index=False)
+        else:
+            table.to_csv(out, index=False)
+    if as_json:
+        doc = {"model": str(model_dir), "data": where, "rows": int(len(table)),
+               "classes": list(classes), "accuracy": accuracy,
+               "out": str(out) if out is not None else None}
+        if out is None:
+            doc["predictions"] = table.to_dict(orient="list")
+        typer.echo(json.dumps(doc))
+        return
+    if out is None:
+        typer.echo(table.to_csv(index=False), nl=False)
+    message = f"scored {len(table)} rows of {where}"
+    if accuracy is not None:
+        message += f"; accuracy {accuracy:.4f} on column '{model.schema.target}'"
+    if out is not None:
+        message += f"; predictions in {out}"
+    typer.echo(message, err=True)
+
+
+def _accuracy(frame, target: str | None, labels) -> float | None:
+    """Accuracy against the label column, when the table has it (labels compared as text)."""
+    if target is None or target not in frame.columns or not len(labels):
+        return None
+    from autodistill.data.input_schema import category_strings
+
+    truth = category_strings(frame[target])
+    return float((truth == labels.astype(str)).mean())
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``predict`` command to ``app``."""
+    app.command("predict", epilog=EPILOG)(predict_command)

@@ -1,0 +1,173 @@
+"""The user's raw columns: what a dataset was trained on and how new rows must look.
+
+:class:`RawTable` keeps the raw feature table a :class:`~autodistill.data.dataset.Dataset` was
+encoded from (the columns as the user has them, with strings and missing values) and the
+rows of each split, so that a user's own teacher can see those columns and an exported
+student can be checked on them. :class:`InputSchema` is the part that leaves the tool in
+``model.json``: each column's name, kind (numeric or categorical), original dtype and
+training categories. :meth:`InputSchema.prepare` applies the training-time typing rules
+to a new table, naming the columns it lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autodistill.errors import DataError
+
+__all__ = ["MISSING_CATEGORY", "RawTable", "InputSchema"]
+
+log = logging.getLogger(__name__)
+
+#: The category a missing string cell becomes (before one-hot encoding), in training and at
+#: prediction time alike.
+MISSING_CATEGORY = "<missing>"
+
+
+@dataclass(frozen=True, eq=False)
+class RawTable:
+    """The raw feature table of a dataset and the row indices of each split.
+
+    Attributes:
+        frame: Every feature column as loaded (no target), original dtypes.
+        rows: ``"train"``, ``"valid"``, ``"test"`` -> row positions in ``frame``.
+        numeric: Columns encoded as numbers (imputed, standardised).
+        categorical: Columns encoded as categories (one-hot).
+        dropped: Columns left out because they hold no value at all.
+        target: The label column's name (``None`` for arrays and built-ins without one).
+    """
+
+    frame: pd.DataFrame = field(repr=False)
+    rows: dict[str, np.ndarray] = field(repr=False)
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    dropped: tuple[str, ...] = ()
+    target: str | None = None
+
+    def split(self, name: str) -> pd.DataFrame:
+        """The raw rows of split ``name`` (``train``, ``valid`` or ``test``), in order."""
+        return self.frame.iloc[self.rows[name]].reset_index(drop=True)
+
+    def schema(self) -> InputSchema:
+        """The input schema of this table (categories are filled in by the exporter)."""
+        dtypes = {str(c): str(self.frame[c].dtype) for c in self.frame.columns}
+        return InputSchema(numeric=self.numeric, categorical=self.categorical,
+                           dropped=self.dropped, dtypes=dtypes, target=self.target)
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """What a model needs from a new table: its columns by name and how each is typed."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    dropped: tuple[str, ...] = ()
+    dtypes: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    #: Per categorical column, what an unseen category becomes: ``"infrequent"`` (the
+    #: column's infrequent slot) or ``"zeros"`` (an all-zero one-hot), as in training.
+    unseen_as: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns a new table must have (numeric first, as encoded)."""
+        return self.numeric + self.categorical
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``inputs`` part of ``model.json``."""
+        inputs = []
+        for name in self.columns:
+            entry: dict[str, Any] = {"name": name, "dtype": self.dtypes.get(name, "")}
+            if name in self.numeric:
+                entry.update(kind="numeric", onnx_type="double")
+            else:
+                entry.update(kind="categorical", onnx_type="string",
+                             categories=list(self.categories.get(name, [])),
+                             unseen_as=self.unseen_as.get(name, "zeros"))
+            inputs.append(entry)
+        return {"inputs": inputs, "dropped_columns": list(self.dropped), "target": self.target,
+                "missing_category": MISSING_CATEGORY}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> InputSchema:
+        """Read the ``inputs`` part of ``model.json`` back."""
+        inputs = doc["inputs"]
+        return cls(numeric=tuple(i["name"] for i in inputs if i["kind"] == "numeric"),
+                   categorical=tuple(i["name"] for i in inputs if i["kind"] == "categorical"),
+                   dropped=tuple(doc.get("dropped_columns", ())),
+                   dtypes={i["name"]: i.get("dtype", "") for i in inputs},
+                   target=doc.get("target"),
+                   categories={i["name"]: list(i.get("categories", ()))
+                               for i in inputs if i["kind"] == "categorical"},
+                unseen_as={i["name"]: i.get("unseen_as", "zeros")
+                           for i in inputs if i["kind"] == "categorical"})
+
+    def prepare(self, frame: pd.DataFrame, where: str) -> dict[str, np.ndarray]:
+        """Type a new table's columns the way training did; return one array per column.
+
+        Numeric columns become float64 ``[n, 1]`` (non-numeric cells and infinities become
+        missing, NaN, as in training); categorical columns become strings ``[n, 1]`` with
+        missing cells as :data:`MISSING_CATEGORY`.
+
+        Raises:
+            DataError: naming the columns the table lacks.
+        """
+        frame = frame.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        absent = [c for c in self.columns if c not in frame.columns]
+        if absent:
+            shown = ", ".join(f"'{c}'" for c in absent[:10])
+            more = f" ({len(absent)} in all)" if len(absent) > 10 else ""
+            raise DataError(f"{where}: missing column{'s' if len(absent) > 1 else ''} "
+                            f"{shown}{more}; the model was trained on: "
+                            f"{', '.join(self.columns[:20])}")
+        feeds: dict[str, np.ndarray] = {}
+        for name in self.numeric:
+            series = frame[name]
+            values = pd.to_numeric(series, errors="coerce").astype(np.float64)
+            garbage = int((values.isna() & series.notna()).sum())
+            if garbage:
+                log.warning("%s: column '%s' has %d non-numeric cell%s; treating them as "
+                            "missing (imputed as in training)", where, name, garbage,
+                            "" if garbage == 1 else "s")
+            array = values.to_numpy(dtype=np.float64, copy=True)
+            array[~np.isfinite(array)] = np.nan
+            feeds[name] = array.reshape(-1, 1)
+        for name in self.categorical:
+            feeds[name] = category_strings(frame[name]).reshape(-1, 1)
+        return feeds
+
+    def unseen(self, feeds: dict[str, np.ndarray]) -> dict[str, tuple[int, list[str]]]:
+        """Per categorical column: rows whose category training never saw, and examples."""
+        report = {}
+        for name in self.categorical:
+            known = set(self.categories.get(name, ()))
+            values = feeds[name].reshape(-1)
+            mask = np.array([v not in known for v in values], dtype=bool)
+            if mask.any():
+                report[name] = (int(mask.sum()), sorted(set(values[mask].tolist()))[:3])
+        return report
+
+
+def category_strings(series: pd.Series) -> np.ndarray:
+    """A column's cells as the strings its categories are named by (object array).
+
+    Missing cells become :data:`MISSING_CATEGORY`; whole floats print without ``.0``, so a
+    column that pandas read as numbers in one file (``3.0``) and as text in another
+    (``'3'``) names the same category.
+    """
+    def text(value: Any) -> str:
+        if isinstance(value, float | np.floating) and float(value).is_integer():
+            return str(int(value))
+        return str(value)
+
+    present = series.notna()
+    out = np.full(len(series), MISSING_CATEGORY, dtype=object)
+    out[present.to_numpy()] = [text(v) for v in series[present].tolist()]
+    return out

@@ -1,0 +1,164 @@
+"""The deployable student: model.onnx + model.json, and `autodistill predict` on raw rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from autodistill.data.dataset import load_dataset
+from autodistill.training.engine import train_student
+from autodistill.training.model_dir import load_model, save_model
+from autodistill.training.pipeline import load_pipeline
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
+                          text=True, env=os.environ.copy())
+
+
+def mixed_table(n: int = 500, seed: int = 0) -> pd.DataFrame:
+    """Numbers with gaps, strings with gaps, a 40-level column (infrequent slot), string
+    labels: everything the raw-column path must carry."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "income": rng.normal(50, 10, n).round(2),
+        "age": rng.integers(18, 90, n).astype(float),
+        "colour": rng.choice(["red", "green", "blue"], n).astype(object),
+        "city": rng.choice([f"town{i}" for i in range(40)], n),
+    })
+    frame.loc[rng.random(n) < 0.15, "income"] = np.nan
+    frame.loc[rng.random(n) < 0.10, "colour"] = None
+    score = frame["income"].fillna(50) / 10 + (frame["colour"] == "red") * 2 - 5
+    frame["label"] = np.where(score > 0.5, "keep", np.where(score > -0.7, "maybe", "drop"))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A plain student on the mixed table, its model directory and the dataset."""
+    root = tmp_path_factory.mktemp("export")
+    path = root / "data.csv"
+    mixed_table().to_csv(path, index=False)
+    dataset = load_dataset(str(path), target="label")
+    pipeline = load_pipeline('{"kd_loss": {"name": "none"}, "training": {"epochs": 15}}')
+    result = train_student(pipeline, dataset, None, student="mlp:16", seed=0, device="cpu")
+    out = save_model(root / "model", dataset, result.student, pipeline=pipeline.to_dict(),
+                     student_spec="mlp:16")
+    return dataset, result, out, root
+
+
+def test_model_json_describes_inputs_classes_and_versions(trained):
+    dataset, _, out, _ = trained
+    doc = json.loads((out / "model.json").read_text())
+    assert doc["classes"] == ["drop", "keep", "maybe"]
+    kinds = {i["name"]: i["kind"] for i in doc["inputs"]}
+    assert kinds == {"income": "numeric", "age": "numeric", "colour": "categorical",
+                     "city": "categorical"}
+    colour = next(i for i in doc["inputs"] if i["name"] == "colour")
+    assert set(colour["categories"]) == {"red", "green", "blue", "<missing>"}
+    assert colour["unseen_as"] == "zeros"
+    city = next(i for i in doc["inputs"] if i["name"] == "city")
+    assert city["unseen_as"] == "infrequent"  # 40 levels > the 20 kept
+    assert {"onnxruntime", "torch", "autodistill"} <= set(doc["versions"])
+    assert doc["pipeline"]["kd_loss"]["name"] == "none"
+    assert doc["export_check"]["max_abs_difference"] <= 1e-5
+
+
+def test_predict_cli_equals_the_in_process_student_on_raw_test_rows(trained, tmp_path):
+    dataset, result, out, _ = trained
+    raw_test = dataset.raw.split("test")
+    raw_test["label"] = np.asarray(dataset.classes)[dataset.y_test]
+    new = tmp_path / "new.csv"
+    raw_test.to_csv(new, index=False)
+    done = run_cli("predict", str(out), str(new), "--proba", "--out", str(tmp_path / "p.csv"))
+    assert done.returncode == 0, done.stderr
+    preds = pd.read_csv(tmp_path / "p.csv")
+    with torch.no_grad():
+        expected = torch.softmax(result.student(torch.as_tensor(dataset.X_test))[0], 1).numpy()
+    got = preds[[f"proba_{c}" for c in dataset.classes]].to_numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    assert list(preds["prediction"]) == list(np.asarray(dataset.classes)[expected.argmax(1)])
+    accuracy = float((preds["prediction"] == raw_test["label"]).mean())
+    assert accuracy == pytest.approx(result.test_accuracy)
+    assert f"accuracy {result.test_accuracy:.4f}" in done.stderr
+
+
+def test_parquet_in_and_out_match_csv(trained, tmp_path):
+    dataset, _, out, _ = trained
+    raw_test = dataset.raw.split("test")
+    raw_test.to_parquet(tmp_path / "new.parquet", index=False)
+    model = load_model(out)
+    done = run_cli("predict", str(out), str(tmp_path / "new.parquet"), "--out",
+                   str(tmp_path / "p.parquet"))
+    assert done.returncode == 0, done.stderr
+    got = pd.read_parquet(tmp_path / "p.parquet")["prediction"].tolist()
+    assert got == model.predict(raw_test).tolist()
+
+
+def test_missing_column_is_one_line_naming_it(trained, tmp_path):
+    dataset, _, out, _ = trained
+    dataset.raw.split("test").drop(columns=["colour"]).to_csv(tmp_path / "new.csv", index=False)
+    done = run_cli("predict", str(out), str(tmp_path / "new.csv"))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'colour'" in lines[0] and "Traceback" not in done.stderr
+
+
+def test_unseen_category_is_the_documented_fallback_and_strict_refuses(trained, tmp_path):
+    dataset, _, out, _ = trained
+    rows = dataset.raw.split("test").head(5).copy()
+    rows["colour"] = ["purple", "red", "red", "red", "red"]
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    done = run_cli("predict", str(out), str(tmp_path / "new.csv"), "--proba")
+    assert done.returncode == 0, done.stderr
+    assert "colour" in done.stderr and "purple" in done.stderr and "all-zero" in done.stderr
+    # the fallback is the training encoding: the same probabilities as the encoded row
+    encoded = dataset.preprocessor.transform(
+        rows.assign(colour=["purple", "red", "red", "red", "red"]).astype({"colour": object}))
+    with torch.no_grad():
+        expected = torch.softmax(
+            trained[1].student(torch.as_tensor(encoded, dtype=torch.float32))[0], 1).numpy()
+    got = load_model(out).predict_proba(rows)
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    strict = run_cli("predict", str(out), str(tmp_path / "new.csv"), "--strict")
+    assert strict.returncode == 2 and "purple" in strict.stderr
+
+
+def test_not_a_model_directory_is_one_line(tmp_path):
+    done = run_cli("predict", str(tmp_path), str(tmp_path / "x.csv"))
+    assert done.returncode == 2 and "model.json" in done.stderr
+
+
+@pytest.mark.slow
+def test_distill_out_then_predict_on_raw_wine_rows(tmp_path):
+    """The issue's report: the saved student must score raw wine rows as it scored the split."""
+    done = run_cli("distill", "builtin:wine", "--pipeline", "hinton", "--json", "--out",
+                   str(tmp_path / "m"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    dataset = load_dataset("builtin:wine")
+    test = dataset.raw.split("test").assign(target=np.asarray(dataset.classes)[dataset.y_test])
+    test.to_csv(tmp_path / "test.csv", index=False)
+    scored = run_cli("predict", str(tmp_path / "m"), str(tmp_path / "test.csv"), "--json",
+                     "--out", str(tmp_path / "p.csv"))
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["accuracy"] == pytest.approx(report["student"]["accuracy"])
+
+
+@pytest.mark.slow
+def test_search_out_writes_the_best_trial_retrained(tmp_path):
+    done = run_cli("search", "builtin:iris", "--space", "fast", "--trials", "2", "--json",
+                   "--storage", f"sqlite:///{tmp_path / 's.db'}", "--out", str(tmp_path / "m"))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["export"]["trial"] == summary["best"]["number"]
+    assert summary["export"]["test_accuracy"] == pytest.approx(summary["best"]["test_accuracy"])
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["pipeline"] == \
+        summary["best"]["pipeline"]

@@ -1,0 +1,218 @@
+"""The user's own teachers on the user's own columns: sklearn:, onnx:, outputs:, and
+TorchScript with --teacher-input; every one ends in a model that `predict` scores from
+raw rows with the student's own test accuracy."""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+skops_io = pytest.importorskip("skops.io")
+
+from autodistill.data.dataset import load_dataset  # noqa: E402
+from autodistill.training.export import build_onnx  # noqa: E402
+from autodistill.training.students import MLP  # noqa: E402
+
+PIPELINE = '{"kd_loss": {"name": "hinton"}, "training": {"epochs": 25}}'
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
+                          text=True, env=os.environ.copy())
+
+
+def one_line_error(done: subprocess.CompletedProcess, *needles: str) -> str:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def table(n: int = 400, seed: int = 1) -> pd.DataFrame:
+    """Strings with gaps, numbers with gaps, string labels."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "size": rng.normal(10, 3, n).round(2),
+        "weight": rng.normal(0, 1, n).round(3),
+        "shape": rng.choice(["round", "square", "flat"], n).astype(object),
+    })
+    frame.loc[rng.random(n) < 0.1, "size"] = np.nan
+    frame.loc[rng.random(n) < 0.1, "shape"] = None
+    score = frame["size"].fillna(10) - 10 + 2 * frame["weight"] + (frame["shape"] == "round") * 2
+    frame["kind"] = np.where(score > 1, "big", np.where(score > -1, "mid", "small"))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The data file, a scikit-learn teacher (skops), its outputs (CSV) and an ONNX teacher."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    root = tmp_path_factory.mktemp("teachers")
+    frame = table()
+    frame.to_csv(root / "data.csv", index=False)
+    X, y = frame.drop(columns=["kind"]), frame["kind"]
+    model = make_pipeline(
+        make_column_transformer(
+            (make_pipeline(SimpleImputer(strategy="constant", fill_value="NA"),
+                           OneHotEncoder(handle_unknown="ignore", sparse_output=False)), ["shape"]),
+            remainder="passthrough"),
+        HistGradientBoostingClassifier(max_iter=40, random_state=0))
+    model.fit(X, y)
+    skops_io.dump(model, root / "gbdt.skops")
+    proba = model.predict_proba(X)
+    pd.DataFrame(proba, columns=model.classes_).to_csv(root / "outputs.csv", index=False)
+    np.save(root / "outputs.npy", proba)
+    # an ONNX teacher that takes the raw columns by name: an MLP behind its own encoding
+    dataset = load_dataset(str(root / "data.csv"), target="kind")
+    torch.manual_seed(0)
+    mlp = MLP(dataset.n_features, dataset.n_classes, (32,))
+    optimizer = torch.optim.Adam(mlp.parameters(), lr=0.01)
+    x, t = torch.as_tensor(dataset.X_train), torch.as_tensor(dataset.y_train)
+    for _ in range(150):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(mlp(x)[0], t).backward()
+        optimizer.step()
+    onnx_model, _ = build_onnx(dataset, mlp.eval())
+    (root / "teacher.onnx").write_bytes(onnx_model.SerializeToString())
+    return root, dataset
+
+
+@pytest.mark.parametrize("teacher", ["sklearn:gbdt.skops", "outputs:outputs.csv",
+                                     "onnx:teacher.onnx"])
+def test_own_teacher_then_predict_reproduces_student_accuracy(files, teacher, tmp_path):
+    root, dataset = files
+    kind, name = teacher.split(":")
+    done = run_cli("distill", str(root / "data.csv"), "--target", "kind", "--teacher",
+                   f"{kind}:{root / name}", "--pipeline", PIPELINE, "--json", "--out",
+                   str(tmp_path / "m"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["teacher"]["accuracy"] > 0.75  # it saw the raw columns it was trained on
+    new = dataset.raw.split("test").assign(kind=np.asarray(dataset.classes)[dataset.y_test])
+    new.to_csv(tmp_path / "new.csv", index=False)
+    scored = run_cli("predict", str(tmp_path / "m"), str(tmp_path / "new.csv"), "--json",
+                     "--out", str(tmp_path / "p.csv"))
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["accuracy"] == pytest.approx(report["student"]["accuracy"])
+
+
+def test_sklearn_teacher_sees_a_dataframe_and_its_class_order_is_mapped(files):
+    from autodistill.training.teachers import get_teacher
+
+    root, dataset = files
+    outputs = get_teacher(f"sklearn:{root / 'gbdt.skops'}", dataset, device="cpu")
+    npy = get_teacher(f"outputs:{root / 'outputs.npy'}", dataset, device="cpu")
+    assert outputs.module is None and outputs.hidden is None
+    for split in ("train", "test"):
+        torch.testing.assert_close(outputs.logits[split], npy.logits[split])
+
+
+def test_untrusted_skops_type_names_the_type_and_the_flag(files, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    root, _ = files
+    frame = table()
+    model = make_pipeline(FunctionTransformer(operator.neg), LogisticRegression())
+    model.fit(frame[["weight"]].to_numpy(), frame["kind"])
+    skops_io.dump(model, tmp_path / "neg.skops")
+    args = ["distill", str(root / "data.csv"), "--target", "kind", "--pipeline", PIPELINE,
+            "--teacher", f"sklearn:{tmp_path / 'neg.skops'}", "--teacher-input", "encoded"]
+    one_line_error(run_cli(*args), "_operator.neg", "--trust-type _operator.neg")
+    trusted = run_cli(*args, "--trust-type", "_operator.neg")
+    # trusted, it loads; it then fails on the encoded width, which names the inputs it got
+    one_line_error(trusted, "encoded features")
+
+
+@pytest.mark.parametrize("content, needles", [
+    ("state_dict", ["torch.save", "torch.jit.script"]),
+    ("pickle", ["pickle", "skops.io.dump"]),
+    ("random", ["not a model file"]),
+])
+def test_teacher_file_of_the_wrong_kind_says_what_it_is(files, tmp_path, content, needles):
+    import pickle
+
+    root, _ = files
+    path = tmp_path / "teacher.bin"
+    if content == "state_dict":
+        torch.save(torch.nn.Linear(3, 3).state_dict(), path)
+    elif content == "pickle":
+        path.write_bytes(pickle.dumps({"a": 1}))
+    else:
+        path.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 512, dtype=np.uint8)))
+    for spec in (f"sklearn:{path}", f"onnx:{path}"):
+        done = run_cli("distill", str(root / "data.csv"), "--target", "kind", "--pipeline",
+                       PIPELINE, "--teacher", spec)
+        one_line_error(done, *needles)
+
+
+def test_outputs_with_wrong_rows_or_width_name_both_numbers(files, tmp_path):
+    root, dataset = files
+    np.save(tmp_path / "short.npy", np.full((10, 3), 1 / 3))
+    np.save(tmp_path / "wide.npy", np.full((dataset.n_rows, 5), 0.2))
+    base = ["distill", str(root / "data.csv"), "--target", "kind", "--pipeline", PIPELINE]
+    one_line_error(run_cli(*base, "--teacher", f"outputs:{tmp_path / 'short.npy'}"),
+                   "10 rows", f"{dataset.n_rows} rows")
+    one_line_error(run_cli(*base, "--teacher", f"outputs:{tmp_path / 'wide.npy'}"),
+                   "5 columns", "3 classes")
+
+
+def test_teacher_at_chance_is_a_warning_naming_the_likely_cause(files, tmp_path, caplog):
+    from autodistill.training.teachers import get_teacher
+
+    root, dataset = files
+    shuffled = np.load(root / "outputs.npy")[np.random.default_rng(0).permutation(dataset.n_rows)]
+    np.save(tmp_path / "shuffled.npy", np.roll(shuffled, 1, axis=1))
+    with caplog.at_level("WARNING"):
+        get_teacher(f"outputs:{tmp_path / 'shuffled.npy'}", dataset, device="cpu")
+    assert any("largest class" in r.message and "order" in r.message for r in caplog.records)
+
+
+def test_torchscript_teacher_on_raw_columns_hint_and_input_raw(tmp_path, caplog):
+    """The issue's case: a TorchScript teacher trained on the raw wine columns."""
+    import warnings
+
+    from autodistill.training.teachers import get_teacher
+
+    dataset = load_dataset("builtin:wine")
+    raw = torch.tensor(dataset.raw.split("train").to_numpy(np.float32))
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.BatchNorm1d(13, affine=False), torch.nn.Linear(13, 3))
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(200):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(net(raw), torch.as_tensor(dataset.y_train)).backward()
+        optimizer.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(net.eval()).save(str(tmp_path / "raw.pt"))
+    with caplog.at_level("WARNING"):
+        encoded = get_teacher(str(tmp_path / "raw.pt"), dataset, device="cpu")
+    assert any("--teacher-input raw" in r.message for r in caplog.records)
+    fixed = get_teacher(f"{tmp_path / 'raw.pt'}?input=raw", dataset, device="cpu")
+    assert fixed.accuracy > encoded.accuracy and fixed.accuracy > 0.85
+    assert fixed.module is None  # it cannot label augmented (encoded) rows
+
+
+def test_space_drops_augmentation_for_teachers_that_cannot_label_new_rows():
+    from autodistill.study.space import load_space
+
+    assert len(load_space("default").families["augmentation"].components) > 1
+    space = load_space("default", labels_new_rows=False)
+    assert space.families["augmentation"].components == ("none",)
