@@ -232,7 +232,10 @@ def _rounds(study: Any, objective: Objective, job: Job, stop: Stop,
                     time.sleep(min(float(job.heartbeat_interval), 0.5))
                     continue
                 break
-            trials = ask(study, min(job.population, job.trials - counts["counted"]))
+            owed = job.trials - counts["counted"]
+            if job.presets_last and owed > len(PRESETS_RUN_LAST):
+                owed -= len(PRESETS_RUN_LAST)  # a warm start's presets get the last round
+            trials = ask(study, min(job.population, owed))
             lock.release()  # the trials exist: the next worker may count
             train_trials(study, trials, objective, beats)
         except (Interrupted, KeyboardInterrupt):
@@ -243,12 +246,16 @@ def _rounds(study: Any, objective: Objective, job: Job, stop: Stop,
             report(study, job.trials, progress)
 
 
+#: The presets a warm-started study runs as its last trials.
+PRESETS_RUN_LAST = ("plain", "hinton")
+
+
 def preset_pipelines() -> list[Any]:
     """The presets ``plain`` and ``hinton``, the baselines every study runs."""
     from autodistill.pipeline import PRESETS, Pipeline
 
     return [Pipeline.from_dict(PRESETS[name], source=f"preset '{name}'")
-            for name in ("plain", "hinton")]
+            for name in PRESETS_RUN_LAST]
 
 
 def queue_presets_when_due(study: Any, space: Any, trials: int, counts: dict[str, int]) -> int:
