@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "Heartbeats": "population_worker",
     "default_population": "population_worker",
     "train_trials": "population_worker",
+    "PRESETS_RUN_LAST": "queue",
     "STARTUP_TRIALS": "queue",
     "create_study": "queue",
     "enqueue_pipelines": "queue",

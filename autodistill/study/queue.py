@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from autodistill.training.pipeline import Pipeline
 
 __all__ = [
-    "STARTUP_TRIALS", "create_study", "enqueue_pipelines", "make_sampler", "preset_pipelines",
+    "PRESETS_RUN_LAST", "STARTUP_TRIALS", "create_study", "enqueue_pipelines", "make_sampler", "preset_pipelines",
     "queue_presets_when_due", "trial_counts", "uncounted",
 ]
 
@@ -77,12 +77,16 @@ def trial_counts(trials: Iterable[Any]) -> dict[str, int]:
     return counts
 
 
+#: The presets a warm-started study runs as its last trials.
+PRESETS_RUN_LAST = ("plain", "hinton")
+
+
 def preset_pipelines() -> list[Any]:
     """The presets ``plain`` and ``hinton``, the baselines every study runs."""
     from autodistill.training.pipeline import PRESETS, Pipeline
 
     return [Pipeline.from_dict(PRESETS[name], source=f"preset '{name}'")
-            for name in ("plain", "hinton")]
+            for name in PRESETS_RUN_LAST]
 
 
 def queue_presets_when_due(study: Any, space: Any, trials: int, counts: dict[str, int]) -> int:

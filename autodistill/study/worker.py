@@ -44,7 +44,12 @@ from autodistill.study.job import (
     quiet_optuna,
     sampler_seed,
 )
-from autodistill.study.queue import create_study, queue_presets_when_due, trial_counts
+from autodistill.study.queue import (
+    PRESETS_RUN_LAST,
+    create_study,
+    queue_presets_when_due,
+    trial_counts,
+)
 
 __all__ = ["run_parallel", "work", "worker_main"]
 
@@ -115,7 +120,10 @@ def _rounds(study: Any, objective: Objective, job: Job, stop: Stop,
                     time.sleep(min(float(job.heartbeat_interval), 0.5))
                     continue
                 break
-            trials = ask(study, min(job.population, job.trials - counts["counted"]))
+            owed = job.trials - counts["counted"]
+            if job.presets_last and owed > len(PRESETS_RUN_LAST):
+                owed -= len(PRESETS_RUN_LAST)  # a warm start's presets get the last round
+            trials = ask(study, min(job.population, owed))
             lock.release()  # the trials exist: the next worker may count
             train_trials(study, trials, objective, beats)
         except (Interrupted, KeyboardInterrupt):
