@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from autodistill.training.pipeline import Pipeline
 
 __all__ = [
-    "PRESETS_RUN_LAST", "STARTUP_TRIALS", "create_study", "enqueue_pipelines", "make_sampler", "preset_pipelines",
+    "PRESETS_RUN_LAST", "STARTUP_TRIALS", "create_study", "enqueue_pipelines", "make_sampler",
+    "preset_pipelines",
     "queue_presets_when_due", "trial_counts", "uncounted",
 ]
 
