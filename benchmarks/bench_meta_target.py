@@ -3,23 +3,26 @@
 The meta-model's target is a pipeline's gain over its task's plain_tuned (validation).
 Its ranking model learns either the gain standardised within the task (every task
 weighs the same) or the raw gain. Both are run through the same evaluation as
-``autodistill meta evaluate`` on the shipped knowledge base and its plain_tuned studies
-(``studies/kb_plain_tuned.jsonl``), and printed side by side, with what the recommender
+``autodistill meta evaluate`` on the same rows (the shipped knowledge base as loaded into
+a fresh database, with the installed plugins' evidence, and its plain_tuned studies,
+``studies/kb_plain_tuned.jsonl``), and printed side by side, with what the recommender
 would pick if it never said "distillation will not help" (its top score alone).
 
-    python benchmarks/bench_meta_target.py [--trees 100]
+    python benchmarks/bench_meta_target.py [--trees 100] [--storage URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from autodistill.meta.evaluation import evaluate_rows
 from autodistill.meta.kb_plain import read_plain_tuned
-from autodistill.meta.knowledge import meta_rows_from_records, read_shipped
+from autodistill.meta.knowledge import load_meta_rows
 
 
 def _line(name: str, report: dict) -> str:
@@ -45,10 +48,13 @@ def _top_score_only(report: dict) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--storage", default=None,
+                        help="database URL (default: a temporary SQLite file)")
     args = parser.parse_args()
-    tasks, trials = read_shipped()
+    with tempfile.TemporaryDirectory() as folder:
+        url = args.storage or f"sqlite:///{Path(folder) / 'kb.db'}"
+        rows = load_meta_rows(url, include_studies=False)
     plain = read_plain_tuned()
-    rows = meta_rows_from_records(tasks, trials, plain)
     for standardise in (True, False):
         started = time.process_time()
         report = evaluate_rows(rows, n_trees=args.trees, plain=plain, standardise=standardise)
