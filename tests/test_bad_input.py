@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -259,6 +260,10 @@ def study_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     db = root / "studies.db"
     run_search("builtin:iris", space=str(space), trials=2, storage=f"sqlite:///{db}",
                study=STUDY, quiet=True, handle_signals=False)
+    # Studies on SQLite are in WAL mode: move what the search wrote into the file itself,
+    # so that its bytes are the study's final state before any case runs.
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return db, space
 
 

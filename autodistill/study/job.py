@@ -98,9 +98,11 @@ class Objective:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def load_inputs(job: Job) -> tuple[Any, Any, Any]:
+def load_inputs(job: Job, before_teacher: Callable[[Any], None] | None = None,
+                ) -> tuple[Any, Any, Any]:
     """The dataset, the teacher's outputs (cached on disk; None for the teacher ``none``)
-    and the space of ``job``.
+    and the space of ``job``; ``before_teacher(dataset)`` runs before the teacher is
+    trained or loaded (a check that can refuse the run without that cost).
 
     Raises:
         SpaceError: the teacher is ``none`` but the space has pipelines that use one.
@@ -113,6 +115,8 @@ def load_inputs(job: Job) -> tuple[Any, Any, Any]:
 
     dataset = load_dataset(job.data, target=job.target, split_seed=job.split_seed)
     check_student_fits(job.student, dataset.n_features, dataset.n_classes)  # before the teacher
+    if before_teacher is not None:
+        before_teacher(dataset)
     if job.teacher == NO_TEACHER:
         space = load_space(job.space, has_hidden=False)
         if space.uses_teacher:

@@ -162,7 +162,8 @@ def run_search(
               space=space, url=url, study=study or "", trials=trials, seed=seed,
               deadline=time.time() + timeout if timeout else None, heartbeat_interval=interval,
               grace_period=grace, quiet=quiet, prune=prune, population=population)
-    dataset, teacher_outputs, space_obj = load_inputs(job)
+    refuse = lambda data: _refuse_another_task(job, data, study)  # noqa: E731
+    dataset, teacher_outputs, space_obj = load_inputs(job, before_teacher=refuse)
     job.study = study_name(study, dataset, job)
 
     canonical, picks = _open_study(job, (dataset, teacher_outputs, space_obj), advisor,
@@ -234,28 +235,51 @@ def _ran_since(study: Any, finished_before: set[int]) -> int:
                and t.number not in skipped)
 
 
-def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, space: Any,
-                 advisor: TaskAdvisor | None) -> None:
-    """Write the study's record, or check that this run searches what the study did."""
-    record = StudyRecord(
+def _refuse_another_task(job: Job, dataset: Any, study: str | None) -> None:
+    """Refuse, before the teacher trains, to continue a study of another task."""
+    import optuna
+
+    name = study_name(study, dataset, job)
+    try:
+        existing = read_study_record(optuna.load_study(
+            study_name=name, storage=store.open_optuna_storage(job.url)))
+    except KeyError:
+        return
+    if existing is not None:
+        _raise_on_conflict(existing, _record_of(job, dataset, None, existing.space), job.url,
+                           name)
+
+
+def _record_of(job: Job, dataset: Any, teacher: Any, space: str) -> StudyRecord:
+    return StudyRecord(
         dataset=dataset.spec, dataset_name=dataset.name, fingerprint=dataset.fingerprint,
-        teacher=job.teacher, student=job.student, split_seed=job.split_seed, space=space.name,
+        teacher=job.teacher, student=job.student, split_seed=job.split_seed, space=space,
         n_rows=int(dataset.n_rows), n_features=int(dataset.n_features),
         n_classes=int(dataset.n_classes),
         teacher_accuracy=float(teacher.accuracy) if teacher is not None else None)
+
+
+def _raise_on_conflict(existing: StudyRecord, record: StudyRecord, url: str, name: str) -> None:
+    """A one-line :class:`StorageError` when ``record`` is another task than ``existing``."""
+    key = existing.conflict(record)
+    if key is None:
+        return
+    shown = "dataset" if key == "fingerprint" else key
+    was, now = ((existing.dataset, record.dataset) if key == "fingerprint"
+                else (getattr(existing, key), getattr(record, key)))
+    if was == now:  # same spec, other content (an edited file)
+        was, now = f"{was} (other content)", f"{now} (this content)"
+    raise StorageError(f"study '{name}' in {store.mask_url(url)} searched {shown} {was!r}, not "
+                       f"{now!r}; pass another --study name")
+
+
+def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, space: Any,
+                 advisor: TaskAdvisor | None) -> None:
+    """Write the study's record, or check that this run searches what the study did."""
+    record = _record_of(job, dataset, teacher, space.name)
     existing = read_study_record(study)
     if existing is not None:
-        key = existing.conflict(record)
-        if key is not None:
-            shown = "dataset" if key == "fingerprint" else key
-            was, now = ((existing.dataset, record.dataset) if key == "fingerprint"
-                        else (getattr(existing, key), getattr(record, key)))
-            if was == now:  # same spec, other content (an edited file)
-                was, now = f"{was} (other content)", f"{now} (this content)"
-            raise StorageError(
-                f"study '{job.study}' in {store.mask_url(url)} searched {shown} {was!r}, not "
-                f"{now!r}; pass another --study name"
-            )
+        _raise_on_conflict(existing, record, url, job.study)
         if existing.space != space.name:
             # Optuna cannot mix two spaces in one study (its dynamic-space error), and the
             # trials of one would be compared with those of the other: refuse before any trial.
