@@ -27,6 +27,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from autodistill._resources import cap_workers
@@ -162,8 +163,7 @@ def run_search(
               space=space, url=url, study=study or "", trials=trials, seed=seed,
               deadline=time.time() + timeout if timeout else None, heartbeat_interval=interval,
               grace_period=grace, quiet=quiet, prune=prune, population=population)
-    refuse = lambda data: _refuse_another_task(job, data, study)  # noqa: E731
-    dataset, teacher_outputs, space_obj = load_inputs(job, before_teacher=refuse)
+    dataset, teacher_outputs, space_obj = load_inputs(job, partial(_refuse_other, job, study))
     job.study = study_name(study, dataset, job)
 
     canonical, picks = _open_study(job, (dataset, teacher_outputs, space_obj), advisor,
@@ -235,7 +235,7 @@ def _ran_since(study: Any, finished_before: set[int]) -> int:
                and t.number not in skipped)
 
 
-def _refuse_another_task(job: Job, dataset: Any, study: str | None) -> None:
+def _refuse_other(job: Job, study: str | None, dataset: Any) -> None:
     """Refuse, before the teacher trains, to continue a study of another task."""
     import optuna
 
