@@ -115,7 +115,8 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
             "picks": dict(picks),
             "distillation_helps": ranking.distillation_helps,
             # The top score's pick, as if the recommender never put the plain pipeline first.
-            "top_score_test": float(mine[indices[int(np.argmax(np.round(ranking.scores, 6)))]].test),
+            "top_score_test": float(
+                mine[indices[int(np.argmax(np.round(ranking.scores, 6)))]].test),
             "test": test,
         })
         progress.report("evaluate", done, len(complete), "task", held_out.removeprefix("kb:"))
