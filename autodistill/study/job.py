@@ -99,11 +99,13 @@ def load_inputs(job: Job) -> tuple[Any, Any, Any]:
     """The dataset, the teacher's outputs (cached on disk) and the space of ``job``."""
     from autodistill.data.dataset import load_dataset
     from autodistill.study.space import load_space
+    from autodistill.training.requirements import run_offers
     from autodistill.training.teachers import get_teacher
 
     dataset = load_dataset(job.data, target=job.target, split_seed=job.split_seed)
     teacher = get_teacher(job.teacher, dataset)
-    space = load_space(job.space, has_hidden=teacher.hidden is not None)
+    space = load_space(job.space, has_hidden=teacher.hidden is not None,
+                       offers=run_offers(teacher, job.student))
     return dataset, teacher, space
 
 

@@ -19,6 +19,7 @@ Fixed values are not Optuna params; they are in each trial's ``pipeline`` attrib
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -141,6 +142,35 @@ class Space:
         families = {**self.families, "mi_objective": replace(fam, components=kept)}
         return replace(self, families=families)
 
+    def for_run(self, offers: Collection[str] | None) -> Space:
+        """This space for a run offering ``offers`` (``None``: everything).
+
+        A component whose ``requires`` the run lacks drops out, with a log line saying why
+        (e.g. ``mutual`` fine-tunes the teacher, so it drops out for a TorchScript teacher).
+
+        Raises:
+            SpaceError: when a family would be left with no component.
+        """
+        if offers is None:
+            return self
+        from autodistill.registry.lookup import get_catalog
+
+        catalog, families = get_catalog(), dict(self.families)
+        for family, fam in self.families.items():
+            kept = []
+            for name in fam.components:
+                missing = sorted(set(catalog.get(family, name).requires) - set(offers))
+                if missing:
+                    log.info("%s '%s' drops out of the space: this run offers no %s",
+                             family, name, ", ".join(missing))
+                else:
+                    kept.append(name)
+            if not kept:
+                raise SpaceError(f"{self.source}: every {family} it allows needs what this run "
+                                 "lacks (a trainable teacher or a deeper student); add 'none'")
+            families[family] = replace(fam, components=tuple(kept))
+        return replace(self, families=families)
+
 
 def _draw(choice: Choice, trial: Any, name: str) -> Any:
     return choice.value if isinstance(choice, Fixed) else choice.suggest(trial, name)
@@ -165,13 +195,15 @@ def shipped_spaces() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_space(name_or_path: str | Path = "default", *, has_hidden: bool = True) -> Space:
+def load_space(name_or_path: str | Path = "default", *, has_hidden: bool = True,
+               offers: Collection[str] | None = None) -> Space:
     """Load a shipped space by name (``default``, ``fast``) or a YAML file by path.
 
     Args:
         name_or_path: A shipped name or a path to a ``.yaml`` file.
         has_hidden: Whether the teacher exposes hidden features (see
             :meth:`Space.for_teacher`).
+        offers: What the run offers (see :meth:`Space.for_run`); ``None``: everything.
 
     Raises:
         SpaceError: for an unknown name, an unreadable file, an unknown key, an unknown
@@ -202,7 +234,7 @@ def load_space(name_or_path: str | Path = "default", *, has_hidden: bool = True)
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise SpaceError(f"{source}: not valid YAML{where}") from None
-    return build_space(doc, name=name, source=source).for_teacher(has_hidden)
+    return build_space(doc, name=name, source=source).for_teacher(has_hidden).for_run(offers)
 
 
 def build_space(doc: Any, *, name: str = "custom", source: str = "space") -> Space:
