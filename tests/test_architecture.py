@@ -14,7 +14,8 @@ import autodistill
 ROOT = Path(autodistill.__file__).parent
 #: Boxes of the data flow, lowest first; a module may import its own box or a lower one.
 LAYERS: list[set[str]] = [
-    {"_version", "_lazy", "_stamps", "errors", "paths", "families", "params", "hookspecs"},
+    {"_version", "_lazy", "_stamps", "errors", "paths", "families", "params", "hookspecs",
+     "metrics"},
     {"_checks"},
     {"components", "testing", "_mi_checks", "_member_checks"},
     {"registry"},

@@ -24,6 +24,7 @@ from autodistill.components import KDLoss
 from autodistill.errors import StorageError
 from autodistill.registry.manager import register_for_test
 from autodistill.store import storage
+from autodistill.store.record import read_study_record
 from autodistill.study.run import default_study_name, enqueue_pipelines, run_search, trial_counts
 from autodistill.study.space import load_space
 from autodistill.training.pipeline import load_pipeline
@@ -129,8 +130,8 @@ def test_search_stores_presets_first_with_metrics_and_resumes(
     info = study.user_attrs["autodistill"]
     assert info["dataset"] == "builtin:iris" and info["student"] == "mlp:16"
     assert info["n_classes"] == 3 and info["space"] == tiny
-    row = storage.get_study_row(url, study_name)
-    assert row is not None and row.dataset_fingerprint == info["fingerprint"]
+    record = read_study_record(study)
+    assert record.fingerprint == info["fingerprint"] and record.teacher == "auto"
 
     # The same command again owes nothing; asking for more runs only the difference.
     again = run_search("builtin:iris", space=tiny, trials=4, storage=url, study=study_name,

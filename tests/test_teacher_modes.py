@@ -33,6 +33,7 @@ def test_teacher_specs_parse_and_refuse_what_does_not_apply():
     assert split_teacher_spec("auto") == ("auto", {})
     assert split_teacher_spec("auto+mcmi") == ("auto", {"mode": "mcmi", "mcmi_lambda": 0.5})
     assert split_teacher_spec("AUTO+mcmi:0.25")[1]["mcmi_lambda"] == 0.25
+    assert split_teacher_spec("auto:mlp+mcmi")[0] == "auto:mlp"
     assert split_teacher_spec("models/a+b.pt") == ("models/a+b.pt", {})
     for bad in ("teacher.pt+mcmi", "gbdt+mcmi", "auto+mcmi:9", "auto+mcmi:x"):
         with pytest.raises(TeacherError, match="auto"):
@@ -45,9 +46,9 @@ def test_mcmi_teacher_has_higher_conditional_mi_at_similar_accuracy():
 
     dataset = load_dataset("synthetic:moons?n=1000&noise=0.3")
     y = torch.as_tensor(dataset.y_train)
-    plain = get_teacher("auto", dataset)
-    mcmi = get_teacher("auto+mcmi:1.0", dataset)
-    assert mcmi.spec == "auto+mcmi:1" and plain.spec == "auto"
+    plain = get_teacher("auto:mlp", dataset)
+    mcmi = get_teacher("auto:mlp+mcmi:1.0", dataset)
+    assert mcmi.spec == "auto:mlp+mcmi:1" and plain.spec == "auto:mlp"
     plain_cmi = float(conditional_mi(plain.logits["train"], y))
     mcmi_cmi = float(conditional_mi(mcmi.logits["train"], y))
     assert mcmi_cmi > 1.15 * plain_cmi, (plain_cmi, mcmi_cmi)
@@ -64,8 +65,9 @@ def test_mcmi_teacher_is_cached_apart(tmp_path, monkeypatch):
     dataset = load_dataset("builtin:iris")
     plain = get_teacher("auto", dataset)
     mcmi = get_teacher("auto+mcmi", dataset)
+    assert mcmi.spec == "auto+mcmi:0.5"
     assert not torch.equal(plain.logits["train"], mcmi.logits["train"])
-    assert len(list((tmp_path).rglob("*.json"))) >= 2
+    assert len(list((tmp_path).rglob("*.json"))) >= 3  # two MLPs and the gbdt
     clear_memo()
     again = get_teacher("auto+mcmi", dataset)  # from the disk cache
     assert again.from_cache and torch.equal(again.logits["train"], mcmi.logits["train"])
@@ -151,15 +153,17 @@ def test_a_frozen_teacher_stays_bit_identical_and_mutual_drops_out(iris_auto, tm
 
     dataset, auto = iris_auto
     path = tmp_path / "teacher.pt"
-    torch.jit.script(auto.module).save(str(path))
+    torch.jit.script(get_teacher("auto:mlp", dataset).module).save(str(path))
     frozen = get_teacher(str(path), dataset)
     before = _weights(frozen.module)
     train_student(_pipeline("hinton"), dataset, frozen)
     assert _same(before, frozen.module.parameters())
-    with pytest.raises(PipelineError, match="TorchScript teacher stays frozen"):
+    with pytest.raises(PipelineError, match="TorchScript or gbdt teacher stays frozen"):
         train_student(_pipeline("mutual"), dataset, frozen)
     assert _same(before, frozen.module.parameters())
     assert run_offers(frozen, "mlp:16") == set()
-    assert run_offers(auto, "mlp:16") == {"trainable_teacher"}
+    assert run_offers(auto, "mlp:16") == {"trainable_teacher"}  # the ensemble's MLP half
+    assert run_offers(get_teacher("auto:mlp", dataset), "mlp:16") == {"trainable_teacher"}
+    assert run_offers(get_teacher("gbdt", dataset), "mlp:16") == set()
     assert "mutual" not in load_space("default", offers=run_offers(frozen, "mlp:16")).components("kd_loss")
     assert "mutual" in load_space("default", offers=run_offers(auto, "mlp:16")).components("kd_loss")

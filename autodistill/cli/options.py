@@ -17,8 +17,10 @@ TargetOpt = Annotated[
     str | None, typer.Option("--target", help="Label column of a CSV/Parquet file.")
 ]
 TeacherOpt = Annotated[
-    str, typer.Option("--teacher", help="'auto' (a wide MLP, cached), 'auto+mcmi[:LAMBDA]' (the "
-                      "MCMI teacher, cached apart) or a TorchScript .pt file.")
+    str, typer.Option("--teacher", help="'auto' (a wide MLP averaged with gbdt, cached), "
+                      "'auto:mlp' (the MLP alone), 'gbdt' (histogram gradient boosting, logits "
+                      "only), 'auto+mcmi[:LAMBDA]' or 'auto:mlp+mcmi[:LAMBDA]' (the MLP trained "
+                      "as an MCMI teacher, cached apart) or a TorchScript .pt file.")
 ]
 StudentOpt = Annotated[
     str, typer.Option("--student", help="Student architecture, e.g. mlp:16 or mlp:64,32.")

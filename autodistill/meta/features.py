@@ -3,6 +3,13 @@
 Cheap by construction (under a second on 20,000 x 50): landmarkers and statistics run on
 a fixed-size subsample. Every value is finite for every dataset (one feature, two or
 fifty classes, all-categorical): degenerate statistics fall back to 0.
+
+Two teacher features tell a strong teacher from a weak one (issue 11, 20 -> 22 features):
+``teacher_margin_over_best_landmark``, the teacher's validation accuracy minus that of
+the best landmarker (1-NN, naive Bayes, linear), and ``teacher_logloss_gain_over_linear``,
+the linear landmarker's validation log-loss minus the teacher's (a soft margin, steadier
+than accuracy on a small validation split). A teacher with nothing to give scores about 0
+or below on both.
 """
 
 from __future__ import annotations
@@ -40,9 +47,18 @@ META_FEATURES: tuple[str, ...] = (
     "teacher_ece",
     "teacher_margin_over_linear",
     "log_student_teacher_param_ratio",
+    # Strong versus weak teachers (issue 11): what the teacher knows beyond cheap models.
+    "teacher_margin_over_best_landmark",
+    "teacher_logloss_gain_over_linear",
 )
 
 _SUBSAMPLE = 2000
+_CLIP = 1e-7  # probability floor of the log-losses below
+
+
+def _valid_logloss(proba: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log probability of the true class, floored at ``_CLIP``."""
+    return float(-np.log(np.clip(proba[np.arange(len(y)), y], _CLIP, 1.0)).mean())
 
 
 def _finite(value: float) -> float:
@@ -76,7 +92,18 @@ def _landmarkers(dataset: Dataset, rng: np.random.Generator) -> dict[str, float]
             scores[name] = float((model.predict(x_valid) == y_valid).mean())
         except ValueError:
             scores[name] = 0.0
+    scores["_linear_valid_logloss"] = _linear_logloss(models["landmark_linear"], dataset)
     return scores
+
+
+def _linear_logloss(model, dataset: Dataset) -> float:
+    """The linear landmarker's log-loss on the whole validation split (NaN if unfitted)."""
+    y = np.asarray(dataset.y_valid)
+    if not hasattr(model, "classes_") or not len(y):
+        return math.nan
+    proba = np.zeros((len(y), dataset.n_classes))
+    proba[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(dataset.X_valid)
+    return _valid_logloss(proba, y)
 
 
 def _teacher_features(teacher: TeacherOutputs, y_valid: np.ndarray, n_classes: int,
@@ -94,6 +121,7 @@ def _teacher_features(teacher: TeacherOutputs, y_valid: np.ndarray, n_classes: i
     )
     ratio = (student_params or 0) / teacher.params if teacher.params else 1.0
     return {
+        "_teacher_valid_logloss": _valid_logloss(probs, y_valid),
         "teacher_valid_accuracy": float(correct.mean()),
         "teacher_mean_entropy": float(entropy.mean() / max(math.log(n_classes), 1e-12)),
         "teacher_ece": float(ece),
@@ -156,6 +184,10 @@ def compute_meta_features(dataset: Dataset, teacher: TeacherOutputs | None = Non
         features["teacher_margin_over_linear"] = (
             features["teacher_valid_accuracy"] - features["landmark_linear"]
         )
+        features["teacher_margin_over_best_landmark"] = features["teacher_valid_accuracy"] - max(
+            features[name] for name in ("landmark_1nn", "landmark_naive_bayes", "landmark_linear"))
+        features["teacher_logloss_gain_over_linear"] = (
+            features["_linear_valid_logloss"] - features["_teacher_valid_logloss"])
     return {name: _finite(features.get(name, 0.0)) for name in META_FEATURES}
 
 

@@ -5,9 +5,10 @@ built with the widths of every hidden layer of the student and of the teacher, a
 with lists of per-layer features instead of the last hidden layer alone: the student's
 come from the stacked forward pass (:meth:`StackedMLP.forward` with ``layers=True``), the
 teacher's from running the (frozen) teacher layer by layer on the same rows, without
-gradient. A teacher the project trained is an :class:`~autodistill.training.students.MLP`
-and exposes every hidden layer; a TorchScript teacher exposes only the hidden features it
-returns (one layer).
+gradient. A teacher the project trained is (or, for the ``auto`` ensemble, holds) an
+:class:`~autodistill.training.students.MLP` and exposes every hidden layer of it (the
+ensemble's hidden features are its MLP's); a TorchScript teacher exposes only the hidden
+features it returns (one layer).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from autodistill.training.requirements import trainable_teacher
+from autodistill.training.requirements import teacher_mlp
 
 if TYPE_CHECKING:
     from autodistill.training.students import MLP
@@ -36,7 +37,7 @@ def mi_dims(cls: type, student: MLP, teacher: TeacherOutputs) -> tuple[Any, Any]
     teacher_dim = int(teacher.hidden["train"].shape[1])
     if not uses_layers(cls):
         return student.hidden_dim, teacher_dim
-    module = trainable_teacher(teacher)
+    module = teacher_mlp(teacher)
     teacher_dims = list(module.hidden_sizes) if module is not None and module.hidden_sizes \
         else [teacher_dim]
     return list(student.hidden_sizes) or [student.n_features], teacher_dims
@@ -45,7 +46,7 @@ def mi_dims(cls: type, student: MLP, teacher: TeacherOutputs) -> tuple[Any, Any]
 @torch.no_grad()
 def teacher_layers(teacher: TeacherOutputs, x: torch.Tensor) -> list[torch.Tensor]:
     """The teacher's per-layer features of rows ``x`` ``[n, d]`` (on ``x``'s device)."""
-    module = trainable_teacher(teacher)
+    module = teacher_mlp(teacher)
     if module is None:
         return [teacher.predict(x)[1]]
     device = next(module.parameters()).device

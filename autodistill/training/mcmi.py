@@ -15,14 +15,16 @@ minibatch is ``CE - λ · CMI`` with the centroids taken over the batch (gradien
 through them, as in the paper). Its soft labels carry more of how rows of one class
 differ, which is what the student learns from (up to +3.3 points in the paper).
 
-Asking for it: the teacher spec ``auto+mcmi`` (``λ`` at its default) or
-``auto+mcmi:LAMBDA``, wherever a teacher is named (``--teacher``, ``distill``,
-``search``, ``recommend``). The mode and ``λ`` join the ``auto`` teacher's config, so
-the MCMI teacher is cached apart from the plain one. It applies only to teachers the
-project trains by gradient descent (``auto``): a TorchScript teacher is trained
-elsewhere, and a gradient-boosted teacher (scikit-learn's histogram GBDT) fits each tree
-to the per-row gradient of a fixed log-loss and takes no custom objective, while the
-CMI term couples the rows of a class through their centroid.
+Asking for it: the teacher spec ``auto:mlp+mcmi`` (the MLP alone) or ``auto+mcmi`` (the
+MCMI-trained MLP averaged with the ``gbdt`` teacher, as ``auto`` averages the plain one),
+``λ`` at its default, or ``...+mcmi:LAMBDA``, wherever a teacher is named
+(``--teacher``, ``distill``, ``search``, ``recommend``). The mode and ``λ`` join the MLP's
+config, so the MCMI teacher is cached apart from the plain one. It applies only to
+teachers the project trains by gradient descent (the MLP): a TorchScript teacher is
+trained elsewhere, and a gradient-boosted teacher (scikit-learn's histogram GBDT) fits
+each tree to the per-row gradient of a fixed log-loss and takes no custom objective,
+while the CMI term couples the rows of a class through their centroid (so ``gbdt+mcmi``
+is refused, and in ``auto+mcmi`` the gbdt half is the plain one).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ TEACHER_MODES: dict[str, tuple[dict[str, Float], str]] = {
     "mcmi": (MCMI_PARAMS, "MCMI teacher (Ye et al., ICLR 2024): cross-entropy minus "
                           "lambda x the teacher's conditional mutual information"),
 }
-#: Base teachers a mode applies to.
-_TRAINED = ("auto",)
+#: Base teachers a mode applies to (``auto`` averages the MLP with ``gbdt``: the mode
+#: trains its MLP half, the gbdt half is unchanged).
+_TRAINED = ("auto", "auto:mlp")
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -91,7 +94,7 @@ def split_teacher_spec(text: str) -> tuple[str, dict[str, Any]]:
         raise TeacherError(
             f"--teacher '{text}': mode '{mode}' applies only to teachers the project trains by "
             f"gradient descent ({', '.join(_TRAINED)}); a TorchScript teacher is trained "
-            "elsewhere and a gradient-boosted one takes no custom objective")
+            "elsewhere and gbdt (scikit-learn gradient boosting) takes no custom objective")
     declared = MCMI_PARAMS["lambda"]
     try:
         lam = declared.validate("lambda", float(value)) if value.strip() else declared.default
@@ -114,11 +117,12 @@ def teacher_criterion(config: dict[str, Any]) -> Criterion:
     return mcmi_loss
 
 
-def teacher_name(config: dict[str, Any]) -> str:
-    """The canonical spec of an ``auto`` teacher config: ``auto`` or ``auto+mcmi:0.5``."""
+def teacher_name(config: dict[str, Any], base: str = "auto") -> str:
+    """The canonical spec of an ``auto`` teacher config: ``base`` (``auto``, ``auto:mlp``)
+    or, in ``mcmi`` mode, ``base+mcmi:LAMBDA``."""
     if config.get("mode") != "mcmi":
-        return "auto"
-    return f"auto+mcmi:{float(config['mcmi_lambda']):g}"
+        return base
+    return f"{base}+mcmi:{float(config['mcmi_lambda']):g}"
 
 
 def teacher_modes() -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 A component may declare ``requires`` (see :class:`autodistill.components.Component`):
 
-* ``"trainable_teacher"``: the teacher is a module the project trained (``auto``,
-  ``auto+mcmi``), so a copy of it can be fine-tuned with the student (the ``mutual`` KD
-  loss). A TorchScript teacher the user brings stays frozen.
+* ``"trainable_teacher"``: the teacher has an MLP the project trained (``auto:mlp``, or
+  the MLP half of the ``auto`` ensemble; ``+mcmi`` too), so a copy of it can be
+  fine-tuned with the student (the ``mutual`` KD loss). A TorchScript teacher the user
+  brings stays frozen, and so does ``gbdt`` (no gradient).
 * ``"deep_student"``: the student has two or more hidden layers (``mlp:64,32``), so an MI
   objective can map several of its layers (``layer_map``).
 
@@ -17,8 +18,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from torch import nn
-
 from autodistill.errors import PipelineError
 from autodistill.families import FAMILIES
 from autodistill.training.students import MLP, parse_student_spec
@@ -27,22 +26,31 @@ if TYPE_CHECKING:
     from autodistill.training.pipeline import Pipeline
     from autodistill.training.teachers import TeacherOutputs
 
-__all__ = ["REQUIREMENTS", "trainable_teacher", "run_offers", "check_requirements"]
+__all__ = ["REQUIREMENTS", "teacher_mlp", "trainable_teacher", "run_offers",
+           "check_requirements"]
 
 #: Requirement -> what offers it (for messages).
 REQUIREMENTS: dict[str, str] = {
-    "trainable_teacher": "a teacher the project trains (--teacher auto); a TorchScript "
-                         "teacher stays frozen",
+    "trainable_teacher": "a teacher the project trains (--teacher auto or auto:mlp); a "
+                         "TorchScript or gbdt teacher stays frozen",
     "deep_student": "a student with two or more hidden layers (e.g. --student mlp:64,32)",
 }
 
 
-def trainable_teacher(teacher: TeacherOutputs | None) -> nn.Module | None:
-    """The teacher's module when the project trained it (an :class:`MLP`), else ``None``
-    (no teacher, or a loaded TorchScript module, which is no :class:`MLP` and stays
-    frozen)."""
+def teacher_mlp(teacher: TeacherOutputs | None) -> MLP | None:
+    """The MLP the project trained for this teacher: the teacher itself (``auto:mlp``), the
+    MLP half of the ``auto`` ensemble (its ``mlp``), else ``None`` (no teacher, ``gbdt``,
+    or a loaded TorchScript module, which is no :class:`MLP` and stays frozen)."""
     module = teacher.module if teacher is not None else None
-    return module if isinstance(module, MLP) else None
+    if isinstance(module, MLP):
+        return module
+    inner = getattr(module, "mlp", None)
+    return inner if isinstance(inner, MLP) else None
+
+
+def trainable_teacher(teacher: TeacherOutputs | None) -> bool:
+    """Whether the teacher has an MLP the project trained (which can be fine-tuned)."""
+    return teacher_mlp(teacher) is not None
 
 
 def run_offers(teacher: TeacherOutputs | None, student: str) -> set[str]:
@@ -52,7 +60,7 @@ def run_offers(teacher: TeacherOutputs | None, student: str) -> set[str]:
         PipelineError: for a malformed student spec.
     """
     offers = set()
-    if trainable_teacher(teacher) is not None:
+    if trainable_teacher(teacher):
         offers.add("trainable_teacher")
     if len(parse_student_spec(student)) >= 2:
         offers.add("deep_student")
