@@ -21,8 +21,9 @@ from autodistill.registry import manager as registry
 ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED = {
-    "kd_loss": {"none", "hinton", "soft_ce", "mse_logits", "dkd"},
-    "mi_objective": {"none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm", "cmim", "mist"},
+    "kd_loss": {"none", "hinton", "soft_ce", "mse_logits", "dkd", "mutual"},
+    "mi_objective": {"none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm", "cmim", "mist",
+                     "layer_map"},
     "augmentation": {"none", "gaussian_noise", "feature_mask", "mixup", "munge", "smote"},
     "curriculum": {"none", "curriculum", "anti_curriculum", "random_curriculum", "cyclical",
                    "self_paced", "alp_gmm", "efficient_train"},
