@@ -54,6 +54,11 @@ class Component:
     member_axis: ClassVar[bool] = False
     #: On an instance made by :meth:`stack`: how many members it stands for.
     members: int | None = None
+    #: What a run must offer for the component to apply: ``"trainable_teacher"`` (a
+    #: teacher the project trains, not a frozen TorchScript file), ``"deep_student"`` (a
+    #: student with two or more hidden layers). A search space drops a component whose
+    #: requirements the run lacks, and a pipeline naming one is refused with the reason.
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def _set_hparams(self, given: dict[str, Any]) -> None:
         self.hparams = resolve_params(self.params, given)

@@ -14,8 +14,9 @@ from autodistill.testing import check_component
 
 #: The contract names (DESIGN section 4).
 BUILTINS = {
-    "kd_loss": ["none", "hinton", "soft_ce", "mse_logits", "dkd"],
-    "mi_objective": ["none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm", "cmim", "mist"],
+    "kd_loss": ["none", "hinton", "soft_ce", "mse_logits", "dkd", "mutual"],
+    "mi_objective": ["none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm", "cmim", "mist",
+                     "layer_map"],
     "augmentation": ["none", "gaussian_noise", "feature_mask", "mixup", "munge", "smote"],
     "curriculum": ["none", "curriculum", "anti_curriculum", "random_curriculum", "cyclical",
                    "self_paced", "alp_gmm", "efficient_train"],

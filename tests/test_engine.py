@@ -39,7 +39,9 @@ def _all_components():
 def test_every_builtin_component_trains_end_to_end(iris_with_teacher, family, name):
     dataset, teacher = iris_with_teacher
     families = {"kd_loss": "hinton", family: name}
-    result = train_student(_pipeline(**families), dataset, teacher, student="mlp:8", seed=0)
+    deep = "deep_student" in get_registry().get(family, name).requires  # layer_map
+    result = train_student(_pipeline(**families), dataset, teacher,
+                           student="mlp:8,8" if deep else "mlp:8", seed=0)
     assert math.isfinite(result.valid_accuracy)
     assert result.epochs_run >= 1
     assert 0.0 <= result.test_accuracy <= 1.0

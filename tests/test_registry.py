@@ -21,8 +21,9 @@ from autodistill.registry import manager as registry
 ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED = {
-    "kd_loss": {"none", "hinton", "soft_ce", "mse_logits", "dkd"},
-    "mi_objective": {"none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm", "cmim", "mist"},
+    "kd_loss": {"none", "hinton", "soft_ce", "mse_logits", "dkd", "mutual"},
+    "mi_objective": {"none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm", "cmim", "mist",
+                     "layer_map"},
     "augmentation": {"none", "gaussian_noise", "feature_mask", "mixup", "munge", "smote"},
     "curriculum": {"none", "curriculum", "anti_curriculum", "random_curriculum", "cyclical",
                    "self_paced", "alp_gmm", "efficient_train"},
@@ -242,7 +243,7 @@ def test_an_installed_plugin_reaches_search_and_the_recommender(fresh_registry, 
     _example_plugin_or_skip()
     from autodistill.meta.knowledge import load_meta_rows
     from autodistill.meta.recommender import candidate_pipelines
-    from autodistill.study.space import load_space
+    from autodistill.study.space_files import load_space
 
     builtin_rows = load_meta_rows(f"sqlite:///{tmp_path / 'builtin.db'}", include_studies=False)
     assert not any(r.pipeline["kd_loss"]["name"] == "cosine_logits" for r in builtin_rows)

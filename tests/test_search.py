@@ -27,7 +27,7 @@ from autodistill.registry.manager import register_for_test
 from autodistill.store import storage
 from autodistill.store.record import read_study_record
 from autodistill.study.run import default_study_name, enqueue_pipelines, run_search, trial_counts
-from autodistill.study.space import load_space
+from autodistill.study.space_files import load_space
 from autodistill.training.pipeline import load_pipeline
 
 TINY = """
@@ -375,7 +375,7 @@ def test_a_warm_start_queues_the_presets_only_for_its_last_trials():
     import optuna
 
     from autodistill.study.queue import preset_pipelines, queue_presets_when_due
-    from autodistill.study.space import load_space
+    from autodistill.study.space_files import load_space
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize")

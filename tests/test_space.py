@@ -12,7 +12,8 @@ from autodistill.components import FAMILIES, KDLoss
 from autodistill.errors import SpaceError
 from autodistill.params import Float
 from autodistill.registry.manager import get_registry, register_for_test
-from autodistill.study.space import Fixed, load_space, shipped_spaces
+from autodistill.study.space import Fixed
+from autodistill.study.space_files import load_space, shipped_spaces
 from autodistill.training.pipeline import TRAINING_PARAMS, load_pipeline
 
 

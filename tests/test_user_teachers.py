@@ -211,7 +211,7 @@ def test_torchscript_teacher_on_raw_columns_hint_and_input_raw(tmp_path, caplog)
 
 
 def test_space_drops_augmentation_for_teachers_that_cannot_label_new_rows():
-    from autodistill.study.space import load_space
+    from autodistill.study.space_files import load_space
 
     assert len(load_space("default").families["augmentation"].components) > 1
     space = load_space("default", labels_new_rows=False)

@@ -19,9 +19,11 @@ TargetOpt = Annotated[
 TeacherOpt = Annotated[
     str, typer.Option("--teacher", help=(
         "'auto' (a wide MLP averaged with gbdt, cached), 'auto:mlp' (the MLP alone), 'gbdt' "
-        "(histogram gradient boosting, logits only), a TorchScript .pt file, sklearn:PATH (a "
-        "skops file), onnx:PATH, outputs:PATH (.csv/.npy of per-row probabilities or logits, "
-        "in the data file's row order), or 'none' (only with --space plain, which implies it)."))
+        "(histogram gradient boosting, logits only), 'auto+mcmi[:LAMBDA]' or "
+        "'auto:mlp+mcmi[:LAMBDA]' (the MLP trained as an MCMI teacher, cached apart), a "
+        "TorchScript .pt file, sklearn:PATH (a skops file), onnx:PATH, outputs:PATH (.csv/.npy "
+        "of per-row probabilities or logits, in the data file's row order), or 'none' (only "
+        "with --space plain, which implies it)."))
 ]
 TeacherInputOpt = Annotated[
     str | None, typer.Option("--teacher-input", help=(

@@ -22,9 +22,11 @@ def plugins_command(as_json: JsonOpt = False) -> None:
     """List plugins, their components per family and each component's params."""
     from autodistill.families import FAMILIES
     from autodistill.registry.manager import get_registry
+    from autodistill.training.mcmi import teacher_modes
 
     registry = get_registry()
     doc = registry.to_dict()
+    doc["teacher_modes"] = teacher_modes()
     if as_json:
         typer.echo(json.dumps(doc))
         return
@@ -40,6 +42,13 @@ def plugins_command(as_json: JsonOpt = False) -> None:
             )
             table.add_row(name, info.plugin, info.cls.summary(), params or "-")
         console.print(table)
+    modes = Table(title="Teacher modes (--teacher auto+MODE[:VALUE])", title_justify="left")
+    for column in ("mode", "applies to", "description", "params"):
+        modes.add_column(column)
+    for mode, entry in doc["teacher_modes"].items():
+        params = "\n".join(f"{p}: {_format_param(d)}" for p, d in entry["params"].items())
+        modes.add_row(mode, ", ".join(entry["applies_to"]), entry["summary"], params)
+    console.print(modes)
     for broken in registry.broken:
         console.print(f"[red]broken plugin[/red] {broken.name} ({broken.distribution}): {broken.error}")
 

@@ -266,7 +266,7 @@ def _kb_lines(work_dir: Path, tasks: Sequence[KBTask],
               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     import optuna
 
-    from autodistill.study.space import load_space
+    from autodistill.study.space_files import load_space
 
     space = load_space(KB_SPACE)
     portfolio_params = [space.params_for(p) for p in portfolio()]

@@ -53,7 +53,7 @@ def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
     or a study ran it.
     """
     from autodistill.meta.task_suite import KB_SPACE
-    from autodistill.study.space import load_space
+    from autodistill.study.space_files import load_space
 
     seen: dict[str, dict[str, Any]] = {}
     for row in rows:

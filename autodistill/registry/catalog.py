@@ -49,11 +49,13 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autodistill.plugins.curricula",
     "autodistill.plugins.progress_curricula",
     "autodistill.plugins.mist",
+    "autodistill.plugins.mutual",
+    "autodistill.plugins.layer_mapping",
 )
 #: The entry-point group third-party plugins register under.
 ENTRY_POINT_GROUP = "autodistill"
 #: Bumped when the snapshot's layout changes.
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 #: Library modules whose code shapes a declaration, besides the plugins themselves.
 _SHAPING_MODULES = ("autodistill.params", "autodistill.components", "autodistill.registry.manager")
 
@@ -75,6 +77,9 @@ class Declared(Protocol):
     @property
     def uses_hidden(self) -> bool: ...  # noqa: D102
 
+    @property
+    def requires(self) -> tuple[str, ...]: ...  # noqa: D102
+
 
 @dataclass(frozen=True)
 class ComponentDeclaration:
@@ -88,6 +93,7 @@ class ComponentDeclaration:
     params: dict[str, Param]
     uses_teacher: bool
     uses_hidden: bool
+    requires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,7 +205,8 @@ def write_snapshot(components: dict[str, dict[str, Any]],
                             "summary": info.summary,
                             "params": {p: d.to_dict() for p, d in info.params.items()},
                             "uses_teacher": bool(info.uses_teacher),
-                            "uses_hidden": bool(info.uses_hidden)}
+                            "uses_hidden": bool(info.uses_hidden),
+                            "requires": list(info.requires)}
                      for name, info in comps.items()}
             for family, comps in components.items()},
             "evidence": [{"plugin": e.plugin, "path": e.path} for e in evidence or ()]}
@@ -227,7 +234,8 @@ def read_snapshot() -> Catalog | None:
                     name=name, family=family, plugin=entry["plugin"],
                     distribution=entry["distribution"], summary=entry["summary"],
                     params={p: param_from_dict(d) for p, d in entry["params"].items()},
-                    uses_teacher=entry["uses_teacher"], uses_hidden=entry["uses_hidden"])
+                    uses_teacher=entry["uses_teacher"], uses_hidden=entry["uses_hidden"],
+                    requires=tuple(entry["requires"]))
         catalog.evidence = [EvidenceFile(e["plugin"], e["path"]) for e in doc["evidence"]]
         return catalog
     except FileNotFoundError:

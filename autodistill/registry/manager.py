@@ -82,6 +82,11 @@ class ComponentInfo:
         """Whether the component reads the teacher's hidden features (MI objectives)."""
         return bool(getattr(self.cls, "uses_hidden", False))
 
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """What a run must offer for the component to apply (``Component.requires``)."""
+        return tuple(getattr(self.cls, "requires", ()))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly description (what ``autodistill plugins --json`` prints)."""
         return {
@@ -90,6 +95,7 @@ class ComponentInfo:
             "summary": self.cls.summary(),
             "plugin": self.plugin,
             "params": {k: v.to_dict() for k, v in self.cls.params.items()},
+            "requires": list(self.requires),
         }
 
 
@@ -179,7 +185,8 @@ class Registry:
                 )
                 described = info.to_dict()
                 entry["families"][family][name] = {
-                    "summary": described["summary"], "params": described["params"]
+                    "summary": described["summary"], "params": described["params"],
+                    **({"requires": described["requires"]} if described["requires"] else {}),
                 }
         return {
             "plugins": plugins,

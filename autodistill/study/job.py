@@ -109,7 +109,8 @@ def load_inputs(job: Job, before_teacher: Callable[[Any], None] | None = None,
     """
     from autodistill.data.dataset import load_dataset
     from autodistill.errors import SpaceError
-    from autodistill.study.space import load_space
+    from autodistill.study.space_files import load_space
+    from autodistill.training.requirements import run_offers
     from autodistill.training.students import check_student_fits
     from autodistill.training.teachers import get_teacher
 
@@ -125,7 +126,8 @@ def load_inputs(job: Job, before_teacher: Callable[[Any], None] | None = None,
         return dataset, None, space
     teacher = get_teacher(job.teacher, dataset)
     space = load_space(job.space, has_hidden=teacher.hidden is not None,
-                       labels_new_rows=teacher.module is not None)
+                       labels_new_rows=teacher.module is not None,
+                       offers=run_offers(teacher, job.student))
     return dataset, teacher, space
 
 

@@ -49,7 +49,7 @@ def study_name(study: str | None, dataset: Any, job: Job) -> str:
 def teacher_for(space: str, teacher: str) -> str:
     """``none`` when no pipeline of ``space`` uses a teacher (``plain``: no teacher is
     trained for a study that cannot use it), else ``teacher``."""
-    from autodistill.study.space import load_space
+    from autodistill.study.space_files import load_space
 
     if teacher != NO_TEACHER and not load_space(space).uses_teacher:
         log.info("space '%s' uses no teacher: none is trained", space)

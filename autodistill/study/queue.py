@@ -144,7 +144,7 @@ def enqueue_pipelines(study: Any, pipelines: Iterable[Pipeline], space: Any = No
             the study's ``autodistill`` attribute.
         limit: Queue at most this many.
     """
-    from autodistill.study.space import load_space
+    from autodistill.study.space_files import load_space
 
     if space is None:
         from autodistill.store.record import read_study_record

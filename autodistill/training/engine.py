@@ -62,6 +62,8 @@ class TrainResult:
     seconds: float
     student: nn.Module
     history: list[float] = field(default_factory=list)
+    #: The member's fine-tuned teacher copy, when its KD loss trains the teacher (``mutual``).
+    teacher: nn.Module | None = None
 
 
 def _resolve_device(device: torch.device | str | None) -> torch.device:
@@ -227,6 +229,7 @@ def _result(state: State, run: MemberRun, dataset: Dataset) -> TrainResult | Exc
         seconds=(run.finished or time.perf_counter()) - state.started,
         student=model,
         history=run.history,
+        teacher=run.joint.module.cpu().eval() if run.joint is not None else None,
     )
 
 

@@ -21,8 +21,11 @@ import torch
 
 from autodistill.errors import AutodistillError, ComponentError, PipelineError
 from autodistill.registry.manager import get_registry
+from autodistill.training.joint import joint_teacher
+from autodistill.training.layers import mi_dims
 from autodistill.training.pipeline import Pipeline
 from autodistill.training.population import BatchedAdam
+from autodistill.training.requirements import check_requirements
 from autodistill.training.students import build_student
 from autodistill.training.teachers import difficulty
 
@@ -78,6 +81,8 @@ class MemberRun:
     lr: float
     weight_decay: float
     kd: Any = None
+    #: The member's fine-tuned teacher copy when its KD loss trains the teacher (joint.py).
+    joint: Any = None
     mi: Any = None
     mi_weight: float = 0.0
     mi_optimizer: Any = None
@@ -153,10 +158,12 @@ def setup_member(index: int, number: int, member: Member, dataset: Dataset,
                     weight_decay=float(training["weight_decay"]))
     try:
         _check_teacher(pipeline, teacher)
+        check_requirements(pipeline, teacher, student)
         run.kd = _build("kd_loss", pipeline)
+        run.joint = joint_teacher(run.kd, teacher, device)
         if pipeline.uses_hidden:
-            teacher_dim = teacher.hidden["train"].shape[1]
-            run.mi = _build("mi_objective", pipeline, model.hidden_dim, teacher_dim).to(device)
+            mi_cls = get_registry().get("mi_objective", pipeline.mi_objective.name).cls
+            run.mi = _build("mi_objective", pipeline, *mi_dims(mi_cls, model, teacher)).to(device)
             run.mi_weight = float(run.mi.hparams.get("weight", 1.0))
             critic = list(run.mi.parameters())
             if critic:

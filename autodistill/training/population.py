@@ -55,12 +55,14 @@ class StackedMLP:
         return [t for pair in zip(self.weights, self.biases, strict=True) for t in pair]
 
     def forward(self, x: torch.Tensor, members: torch.Tensor | slice | None = None,
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``[M, n, C]`` and hidden features ``[M, n, H]``.
+                layers: bool = False) -> tuple[torch.Tensor, ...]:
+        """Logits ``[M, n, C]`` and hidden features ``[M, n, H]`` (and, when ``layers``,
+        the list of every hidden layer's features ``[M, n, H_l]``, input side first).
 
         Args:
             x: ``[M, n, d]`` (one batch per member) or ``[n, d]`` (the same rows for all).
             members: The M members to run: indices, a slice, or all K when ``None``.
+            layers: Also return the per-layer features (for layer-mapping MI objectives).
         """
         weights, biases = self.weights, self.biases
         if isinstance(members, slice):
@@ -71,6 +73,7 @@ class StackedMLP:
             biases = [b.index_select(0, members) for b in biases]
         hidden = x
         last = len(weights) - 1
+        features: list[torch.Tensor] = []
         for index, (w, b) in enumerate(zip(weights, biases, strict=True)):
             if hidden.dim() == 2:
                 out = torch.matmul(hidden, w) + b.unsqueeze(1)
@@ -79,8 +82,10 @@ class StackedMLP:
             if index == last:
                 if hidden.dim() == 2:  # no hidden layer: the input is the hidden feature
                     hidden = hidden.expand(w.shape[0], *hidden.shape)
-                return out, hidden
+                return (out, hidden, features or [hidden]) if layers else (out, hidden)
             hidden = torch.relu(out)
+            if layers:
+                features.append(hidden)
         raise AssertionError("an MLP has a head")
 
     @torch.no_grad()

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from autodistill.components import Curriculum
 from autodistill.errors import AutodistillError, ComponentError
+from autodistill.training.layers import mi_inputs, uses_layers
 from autodistill.training.members import MemberRun, Stacks, call_grouped, guarded
 from autodistill.training.population import BatchedAdam, StackedMLP
 
@@ -171,6 +172,7 @@ class Step:
             losses = torch.where(finite, losses, torch.zeros_like(losses))
         stepped = [r for r in runs if r.active]
         critics = [r.mi_optimizer for r in stepped if r.mi_optimizer is not None]
+        critics += [r.joint.optimizer for r in stepped if r.joint is not None]
         state.optimizer.zero_grad()
         for optimizer in critics:
             optimizer.zero_grad()
@@ -249,14 +251,18 @@ class Step:
         """Forward ``group`` in one batched pass; each member's loss (failures dropped)."""
         state = self.state
         n = len(group.runs)
-        logits, hidden = state.stack.forward(group.x, member_selection(group.runs, self.k,
-                                                                        state.device))
+        logits, hidden, *layers = state.stack.forward(
+            group.x, member_selection(group.runs, self.k, state.device),
+            layers=any(uses_layers(r.mi) for r in group.runs))
 
         def call(component: Any, chosen: list[int]) -> torch.Tensor:
             t = group.t if component.uses_teacher else None
             if component.members is None:
                 p = chosen[0]
-                return component(logits[p], t[p] if t is not None else None, group.y[p])
+                joint = group.runs[p].joint  # a fine-tuned teacher copy gives live logits
+                t_p = joint.logits(group.x[p]) if joint is not None else \
+                    (t[p] if t is not None else None)
+                return component(logits[p], t_p, group.y[p])
             return component(_take(logits, chosen, n), _take(t, chosen, n),
                              _take(group.y, chosen, n))
 
@@ -269,10 +275,11 @@ class Step:
         if kept != sorted(kept):
             order = sorted(range(len(kept)), key=kept.__getitem__)
             kept, losses = [kept[i] for i in order], losses[torch.tensor(order, device=losses.device)]
-        return self._add_mi(group, kept, losses, logits, hidden)
+        return self._add_mi(group, kept, losses, logits, hidden, layers[0] if layers else None)
 
     def _add_mi(self, group: Group, kept: list[int], losses: torch.Tensor, logits: torch.Tensor,
-                hidden: torch.Tensor) -> tuple[list[MemberRun], torch.Tensor] | None:
+                hidden: torch.Tensor, layers: list[torch.Tensor] | None,
+                ) -> tuple[list[MemberRun], torch.Tensor] | None:
         """Add each MI member's weighted objective to its loss (one call per member: each
         critic is its own module); a member whose objective raised is dropped."""
         at, terms, dropped = [], [], []
@@ -283,8 +290,9 @@ class Step:
             if run.mi is None:
                 continue
             try:
-                term = guarded("mi_objective", run.mi.name, run.mi, hidden[p],
-                               group.teacher_hidden(self.state, p))
+                student, teacher = mi_inputs(run.mi, self.state.teacher, group.x, hidden, layers,
+                                             lambda p=p: group.teacher_hidden(self.state, p), p)
+                term = guarded("mi_objective", run.mi.name, run.mi, student, teacher)
             except ComponentError as exc:
                 self.fail(run, exc)
                 dropped.append(i)

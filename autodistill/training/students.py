@@ -55,6 +55,17 @@ class MLP(nn.Module):
         hidden = self.body(x)
         return self.head(hidden), hidden
 
+    def layer_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The output of every hidden layer's ReLU, input side first (``[x]`` when there
+        is no hidden layer); the last is ``forward``'s ``hidden``."""
+        features = []
+        hidden = x
+        for module in self.body:
+            hidden = module(hidden)
+            if isinstance(module, nn.ReLU):
+                features.append(hidden)
+        return features or [x]
+
 
 def parse_student_spec(spec: str) -> tuple[int, ...]:
     """Parse ``mlp:16`` to ``(16,)`` and ``mlp:64,32`` to ``(64, 32)``.

@@ -31,6 +31,7 @@ from autodistill import progress
 from autodistill._stamps import file_digest
 from autodistill.errors import TeacherError
 from autodistill.paths import cache_dir, write_atomically
+from autodistill.training.mcmi import split_teacher_spec, teacher_criterion, teacher_name
 from autodistill.training.students import MLP
 from autodistill.training.teacher_outputs import (
     SPLITS,
@@ -100,12 +101,12 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
             width differs from the dataset's class count.
     """
     device = torch.device(device) if device is not None else default_device()
-    text = str(spec).strip()
+    text, mode = split_teacher_spec(str(spec).strip())  # "auto+mcmi": see training.mcmi
     if text.lower() in ("auto", "auto:mlp"):
-        config = {**AUTO_CONFIG, "seed": int(seed)}
+        config = {**AUTO_CONFIG, "seed": int(seed), **mode}
         mlp = _cached(_cache_key(dataset, config), device,
                       lambda: _train_auto(dataset, config, device),
-                      _load_auto(dataset, config, device), "auto:mlp")
+                      _load_auto(dataset, config, device), teacher_name(config, "auto:mlp"))
         if text.lower() == "auto:mlp" or not AUTO_ENSEMBLE:
             return _warn_if_chance(mlp, dataset)
         from autodistill.training.gbdt_teacher import ensemble
@@ -115,7 +116,7 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
             return TeacherOutputs(**{**_MEMO[memo_key].__dict__, "seconds": 0.0,
                                      "from_cache": True})
         outputs = ensemble(mlp, get_teacher(AUTO_ENSEMBLE, dataset, device=device, seed=seed),
-                           dataset, "auto")
+                           dataset, teacher_name(config, "auto"))
         _MEMO[memo_key] = outputs
         return _warn_if_chance(outputs, dataset)
     if text.lower() == "gbdt":
@@ -302,6 +303,7 @@ def _train_auto(dataset: Dataset, config: dict[str, Any],
                                  weight_decay=config["weight_decay"])
     generator = torch.Generator().manual_seed(config["seed"])
     batch, n = config["batch_size"], x_train.shape[0]
+    criterion = teacher_criterion(config)  # cross-entropy, or the MCMI loss (training.mcmi)
     best_acc, best_loss, best_epoch, best_state = -1.0, float("inf"), 0, None
     for epoch in range(config["max_epochs"]):
         model.train()
@@ -309,7 +311,7 @@ def _train_auto(dataset: Dataset, config: dict[str, Any],
         for start in range(0, n, batch):
             rows = order[start:start + batch]
             logits, _ = model(x_train[rows])
-            loss = F.cross_entropy(logits, y_train[rows])
+            loss = criterion(logits, y_train[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -333,5 +335,5 @@ def _train_auto(dataset: Dataset, config: dict[str, Any],
     model.eval()
     log.info("auto teacher: %d epochs, best valid accuracy %.4f at epoch %d",
              epoch + 1, best_acc, best_epoch + 1)
-    outputs = _outputs_on(model, dataset, "auto")
+    outputs = _outputs_on(model, dataset, teacher_name(config, "auto:mlp"))
     return outputs, {k: v.cpu() for k, v in best_state.items()}
