@@ -330,7 +330,7 @@ def component_stats(storage: str | None = None) -> dict[str, Any]:
 def _study_stats(rdb: Any, frozen: Any, names: set[str], stats: dict[tuple[str, str], Any],
                  counts: dict[str, int]) -> None:
     """Add one study's trials to :func:`component_stats`' running sums."""
-    from autodistill.study.worker import NO_TEACHER
+    from autodistill.study.job import NO_TEACHER
 
     sign = direction_sign(frozen.directions)
     record = read_study_record(frozen.user_attrs)

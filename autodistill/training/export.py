@@ -115,7 +115,10 @@ def _preprocessing(dataset: Dataset) -> tuple[onnx.ModelProto, InputSchema]:
     for name, transformer, columns in dataset.preprocessor.transformers_:
         if transformer == "drop" or name == "remainder":
             continue
-        columns = [str(c) for c in columns]
+        # The data module passes column positions (names cost quadratic time to look up).
+        names_in = getattr(dataset.preprocessor, "feature_names_in_", None)
+        columns = [str(names_in[c]) if names_in is not None and not isinstance(c, str) else str(c)
+                   for c in columns]
         if name == "num" and columns == list(raw.numeric):
             blocks.append(_numeric_block(transformer, columns, nodes, inits))
         elif name == "cat" and columns == list(raw.categorical):
