@@ -235,17 +235,33 @@ def test_meta_evaluate_top1_beats_every_baseline(tmp_path):
         assert mine["mean_regret"] < methods[baseline]["mean_regret"], baseline
         assert mine["win_rate"][baseline] > 0.5, baseline
     # The figures the READMEs quote are the ones this command prints (built-ins only, as
-    # the suite runs it and as the README says).
+    # the suite runs it and as the READMEs say).
     root = Path(__file__).resolve().parents[1]
-    readme, studies = (root / "README.md").read_text(), (root / "studies/README.md").read_text()
-    assert f"{mine['mean_regret']:.4f}" in readme and f"{mine['mean_gain_over_plain']:.4f}" in readme
-    names = {"plain": "plain", "hinton": "hinton", "single_best": "single best on average",
+    readme = " ".join((root / "README.md").read_text().split())
+    studies = (root / "studies/README.md").read_text()
+    tuned, versus = methods["plain_tuned"], report["distillation_vs_plain_tuned"]
+    assert (f"accuracy of {mine['mean_test_accuracy']:.4f} against "
+            f"{tuned['mean_test_accuracy']:.4f} for `plain_tuned`, "
+            f"{methods['plain']['mean_test_accuracy']:.4f} for `plain` and "
+            f"{methods['hinton']['mean_test_accuracy']:.4f} for `hinton`") in readme
+    wins = {m: round(100 * mine["win_rate"][m]) for m in ("plain_tuned", "plain", "hinton")}
+    assert (f"wins {wins['plain_tuned']}% of tasks against `plain_tuned`, {wins['plain']}% "
+            f"against `plain` and {wins['hinton']}% against `hinton`") in readme
+    every, led = versus["all"], versus["teacher_leads_plain_tuned_by_0.02"]
+    assert (f"ahead on {every['gain']} of {every['tasks']} tasks and behind on {every['loss']} "
+            f"(mean {every['mean_test_gain']:+.4f})") in readme
+    assert (f"on the {led['tasks']} tasks whose teacher leads `plain_tuned` by 2 points or more "
+            f"on validation, ahead on {led['gain']} and behind on {led['loss']} "
+            f"(mean {led['mean_test_gain']:+.4f})") in readme
+    names = {"recommender": "recommender", "plain_tuned": "plain_tuned", "plain": "plain",
+             "hinton": "hinton", "single_best": "single best on average",
              "nearest_task": "best of the nearest dataset"}
-    for baseline, label in names.items():
-        assert f"{round(100 * mine['win_rate'][baseline])}%" in readme, baseline
-        row = methods[baseline]
-        assert (f"| {label} | {row['mean_regret']:.4f} | " in studies), baseline
-        assert f"| {mine['win_rate'][baseline]:.2f} |" in studies, baseline
+    for method, label in names.items():
+        row = methods[method]
+        rate = "-" if method == "recommender" else f"{mine['win_rate'][method]:.2f}"
+        assert (f"| {label} | {row['mean_regret']:.4f} | {row['mean_gain_over_plain']:+.4f} | "
+                f"{row['mean_gain_over_plain_tuned']:+.4f} | {row['mean_test_accuracy']:.4f} | "
+                f"{rate} |") in studies, method
 
 
 def test_evaluation_needs_a_complete_portfolio():
