@@ -29,12 +29,12 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
-from autodistill.plugins import mi_objectives as base
 from torch import nn
 
 from autodistill.components import MIObjective
 from autodistill.hookspecs import hookimpl
 from autodistill.params import Categorical, Float
+from autodistill.plugins import mi_objectives as base
 
 __all__ = ["LayerMap", "layer_pairs", "MAPPINGS"]
 
