@@ -365,7 +365,7 @@ def test_studies_list_and_show_work_on_a_read_only_sqlite_file(iris_db: Path) ->
 def test_a_sqlite_file_made_read_only_mid_run_is_one_line(tmp_path: Path, iris_db: Path) -> None:
     space = tmp_path / "tiny.yaml"
     process = cli("search", "builtin:iris", "--space", str(space), "--trials", "400",
-                  "--study", "ro", "--storage", f"sqlite:///{iris_db}")
+                  "--study", "ro", "--storage", f"sqlite:///{iris_db}", "--quiet")
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
@@ -373,7 +373,11 @@ def test_a_sqlite_file_made_read_only_mid_run_is_one_line(tmp_path: Path, iris_d
                 if conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0] >= 4:
                     break
             time.sleep(0.3)
-        with immutable(iris_db):
+        # The whole database goes read-only: the file and, in WAL mode, its side files.
+        with contextlib.ExitStack() as stack:
+            for path in (iris_db, *(iris_db.with_name(iris_db.name + s) for s in ("-wal", "-shm"))):
+                if path.exists():
+                    stack.enter_context(immutable(path))
             out, err = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
