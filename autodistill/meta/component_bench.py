@@ -77,10 +77,12 @@ def _space_file(name: str, family: str, work_dir: Path) -> Path:
 
 
 def bench_component(name: str, out: Path, work_dir: Path, *, tasks: int = 6, trials: int = 8,
-                    seed: int = 0, progress: Callable[[str, float], None] | None = None,
+                    seed: int = 0, teacher: str = "auto",
+                    progress: Callable[[str, float], None] | None = None,
                     ) -> dict[str, Any]:
     """Bench ``name`` on the first ``tasks`` bench tasks (``trials`` each, resumable in
-    ``work_dir``) and write its evidence to ``out`` as JSON lines.
+    ``work_dir``) and write its evidence to ``out`` as JSON lines; ``teacher`` is the
+    teacher spec (the knowledge base's is ``auto``).
 
     Returns:
         ``{"component", "family", "tasks", "trials", "out", "seconds"}``.
@@ -97,11 +99,12 @@ def bench_component(name: str, out: Path, work_dir: Path, *, tasks: int = 6, tri
     space = _space_file(name, family, work_dir)
     started, lines = time.perf_counter(), []
     for task in bench_tasks(tasks):
-        url, study_name = f"sqlite:///{work_dir / (task_slug(task) + '.db')}", f"bench-{name}"
+        url = f"sqlite:///{work_dir / (task_slug(task) + '.db')}"
+        study_name = f"bench-{name}" if teacher == "auto" else f"bench-{name}-{teacher}"
         began = time.perf_counter()
-        run_search(task.data, student=task.student, space=str(space), trials=trials,
-                   storage=url, study=study_name, prune=False, seed=seed, quiet=True,
-                   handle_signals=False)
+        run_search(task.data, teacher=teacher, student=task.student, space=str(space),
+                   trials=trials, storage=url, study=study_name, prune=False, seed=seed,
+                   quiet=True, handle_signals=False)
         study = optuna.load_study(study_name=study_name, storage=url)
         for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             lines.append({"task": task.key, "number": trial.number,
