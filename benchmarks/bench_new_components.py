@@ -5,7 +5,9 @@ component's family fixed to it (what `autodistill meta bench-component` runs) on
 bench tasks; the study's best trial by validation is compared, on test, with the task's
 shipped `plain_tuned` best (`studies/kb_plain_tuned.jsonl`: 20 trials of a student without
 a teacher), and with the best of its first N trials, N being the component's own trial
-budget (the equal-budget comparison). The MCMI teacher is benched as `hinton` with the teacher `auto+mcmi`, next to
+budget (the equal-budget comparison). `layer_map` needs a student with two or more hidden
+layers, which no knowledge-base task has: it runs with `mlp:16,8` on the same datasets,
+against a `plain_tuned` study of that student run here (20 trials). The MCMI teacher is benched as `hinton` with the teacher `auto+mcmi`, next to
 `hinton` with the plain `auto` teacher. Prints the Markdown table of docs/components.md.
 
     python benchmarks/bench_new_components.py [--tasks 3] [--trials 4] [--work DIR]
@@ -64,6 +66,37 @@ def main() -> None:
                           for t, g in gains.items())
         print(f"| {label} | {len(gains)} | {mean:+.4f} | {mean_equal:+.4f} | {shown} |",
               flush=True)
+    print(layer_map_row(args.tasks, args.trials, work / "deep"), flush=True)
+
+
+def layer_map_row(tasks: int, trials: int, work: Path) -> str:
+    """The ``layer_map`` row: a two-layer student, with its own plain_tuned study."""
+    import optuna
+
+    from autodistill.meta.component_bench import bench_tasks, component_space_file
+    from autodistill.study.plain import run_plain_tuned
+    from autodistill.study.run import run_search
+
+    student, gains, equal = "mlp:16,8", {}, {}
+    space = component_space_file("layer_map", "mi_objective", work)
+    for task in bench_tasks(tasks):
+        url = f"sqlite:///{work / 'deep.db'}"
+        name = task.data.removeprefix("builtin:")
+        plain = run_plain_tuned(task.data, student=student, trials=20, storage=url,
+                                study=f"{name}-deep", quiet=True, handle_signals=False)
+        mine = run_search(task.data, student=student, space=str(space), trials=trials,
+                          storage=url, study=f"{name}-deep-layer_map", prune=False, quiet=True,
+                          handle_signals=False)
+        done = [t for t in optuna.load_study(study_name=plain["study"], storage=url).trials
+                if t.state.name == "COMPLETE"]
+        first = max((t for t in done if t.number < trials), key=lambda t: t.value)
+        test = mine["best"]["test_accuracy"]
+        gains[name] = test - plain["best"]["test_accuracy"]
+        equal[name] = test - first.user_attrs["test_accuracy"]
+    mean, mean_equal = (sum(g.values()) / len(g) for g in (gains, equal))
+    shown = ", ".join(f"{t}: {g:+.3f}" for t, g in gains.items())
+    return (f"| layer_map (MI objective; student {student}, its own plain_tuned) | {len(gains)} "
+            f"| {mean:+.4f} | {mean_equal:+.4f} | {shown} |")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ _EXPORTS: dict[str, str] = {
     "bench_component": "component_bench",
     "bench_tasks": "component_bench",
     "component_family": "component_bench",
+    "component_space_file": "component_bench",
     "METHODS": "evaluation",
     "distillation_vs_plain_tuned": "evaluation",
     "evaluate_recommender": "evaluation",

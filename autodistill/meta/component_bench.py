@@ -24,7 +24,8 @@ from autodistill.errors import AutodistillError
 from autodistill.families import FAMILIES
 from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_tasks
 
-__all__ = ["BENCH_TASKS", "bench_tasks", "component_family", "bench_component"]
+__all__ = ["BENCH_TASKS", "bench_tasks", "component_family", "component_space_file",
+           "bench_component"]
 
 #: The knowledge-base tasks a component is benched on, fastest first.
 BENCH_TASKS: tuple[str, ...] = (
@@ -56,7 +57,7 @@ def component_family(name: str) -> str:
     return families[0]
 
 
-def _space_file(name: str, family: str, work_dir: Path) -> Path:
+def component_space_file(name: str, family: str, work_dir: Path) -> Path:
     """The ``kb`` space with ``family`` fixed to ``name`` and the other families limited
     to the components the shipped knowledge base ran (so that the evidence is about
     ``name``, not about other new components), written into ``work_dir``."""
@@ -96,7 +97,7 @@ def bench_component(name: str, out: Path, work_dir: Path, *, tasks: int = 6, tri
         raise AutodistillError("--tasks and --trials must be at least 1")
     family = component_family(name)
     work_dir.mkdir(parents=True, exist_ok=True)
-    space = _space_file(name, family, work_dir)
+    space = component_space_file(name, family, work_dir)
     started, lines = time.perf_counter(), []
     for task in bench_tasks(tasks):
         url = f"sqlite:///{work_dir / (task_slug(task) + '.db')}"
