@@ -43,6 +43,22 @@ def build_kb_command(
         "--part", help="What to run and export: all, kb (the distillation studies: "
                        "kb_tasks/kb_trials.jsonl) or plain_tuned (kb_plain_tuned.jsonl); "
                        "the other part's files are left as they are.")] = "all",
+    suite: Annotated[int, typer.Option(
+        "--suite", help="1: the shipped knowledge base's 62 tasks, exported to --out; 2: the "
+        "next one (real tables, teachers auto and gbdt), staged in --stage unit by unit "
+        "and resumable across sessions.")] = 1,
+    stage: Annotated[Path, typer.Option(
+        "--stage", help="Suite 2: where finished units are staged (commit it).")]
+    = Path("studies/kb-next"),
+    budget_minutes: Annotated[float | None, typer.Option(
+        "--budget-minutes", min=0, help="Suite 2: start no (data, student) group after this "
+        "many minutes; running ones finish.")] = None,
+    promote: Annotated[bool, typer.Option(
+        "--promote", help="Suite 2: check every unit is staged and write the staged build "
+        "to --out as the shipped knowledge base (runs nothing).")] = False,
+    status: Annotated[bool, typer.Option(
+        "--status", help="Suite 2: print what is staged and what is left (runs nothing).")]
+    = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -52,10 +68,20 @@ def build_kb_command(
     trials in the 'kb' space, unpruned; and its plain_tuned study: a student without a
     teacher, its training settings searched in the 'plain' space. Running it again
     resumes: finished tasks cost nothing and interrupted ones run only their owed trials.
+    --suite 2 stages each finished unit in --stage (see studies/README.md).
     """
     from autodistill.errors import AutodistillError
     from autodistill.meta.kb_build import KB_POPULATION, PARTS, PORTFOLIO, build_knowledge_base
 
+    if suite not in (1, 2):
+        raise AutodistillError(f"--suite {suite}: use 1 (the shipped tasks) or 2 (the next)")
+    if suite == 1 and (promote or status or budget_minutes is not None):
+        raise AutodistillError("--promote, --status and --budget-minutes belong to --suite 2")
+    if suite == 2:
+        _staged_kb(stage, out, work, trials=trials, plain_trials=plain_trials, workers=workers,
+                   limit=limit, population=population, budget_minutes=budget_minutes,
+                   promote=promote, status=status, part=part, quiet=quiet, as_json=as_json)
+        return
     if part not in ("all", *PARTS):
         raise AutodistillError(f"--part {part!r}: use all, {', '.join(PARTS)}")
     parts = PARTS if part == "all" else (part,)
@@ -76,6 +102,49 @@ def build_kb_command(
         typer.echo(f"wrote {summary['tasks']} tasks, {summary['trials']} trials and "
                    f"{summary['plain_tuned']} plain_tuned studies to {out} "
                    f"in {summary['seconds']:.0f} s ({len(summary['failed'])} tasks failed)")
+
+
+def _staged_kb(stage: Path, out: Path, work: Path, *, trials: int, plain_trials: int,
+               workers: int, limit: int | None, population: int | None,
+               budget_minutes: float | None, promote: bool, status: bool, part: str,
+               quiet: bool, as_json: bool) -> None:
+    """``build-kb --suite 2``: a bounded session of the staged build, its status, or its
+    promotion to the shipped files."""
+    from autodistill.errors import AutodistillError
+    from autodistill.meta.kb_build import KB_POPULATION, PORTFOLIO
+    from autodistill.meta.kb_stage import promote_staged, stage_status
+    from autodistill.meta.kb_staged_build import BuildPlan, build_staged
+
+    if part != "all":
+        raise AutodistillError("--part belongs to --suite 1: suite 2 runs each group's "
+                               "plain_tuned study first, then its teachers")
+    if population is not None and population < 1:
+        raise AutodistillError(f"--population {population}: train at least one trial at a "
+                               "time (1 trains them one by one)")
+    if trials < len(PORTFOLIO):
+        raise AutodistillError(f"--trials {trials}: use at least the portfolio's "
+                               f"{len(PORTFOLIO)} pipelines")
+    if promote:
+        summary = promote_staged(stage, out)
+        text = (f"promoted {summary['tasks']} tasks ({summary['real_tables']} real and "
+                f"{summary['synthetic_tables']} synthetic tables), {summary['trials']} trials, "
+                f"{summary['plain_tuned']} plain_tuned studies to {out}; "
+                f"{summary['skipped']} units skipped (see kb_skipped.jsonl)")
+    elif status:
+        summary = stage_status(stage)
+        text = (f"{stage}: tasks {summary['tasks']}, plain_tuned {summary['plain_tuned']}; "
+                f"{summary['real_tables']} real and {summary['synthetic_tables']} synthetic "
+                f"tables have a finished task")
+    else:
+        plan = BuildPlan(trials=trials, plain_trials=plain_trials,
+                         population=population or KB_POPULATION)
+        with show_progress(quiet or as_json):
+            summary = build_staged(stage, work, plan=plan, workers=workers, limit=limit,
+                                   budget_minutes=budget_minutes)
+        text = (f"staged {summary['done']} units and skipped {summary['skipped']} in {stage} "
+                f"in {summary['seconds']:.0f} s ({len(summary['failed'])} failed); "
+                f"{summary['groups_left']} groups left")
+    typer.echo(json.dumps(summary, indent=2) if as_json else text)
 
 
 @meta_app.command(

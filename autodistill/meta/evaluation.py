@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from autodistill import progress
+from autodistill.meta.kb_plain import plain_of
 from autodistill.meta.model import MetaRow, fit_meta_model, group_by_task, is_teacherless
 from autodistill.meta.recommender import nearest_tasks, rank_candidates
 from autodistill.store import storage as store
@@ -43,8 +44,8 @@ def _portfolio(rows: Sequence[MetaRow]) -> dict[int, MetaRow]:
 
 
 def _dataset_of(task: str) -> str:
-    """The data spec of a task key (``kb:data|student``)."""
-    return task.removeprefix("kb:").rsplit("|", 1)[0]
+    """The data spec of a task key (``kb:data|student`` or ``kb:data|student|teacher``)."""
+    return task.removeprefix("kb:").split("|", 1)[0]
 
 
 def _best_of(portfolio: dict[int, MetaRow]) -> int:
@@ -107,7 +108,8 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         best_test = float(best_trial.test if best_trial.test is not None else np.nan)
         test = {m: float(mine[i].test) for m, i in picks.items()}
         if plain:
-            test["plain_tuned"] = float(plain[held_out.removeprefix("kb:")]["best"]["test"])
+            reference = plain_of(plain, held_out.removeprefix("kb:"))
+            test["plain_tuned"] = float(reference["best"]["test"])
         per_task.append({
             "task": held_out.removeprefix("kb:"),
             "study_best_test": best_test,
@@ -170,10 +172,10 @@ def distillation_vs_plain_tuned(rows: Sequence[MetaRow], plain: dict[str, dict[s
         key = task.removeprefix("kb:")
         distilled = [r for r in task_rows if not is_teacherless(r.pipeline)
                      and r.test is not None]
-        if key not in plain or not distilled:
+        if plain_of(plain, key) is None or not distilled:
             continue
         best = max(distilled, key=lambda r: r.valid)
-        reference = plain[key]["best"]
+        reference = plain_of(plain, key)["best"]
         strong = (teacher.get(key) is not None
                   and teacher[key] - reference["valid"] >= margin)
         diffs.append((key, float(best.test) - float(reference["test"]), strong))

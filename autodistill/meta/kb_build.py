@@ -16,7 +16,6 @@ only). The export is deterministic and sorted: ``studies/kb_tasks.jsonl`` and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -30,14 +29,15 @@ from autodistill._processes import die_with_parent
 from autodistill._resources import cap_workers
 from autodistill.families import FAMILIES
 from autodistill.meta.kb_plain import PLAIN_FILE, plain_record
+from autodistill.meta.kb_stage import key_slug
 from autodistill.meta.knowledge import TASKS_FILE, TRIALS_FILE
 from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_tasks
 from autodistill.progress import report as report_progress
 from autodistill.store.record import read_study_record
 from autodistill.training.pipeline import PRESETS, Pipeline
 
-__all__ = ["KB_POPULATION", "PORTFOLIO", "PARTS", "portfolio", "task_slug", "build_knowledge_base",
-           "export_knowledge_base"]
+__all__ = ["KB_POPULATION", "PORTFOLIO", "PARTS", "portfolio", "portfolio_params", "task_slug",
+           "study_lines", "build_knowledge_base", "export_knowledge_base"]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def portfolio() -> list[Pipeline]:
 
 def task_slug(task: KBTask) -> str:
     """A short, file- and study-safe name of ``task``: ``kb-<12 hex digits>``."""
-    return "kb-" + hashlib.sha256(task.key.encode()).hexdigest()[:12]
+    return key_slug(task.key)
 
 
 def _task_url(work_dir: Path, task: KBTask) -> str:
@@ -264,37 +264,75 @@ def _plain_lines(work_dir: Path, tasks: Sequence[KBTask]) -> list[dict[str, Any]
 
 def _kb_lines(work_dir: Path, tasks: Sequence[KBTask],
               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    import optuna
+    task_lines, trial_lines = [], []
+    params = portfolio_params()
+    for task in tasks:
+        study = _load(work_dir, task, task_slug(task))
+        lines = study_lines(task, study, params) if study is not None else None
+        if lines is not None:
+            task_lines.append(lines[0])
+            trial_lines.extend(lines[1:])
+    return task_lines, trial_lines
 
+
+def portfolio_params() -> list[dict[str, Any]]:
+    """The :data:`PORTFOLIO` as the ``kb`` space's fixed parameters (how a trial that ran
+    a portfolio pipeline is recognised)."""
     from autodistill.study.space_files import load_space
 
     space = load_space(KB_SPACE)
-    portfolio_params = [space.params_for(p) for p in portfolio()]
-    task_lines, trial_lines = [], []
-    for task in tasks:
-        study = _load(work_dir, task, task_slug(task))
-        if study is None:
-            continue
-        record = read_study_record(study)
-        complete = [t for t in study.get_trials(deepcopy=False)
-                    if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
-        if not complete or record is None or record.meta_features is None:
-            continue
-        task_lines.append({
-            "task": task.key, "data": task.data, "student": task.student,
-            "name": record.dataset_name, "n_rows": record.n_rows,
-            "n_features": record.n_features, "n_classes": record.n_classes,
-            "teacher_valid": _round(record.teacher_valid_accuracy),
-            "teacher_test": _round(record.teacher_accuracy),
-            "meta_features": {k: _round(v) for k, v in sorted(record.meta_features.items())},
-        })
-        for trial in sorted(complete, key=lambda t: t.number):
-            fixed = trial.system_attrs.get("fixed_params")
-            index = next((i for i, params in enumerate(portfolio_params) if fixed == params), None)
-            trial_lines.append({
-                "task": task.key, "number": trial.number, "portfolio": index,
-                "valid": _round(trial.value), "test": _round(trial.user_attrs.get("test_accuracy")),
-                "seconds": round(float(trial.user_attrs.get("seconds") or 0.0), 3),
-                "pipeline": trial.user_attrs["pipeline"],
-            })
-    return task_lines, trial_lines
+    return [space.params_for(p) for p in portfolio()]
+
+
+def _rounded_metrics(metrics: Any) -> dict[str, Any] | None:
+    """A trial's ``metrics`` user attribute (``{"valid": {...}, "test": {...}}``), rounded;
+    None when the trial has none (studies run before it was recorded)."""
+    if not isinstance(metrics, dict):
+        return None
+    return {split: ({name: _round(value) for name, value in sorted(values.items())}
+                    if isinstance(values, dict) else values)
+            for split, values in sorted(metrics.items())}
+
+
+def study_lines(task: KBTask, study: Any, params: list[dict[str, Any]],
+                ) -> list[dict[str, Any]] | None:
+    """The exported lines of one task's distillation ``study``: its task record, then its
+    completed trials by number; None when it has no completed trial or no meta-features.
+
+    A trial is marked ``portfolio: i`` when it ran ``PORTFOLIO[i]`` (``params`` is
+    :func:`portfolio_params`); it carries its ``metrics`` when it recorded them. A task of
+    a teacher-keyed suite also names its ``teacher``.
+    """
+    import optuna
+
+    record = read_study_record(study)
+    complete = [t for t in study.get_trials(deepcopy=False)
+                if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+    if not complete or record is None or record.meta_features is None:
+        return None
+    task_line = {
+        "task": task.key, "data": task.data, "student": task.student,
+        "name": record.dataset_name, "n_rows": record.n_rows,
+        "n_features": record.n_features, "n_classes": record.n_classes,
+        "teacher_valid": _round(record.teacher_valid_accuracy),
+        "teacher_test": _round(record.teacher_accuracy),
+        "meta_features": {k: _round(v) for k, v in sorted(record.meta_features.items())},
+    }
+    if task.teacher is not None:
+        task_line["teacher"] = task.teacher
+    lines = [task_line]
+    for trial in sorted(complete, key=lambda t: t.number):
+        fixed = trial.system_attrs.get("fixed_params")
+        index = next((i for i, fixed_params in enumerate(params) if fixed == fixed_params),
+                     None)
+        line = {
+            "task": task.key, "number": trial.number, "portfolio": index,
+            "valid": _round(trial.value), "test": _round(trial.user_attrs.get("test_accuracy")),
+            "seconds": round(float(trial.user_attrs.get("seconds") or 0.0), 3),
+            "pipeline": trial.user_attrs["pipeline"],
+        }
+        metrics = _rounded_metrics(trial.user_attrs.get("metrics"))
+        if metrics is not None:
+            line["metrics"] = metrics
+        lines.append(line)
+    return lines

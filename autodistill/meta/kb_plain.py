@@ -18,7 +18,7 @@ import json
 from importlib import resources
 from typing import Any
 
-__all__ = ["PLAIN_FILE", "plain_record", "read_plain_tuned", "parse_plain_tuned"]
+__all__ = ["PLAIN_FILE", "plain_record", "plain_of", "read_plain_tuned", "parse_plain_tuned"]
 
 PLAIN_FILE = "kb_plain_tuned.jsonl"
 
@@ -42,6 +42,12 @@ def plain_record(task: str, study: Any) -> dict[str, Any] | None:
     best = max(lines, key=lambda t: (t["valid"], -t["number"]))
     return {"task": task, "best": {k: best[k] for k in ("number", "valid", "test", "training")},
             "trials": lines}
+
+
+def plain_of(plain: dict[str, dict[str, Any]], task: str) -> dict[str, Any] | None:
+    """The plain_tuned record of knowledge-base task ``task`` (``data|student`` or
+    ``data|student|teacher``: both teachers of one data and student share it), or None."""
+    return plain.get(task) or plain.get("|".join(task.split("|")[:2]))
 
 
 def parse_plain_tuned(text: str) -> dict[str, dict[str, Any]]:

@@ -117,15 +117,16 @@ def meta_rows_from_records(tasks: list[dict[str, Any]], trials: list[dict[str, A
         plain: Task key -> ``kb_plain_tuned.jsonl`` record (default: the shipped ones);
             each row's ``reference`` is its task's plain_tuned validation score.
     """
-    from autodistill.meta.kb_plain import read_plain_tuned
+    from autodistill.meta.kb_plain import plain_of, read_plain_tuned
 
     plain = read_plain_tuned() if plain is None else plain
     by_key = {t["task"]: t for t in tasks}
+    references = {key: (found["best"]["valid"] if (found := plain_of(plain, key)) else None)
+                  for key in by_key}
     return [MetaRow(task=f"kb:{t['task']}", meta_features=by_key[t["task"]]["meta_features"],
                     pipeline=t["pipeline"], valid=t["valid"], test=t.get("test"),
                     teacher_valid=by_key[t["task"]].get("teacher_valid") or 1.0,
-                    portfolio=t.get("portfolio"),
-                    reference=plain[t["task"]]["best"]["valid"] if t["task"] in plain else None)
+                    portfolio=t.get("portfolio"), reference=references[t["task"]])
             for t in trials if t["task"] in by_key]
 
 

@@ -1,17 +1,28 @@
-"""The tasks of the shipped knowledge base: a fixed, reproducible grid.
+"""The tasks of the shipped knowledge base: fixed, reproducible suites.
 
-A task is a (data spec, student spec) pair. The grid spans the four bundled datasets
-with two student widths each, and synthetic families drawn with a fixed seed over rows
-(200 to 20,000), features (2 to 200), classes (2 to 30), label noise, imbalance, class
-separation and the teacher/student gap (student widths 4 to 32).
+Suite 1 (what ships today) is a (data spec, student spec) grid, teacher ``auto``: the
+four bundled datasets with two student widths each, and synthetic families drawn with a
+fixed seed over rows (200 to 20,000), features (2 to 200), classes (2 to 30), label noise,
+imbalance, class separation and the teacher/student gap (student widths 4 to 32).
+
+Suite 2 (issue 11, the next knowledge base): every table of the real catalogue
+(:mod:`autodistill.data.real_catalogue`, ``pkg:SOURCE/DATASET``) plus a synthetic minority
+(every third synthetic task of suite 1), each with BOTH teachers, ``auto`` and ``gbdt``.
+Its task key names the teacher (``data|student|teacher``); the task's ``plain_tuned``
+study uses no teacher, so both teachers of one (data, student) share it
+(:attr:`KBTask.plain_key`). Students are chosen from the data spec's hash, so adding a
+table changes no other task: mostly ``mlp:16``, a fifth ``mlp:8`` and a fifth ``mlp:32``.
+A table that cannot serve (outside 200..100,000 rows, one class, ...) is skipped by the
+builder with its reason, not dropped here: the suite does not depend on what is installed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 
-__all__ = ["KB_SPACE", "KBTask", "kb_tasks"]
+__all__ = ["KB_SPACE", "KB_TEACHERS", "SUITES", "KBTask", "kb_tasks"]
 
 #: The shipped space the knowledge-base studies search (and the recommender samples).
 KB_SPACE = "kb"
@@ -23,11 +34,39 @@ class KBTask:
 
     data: str
     student: str
+    #: The teacher spec; ``None`` in suite 1, whose tasks all use ``auto`` and whose keys
+    #: predate teachers in keys.
+    teacher: str | None = None
 
     @property
     def key(self) -> str:
-        """A unique, readable identifier: ``data|student``."""
+        """A unique, readable identifier: ``data|student`` (suite 1) or
+        ``data|student|teacher``."""
+        if self.teacher is None:
+            return self.plain_key
+        return f"{self.data}|{self.student}|{self.teacher}"
+
+    @property
+    def plain_key(self) -> str:
+        """The key of the task's ``plain_tuned`` study, shared by every teacher of the same
+        data and student: ``data|student``."""
         return f"{self.data}|{self.student}"
+
+    @property
+    def teacher_spec(self) -> str:
+        """The teacher this task distils from (``auto`` for suite 1)."""
+        return self.teacher or "auto"
+
+    @property
+    def is_real(self) -> bool:
+        """Whether the data is a real table (``pkg:``), not a generated one."""
+        return self.data.startswith("pkg:")
+
+
+#: The teachers of every suite-2 table: a strong-on-average ensemble and a tree model.
+KB_TEACHERS = ("auto", "gbdt")
+#: The suite versions :func:`kb_tasks` knows; 1 is the shipped knowledge base.
+SUITES = (1, 2)
 
 
 def _classification(rng: random.Random, index: int) -> str:
@@ -52,8 +91,37 @@ def _classification(rng: random.Random, index: int) -> str:
     return spec
 
 
-def kb_tasks() -> list[KBTask]:
-    """Return the knowledge base's tasks (62 of them), always the same."""
+def kb_tasks(version: int = 1) -> list[KBTask]:
+    """Return the knowledge base's tasks of suite ``version``, always the same.
+
+    Suite 1 has 62 tasks (the shipped knowledge base); suite 2 has the real catalogue's
+    tables and a synthetic minority, each with both :data:`KB_TEACHERS`.
+    """
+    if version == 2:
+        return _suite_two()
+    if version != 1:
+        raise ValueError(f"unknown knowledge-base suite {version}; choose one of {SUITES}")
+    return _suite_one()
+
+
+def _student_for(data: str) -> str:
+    """A student width fixed by the data spec's hash: 60% ``mlp:16``, 20% each ``mlp:8``
+    and ``mlp:32`` (so the student/teacher parameter ratio varies)."""
+    bucket = int(hashlib.sha256(data.encode()).hexdigest()[:8], 16) % 10
+    return "mlp:8" if bucket < 2 else "mlp:32" if bucket < 4 else "mlp:16"
+
+
+def _suite_two() -> list[KBTask]:
+    from autodistill.data.real_tables import catalogue
+
+    real = [table.spec for table in catalogue()]
+    synthetic = [task.data for task in _suite_one()
+                 if task.data.startswith("synthetic:")][::3]
+    return [KBTask(data, _student_for(data), teacher)
+            for data in [*real, *synthetic] for teacher in KB_TEACHERS]
+
+
+def _suite_one() -> list[KBTask]:
     rng = random.Random(2026)
     tasks = [KBTask(f"builtin:{name}", student)
              for name in ("iris", "wine", "breast_cancer", "digits")
