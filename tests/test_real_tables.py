@@ -19,6 +19,7 @@ from autodistill.data.dataset import load_dataset
 from autodistill.data.real_tables import SOURCES, catalogue
 from autodistill.data.table_checks import table_problem
 from autodistill.errors import DataError
+from autodistill.meta.task_suite import kb_tasks
 
 README = Path(__file__).resolve().parents[1] / "studies" / "README.md"
 #: Catalogued on purpose although unusable: it shows the skip-with-reason path.
@@ -138,3 +139,17 @@ def test_usable_tables_logs_each_skip_with_its_reason(caplog):
     assert "skipping pkg:pydataset/Ecdat/HC: " in caplog.text
     few = real_tables.RealTable("pydataset", "datasets/iris", "Species")
     assert "150 rows" in real_table_checks.table_problem(few)
+
+
+def test_next_knowledge_base_serves_80_catalogued_real_tables_within_the_row_bounds():
+    """Suite 2 (the next knowledge base) takes its real tables from the catalogue (so each
+    has its provenance and licence in studies/README.md) and at least 80 of them serve."""
+    specs = {task.data for task in kb_tasks(2) if task.is_real}
+    tables = [t for t in catalogue() if t.spec in specs]
+    assert {t.spec for t in tables} == specs
+    missing = sorted({t.source for t in tables if not _installed(t.source)})
+    if missing:
+        pytest.skip(f"source packages not installed: {', '.join(missing)}")
+    usable, skipped = real_table_checks.usable_tables(tables)
+    assert len(usable) >= 80
+    assert {t.spec for t, _ in skipped} == set(EXPECTED_SKIPS)
