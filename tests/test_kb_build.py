@@ -248,3 +248,16 @@ def test_build_kb_suite_two_stages_a_group_resumes_and_promotes_only_when_comple
                       str(out), "--promote")
     assert refused.returncode == 2 and "not built yet" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_readme_states_suite_two_as_it_is():
+    text = (Path(__file__).resolve().parents[1] / "studies" / "README.md").read_text()
+    block = " ".join(text.split("<!-- suite2:begin -->")[1]
+                     .split("<!-- suite2:end -->")[0].split())
+    tasks = kb_tasks(2)
+    data = {t.data for t in tasks}
+    real = sum(d.startswith("pkg:") for d in data)
+    assert f"**{real} real tables**" in block
+    assert f"**{len(data) - real} synthetic tables**" in block
+    assert f"{len(tasks)} distillation tasks**" in block
+    assert f"**{len({t.plain_key for t in tasks})} `plain_tuned` studies**" in block
