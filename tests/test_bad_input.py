@@ -224,6 +224,13 @@ CASES: list[tuple[str, Args, tuple[str, ...]]] = [
      ("--trials",)),
     ("meta-build-kb-workers-zero", lambda c: ["meta", "build-kb", "--workers", "0"],
      ("--workers",)),
+    ("meta-build-kb-unknown-suite", lambda c: ["meta", "build-kb", "--suite", "3"],
+     ("--suite 3",)),
+    ("meta-build-kb-promote-incomplete", lambda c: [
+        "meta", "build-kb", "--suite", "2", "--promote", "--stage", str(c.tmp / "stage"),
+        "--out", str(c.tmp / "kb")], ("not built yet", "--promote")),
+    ("meta-build-kb-promote-suite-one", lambda c: ["meta", "build-kb", "--promote", "--out",
+                                                   str(c.tmp / "kb")], ("--suite 2",)),
     ("meta-evaluate-bad-storage", lambda c: ["meta", "evaluate", "--storage",
                                              "postgresql://u@[::1/db"], ("--storage",)),
     ("meta-unknown-subcommand", lambda c: ["meta", "build"], ("build",)),
