@@ -172,3 +172,50 @@ def test_on_epoch_can_stop_training(iris_with_teacher):
     with pytest.raises(Stop):
         train_student(_pipeline(kd_loss="hinton"), dataset, teacher, on_epoch=on_epoch)
     assert [e for e, _ in seen] == [0, 1, 2]
+
+
+class _NextLabel(KDLoss):
+    """Cross-entropy on the next class: a loss no pipeline names."""
+
+    name = "next_label"
+    uses_teacher = False
+
+    def forward(self, student_logits, teacher_logits, targets):
+        shifted = (targets + 1) % student_logits.shape[-1]
+        return torch.nn.functional.cross_entropy(student_logits, shifted)
+
+
+class _NeedsTeacher(_NextLabel):
+    """Claims to read the teacher."""
+
+    name = "needs_teacher"
+    uses_teacher = True
+
+
+def test_a_member_can_train_with_a_loss_of_its_own(iris_with_teacher):
+    from autodistill.training.engine import Member, train_population
+
+    dataset, _ = iris_with_teacher
+    plain = Pipeline.from_dict({"training": {"epochs": 60, "patience": 60, "lr": 0.01}})
+    own, usual = train_population([Member(plain, 0, kd_loss=_NextLabel()), Member(plain, 0)],
+                                  dataset, None)
+    x = torch.as_tensor(dataset.X_train)
+    y = torch.as_tensor(dataset.y_train)
+    with torch.no_grad():
+        own_pred, usual_pred = (r.student(x)[0].argmax(1) for r in (own, usual))
+    # Early stopping still reads validation accuracy on the true labels, but the member
+    # minimised its own loss: its predictions are the next class, the other's the class.
+    assert float((own_pred == (y + 1) % 3).float().mean()) > 0.8
+    assert float((usual_pred == y).float().mean()) > 0.8
+    (refused,) = train_population([Member(plain, 0, kd_loss=_NeedsTeacher())], dataset, None)
+    assert isinstance(refused, PipelineError) and "uses the teacher" in str(refused)
+
+
+def test_a_nan_from_a_members_own_loss_names_that_loss(iris_with_teacher):
+    from autodistill.training.engine import Member, train_population
+
+    dataset, teacher = iris_with_teacher
+    (outcome,) = train_population([Member(_pipeline(kd_loss="none"), 0, kd_loss=_NaN())],
+                                  dataset, teacher)
+    assert isinstance(outcome, NonFiniteLossError)
+    assert "kd_loss 'nan_loss' returned nan" in str(outcome)

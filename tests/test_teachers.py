@@ -84,6 +84,22 @@ def test_auto_teacher_is_deterministic_and_keyed_by_split_and_seed(iris, fresh_h
     assert not other_split.from_cache
 
 
+def test_auto_teacher_trains_in_the_engine_and_reports_its_epochs(iris, fresh_home):
+    from autodistill import progress
+
+    events = []
+    with progress.listening(events.append):
+        outputs = get_teacher("auto:mlp", iris, device=CPU)
+    epochs = [e for e in events if e.task == "teacher"]
+    final = epochs[-1]
+    assert final.message.startswith("trained, ") and final.done == final.total == 200
+    run = int(final.message.split()[1])
+    assert 15 < run <= 200  # at least patience (15) + 1 epochs, at most max_epochs
+    assert [e.done for e in epochs[:-1]] == list(range(1, run + 1))
+    assert final.fields["best"] == pytest.approx(outputs.valid_accuracy, abs=1e-6)
+    assert outputs.accuracy > 0.85
+
+
 def test_unreadable_cache_is_recomputed(iris, fresh_home):
     get_teacher("auto", iris, device=CPU)
     teachers.clear_memo()

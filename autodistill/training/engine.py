@@ -35,7 +35,7 @@ from autodistill.training.steps import MemberEpochFn, State, Step, begin_epoch, 
 
 if TYPE_CHECKING:
     from autodistill.data.dataset import Dataset
-    from autodistill.training.teachers import TeacherOutputs
+    from autodistill.training.teacher_outputs import TeacherOutputs
 
 __all__ = ["TrainResult", "NonFiniteLossError", "Member", "train_student", "train_population"]
 

@@ -30,7 +30,7 @@ from autodistill.training.population import BatchedAdam
 from autodistill.training.requirements import REQUIREMENTS, teacher_mlp
 
 if TYPE_CHECKING:
-    from autodistill.training.teachers import TeacherOutputs
+    from autodistill.training.teacher_outputs import TeacherOutputs
 
 __all__ = ["JointTeacher", "joint_teacher"]
 

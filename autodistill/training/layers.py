@@ -21,7 +21,7 @@ from autodistill.training.requirements import teacher_mlp
 
 if TYPE_CHECKING:
     from autodistill.training.students import MLP
-    from autodistill.training.teachers import TeacherOutputs
+    from autodistill.training.teacher_outputs import TeacherOutputs
 
 __all__ = ["uses_layers", "mi_dims", "teacher_layers", "mi_inputs"]
 

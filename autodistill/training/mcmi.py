@@ -29,17 +29,17 @@ is refused, and in ``auto+mcmi`` the gbdt half is the plain one).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.nn import functional as F
 
+from autodistill.components import KDLoss
 from autodistill.errors import TeacherError
-from autodistill.params import Float
+from autodistill.params import Float, Param
 
-__all__ = ["TEACHER_MODES", "MCMI_PARAMS", "conditional_mi", "split_teacher_spec",
-           "teacher_criterion", "teacher_name", "teacher_modes"]
+__all__ = ["TEACHER_MODES", "MCMI_PARAMS", "MCMILoss", "conditional_mi", "split_teacher_spec",
+           "teacher_loss", "teacher_name", "teacher_modes"]
 
 #: Declared hyperparameters of the ``mcmi`` teacher mode.
 MCMI_PARAMS = {"lambda": Float(0.0, 2.0, default=0.5)}
@@ -52,8 +52,6 @@ TEACHER_MODES: dict[str, tuple[dict[str, Float], str]] = {
 #: Base teachers a mode applies to (``auto`` averages the MLP with ``gbdt``: the mode
 #: trains its MLP half, the gbdt half is unchanged).
 _TRAINED = ("auto", "auto:mlp")
-
-Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def conditional_mi(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -104,17 +102,32 @@ def split_teacher_spec(text: str) -> tuple[str, dict[str, Any]]:
     return base.lower(), {"mode": mode, "mcmi_lambda": float(lam)}
 
 
-def teacher_criterion(config: dict[str, Any]) -> Criterion:
-    """The training loss of a teacher with this config: cross-entropy, minus
-    ``λ · I(X; Ŷ | Y)`` on the batch in ``mcmi`` mode."""
+class MCMILoss(KDLoss):
+    """MCMI teacher loss: cross-entropy minus lambda x the batch's conditional MI.
+
+    A label loss in the shape of a KD loss, so that the engine trains the MCMI teacher
+    as it trains any student (:class:`~autodistill.training.engine.Member` ``kd_loss``).
+    It is no registered component: it trains teachers, and a search never offers it.
+    """
+
+    name = "mcmi"
+    params: ClassVar[dict[str, Param]] = MCMI_PARAMS
+    uses_teacher = False
+
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
+                targets: torch.Tensor) -> torch.Tensor:
+        """``CE - λ · I(X; Ŷ | Y)`` of one member's batch (``teacher_logits`` unused)."""
+        return (F.cross_entropy(student_logits, targets)
+                - float(self.hparams["lambda"]) * conditional_mi(student_logits, targets))
+
+
+def teacher_loss(config: dict[str, Any]) -> KDLoss | None:
+    """The training loss of an ``auto`` teacher MLP with this config: the
+    :class:`MCMILoss` in ``mcmi`` mode, else ``None`` (plain cross-entropy, the ``none``
+    KD loss of the teacher's pipeline)."""
     if config.get("mode") != "mcmi":
-        return F.cross_entropy
-    lam = float(config["mcmi_lambda"])
-
-    def mcmi_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, targets) - lam * conditional_mi(logits, targets)
-
-    return mcmi_loss
+        return None
+    return MCMILoss(**{"lambda": float(config["mcmi_lambda"])})
 
 
 def teacher_name(config: dict[str, Any], base: str = "auto") -> str:

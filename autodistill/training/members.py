@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from autodistill.components import KDLoss
 from autodistill.errors import AutodistillError, ComponentError, PipelineError
 from autodistill.registry.manager import get_registry
 from autodistill.training.joint import joint_teacher
@@ -27,21 +28,28 @@ from autodistill.training.pipeline import Pipeline
 from autodistill.training.population import BatchedAdam
 from autodistill.training.requirements import check_requirements
 from autodistill.training.students import build_student
-from autodistill.training.teachers import difficulty
+from autodistill.training.teacher_outputs import difficulty
 
 if TYPE_CHECKING:
     from autodistill.data.dataset import Dataset
-    from autodistill.training.teachers import TeacherOutputs
+    from autodistill.training.teacher_outputs import TeacherOutputs
 
 __all__ = ["Member", "MemberRun", "setup_member", "stack_order", "Stacks", "call_grouped", "guarded"]
 
 
 @dataclass(frozen=True)
 class Member:
-    """One member of a population: the pipeline it trains with and its seed."""
+    """One member of a population: the pipeline it trains with and its seed.
+
+    ``kd_loss``, when given, is a built :class:`~autodistill.components.KDLoss` the member
+    minimises instead of its pipeline's: a loss that is no registered component, such as
+    the MCMI teacher's (:class:`~autodistill.training.mcmi.MCMILoss`), which trains the
+    ``auto+mcmi`` teacher in this engine like any student.
+    """
 
     pipeline: Pipeline
     seed: int = 0
+    kd_loss: KDLoss | None = None
 
 
 def _build(family: str, pipeline: Pipeline, *args: Any) -> Any:
@@ -117,8 +125,10 @@ class MemberRun:
         return rows
 
 
-def _check_teacher(pipeline: Pipeline, teacher: TeacherOutputs | None) -> None:
-    if teacher is None and pipeline.uses_teacher:
+def _check_teacher(member: Member, teacher: TeacherOutputs | None) -> None:
+    pipeline = member.pipeline
+    own_loss_uses_teacher = member.kd_loss is not None and member.kd_loss.uses_teacher
+    if teacher is None and (pipeline.uses_teacher or own_loss_uses_teacher):
         raise PipelineError("this pipeline uses the teacher but no teacher was given")
     if pipeline.uses_hidden and (teacher is None or teacher.hidden is None):
         raise PipelineError(
@@ -157,9 +167,9 @@ def setup_member(index: int, number: int, member: Member, dataset: Dataset,
                     patience=int(training.get("patience", 10)), lr=float(training["lr"]),
                     weight_decay=float(training["weight_decay"]))
     try:
-        _check_teacher(pipeline, teacher)
+        _check_teacher(member, teacher)
         check_requirements(pipeline, teacher, student)
-        run.kd = _build("kd_loss", pipeline)
+        run.kd = member.kd_loss if member.kd_loss is not None else _build("kd_loss", pipeline)
         run.joint = joint_teacher(run.kd, teacher, device)
         if pipeline.uses_hidden:
             mi_cls = get_registry().get("mi_objective", pipeline.mi_objective.name).cls

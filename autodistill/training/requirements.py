@@ -24,7 +24,7 @@ from autodistill.training.students import MLP, parse_student_spec
 
 if TYPE_CHECKING:
     from autodistill.training.pipeline import Pipeline
-    from autodistill.training.teachers import TeacherOutputs
+    from autodistill.training.teacher_outputs import TeacherOutputs
 
 __all__ = ["REQUIREMENTS", "teacher_mlp", "trainable_teacher", "run_offers",
            "check_requirements"]

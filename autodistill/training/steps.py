@@ -28,7 +28,7 @@ from autodistill.training.members import MemberRun, Stacks, call_grouped, guarde
 from autodistill.training.population import BatchedAdam, StackedMLP
 
 if TYPE_CHECKING:
-    from autodistill.training.teachers import TeacherOutputs
+    from autodistill.training.teacher_outputs import TeacherOutputs
 
 __all__ = ["MemberEpochFn", "State", "Step", "begin_epoch", "member_selection"]
 
@@ -168,7 +168,7 @@ class Step:
                 if not ok:
                     self.fail(run, self.nonfinite(
                         f"the training loss became {value} at epoch {run.epoch}: "
-                        f"{nonfinite_source(run.pipeline, *self.trace[run.index])}"))
+                        f"{nonfinite_source(run.pipeline, *self.trace[run.index], kd_name=run.kd.name)}"))
             losses = torch.where(finite, losses, torch.zeros_like(losses))
         stepped = [r for r in runs if r.active]
         critics = [r.mi_optimizer for r in stepped if r.mi_optimizer is not None]
@@ -317,8 +317,10 @@ def _finite(value: torch.Tensor | None) -> bool:
 
 def nonfinite_source(pipeline: Any, rows: torch.Tensor, teacher: torch.Tensor | None,
                      logits: torch.Tensor, kd_value: torch.Tensor,
-                     mi_value: torch.Tensor | None) -> str:
-    """Which component or input of a member made its loss NaN or infinite, and what to do."""
+                     mi_value: torch.Tensor | None, kd_name: str | None = None) -> str:
+    """Which component or input of a member made its loss NaN or infinite, and what to do.
+
+    ``kd_name`` names the KD loss the member ran (its pipeline's when ``None``)."""
     aug = pipeline.augmentation.name
     if not _finite(rows):
         return (f"augmentation '{aug}' produced NaN or infinite rows" if aug != "none" else
@@ -328,6 +330,6 @@ def nonfinite_source(pipeline: Any, rows: torch.Tensor, teacher: torch.Tensor | 
     if not _finite(logits):
         return f"the student's outputs diverged; lower training.lr (now {pipeline.training['lr']})"
     if not _finite(kd_value):
-        return f"kd_loss '{pipeline.kd_loss.name}' returned {kd_value.item()}"
+        return f"kd_loss '{kd_name or pipeline.kd_loss.name}' returned {kd_value.item()}"
     return (f"mi_objective '{pipeline.mi_objective.name}' returned "
             f"{mi_value.item() if mi_value is not None else 'nan'}; lower its weight")

@@ -1,9 +1,11 @@
 """What a teacher gives: its logits and hidden features on every split of a dataset,
-computed once in batches, and the module that labels new rows.
+computed once in batches, the module that labels new rows, and the per-row difficulty
+a curriculum reads.
 
 Kept apart from :mod:`autodistill.training.teachers` (which trains, loads and caches
 teachers) so that each kind of teacher (the MLP, :mod:`~autodistill.training.gbdt_teacher`)
-can build its outputs without importing the others.
+can build its outputs without importing the others, and so that the engine, which trains
+the ``auto`` teacher's MLP as it trains students, does not import the module that calls it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from autodistill.errors import TeacherError
 from autodistill.training.students import count_params
@@ -21,7 +24,7 @@ from autodistill.training.students import count_params
 if TYPE_CHECKING:
     from autodistill.data.dataset import Dataset
 
-__all__ = ["SPLITS", "TeacherOutputs"]
+__all__ = ["SPLITS", "TeacherOutputs", "difficulty"]
 
 
 SPLITS = ("train", "valid", "test")
@@ -68,6 +71,13 @@ class TeacherOutputs:
             raise TeacherError(f"teacher '{self.spec}' has no module to label new rows; "
                                f"use a pipeline without augmentation")
         return _forward(self.module, x, where=self.spec)
+
+
+def difficulty(outputs: TeacherOutputs, y_train: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Per-row difficulty of the training split: teacher cross-entropy on the true label."""
+    targets = torch.as_tensor(np.asarray(y_train), dtype=torch.int64)
+    logits = outputs.logits["train"].detach().float().cpu()
+    return F.cross_entropy(logits, targets, reduction="none").numpy()
 
 
 def _forward(module: nn.Module, x: torch.Tensor,

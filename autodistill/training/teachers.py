@@ -1,7 +1,8 @@
 """Teachers: their logits and hidden features for every split, computed once and cached.
 
-``auto`` trains a wide :class:`~autodistill.training.students.MLP` on the training split with early
-stopping on validation accuracy and averages its class probabilities with the ``gbdt``
+``auto`` trains a wide :class:`~autodistill.training.students.MLP` on the training split with
+the engine that trains students (:func:`~autodistill.training.engine.train_population`, a
+population of one without a teacher: early stopping on validation accuracy) and averages its class probabilities with the ``gbdt``
 teacher's (:mod:`autodistill.training.gbdt_teacher`), keeping the MLP's hidden features
 (``auto:mlp`` is the MLP alone); ``PATH.pt`` loads a TorchScript module that returns
 logits or ``(logits, hidden)``. Either way the outputs on the dataset's own rows are
@@ -25,18 +26,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from autodistill import progress
 from autodistill._stamps import file_digest
 from autodistill.errors import TeacherError
 from autodistill.paths import cache_dir, write_atomically
-from autodistill.training.mcmi import split_teacher_spec, teacher_criterion, teacher_name
+from autodistill.training.engine import Member, train_population
+from autodistill.training.mcmi import split_teacher_spec, teacher_loss, teacher_name
+from autodistill.training.pipeline import Pipeline
 from autodistill.training.students import MLP
 from autodistill.training.teacher_outputs import (
     SPLITS,
     TeacherOutputs,
     _outputs_on,
+    difficulty,
 )
 
 if TYPE_CHECKING:
@@ -53,10 +56,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Hyperparameters of the ``auto`` teacher's MLP; part of its cache key.
+#: Hyperparameters of the ``auto`` teacher's MLP; part of its cache key. ``version`` 2:
+#: trained by the engine (:mod:`autodistill.training.engine`) rather than a loop of its own.
 AUTO_CONFIG: dict[str, Any] = {
     "kind": "mlp", "hidden": [256, 256], "lr": 1e-3, "weight_decay": 1e-4,
-    "batch_size": 128, "max_epochs": 200, "patience": 15, "version": 1,
+    "batch_size": 128, "max_epochs": 200, "patience": 15, "version": 2,
 }
 #: What ``auto`` adds to its MLP: the mean of its class probabilities and the ``gbdt``
 #: teacher's (benchmarks/bench_teachers.py: on 20 real tables the mean test accuracy went
@@ -76,13 +80,6 @@ def default_device() -> torch.device:
 def clear_memo() -> None:
     """Forget the in-process teachers (the disk cache stays)."""
     _MEMO.clear()
-
-
-def difficulty(outputs: TeacherOutputs, y_train: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Per-row difficulty of the training split: teacher cross-entropy on the true label."""
-    targets = torch.as_tensor(np.asarray(y_train), dtype=torch.int64)
-    logits = outputs.logits["train"].detach().float().cpu()
-    return F.cross_entropy(logits, targets, reduction="none").numpy()
 
 
 def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = None,
@@ -274,18 +271,12 @@ def _run_module(module: nn.Module, dataset: Dataset, spec: str,
 # --------------------------------------------------------------------------- auto teacher
 
 
-def _new_auto(dataset: Dataset, config: dict[str, Any]) -> MLP:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config["seed"])
-        return MLP(dataset.n_features, dataset.n_classes, config["hidden"])
-
-
 def _load_auto(dataset: Dataset, config: dict[str, Any],
                device: torch.device) -> Callable[[State], nn.Module]:
     def load(state: State) -> nn.Module:
         if state is None:
             raise ValueError("the cached auto teacher has no weights")
-        model = _new_auto(dataset, config)
+        model = MLP(dataset.n_features, dataset.n_classes, config["hidden"])
         model.load_state_dict(state)
         return model.to(device).eval()
     return load
@@ -293,47 +284,33 @@ def _load_auto(dataset: Dataset, config: dict[str, Any],
 
 def _train_auto(dataset: Dataset, config: dict[str, Any],
                 device: torch.device) -> tuple[TeacherOutputs, dict[str, torch.Tensor]]:
-    """Train the wide MLP on train, keep the weights best on valid (early stopping)."""
-    model = _new_auto(dataset, config).to(device)
-    x_train = torch.as_tensor(dataset.X_train, dtype=torch.float32, device=device)
-    y_train = torch.as_tensor(dataset.y_train, dtype=torch.int64, device=device)
-    x_valid = torch.as_tensor(dataset.X_valid, dtype=torch.float32, device=device)
-    y_valid = torch.as_tensor(dataset.y_valid, dtype=torch.int64, device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"],
-                                 weight_decay=config["weight_decay"])
-    generator = torch.Generator().manual_seed(config["seed"])
-    batch, n = config["batch_size"], x_train.shape[0]
-    criterion = teacher_criterion(config)  # cross-entropy, or the MCMI loss (training.mcmi)
-    best_acc, best_loss, best_epoch, best_state = -1.0, float("inf"), 0, None
-    for epoch in range(config["max_epochs"]):
-        model.train()
-        order = torch.randperm(n, generator=generator).to(device)
-        for start in range(0, n, batch):
-            rows = order[start:start + batch]
-            logits, _ = model(x_train[rows])
-            loss = criterion(logits, y_train[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            valid_logits = model(x_valid)[0]
-            valid_acc = (valid_logits.argmax(1) == y_valid).float().mean().item()
-            valid_loss = F.cross_entropy(valid_logits, y_valid).item()
-        # accuracy first; on a tie (small validation sets saturate) the lower loss wins
-        if valid_acc > best_acc or (valid_acc == best_acc and valid_loss < best_loss):
-            best_acc, best_loss, best_epoch = valid_acc, valid_loss, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        elif epoch - best_epoch >= config["patience"]:
-            break
-        progress.report("teacher", epoch + 1, config["max_epochs"], "epoch",
-                        valid=valid_acc, best=best_acc)
+    """Train the wide MLP on train with the engine, as a student without a teacher: a
+    population of one whose training settings are the config's, early stopping on
+    validation accuracy, the best weights restored; in ``mcmi`` mode its label loss is
+    :class:`~autodistill.training.mcmi.MCMILoss`."""
+    best = -1.0
+
+    def report(_member: int, epoch: int, valid: float) -> None:
+        nonlocal best
+        best = max(best, valid)
+        progress.report("teacher", epoch + 1, config["max_epochs"], "epoch", valid=valid,
+                        best=best)
+
+    pipeline = Pipeline.from_dict({"training": {
+        "epochs": config["max_epochs"], "lr": config["lr"], "batch_size": config["batch_size"],
+        "weight_decay": config["weight_decay"], "patience": config["patience"]}},
+        source="the auto teacher's settings")
+    member = Member(pipeline, int(config["seed"]), kd_loss=teacher_loss(config))
+    width = ",".join(str(int(size)) for size in config["hidden"])
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        (result,) = train_population([member], dataset, None, student=f"mlp:{width}",
+                                     device=device, on_epoch=report)
+    if isinstance(result, BaseException):
+        raise result
     progress.report("teacher", config["max_epochs"], config["max_epochs"], "epoch",
-                    f"trained, {epoch + 1} epochs", best=best_acc)
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    model.eval()
+                    f"trained, {result.epochs_run} epochs", best=result.valid_accuracy)
     log.info("auto teacher: %d epochs, best valid accuracy %.4f at epoch %d",
-             epoch + 1, best_acc, best_epoch + 1)
+             result.epochs_run, result.valid_accuracy, result.best_epoch + 1)
+    model = result.student.to(device).eval()
     outputs = _outputs_on(model, dataset, teacher_name(config, "auto:mlp"))
-    return outputs, {k: v.cpu() for k, v in best_state.items()}
+    return outputs, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
