@@ -5,11 +5,12 @@ A component is a small class with a unique ``name``, a docstring whose first lin
 and the family method. Components work on tensors with a leading batch dimension and keep
 no global state.
 
-Populations (DESIGN 7): a component class with ``member_axis = True`` may be called once
-for M members at once. :meth:`Component.stack` builds that call's instance from the M
-members' instances: each numeric hyperparameter becomes a float tensor of shape ``[M]``
-(read it broadcastable with :meth:`Component.member_param`); a categorical one must be
-equal across the members (the engine groups members by them). KD losses then implement
+Populations (trained by :mod:`autodistill.training.engine`): a component class with
+``member_axis = True`` may be called once for M members at once. :meth:`Component.stack`
+builds that call's instance from the M members' instances: each numeric hyperparameter
+becomes a float tensor of shape ``[M]`` (read it broadcastable with
+:meth:`Component.member_param`); a categorical one must be equal across the members (the
+engine groups members by them). KD losses then implement
 :meth:`KDLoss.forward_members` and augmentations :meth:`Augmentation.augment_members` on
 inputs with a leading member axis, and the single-member call goes through the same code
 with M = 1. Other components are called once per member.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-DESIGN_KEYS = {"pipeline", "seed", "split", "teacher", "student", "seconds"}
+REPORT_KEYS = {"pipeline", "seed", "split", "teacher", "student", "seconds"}
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -36,7 +36,7 @@ def test_distill_digits_hinton_json_has_every_key(tmp_path):
                    "--out", str(tmp_path / "student"))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert DESIGN_KEYS <= set(report)
+    assert REPORT_KEYS <= set(report)
     assert {"accuracy", "params"} <= set(report["teacher"])
     assert {"accuracy", "macro_f1", "params", "teacher_agreement"} <= set(report["student"])
     assert {"teacher", "student"} <= set(report["seconds"])

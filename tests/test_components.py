@@ -12,7 +12,7 @@ from autodistill.plugins import augmentations, curricula, kd_losses, mi_objectiv
 from autodistill.registry.manager import BUILTIN_PLUGIN_NAME, get_registry
 from autodistill.testing import check_component
 
-#: The contract names (DESIGN section 4).
+#: The built-in component names that pipelines, spaces and the knowledge base name.
 BUILTINS = {
     "kd_loss": ["none", "hinton", "soft_ce", "mse_logits", "dkd", "mutual"],
     "mi_objective": ["none", "fitnet", "infonce", "nwj", "mi_alpha", "jsd", "wdm", "cmim", "mist",
