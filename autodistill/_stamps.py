@@ -11,12 +11,14 @@ from typing import Any
 __all__ = ["file_digest", "module_stamps"]
 
 
-def file_digest(path: Path) -> str:
-    """The SHA-256 of a file's bytes, read in 1 MiB blocks."""
+def file_digest(path: Path, trailer: bytes = b"") -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks, followed by ``trailer``
+    (what else the key depends on, such as a data file's target column)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    digest.update(trailer)
     return digest.hexdigest()
 
 

@@ -218,6 +218,17 @@ def test_fingerprint_follows_content_not_location(tmp_path: Path):
     assert len(first.fingerprint) == 64
 
 
+def test_a_file_fingerprint_is_its_bytes_and_target(tmp_path: Path):
+    """The fingerprint keys cached teachers and stored studies: it must stay the SHA-256
+    of the file's bytes followed by the target column, whoever computes it."""
+    import hashlib
+
+    path = tmp_path / "a.csv"
+    _mixed_frame().to_csv(path, index=False)
+    expected = hashlib.sha256(path.read_bytes() + b"\0target=label").hexdigest()
+    assert load_dataset(str(path), target="label").fingerprint == expected
+
+
 # --------------------------------------------------------------------------- bad data
 
 

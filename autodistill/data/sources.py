@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from autodistill._stamps import file_digest
 from autodistill.errors import DataError
 
 __all__ = ["BUILTINS", "SYNTHETIC_FAMILIES", "FILE_SUFFIXES", "DataSpec", "parse_spec",
@@ -203,15 +204,11 @@ def load_raw(ds: DataSpec, target: str | None) -> tuple[pd.DataFrame, np.ndarray
     # parsed, a table takes at least its file's size, and its encoding as much again
     check_fits(3 * ds.path.stat().st_size, f"{ds.spec} ({ds.path.stat().st_size:,} bytes)",
                "use a smaller file", DataError)
-    digest = hashlib.sha256()
-    with open(ds.path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    digest.update(f"\0target={target}".encode())
+    fingerprint = file_digest(ds.path, f"\0target={target}".encode())
     suffix = ds.path.suffix.lower()
     if suffix == ".npz":
         frame, labels = _read_npz(ds)
-        return frame, labels, digest.hexdigest(), "y"
+        return frame, labels, fingerprint, "y"
     frame = _read_table(ds, suffix)
     frame.columns = [str(c) for c in frame.columns]
     columns = list(frame.columns)
@@ -224,7 +221,7 @@ def load_raw(ds: DataSpec, target: str | None) -> tuple[pd.DataFrame, np.ndarray
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise DataError(f"{ds.spec}: no column '{target}'{hint}; pass --target with one of: "
                         f"{_listing(columns)}")
-    return frame.drop(columns=[target]), frame[target].to_numpy(), digest.hexdigest(), target
+    return frame.drop(columns=[target]), frame[target].to_numpy(), fingerprint, target
 
 
 def _listing(columns: list[str], limit: int = 20) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from autodistill._stamps import file_digest
 from autodistill.errors import TeacherError
 
 if TYPE_CHECKING:
@@ -141,10 +142,8 @@ def raw_numeric_inputs(dataset: Dataset, spec: str) -> dict[str, torch.Tensor]:
 
 def file_config(spec: str) -> dict[str, Any]:
     """The cache key part of a file teacher: its kind, options and content digest."""
-    from autodistill._stamps import file_digest as _file_digest
-
     kind, path, options = parse_teacher_spec(spec)
-    return {"kind": kind, "options": options, "sha256": _file_digest(path), "version": 1}
+    return {"kind": kind, "options": options, "sha256": file_digest(path), "version": 1}
 
 
 def _inputs(dataset: Dataset, mode: str, spec: str) -> dict[str, Any]:
