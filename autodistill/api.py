@@ -93,7 +93,7 @@ def _store_frame(frame: pd.DataFrame, name: str | None) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             write_atomically(path, lambda p: frame.to_parquet(p, index=False))
-        except (ValueError, TypeError, ImportError) as exc:
+        except (ValueError, TypeError) as exc:  # pyarrow is a base dependency
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(f"cannot store the DataFrame ({reason}); give each column a single "
                             "type (numbers or strings)") from None

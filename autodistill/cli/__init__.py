@@ -31,7 +31,7 @@ BUILTIN_COMMANDS = frozenset({"distill", "predict", "plugins", "search", "studie
 def make_app(plugin_commands: bool = True) -> typer.Typer:
     """Build the CLI application: built-in commands, then (unless ``plugin_commands`` is
     False) the commands of plugins, which means importing every plugin."""
-    from autodistill.cli import distill, plugins_cmd, predict
+    from autodistill.cli import distill, meta, plugins_cmd, predict, recommend, search, studies
 
     app = typer.Typer(
         name="autodistill",
@@ -40,16 +40,7 @@ def make_app(plugin_commands: bool = True) -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
     )
-    distill.register(app)
-    predict.register(app)
-    plugins_cmd.register(app)
-    for module_name in ("search", "studies", "recommend", "meta"):
-        try:
-            module = __import__(f"autodistill.cli.{module_name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"autodistill.cli.{module_name}":
-                raise
-            continue
+    for module in (distill, predict, plugins_cmd, search, studies, recommend, meta):
         module.register(app)
 
     if plugin_commands:

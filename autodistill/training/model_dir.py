@@ -141,11 +141,7 @@ class DeployedModel:
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelDirError(f"'{manifest}': not an autodistill model description ({exc}); "
                                 "write it again with 'autodistill distill --out DIR'") from None
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise ModelDirError("scoring a model needs onnxruntime: pip install onnxruntime") \
-                from None
+        import onnxruntime as ort  # a base dependency, imported only to score
         artifact = self.directory / self.doc.get("artifact", ARTIFACT)
         try:
             self._session = ort.InferenceSession(str(artifact),
