@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from autodistill.data.dataset import Dataset
     from autodistill.training.teacher_outputs import TeacherOutputs
 
-__all__ = ["TrainResult", "NonFiniteLossError", "Member", "train_student", "train_population"]
+__all__ = ["TrainResult", "NonFiniteLossError", "Member", "default_device", "train_student",
+           "train_population"]
 
 
 
@@ -66,10 +67,9 @@ class TrainResult:
     teacher: nn.Module | None = None
 
 
-def _resolve_device(device: torch.device | str | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def default_device() -> torch.device:
+    """CUDA when available, else the CPU (where training and teachers run by default)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _state(members: Sequence[Member], dataset: Dataset, teacher: TeacherOutputs | None,
@@ -130,7 +130,8 @@ def train_population(
     """
     if not members:
         return []
-    state = _state(members, dataset, teacher, student, _resolve_device(device), on_epoch)
+    state = _state(members, dataset, teacher, student,
+                   torch.device(device) if device is not None else default_device(), on_epoch)
     for run in state.runs:
         if run.active:
             begin_epoch(state, run)

@@ -31,7 +31,7 @@ from autodistill import progress
 from autodistill._stamps import file_digest
 from autodistill.errors import TeacherError
 from autodistill.paths import cache_dir, write_atomically
-from autodistill.training.engine import Member, train_population
+from autodistill.training.engine import Member, default_device, train_population
 from autodistill.training.mcmi import split_teacher_spec, teacher_loss, teacher_name
 from autodistill.training.pipeline import Pipeline
 from autodistill.training.students import MLP
@@ -70,11 +70,6 @@ _FORMS = ("'auto', 'gbdt', a TorchScript file PATH.pt, sklearn:PATH (skops), onn
           "outputs:PATH (.csv/.npy)")
 _MEMO: dict[tuple[str, str], TeacherOutputs] = {}
 State = dict[str, torch.Tensor] | None  # a state dict to cache, or None
-
-
-def default_device() -> torch.device:
-    """CUDA when available, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def clear_memo() -> None:
