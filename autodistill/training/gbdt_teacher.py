@@ -18,9 +18,9 @@ loop spent about 34 ms per call on digits before it looked at a row, which every
 augmented batch paid.
 
 Fitting (and scikit-learn's prediction, where the forest cannot serve) runs on one
-OpenMP thread: on a busy machine scikit-learn's threads wait on each other (measured on the shared 2-core build machine: 3 s wall on one
-thread against 73 s on two for the same fits), and one thread keeps workers that run
-side by side from fighting over the cores.
+OpenMP thread: on a busy machine scikit-learn's threads wait on each other (measured on
+the shared 2-core build machine: 3 s wall on one thread against 73 s on two for the same
+fits), and one thread keeps workers that run side by side from fighting over the cores.
 """
 
 from __future__ import annotations
