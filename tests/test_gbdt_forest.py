@@ -1,4 +1,4 @@
-"""The gbdt teacher's vectorised forest gives exactly scikit-learn's probabilities."""
+"""The gbdt teacher's ForestPredictor gives exactly scikit-learn's probabilities."""
 
 from __future__ import annotations
 
@@ -54,15 +54,22 @@ def test_single_leaf_trees() -> None:
                                   model.predict_proba(rows))
 
 
-def test_categorical_model_falls_back_to_scikit_learn() -> None:
+def test_categorical_splits() -> None:
     x, y = _data(3)
     x = np.nan_to_num(x)
     x[:, 5] = np.floor(np.abs(x[:, 5]) * 3) % 4
     model = HistGradientBoostingClassifier(max_iter=20, categorical_features=[5],
                                            random_state=0).fit(x, y)
-    with pytest.raises(ValueError, match="categorical"):
-        ForestPredictor(model)
-    rows = x[:50]
-    expected = np.log(np.clip(model.predict_proba(rows), 1e-7, 1.0))
-    np.testing.assert_allclose(gbdt_log_proba(model, rows, len(model.classes_)), expected,
-                               rtol=1e-5, atol=1e-6)
+    rows = np.concatenate([x[:50], np.full((1, 6), 7.0)])  # 7: a category never seen
+    np.testing.assert_array_equal(ForestPredictor(model).predict_proba(rows),
+                                  model.predict_proba(rows))
+
+
+def test_log_proba_columns_follow_class_codes() -> None:
+    """Classes absent from training get the clipped floor, as before."""
+    x, y = _data(3)
+    model = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(x, y * 2)
+    logp = gbdt_log_proba(model, x[:20], 7)
+    assert logp.shape == (20, 7)
+    assert np.all(logp[:, [1, 3, 5]] < -15)
+    np.testing.assert_allclose(np.exp(logp).sum(1), 1.0, rtol=1e-5)
