@@ -9,6 +9,8 @@ session values come back afterwards. ``fresh_home`` gives one test an empty home
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,9 +42,15 @@ PG_USERS = ("postgres", "root")
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The PostgreSQL at 127.0.0.1:5432 (database ``test``, or the one named by
-    ``AUTODISTILL_TEST_POSTGRES_DB``; trust auth), or a skip."""
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session, dropped at its end, or a skip.
+
+    The server is the one at 127.0.0.1:5432 (trust auth), reached through the database
+    ``test`` (or the one named by ``AUTODISTILL_TEST_POSTGRES_DB``). A database of its own
+    keeps the session independent of whatever earlier runs (another branch's schema
+    version, say) left in the shared one; where the user may not create databases, the
+    shared one is used as it is.
+    """
     try:
         import psycopg
     except ImportError:
@@ -51,11 +59,26 @@ def postgres_url() -> str:
     dbname = os.environ.get("AUTODISTILL_TEST_POSTGRES_DB") or "test"
     for user in PG_USERS:
         try:
-            psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname=dbname,
-                            connect_timeout=3).close()
-            return f"postgresql+psycopg://{user}@127.0.0.1:5432/{dbname}"
+            admin = psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname=dbname,
+                                    connect_timeout=3, autocommit=True)
         except psycopg.Error as exc:
             reasons.append(f"{user}: {str(exc).strip().splitlines()[0]}")
+            continue
+        fresh = f"autodistill_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        try:
+            admin.execute(f'CREATE DATABASE "{fresh}"')
+        except psycopg.Error:
+            admin.close()
+            yield f"postgresql+psycopg://{user}@127.0.0.1:5432/{dbname}"
+            return
+        try:
+            yield f"postgresql+psycopg://{user}@127.0.0.1:5432/{fresh}"
+        finally:
+            try:
+                admin.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
+            finally:
+                admin.close()
+        return
     pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (database '{dbname}') is unreachable ("
                 + "; ".join(reasons) + ")")
 
