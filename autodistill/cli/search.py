@@ -11,6 +11,7 @@ import typer
 from autodistill.cli.options import (
     DataArg,
     JsonOpt,
+    MetricOpt,
     QuietOpt,
     SeedOpt,
     SplitSeedOpt,
@@ -67,6 +68,7 @@ def search_command(
     ] = 0,
     seed: SeedOpt = 0,
     split_seed: SplitSeedOpt = 0,
+    metric: MetricOpt = "accuracy",
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Retrain the best trial's pipeline (same seed) and write its "
@@ -75,7 +77,7 @@ def search_command(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search the distillation pipeline that gives the student the best validation accuracy.
+    """Search the distillation pipeline that gives the student the best validation score.
 
     The presets plain and hinton run first; every trial (pipeline, validation score, test
     accuracy) is stored in the database, which optuna-dashboard can open too.
@@ -89,7 +91,7 @@ def search_command(
             data, target=target, teacher=teacher, student=student, space=space, trials=trials,
             timeout=timeout, storage=storage, study=study, workers=workers,
             population=population, warm_start=warm_start, advisor=KnowledgeAdvisor(), seed=seed,
-            split_seed=split_seed, progress=_TrialCounter(), quiet=True,
+            split_seed=split_seed, progress=_TrialCounter(), quiet=True, metric=metric,
         )
     if out is not None and summary["best"] is not None:
         summary["export"] = export_best(summary, data, target=target, teacher=teacher,
@@ -153,6 +155,7 @@ def _render(summary: dict[str, Any]) -> None:
     table.add_column("")
     table.add_row("dataset / student", f"{summary['dataset']} / {summary['student']}")
     table.add_row("teacher test accuracy", _fmt(summary["teacher"]["accuracy"]))
+    metric = summary.get("metric") or "accuracy"
     states = ", ".join(f"{counts[k]} {k}" for k in ("complete", "pruned", "fail", "running", "waiting")
                        if counts.get(k))
     table.add_row("trials", f"{counts['counted']} of {counts['requested']} ({states}); "
@@ -160,7 +163,9 @@ def _render(summary: dict[str, Any]) -> None:
     best = summary["best"]
     if best is not None:
         table.add_row("best trial", str(best["number"]))
-        table.add_row("validation accuracy", _fmt(best["valid_score"]))
+        table.add_row(f"validation {metric}", _fmt(best["valid_score"]))
+        if metric != "accuracy":
+            table.add_row(f"test {metric}", _fmt(best.get("test_score")))
         table.add_row("test accuracy", _fmt(best["test_accuracy"]))
     console.print(table)
     if best is not None:
