@@ -98,12 +98,14 @@ def write_study_record(study: Any, record: StudyRecord) -> None:
     study.set_user_attr(RECORD_ATTR, record.to_attrs())
 
 
-def trial_metrics(trial: Any, study_metric: str = "accuracy") -> dict[str, dict[str, float]]:
+def trial_metrics(trial: Any, study_metric: str | None = "accuracy",
+                  ) -> dict[str, dict[str, float]]:
     """A finished trial's scores as ``{"valid": {name: score}, "test": {...}}``.
 
     Trials store every metric in the ``metrics`` user attribute; an older trial stored
     only its objective (the study's ``study_metric`` on validation, its value) and
-    ``test_accuracy``, so that is all it yields. A metric a trial lacks is absent.
+    ``test_accuracy``, so that is all it yields (``study_metric`` None: a study autodistill
+    did not run, whose value means nothing known). A metric a trial lacks is absent.
     """
     attrs = getattr(trial, "user_attrs", None) or {}
     stored = attrs.get(METRICS_ATTR)
@@ -114,7 +116,7 @@ def trial_metrics(trial: Any, study_metric: str = "accuracy") -> dict[str, dict[
             if isinstance(part, dict):
                 scores[split] = {k: float(v) for k, v in part.items() if v is not None}
     value = getattr(trial, "value", None)
-    if value is not None:
+    if value is not None and study_metric is not None:
         scores["valid"].setdefault(study_metric, float(value))
     if attrs.get("test_accuracy") is not None:
         scores["test"].setdefault("accuracy", float(attrs["test_accuracy"]))
