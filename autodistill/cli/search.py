@@ -95,7 +95,8 @@ def search_command(
         )
     if out is not None and summary["best"] is not None:
         summary["export"] = export_best(summary, data, target=target, teacher=teacher,
-                                        student=student, seed=seed, split_seed=split_seed, out=out)
+                                        student=student, seed=seed, split_seed=split_seed, out=out,
+                                        metric=metric)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -115,18 +116,20 @@ def search_command(
 
 
 def export_best(summary: dict[str, Any], data: str, *, target: str | None, teacher: str,
-                student: str, seed: int, split_seed: int, out: Path) -> dict[str, Any]:
+                student: str, seed: int, split_seed: int, out: Path,
+                metric: str = "accuracy") -> dict[str, Any]:
     """Retrain the best trial's pipeline with the search's seed and write its model directory;
-    return ``{"out", "trial", "test_accuracy"}``."""
+    return ``{"out", "trial", "test_accuracy", "test_score"}`` (``metric`` on test)."""
     from autodistill.training.distillation import distill
     from autodistill.training.pipeline import Pipeline
 
     best = summary["best"]
     pipeline = Pipeline.from_dict(best["pipeline"], source=f"trial {best['number']}")
     report = distill(data, pipeline, target=target, teacher=teacher, student=student,
-                     seed=seed, split_seed=split_seed, out=out)
+                     seed=seed, split_seed=split_seed, out=out, metric=metric)
     return {"out": str(out), "trial": best["number"],
-            "test_accuracy": report["student"]["accuracy"]}
+            "test_accuracy": report["student"]["accuracy"],
+            "test_score": report["student"]["score"]}
 
 
 class _TrialCounter:
