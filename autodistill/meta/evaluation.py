@@ -69,9 +69,8 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
     when ``plain`` (task key -> ``kb_plain_tuned.jsonl`` record) names any task, only
     tasks with a plain_tuned study (``plain_tuned`` is then a method).
 
-    ``rows`` and ``plain`` are scored by ``metric`` (:mod:`autodistill.meta.scores`);
-    test figures are reported in the metric's own units, regrets and gains signed so that
-    positive is better (for ``log_loss``, a gain is a lower loss).
+    ``rows`` and ``plain`` are scored by ``metric`` (:mod:`autodistill.meta.scores`); test
+    figures are in its units, regrets and gains signed so that positive is better.
 
     Returns:
         ``{"tasks", "metric", "methods": {name: {"mean_regret", "mean_gain_over_plain",
