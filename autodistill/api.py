@@ -183,13 +183,20 @@ class DistillResult:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        """The student's metrics (accuracy, macro F1, teacher agreement, params, ...)."""
+        """The student's metrics (accuracy, macro F1, teacher agreement, params, ...;
+        ``["metrics"]["test"]`` holds every metric of ``--metric`` on test)."""
         return self.report["student"]
+
+    @property
+    def score(self) -> float:
+        """The student's test score in the chosen ``metric``."""
+        return self.report["student"]["score"]
 
 
 def distill(data: Data, pipeline: Pipeline | dict | str = "hinton", *, target: Target = None,
             teacher: str = "auto", student: str = "mlp:16", seed: int = 0, split_seed: int = 0,
-            out: str | PathLike | None = None, name: str | None = None) -> DistillResult:
+            out: str | PathLike | None = None, name: str | None = None,
+            metric: str = "accuracy") -> DistillResult:
     """Train ``student`` on ``data`` with ``pipeline`` (as ``autodistill distill`` does).
 
     Args:
@@ -205,13 +212,17 @@ def distill(data: Data, pipeline: Pipeline | dict | str = "hinton", *, target: T
         split_seed: Seed of the 64/16/20 split.
         out: Also write the deployable model directory there.
         name: The dataset's name for in-memory data (default ``frame``).
+        metric: The score the report leads with (``accuracy``, ``balanced_accuracy``,
+            ``macro_f1``, ``log_loss``); :attr:`DistillResult.score`. All four are in
+            ``report["student"]["metrics"]`` either way.
     """
     from autodistill.training.distillation import distill_run
 
     spec, column = data_spec(data, target, name=name)
     report, dataset, result = distill_run(spec, pipeline, target=column, teacher=teacher,
                                           student=student, seed=seed, split_seed=split_seed,
-                                          out=Path(out) if out is not None else None)
+                                          out=Path(out) if out is not None else None,
+                                          metric=metric)
     from autodistill.training.distillation import as_pipeline
 
     chosen = as_pipeline(pipeline)
@@ -264,12 +275,13 @@ def search(data: Data, *, target: Target = None, teacher: str = "auto",
            timeout: float | None = None, storage: str | None = None, study: str | None = None,
            workers: int = 1, warm_start: int = 0, seed: int = 0, split_seed: int = 0,
            callbacks: Sequence[Callable[[Any, Any], None]] = (),
-           name: str | None = None) -> SearchResult:
+           name: str | None = None, metric: str = "accuracy") -> SearchResult:
     """Run (or resume) an Optuna study over the distillation pipelines (``autodistill
     search``); ``callbacks`` are Optuna callbacks, each called as ``callback(study, trial)``
     once for every trial that finishes during this call, whichever worker ran it (so
-    MLflow's or W&B's Optuna callback works). Other arguments as :func:`distill` and the
-    CLI."""
+    MLflow's or W&B's Optuna callback works). ``metric`` is the objective on validation
+    (``log_loss`` is minimised); every trial stores all four in its ``metrics`` attribute.
+    Other arguments as :func:`distill` and the CLI."""
     import optuna
 
     from autodistill.meta.advisor import KnowledgeAdvisor
@@ -289,13 +301,13 @@ def search(data: Data, *, target: Target = None, teacher: str = "auto",
                          workers=workers, warm_start=warm_start, advisor=KnowledgeAdvisor(),
                          seed=seed,
                          split_seed=split_seed, progress=feed.progress if callbacks else None,
-                         quiet=True)
+                         quiet=True, metric=metric)
     feed.poll()
     loaded = optuna.load_study(study_name=study, storage=store.open_optuna_storage(url))
 
     def rerun() -> DistillResult:
         return distill(spec, summary["best"]["pipeline"], target=column, teacher=teacher,
-                       student=student, seed=seed, split_seed=split_seed)
+                       student=student, seed=seed, split_seed=split_seed, metric=metric)
 
     return SearchResult(summary, loaded, rerun)
 
@@ -364,11 +376,19 @@ class Recommendations:
 
 def recommend(data: Data, *, target: Target = None, teacher: str = "auto",
               student: str = "mlp:16", top: int = 5, storage: str | None = None,
-              split_seed: int = 0, name: str | None = None) -> Recommendations:
+              split_seed: int = 0, name: str | None = None,
+              metric: str = "accuracy") -> Recommendations:
     """Rank distillation pipelines for ``data`` without searching (``autodistill
-    recommend``); pass ``result.best`` to :func:`distill`."""
+    recommend``) by their predicted validation ``metric``; pass ``result.best`` to
+    :func:`distill`.
+
+    Raises:
+        MetricError: an unknown metric, or one the evidence (knowledge base and your
+            studies) does not hold.
+    """
     from autodistill.meta.recommender import recommend as recommend_doc
 
     spec, column = data_spec(data, target, name=name)
     return Recommendations(recommend_doc(spec, target=column, teacher=teacher, student=student,
-                                         top=top, storage=storage, split_seed=split_seed))
+                                         top=top, storage=storage, split_seed=split_seed,
+                                         metric=metric))

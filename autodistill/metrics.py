@@ -13,6 +13,7 @@ unknown name into a one-line error listing the valid ones.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,9 @@ from autodistill.errors import AutodistillError
 
 __all__ = ["Metric", "METRICS", "MetricError", "get_metric", "accuracy", "balanced_accuracy",
            "macro_f1", "log_loss", "all_metrics", "majority_share", "majority_warning",
-           "MAJORITY_WARNING_SHARE"]
+           "MAJORITY_WARNING_SHARE", "warn_majority"]
+
+log = logging.getLogger(__name__)
 
 EPS = float(np.finfo(np.float64).eps)  # scikit-learn's clip for log loss on float64
 MAJORITY_WARNING_SHARE = 0.9
@@ -150,3 +153,19 @@ def majority_warning(labels: Any, where: str = "this table") -> str | None:
         return None
     return (f"{where}: the majority class is {share:.1%} of the rows; accuracy will flatter "
             f"every pipeline; consider --metric balanced_accuracy")
+
+
+def warn_majority(dataset: Any, metric: str) -> str | None:
+    """Log :func:`majority_warning` once for ``dataset`` (all its rows) when ``metric`` is
+    accuracy, the one score a majority class flatters; return the line logged, or None.
+
+    ``search``, ``distill`` and ``recommend`` call it once per command.
+    """
+    if metric != "accuracy":
+        return None
+    labels = np.concatenate([np.asarray(dataset.y_train), np.asarray(dataset.y_valid),
+                             np.asarray(dataset.y_test)])
+    warning = majority_warning(labels, getattr(dataset, "spec", None) or "this table")
+    if warning is not None:
+        log.warning(warning)
+    return warning

@@ -89,13 +89,15 @@ def test_majority_warning_only_above_ninety_percent():
     assert metrics.majority_share(torch.tensor([1, 1, 1, 0])) == 0.75
 
 
-def test_loading_a_table_with_a_dominant_class_warns_once(tmp_path, caplog):
+def test_a_dominant_class_warns_once_and_only_for_accuracy(tmp_path, caplog):
     from autodistill.data.dataset import load_dataset
 
     path = tmp_path / "rare.csv"
     rows = ["x,label"] + [f"{i},common" for i in range(95)] + [f"{i},rare" for i in range(5)]
     path.write_text("\n".join(rows) + "\n")
-    load_dataset(str(path), target="label")
+    dataset = load_dataset(str(path), target="label")  # loading alone says nothing
+    assert metrics.warn_majority(dataset, "balanced_accuracy") is None
+    metrics.warn_majority(dataset, "accuracy")
     lines = [r.getMessage() for r in caplog.records if "majority class" in r.getMessage()]
     assert lines == [f"{path}: the majority class is 95.0% of the rows; accuracy will flatter "
                      f"every pipeline; consider --metric balanced_accuracy"]

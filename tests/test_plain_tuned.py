@@ -218,7 +218,7 @@ def test_recommend_says_distillation_will_not_help_when_nothing_beats_plain(
     from autodistill.meta import knowledge
     from autodistill.meta.recommender import rank_for_task
 
-    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url: _rows_with_plain_tuned_at(0.05))
+    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url, **_: _rows_with_plain_tuned_at(0.05))
     doc = rank_for_task(iris_task, top=3, storage=f"sqlite:///{tmp_path / 'r.db'}")
     assert doc["distillation_helps"] is False
     first = doc["recommendations"][0]
@@ -237,7 +237,7 @@ def test_recommend_says_distillation_helps_when_it_is_predicted_to(iris_task, tm
     from autodistill.meta import knowledge
     from autodistill.meta.recommender import rank_for_task
 
-    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url: _rows_with_plain_tuned_at(-0.3))
+    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url, **_: _rows_with_plain_tuned_at(-0.3))
     doc = rank_for_task(iris_task, top=3, storage=f"sqlite:///{tmp_path / 'r.db'}")
     assert doc["distillation_helps"] is True
     assert doc["verdict"].startswith("distillation is predicted to help")

@@ -12,6 +12,7 @@ from rich.console import Console
 from autodistill.cli.options import (
     DataArg,
     JsonOpt,
+    MetricOpt,
     QuietOpt,
     SeedOpt,
     SplitSeedOpt,
@@ -44,6 +45,7 @@ def distill_command(
     student: StudentOpt = "mlp:16",
     seed: SeedOpt = 0,
     split_seed: SplitSeedOpt = 0,
+    metric: MetricOpt = "accuracy",
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Write the deployable model here: model.onnx (raw columns to "
@@ -61,20 +63,25 @@ def distill_command(
     with show_progress(quiet or as_json):
         report = distill(
             data, load_pipeline(pipeline), target=target, teacher=teacher, student=student,
-            seed=seed, split_seed=split_seed, out=out,
+            seed=seed, split_seed=split_seed, out=out, metric=metric,
         )
     if as_json:
         typer.echo(json.dumps(report))
         return
     console = Console()
     table = Table(title=f"{report['dataset']}: distilled with {pipeline}")
-    for column in ("model", "test accuracy", "macro F1", "params", "seconds"):
+    chosen = report["metric"]
+    shown = [] if chosen == "accuracy" else [f"test {chosen}"]
+    for column in ("model", *shown, "test accuracy", "macro F1", "params", "seconds"):
         table.add_column(column)
     t, s = report["teacher"], report["student"]
-    table.add_row(f"teacher ({t['spec']})", f"{t['accuracy']:.4f}", "", str(t["params"]),
+    t_test = t["metrics"]["test"]
+    table.add_row(f"teacher ({t['spec']})", *[f"{t['score']:.4f}" for _ in shown],
+                  f"{t['accuracy']:.4f}", f"{t_test['macro_f1']:.4f}", str(t["params"]),
                   f"{report['seconds']['teacher']:.1f}")
-    table.add_row(f"student ({s['spec']})", f"{s['accuracy']:.4f}", f"{s['macro_f1']:.4f}",
-                  str(s["params"]), f"{report['seconds']['student']:.1f}")
+    table.add_row(f"student ({s['spec']})", *[f"{s['score']:.4f}" for _ in shown],
+                  f"{s['accuracy']:.4f}", f"{s['macro_f1']:.4f}", str(s["params"]),
+                  f"{report['seconds']['student']:.1f}")
     console.print(table)
     console.print(f"teacher agreement on test: {s['teacher_agreement']:.4f}")
     if out is not None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from autodistill.cli.options import JsonOpt, QuietOpt, StorageOpt
+from autodistill.cli.options import JsonOpt, MetricOpt, QuietOpt, StorageOpt
 from autodistill.cli.progress_view import show_progress
 
 meta_app = typer.Typer(
@@ -151,8 +151,8 @@ def _staged_kb(stage: Path, out: Path, work: Path, *, trials: int, plain_trials:
     "evaluate",
     epilog="Example: autodistill meta evaluate --json",
 )
-def evaluate_command(storage: StorageOpt = None, quiet: QuietOpt = False,
-                     as_json: JsonOpt = False) -> None:
+def evaluate_command(storage: StorageOpt = None, metric: MetricOpt = "accuracy",
+                     quiet: QuietOpt = False, as_json: JsonOpt = False) -> None:
     """Leave-one-dataset-out evaluation of the recommender against its baselines.
 
     For each knowledge-base task, the meta-model is fitted on the other datasets' tasks
@@ -162,11 +162,12 @@ def evaluate_command(storage: StorageOpt = None, quiet: QuietOpt = False,
     without a teacher. Reported: win rate of each against each other, mean regret to the
     task's study best (selected on validation, measured on test), mean gains over plain
     and plain_tuned, and what the best distillation trial gains over plain_tuned.
+    With --metric, picks and figures follow that metric (the knowledge base must hold it).
     """
     from autodistill.meta.evaluation import evaluate_recommender
 
     with show_progress(quiet or as_json):
-        report = evaluate_recommender(storage=storage)
+        report = evaluate_recommender(storage=storage, metric=metric)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
@@ -217,14 +218,15 @@ def render_evaluation(report: dict[str, Any]) -> None:
     console = Console()
     summary = Table(title=f"Leave-one-dataset-out over {report['tasks']} knowledge-base tasks "
                           f"({report['portfolio_size']} portfolio pipelines each)")
+    metric = report.get("metric", "accuracy")
     for column in ("method", "mean regret to study best", "mean gain over plain",
-                   "mean gain over plain_tuned", "mean test accuracy"):
+                   "mean gain over plain_tuned", f"mean test {metric.replace('_', ' ')}"):
         summary.add_column(column, justify="left" if column == "method" else "right")
     for method, row in report["methods"].items():
         tuned = row.get("mean_gain_over_plain_tuned")
         summary.add_row(method, f"{row['mean_regret']:.4f}", f"{row['mean_gain_over_plain']:+.4f}",
                         "-" if tuned is None else f"{tuned:+.4f}",
-                        f"{row['mean_test_accuracy']:.4f}")
+                        f"{row['mean_test_score']:.4f}")
     console.print(summary)
     console.print(f"The recommender predicts that distillation helps on "
                   f"{report['distillation_helps']:.0%} of the held-out tasks.")

@@ -70,3 +70,6 @@ StorageOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="No progress on stderr (a bar in a terminal, else a line per trial/task).")]
+MetricOpt = Annotated[str, typer.Option("--metric", help=(
+    "The score: accuracy, balanced_accuracy, macro_f1 or log_loss (minimised). The objective "
+    "of search and what reports rank and lead with; every trial stores all four."))]

@@ -10,6 +10,7 @@ import typer
 from autodistill.cli.options import (
     DataArg,
     JsonOpt,
+    MetricOpt,
     SplitSeedOpt,
     StorageOpt,
     StudentOpt,
@@ -70,13 +71,14 @@ def _render(doc: dict[str, Any]) -> None:
         f"{data['n_classes']} classes; teacher {teacher['spec']} (validation accuracy "
         f"{teacher['valid_accuracy']:.3f}); student {doc['student']}"
     )
-    table = Table(title="Recommended pipelines: predicted student validation accuracy",
+    metric = doc.get("metric", "accuracy")
+    table = Table(title=f"Recommended pipelines: predicted student validation {metric}",
                   show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("predicted", justify="right")
     table.add_column("gain over plain_tuned", justify="right")
     table.add_column("pipeline", ratio=2)
-    table.add_column("nearest knowledge-base tasks (validation accuracy)", ratio=3)
+    table.add_column(f"nearest knowledge-base tasks (validation {metric})", ratio=3)
     for rec in doc["recommendations"]:
         lo, hi = rec["interval"]
         glo, ghi = rec["gain_interval"]
@@ -100,6 +102,7 @@ def recommend_command(
     top: Annotated[int, typer.Option("--top", min=1, help="How many pipelines to return.")] = 5,
     storage: StorageOpt = None,
     split_seed: SplitSeedOpt = 0,
+    metric: MetricOpt = "accuracy",
     as_json: JsonOpt = False,
 ) -> None:
     """Recommend distillation pipelines for DATA from what past studies learned.
@@ -111,12 +114,13 @@ def recommend_command(
     tuned student without a teacher (plain_tuned), intervals and evidence from the
     nearest knowledge-base tasks. When no pipeline that uses the teacher is predicted to
     beat plain_tuned beyond its interval, it says so and ranks the plain pipeline first.
+    --metric ranks by another predicted score, when the knowledge base holds it.
     """
     from autodistill.meta.recommender import recommend
 
     teacher = teacher_spec(teacher, teacher_input, trust_type)
     doc = recommend(data, target=target, teacher=teacher, student=student, top=top,
-                    storage=storage, split_seed=split_seed)
+                    storage=storage, split_seed=split_seed, metric=metric)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:

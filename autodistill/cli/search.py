@@ -11,6 +11,7 @@ import typer
 from autodistill.cli.options import (
     DataArg,
     JsonOpt,
+    MetricOpt,
     QuietOpt,
     SeedOpt,
     SplitSeedOpt,
@@ -67,6 +68,7 @@ def search_command(
     ] = 0,
     seed: SeedOpt = 0,
     split_seed: SplitSeedOpt = 0,
+    metric: MetricOpt = "accuracy",
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Retrain the best trial's pipeline (same seed) and write its "
@@ -75,7 +77,7 @@ def search_command(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search the distillation pipeline that gives the student the best validation accuracy.
+    """Search the distillation pipeline that gives the student the best validation score.
 
     The presets plain and hinton run first; every trial (pipeline, validation score, test
     accuracy) is stored in the database, which optuna-dashboard can open too.
@@ -89,11 +91,12 @@ def search_command(
             data, target=target, teacher=teacher, student=student, space=space, trials=trials,
             timeout=timeout, storage=storage, study=study, workers=workers,
             population=population, warm_start=warm_start, advisor=KnowledgeAdvisor(), seed=seed,
-            split_seed=split_seed, progress=_TrialCounter(), quiet=True,
+            split_seed=split_seed, progress=_TrialCounter(), quiet=True, metric=metric,
         )
     if out is not None and summary["best"] is not None:
         summary["export"] = export_best(summary, data, target=target, teacher=teacher,
-                                        student=student, seed=seed, split_seed=split_seed, out=out)
+                                        student=student, seed=seed, split_seed=split_seed, out=out,
+                                        metric=metric)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -113,18 +116,20 @@ def search_command(
 
 
 def export_best(summary: dict[str, Any], data: str, *, target: str | None, teacher: str,
-                student: str, seed: int, split_seed: int, out: Path) -> dict[str, Any]:
+                student: str, seed: int, split_seed: int, out: Path,
+                metric: str = "accuracy") -> dict[str, Any]:
     """Retrain the best trial's pipeline with the search's seed and write its model directory;
-    return ``{"out", "trial", "test_accuracy"}``."""
+    return ``{"out", "trial", "test_accuracy", "test_score"}`` (``metric`` on test)."""
     from autodistill.training.distillation import distill
     from autodistill.training.pipeline import Pipeline
 
     best = summary["best"]
     pipeline = Pipeline.from_dict(best["pipeline"], source=f"trial {best['number']}")
     report = distill(data, pipeline, target=target, teacher=teacher, student=student,
-                     seed=seed, split_seed=split_seed, out=out)
+                     seed=seed, split_seed=split_seed, out=out, metric=metric)
     return {"out": str(out), "trial": best["number"],
-            "test_accuracy": report["student"]["accuracy"]}
+            "test_accuracy": report["student"]["accuracy"],
+            "test_score": report["student"]["score"]}
 
 
 class _TrialCounter:
@@ -153,6 +158,7 @@ def _render(summary: dict[str, Any]) -> None:
     table.add_column("")
     table.add_row("dataset / student", f"{summary['dataset']} / {summary['student']}")
     table.add_row("teacher test accuracy", _fmt(summary["teacher"]["accuracy"]))
+    metric = summary.get("metric") or "accuracy"
     states = ", ".join(f"{counts[k]} {k}" for k in ("complete", "pruned", "fail", "running", "waiting")
                        if counts.get(k))
     table.add_row("trials", f"{counts['counted']} of {counts['requested']} ({states}); "
@@ -160,7 +166,9 @@ def _render(summary: dict[str, Any]) -> None:
     best = summary["best"]
     if best is not None:
         table.add_row("best trial", str(best["number"]))
-        table.add_row("validation accuracy", _fmt(best["valid_score"]))
+        table.add_row(f"validation {metric}", _fmt(best["valid_score"]))
+        if metric != "accuracy":
+            table.add_row(f"test {metric}", _fmt(best.get("test_score")))
         table.add_row("test accuracy", _fmt(best["test_accuracy"]))
     console.print(table)
     if best is not None:

@@ -100,7 +100,8 @@ def show_command(
     console = Console()
     console.print(f"[bold]Study {doc['name']}[/bold]  dataset {doc['dataset'] or '-'}  "
                   f"student {doc['student'] or '-'}  teacher {doc['teacher'] or '-'} "
-                  f"(accuracy {_fmt(doc['teacher_accuracy'])})  space {doc['space'] or '-'}")
+                  f"(accuracy {_fmt(doc['teacher_accuracy'])})  space {doc['space'] or '-'}  "
+                  f"metric {doc.get('metric') or '-'}")
     console.print(f"Trials: {_trial_counts(doc['trials'])}  started {doc['started'] or '-'}  "
                   f"finished {doc['finished'] or '-'}")
     best = doc["best"]
@@ -176,6 +177,7 @@ def compare_command(
     rows: list[tuple[str, list[str]]] = [
         ("dataset", [d["dataset"] or "-" for d in docs]),
         ("student", [d["student"] or "-" for d in docs]),
+        ("metric", [d.get("metric") or "-" for d in docs]),
         ("teacher accuracy", [_fmt(d["teacher_accuracy"]) for d in docs]),
         ("trials", [_trial_counts(d["trials"]) for d in docs]),
         ("best trial", best("number")),

@@ -30,7 +30,6 @@ from autodistill.data.sources import (
     parse_spec,
 )
 from autodistill.errors import DataError
-from autodistill.metrics import majority_warning
 
 __all__ = [
     "Dataset",
@@ -254,8 +253,6 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     frame, labels, fingerprint, label_column = load_raw(ds, target)
     where = ds.spec
     y, classes = _encode_labels(labels, where, label_column)
-    if (warning := majority_warning(y, where)) is not None:
-        log.warning(warning)
     n_raw = frame.shape[1]
     missing_fraction = float(frame.isna().to_numpy().mean()) if frame.size else 0.0
     raw_frame = frame

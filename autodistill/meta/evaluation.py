@@ -18,6 +18,7 @@ test split, against the study's best trial (selected on validation, measured on 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,8 @@ from autodistill import progress
 from autodistill.meta.kb_plain import plain_of
 from autodistill.meta.model import MetaRow, fit_meta_model, group_by_task, is_teacherless
 from autodistill.meta.recommender import nearest_tasks, rank_candidates
+from autodistill.meta.scores import from_score, plain_for_metric
+from autodistill.metrics import get_metric
 from autodistill.store import storage as store
 
 __all__ = ["METHODS", "evaluate_recommender", "evaluate_rows",
@@ -48,23 +51,32 @@ def _dataset_of(task: str) -> str:
     return task.removeprefix("kb:").split("|", 1)[0]
 
 
+def _shown(metric: str, score: float | None) -> float:
+    """A row's score in ``metric``'s own units (NaN when missing)."""
+    return float(np.nan) if score is None else from_score(metric, score)
+
+
 def _best_of(portfolio: dict[int, MetaRow]) -> int:
     return max(sorted(portfolio), key=lambda i: portfolio[i].valid)
 
 
 def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
                   plain: dict[str, dict[str, Any]] | None = None,
-                  standardise: bool = True) -> dict[str, Any]:
+                  standardise: bool = True, metric: str = "accuracy") -> dict[str, Any]:
     """Run the leave-one-dataset-out evaluation on ``rows`` (knowledge-base trials).
 
     Only tasks that hold every portfolio pipeline of the other tasks are held out, and,
     when ``plain`` (task key -> ``kb_plain_tuned.jsonl`` record) names any task, only
     tasks with a plain_tuned study (``plain_tuned`` is then a method).
 
+    ``rows`` and ``plain`` are scored by ``metric`` (:mod:`autodistill.meta.scores`); test
+    figures are in its units, regrets and gains signed so that positive is better.
+
     Returns:
-        ``{"tasks", "methods": {name: {"mean_regret", "mean_gain_over_plain",
-        "mean_gain_over_plain_tuned", "mean_test_accuracy", "win_rate": {other: rate}}},
-        "distillation_helps": share of tasks, "per_task": [...]}``; a win counts 1, a tie 0.5.
+        ``{"tasks", "metric", "methods": {name: {"mean_regret", "mean_gain_over_plain",
+        "mean_gain_over_plain_tuned", "mean_test_score", "mean_test_accuracy" (accuracy
+        only), "win_rate": {other: rate}}}, "distillation_helps": share of tasks,
+        "per_task": [...]}``; a win counts 1, a tie 0.5.
     """
     plain = plain or {}
     tasks = group_by_task(rows)
@@ -77,6 +89,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         raise ValueError("the evaluation needs at least three tasks that ran the whole "
                          "portfolio, plain (0) and hinton (1) included")
     methods_used = [m for m in METHODS if m != "plain_tuned" or plain]
+    shown = partial(_shown, metric)
     per_task = []
     for done, held_out in enumerate(complete, start=1):
         # Leave the whole *dataset* out: a task run with another student width on the same
@@ -105,11 +118,11 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         best_trial = max(tasks[held_out], key=lambda r: r.valid)  # first max: Optuna's best
         picks = {"recommender": recommender, "plain": 0, "hinton": 1,
                  "single_best": single_best, "nearest_task": nearest}
-        best_test = float(best_trial.test if best_trial.test is not None else np.nan)
-        test = {m: float(mine[i].test) for m, i in picks.items()}
+        best_test = shown(best_trial.test)
+        test = {m: shown(mine[i].test) for m, i in picks.items()}
         if plain:
             reference = plain_of(plain, held_out.removeprefix("kb:"))
-            test["plain_tuned"] = float(reference["best"]["test"])
+            test["plain_tuned"] = shown(reference["best"]["test"])
         per_task.append({
             "task": held_out.removeprefix("kb:"),
             "study_best_test": best_test,
@@ -117,41 +130,47 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
             "picks": dict(picks),
             "distillation_helps": ranking.distillation_helps,
             # The top score's pick, as if the recommender never put the plain pipeline first.
-            "top_score_test": float(
+            "top_score_test": shown(
                 mine[indices[int(np.argmax(np.round(ranking.scores, 6)))]].test),
             "test": test,
         })
         progress.report("evaluate", done, len(complete), "task", held_out.removeprefix("kb:"))
-    methods = _summarise(per_task, methods_used, bool(plain))
+    methods = _summarise(per_task, methods_used, bool(plain), metric)
     helps = float(np.mean([t["distillation_helps"] for t in per_task]))
-    return {"tasks": len(per_task), "portfolio_size": len(indices), "methods": methods,
+    return {"tasks": len(per_task), "metric": metric, "portfolio_size": len(indices),
+            "methods": methods,
             "distillation_helps": round(helps, 4), "per_task": per_task}
 
 
 def _summarise(per_task: list[dict[str, Any]], methods_used: list[str],
-               with_plain: bool) -> dict[str, Any]:
-    """Mean regret, gains, test accuracy and pairwise win rates of each method."""
+               with_plain: bool, metric: str = "accuracy") -> dict[str, Any]:
+    """Mean regret, gains, test score and pairwise win rates of each method (signed so
+    that positive is better: a minimised metric's values are negated first)."""
+    sign = 1.0 if get_metric(metric).maximize else -1.0
     methods: dict[str, Any] = {}
     for method in methods_used:
-        tests = np.asarray([t["test"][method] for t in per_task])
-        best = np.asarray([t["study_best_test"] for t in per_task])
-        base = np.asarray([t["test"]["plain"] for t in per_task])
-        tuned = (np.asarray([t["test"]["plain_tuned"] for t in per_task]) if with_plain
+        raw = np.asarray([t["test"][method] for t in per_task])
+        tests = sign * raw
+        best = sign * np.asarray([t["study_best_test"] for t in per_task])
+        base = sign * np.asarray([t["test"]["plain"] for t in per_task])
+        tuned = (sign * np.asarray([t["test"]["plain_tuned"] for t in per_task]) if with_plain
                  else np.full(len(per_task), np.nan))
         win_rate = {}
         for other in methods_used:
             if other == method:
                 continue
-            theirs = np.asarray([t["test"][other] for t in per_task])
+            theirs = sign * np.asarray([t["test"][other] for t in per_task])
             win_rate[other] = round(float(np.mean((tests > theirs) + 0.5 * (tests == theirs))), 4)
         methods[method] = {
             "mean_regret": round(float(np.nanmean(best - tests)), 5),
             "mean_gain_over_plain": round(float(np.mean(tests - base)), 5),
             "mean_gain_over_plain_tuned": (round(float(np.mean(tests - tuned)), 5) if with_plain
                                            else None),
-            "mean_test_accuracy": round(float(np.mean(tests)), 5),
+            "mean_test_score": round(float(np.mean(raw)), 5),
             "win_rate": win_rate,
         }
+        if metric == "accuracy":
+            methods[method]["mean_test_accuracy"] = methods[method]["mean_test_score"]
     return methods
 
 
@@ -192,21 +211,30 @@ def distillation_vs_plain_tuned(rows: Sequence[MetaRow], plain: dict[str, dict[s
             "per_task": {key: round(d, 6) for key, d, _ in diffs}}
 
 
-def evaluate_recommender(storage: str | None = None, *, n_trees: int = 100) -> dict[str, Any]:
-    """:func:`evaluate_rows` on the knowledge base in the database at ``storage``."""
+def evaluate_recommender(storage: str | None = None, *, n_trees: int = 100,
+                         metric: str = "accuracy") -> dict[str, Any]:
+    """:func:`evaluate_rows` on the knowledge base in the database at ``storage``, by
+    ``metric`` (the distillation-vs-plain_tuned section stays on accuracy).
+
+    Raises:
+        MetricError: an unknown metric, or one the knowledge base does not hold.
+    """
     from autodistill.errors import AutodistillError
     from autodistill.meta.kb_plain import read_plain_tuned
     from autodistill.meta.knowledge import load_meta_rows, read_shipped
 
+    metric = get_metric(metric).name
     url = store.resolve_url(storage)
-    rows = load_meta_rows(url, include_studies=False)
+    rows = load_meta_rows(url, include_studies=False, metric=metric)
     plain = read_plain_tuned()
     try:
-        report = evaluate_rows(rows, n_trees=n_trees, plain=plain)
+        report = evaluate_rows(rows, n_trees=n_trees, plain=plain_for_metric(plain, metric),
+                               metric=metric)
     except ValueError as exc:
         raise AutodistillError(f"{store.mask_url(url)}: {exc}; reinstall autodistill to "
                                "restore the shipped knowledge base") from None
+    accuracy_rows = rows if metric == "accuracy" else load_meta_rows(url, include_studies=False)
     report["distillation_vs_plain_tuned"] = distillation_vs_plain_tuned(
-        rows, plain, read_shipped()[0])
+        accuracy_rows, plain, read_shipped()[0])
     report["storage"] = store.mask_url(url)
     return report

@@ -5,7 +5,9 @@ plain_tuned study (:mod:`autodistill.study.plain`: a student without a teacher, 
 training settings searched) and all its trials::
 
     {"task": "<data>|<student>", "best": {"number", "valid", "test", "training"},
-     "trials": [{"number", "valid", "test", "seconds", "training"}, ...]}
+     "trials": [{"number", "valid", "test", "seconds", "training", "metrics"?}, ...]}
+
+(``metrics``: the trial's every metric, as its ``metrics`` attribute, when it has one).
 
 It is the baseline that ``meta evaluate`` reports, the reference of the meta-model's
 target (what a pipeline gains over its task's plain_tuned), and what ``recommend`` must
@@ -37,7 +39,8 @@ def plain_record(task: str, study: Any) -> dict[str, Any] | None:
     lines = [{"number": t.number, "valid": _round(t.value),
               "test": _round(t.user_attrs.get("test_accuracy")),
               "seconds": round(float(t.user_attrs.get("seconds") or 0.0), 3),
-              "training": dict(t.user_attrs["pipeline"]["training"])}
+              "training": dict(t.user_attrs["pipeline"]["training"]),
+              **({"metrics": t.user_attrs["metrics"]} if t.user_attrs.get("metrics") else {})}
              for t in sorted(trials, key=lambda t: t.number)]
     best = max(lines, key=lambda t: (t["valid"], -t["number"]))
     return {"task": task, "best": {k: best[k] for k in ("number", "valid", "test", "training")},

@@ -28,8 +28,10 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from autodistill.meta.model import MetaRow
+from autodistill.meta.scores import plain_for_metric, require_evidence, to_score, trial_score
+from autodistill.metrics import get_metric
 from autodistill.store.db_lock import database_lock
-from autodistill.store.record import read_study_record
+from autodistill.store.record import read_study_record, trial_metrics
 from autodistill.store.schema import kb_info, kb_tasks, kb_trials
 from autodistill.store.storage import mask_url
 
@@ -108,26 +110,30 @@ def read_shipped() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def meta_rows_from_records(tasks: list[dict[str, Any]], trials: list[dict[str, Any]],
-                           plain: dict[str, dict[str, Any]] | None = None) -> list[MetaRow]:
-    """Knowledge-base records (parsed JSON lines) as meta-model rows.
+                           plain: dict[str, dict[str, Any]] | None = None,
+                           metric: str = "accuracy") -> list[MetaRow]:
+    """Knowledge-base records (parsed JSON lines) as meta-model rows scored by ``metric``
+    (:func:`~autodistill.meta.scores.trial_score`; a trial without it is left out).
 
     Args:
         tasks: ``kb_tasks.jsonl`` records.
         trials: ``kb_trials.jsonl`` records.
         plain: Task key -> ``kb_plain_tuned.jsonl`` record (default: the shipped ones);
             each row's ``reference`` is its task's plain_tuned validation score.
+        metric: The score of every row (valid, test and reference).
     """
     from autodistill.meta.kb_plain import plain_of, read_plain_tuned
 
-    plain = read_plain_tuned() if plain is None else plain
+    plain = plain_for_metric(read_plain_tuned() if plain is None else plain, metric)
     by_key = {t["task"]: t for t in tasks}
     references = {key: (found["best"]["valid"] if (found := plain_of(plain, key)) else None)
                   for key in by_key}
     return [MetaRow(task=f"kb:{t['task']}", meta_features=by_key[t["task"]]["meta_features"],
-                    pipeline=t["pipeline"], valid=t["valid"], test=t.get("test"),
+                    pipeline=t["pipeline"], valid=valid, test=trial_score(t, metric, "test"),
                     teacher_valid=by_key[t["task"]].get("teacher_valid") or 1.0,
                     portfolio=t.get("portfolio"), reference=references[t["task"]])
-            for t in trials if t["task"] in by_key]
+            for t in trials
+            if t["task"] in by_key and (valid := trial_score(t, metric)) is not None]
 
 
 def _engine(url: str):
@@ -186,7 +192,9 @@ def _load_shipped(url: str, engine: Any, version: str,
                     {"task": t["task"], "number": t.get("number"),
                      "pipeline": json.dumps(t["pipeline"], sort_keys=True),
                      "valid": t["valid"], "test": t.get("test"), "seconds": t.get("seconds"),
-                     "portfolio": t.get("portfolio"), "source": t.get("source", "autodistill")}
+                     "portfolio": t.get("portfolio"), "source": t.get("source", "autodistill"),
+                     "metrics": json.dumps(t["metrics"], sort_keys=True)
+                     if t.get("metrics") else None}
                     for t in trials
                 ])
             conn.execute(insert(kb_info), [{"key": "version", "value": version}])
@@ -196,20 +204,22 @@ def _load_shipped(url: str, engine: Any, version: str,
         log.info("another process loaded the knowledge base first")
 
 
-def _kb_rows(url: str) -> list[MetaRow]:
+def _kb_rows(url: str, metric: str = "accuracy") -> list[MetaRow]:
     engine = _engine(url)
     with engine.connect() as conn:
         tasks = [{"task": row.task, "teacher_valid": row.teacher_valid,
                   "meta_features": json.loads(row.meta_features)}
                  for row in conn.execute(select(kb_tasks))]
         trials = [{"task": row.task, "pipeline": json.loads(row.pipeline), "valid": row.valid,
-                   "test": row.test, "portfolio": row.portfolio}
+                   "test": row.test, "portfolio": row.portfolio,
+                   "metrics": json.loads(row.metrics) if row.metrics else None}
                   for row in conn.execute(select(kb_trials))]
-    return meta_rows_from_records(tasks, trials)
+    return meta_rows_from_records(tasks, trials, metric=metric)
 
 
-def _study_rows(url: str) -> list[MetaRow]:
-    """Completed trials of the user's own studies that recorded meta-features."""
+def _study_rows(url: str, metric: str = "accuracy") -> list[MetaRow]:
+    """Completed trials of the user's own studies that recorded meta-features, scored by
+    ``metric`` (a trial that lacks it is left out)."""
     import optuna
     from sqlalchemy import inspect
 
@@ -229,16 +239,18 @@ def _study_rows(url: str) -> list[MetaRow]:
         if record is None or not record.meta_features:
             continue
         meta = record.meta_features
-        reference = _plain_reference(storage, summary.study_name, record, names)
+        reference = _plain_reference(storage, summary.study_name, record, names, metric)
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         for trial in study.get_trials(deepcopy=False,
                                       states=(optuna.trial.TrialState.COMPLETE,)):
             pipeline = trial.user_attrs.get("pipeline")
-            if pipeline is None or trial.value is None:
+            scores = trial_metrics(trial, record.metric)
+            valid = to_score(metric, scores["valid"].get(metric))
+            if pipeline is None or valid is None:
                 continue
             rows.append(MetaRow(
                 task=f"study:{summary.study_name}", meta_features=meta, pipeline=pipeline,
-                valid=float(trial.value), test=trial.user_attrs.get("test_accuracy"),
+                valid=valid, test=to_score(metric, scores["test"].get(metric)),
                 teacher_valid=float(record.teacher_valid_accuracy
                                     or meta.get("teacher_valid_accuracy") or 1.0),
                 reference=reference,
@@ -246,19 +258,30 @@ def _study_rows(url: str) -> list[MetaRow]:
     return rows
 
 
-def _plain_reference(storage: Any, name: str, record: Any, names: set[str]) -> float | None:
-    """The best validation score of the plain_tuned study that goes with study ``name``
-    (``<name>-plain_tuned``, same data, student and split), or None."""
+def _plain_reference(storage: Any, name: str, record: Any, names: set[str],
+                     metric: str = "accuracy") -> float | None:
+    """The validation score (by ``metric``) of the best trial of the plain_tuned study that
+    goes with study ``name`` (``<name>-plain_tuned``, same data, student and split), or None."""
     from autodistill.study.plain import plain_tuned_best
 
     found = plain_tuned_best(storage, name, record, names)
-    return float(found[1].value) if found is not None else None
+    if found is None:
+        return None
+    # A trial without the metrics attribute predates --metric: its value is accuracy.
+    return to_score(metric, trial_metrics(found[1])["valid"].get(metric))
 
 
-def load_meta_rows(url: str, *, include_studies: bool = True) -> list[MetaRow]:
-    """Every training row of the meta-model: the knowledge base plus the user's studies."""
+def load_meta_rows(url: str, *, include_studies: bool = True,
+                   metric: str = "accuracy") -> list[MetaRow]:
+    """Every training row of the meta-model: the knowledge base plus the user's studies,
+    scored by ``metric`` (:mod:`autodistill.meta.scores`).
+
+    Raises:
+        MetricError: an unknown metric, or no knowledge-base trial holds it.
+    """
     ensure_knowledge_base(url)
-    rows = _kb_rows(url)
+    rows = _kb_rows(url, get_metric(metric).name)
+    require_evidence(rows, metric, f"the knowledge base in {mask_url(url)}")
     if include_studies:
-        rows.extend(_study_rows(url))
+        rows.extend(_study_rows(url, metric))
     return rows

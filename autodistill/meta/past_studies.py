@@ -37,6 +37,7 @@ from typing import Any
 
 from autodistill.families import FAMILIES
 from autodistill.meta.study_baselines import against_no_teacher
+from autodistill.metrics import METRICS
 from autodistill.store import storage as store
 from autodistill.store.access import (
     completed_trials,
@@ -54,7 +55,7 @@ from autodistill.store.access import (
     trial_pipeline,
     trial_value,
 )
-from autodistill.store.record import read_study_record
+from autodistill.store.record import read_study_record, trial_metrics
 from autodistill.study.plain import plain_tuned_best
 from autodistill.study.twin import twins_of
 
@@ -77,8 +78,9 @@ log = logging.getLogger(__name__)
 
 #: A trial is "top" when it is among the best ``ceil(TOP_FRACTION * n)`` completed trials.
 TOP_FRACTION = 0.1
-_BASE_COLUMNS = ("number", "state", "value", "test_accuracy", "macro_f1", "seconds",
-                 "datetime_start", "datetime_complete")
+_BASE_COLUMNS = ("number", "state", "metric", "value", "test_accuracy", "macro_f1",
+                 *(f"{split}.{m}" for split in ("valid", "test") for m in METRICS),
+                 "seconds", "datetime_start", "datetime_complete")
 _TAIL_COLUMNS = ("failed_component", "error")
 
 
@@ -199,8 +201,9 @@ def _column_order(key: str) -> tuple[int, int, str]:
 def export_trials(name: str, storage: str | None = None) -> list[dict[str, Any]]:
     """One flat row per trial of a study, every row with the same columns in the same order.
 
-    Columns: ``number``, ``state``, ``value`` (validation accuracy), ``test_accuracy``,
-    ``macro_f1``, ``seconds``, ``datetime_start``, ``datetime_complete``, then one per
+    Columns: ``number``, ``state``, ``metric`` (the study's), ``value`` (that metric on
+    validation), ``test_accuracy``, ``macro_f1``, ``valid.<metric>`` and ``test.<metric>``
+    for every metric (from the trial's ``metrics`` attribute), ``seconds``, ``datetime_start``, ``datetime_complete``, then one per
     family and component parameter (``kd_loss``, ``kd_loss.hinton.temperature``, ...),
     the ``training.*`` settings, any other Optuna param, ``failed_component`` and ``error``.
     A cell a trial lacks is ``None``.
@@ -213,11 +216,17 @@ def export_trials(name: str, storage: str | None = None) -> list[dict[str, Any]]
     with guard(url):
         study = load_study(url, rdb, name)
         trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    record = read_study_record(study)
+    metric = record.metric if record else None
     rows = []
     for trial in trials:
         attrs = trial.user_attrs
+        scores = trial_metrics(trial, metric) if trial.state.name == "COMPLETE" else {}
         row = {
-            "number": trial.number, "state": trial.state.name, "value": trial_value(trial),
+            "number": trial.number, "state": trial.state.name, "metric": metric,
+            "value": trial_value(trial),
+            **{f"{split}.{m}": (scores.get(split) or {}).get(m)
+               for split in ("valid", "test") for m in METRICS},
             "test_accuracy": num(attrs.get("test_accuracy")), "macro_f1": num(attrs.get("macro_f1")),
             "seconds": num(attrs.get("seconds")), "datetime_start": iso(trial.datetime_start),
             "datetime_complete": iso(trial.datetime_complete),

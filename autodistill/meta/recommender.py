@@ -11,6 +11,7 @@ same components) did there.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,11 +23,15 @@ from autodistill.errors import AutodistillError
 from autodistill.families import FAMILIES
 from autodistill.meta.features import META_FEATURES, student_task_features
 from autodistill.meta.model import MetaModel, MetaRow, fit_meta_model, group_by_task
+from autodistill.meta.scores import from_score
+from autodistill.metrics import get_metric, majority_warning
 from autodistill.store import storage as store
 from autodistill.training.pipeline import Pipeline
 
 __all__ = ["recommend", "recommend_for", "recommend_pipelines", "rank_for_task",
            "task_summary", "candidate_pipelines", "nearest_tasks", "Ranking", "rank_candidates"]
+
+log = logging.getLogger(__name__)
 
 #: Candidates sampled from the knowledge base's space, besides the pipelines it holds.
 SPACE_SAMPLES = 200
@@ -122,9 +127,13 @@ def nearest_tasks(meta_features: dict[str, float], tasks: dict[str, list[MetaRow
 
 
 def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
-              tasks: dict[str, list[MetaRow]]) -> list[dict[str, Any]]:
+              tasks: dict[str, list[MetaRow]], metric: str = "accuracy") -> list[dict[str, Any]]:
     key, signature = _key(doc), _signature(doc)
     evidence = []
+
+    def shown(score: float) -> float:
+        return round(from_score(metric, score), 4)
+
     for task, distance in near:
         rows = tasks[task]
         exact = [r.valid for r in rows if _key(r.pipeline) == key]
@@ -134,10 +143,10 @@ def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
             "task": task.removeprefix("kb:"),
             "distance": round(distance, 3),
             "trials": len(rows),
-            "best_valid": round(max(r.valid for r in rows), 4),
-            "plain_valid": round(plain[0], 4) if plain else None,
-            "pipeline_valid": round(max(exact), 4) if exact else None,
-            "same_components_valid": round(float(np.mean(similar)), 4) if similar else None,
+            "best_valid": shown(max(r.valid for r in rows)),
+            "plain_valid": shown(plain[0]) if plain else None,
+            "pipeline_valid": shown(max(exact)) if exact else None,
+            "same_components_valid": shown(float(np.mean(similar))) if similar else None,
             "same_components_trials": len(similar),
         })
     return evidence
@@ -225,7 +234,8 @@ def _check_top(top: int) -> None:
 
 
 def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
-                  storage: str | None = None, seed: int = 0) -> dict[str, Any]:
+                  storage: str | None = None, seed: int = 0,
+                  metric: str = "accuracy") -> dict[str, Any]:
     """The ``recommend --json`` document for a loaded dataset and its teacher's outputs.
 
     Raises:
@@ -233,15 +243,18 @@ def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
     """
     _check_top(top)
     return rank_for_task(task_summary(dataset, teacher, student, seed=seed), top=top,
-                         storage=storage, seed=seed)
+                         storage=storage, seed=seed, metric=metric)
 
 
 def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = None,
-                  seed: int = 0) -> dict[str, Any]:
-    """The ``recommend --json`` document for a :func:`task_summary`.
+                  seed: int = 0, metric: str = "accuracy") -> dict[str, Any]:
+    """The ``recommend --json`` document for a :func:`task_summary`, ranked by predicted
+    validation ``metric`` (scores in its units: ``log_loss`` lower is better; gains are on
+    the meta-model's scale, :mod:`autodistill.meta.scores`).
 
     Raises:
         AutodistillError: when the database holds too few studies to learn from.
+        MetricError: an unknown metric, or one the knowledge base does not hold.
     """
     from autodistill.meta.knowledge import load_meta_rows
 
@@ -249,7 +262,7 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
     url = store.resolve_url(storage)
     meta = task["dataset"]["meta_features"]
     teacher_valid = task["teacher"]["valid_accuracy"]
-    rows = load_meta_rows(url)
+    rows = load_meta_rows(url, metric=metric)
     try:
         model: MetaModel = fit_meta_model(rows)
     except ValueError:
@@ -269,48 +282,57 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
     ranking = rank_candidates(model, meta, teacher_valid, candidates, support)
     near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
     recommendations = [
-        _recommendation(rank, index, candidates[index], ranking, near, tasks)
+        _recommendation(rank, index, candidates[index], ranking, near, tasks, metric)
         for rank, index in enumerate(_diverse(ranking.order, candidates, top), start=1)]
     plain = None if ranking.plain is None else _recommendation(
-        0, ranking.plain, candidates[ranking.plain], ranking, near, tasks)
+        0, ranking.plain, candidates[ranking.plain], ranking, near, tasks, metric)
     return {
+        "metric": metric,
         "dataset": task["dataset"],
         "teacher": task["teacher"],
         "student": task["student"],
         "storage": store.mask_url(url),
         "model": {"training_trials": model.n_rows, "training_tasks": model.n_tasks,
-                  "candidates": len(candidates), "target": "gain over plain_tuned (validation)"},
+                  "candidates": len(candidates),
+                  "target": f"gain over plain_tuned (validation {_scale(metric)})"},
         "distillation_helps": ranking.distillation_helps,
-        "plain_tuned_predicted_score": round(model.reference_score(meta, teacher_valid), 4),
+        "plain_tuned_predicted_score": round(
+            from_score(metric, model.reference_score(meta, teacher_valid)), 4),
         "plain": None if plain is None else {k: v for k, v in plain.items() if k != "rank"},
-        "verdict": _verdict(ranking),
+        "verdict": _verdict(ranking, metric),
         "recommendations": recommendations,
     }
 
 
 def _recommendation(rank: int, index: int, doc: dict[str, Any], ranking: Ranking,
                     near: list[tuple[str, float]], tasks: dict[str, list[MetaRow]],
-                    ) -> dict[str, Any]:
+                    metric: str = "accuracy") -> dict[str, Any]:
+    interval = sorted(round(from_score(metric, float(v)), 4) for v in ranking.intervals[index])
     return {
         "rank": rank,
         "pipeline": doc,
         "uses_teacher": ranking.uses_teacher[index],
-        "predicted_score": round(float(ranking.scores[index]), 4),
-        "interval": [round(float(v), 4) for v in ranking.intervals[index]],
+        "predicted_score": round(from_score(metric, float(ranking.scores[index])), 4),
+        "interval": interval,
         "predicted_gain_over_plain_tuned": round(float(ranking.gains[index]), 4),
         "gain_interval": [round(float(v), 4) for v in ranking.gain_intervals[index]],
-        "evidence": _evidence(doc, near, tasks),
+        "evidence": _evidence(doc, near, tasks, metric),
     }
 
 
-def _verdict(ranking: Ranking) -> str:
+def _scale(metric: str) -> str:
+    """The meta-model's scale for ``metric`` (:mod:`autodistill.meta.scores`)."""
+    return "exp(-log_loss)" if metric == "log_loss" else metric
+
+
+def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
     """One line: whether distillation is predicted to help, and by how much."""
     if ranking.distillation_helps:
         best = max((i for i, used in enumerate(ranking.uses_teacher) if used),
                    key=lambda i: ranking.gain_intervals[i, 0])
         lo, hi = ranking.gain_intervals[best]
         return (f"distillation is predicted to help: up to {ranking.gains[best]:+.3f} "
-                f"validation accuracy over a tuned student without a teacher "
+                f"validation {_scale(metric)} over a tuned student without a teacher "
                 f"(interval {lo:+.3f} to {hi:+.3f})")
     return ("distillation is not predicted to help here: no pipeline that uses the teacher "
             "beats a tuned student without one beyond its interval; train the plain pipeline "
@@ -318,24 +340,27 @@ def _verdict(ranking: Ranking) -> str:
 
 
 def recommend_pipelines(dataset: Any, teacher: Any, student: str, *, top: int = 5,
-                        storage: str | None = None) -> list[Pipeline]:
+                        storage: str | None = None, metric: str = "accuracy") -> list[Pipeline]:
     """The top ``top`` recommended pipelines (used by ``search --warm-start``)."""
-    doc = recommend_for(dataset, teacher, student, top=top, storage=storage)
+    doc = recommend_for(dataset, teacher, student, top=top, storage=storage, metric=metric)
     return [Pipeline.from_dict(r["pipeline"], source=f"recommendation {r['rank']}")
             for r in doc["recommendations"]]
 
 
 def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
               student: str = "mlp:16", top: int = 5, storage: str | None = None,
-              split_seed: int = 0) -> dict[str, Any]:
-    """Load ``data`` and its teacher, then rank as :func:`recommend_for`; adds ``seconds``.
+              split_seed: int = 0, metric: str = "accuracy") -> dict[str, Any]:
+    """Load ``data`` and its teacher, then rank as :func:`recommend_for` by ``metric``;
+    adds ``seconds``.
 
     A task seen before (same data bytes, options, teacher and student) is read from
     :mod:`autodistill.meta.feature_cache` instead: neither the data nor the teacher is loaded.
+    With ``metric`` accuracy, a table whose majority class exceeds 90% logs one warning.
     """
     from autodistill.meta import feature_cache
 
     _check_top(top)
+    metric = get_metric(metric).name
     started = time.perf_counter()
     key = feature_cache.task_key(data, target=target, teacher=teacher, student=student,
                                  split_seed=split_seed)
@@ -346,9 +371,13 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
 
         dataset = load_dataset(data, target=target, split_seed=split_seed)
         task = task_summary(dataset, get_teacher(teacher, dataset), student)
+        task["majority_warning"] = majority_warning(
+            np.concatenate([dataset.y_train, dataset.y_valid, dataset.y_test]), dataset.spec)
         feature_cache.write(key, task)
+    if metric == "accuracy" and task.get("majority_warning"):
+        log.warning(task["majority_warning"])
     task_seconds = time.perf_counter() - started
-    doc = rank_for_task(task, top=top, storage=storage)
+    doc = rank_for_task(task, top=top, storage=storage, metric=metric)
     doc["seconds"] = {"teacher": round(task_seconds, 3),
                       "total": round(time.perf_counter() - started, 3)}
     return doc

@@ -12,13 +12,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-__all__ = ["RECORD_FORMAT", "StudyRecord", "read_study_record", "write_study_record",
-           "record_from_attrs"]
+__all__ = ["RECORD_FORMAT", "METRICS_ATTR", "StudyRecord", "read_study_record",
+           "write_study_record", "record_from_attrs", "trial_metrics"]
 
 #: The user attribute that holds the record.
 RECORD_ATTR = "autodistill"
 #: Bumped when the record's fields change meaning; older formats are read forward.
 RECORD_FORMAT = 2
+#: The trial user attribute with every metric: ``{"valid": {name: score}, "test": {...}}``.
+METRICS_ATTR = "metrics"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class StudyRecord:
     #: The task's meta-features with its student (what makes the study a training row of
     #: the meta-model); None when the search was run without an advisor.
     meta_features: dict[str, float] | None = None
+    #: The metric the study optimised on validation (``--metric``); studies recorded
+    #: before it existed optimised accuracy.
+    metric: str = "accuracy"
     format: int = field(default=RECORD_FORMAT)
 
     #: The fields that decide whether another run may continue this study.
@@ -91,3 +96,28 @@ def read_study_record(study_or_attrs: Any) -> StudyRecord | None:
 def write_study_record(study: Any, record: StudyRecord) -> None:
     """Store ``record`` on the Optuna study."""
     study.set_user_attr(RECORD_ATTR, record.to_attrs())
+
+
+def trial_metrics(trial: Any, study_metric: str | None = "accuracy",
+                  ) -> dict[str, dict[str, float]]:
+    """A finished trial's scores as ``{"valid": {name: score}, "test": {...}}``.
+
+    Trials store every metric in the ``metrics`` user attribute; an older trial stored
+    only its objective (the study's ``study_metric`` on validation, its value) and
+    ``test_accuracy``, so that is all it yields (``study_metric`` None: a study autodistill
+    did not run, whose value means nothing known). A metric a trial lacks is absent.
+    """
+    attrs = getattr(trial, "user_attrs", None) or {}
+    stored = attrs.get(METRICS_ATTR)
+    scores: dict[str, dict[str, float]] = {"valid": {}, "test": {}}
+    if isinstance(stored, dict):
+        for split in scores:
+            part = stored.get(split)
+            if isinstance(part, dict):
+                scores[split] = {k: float(v) for k, v in part.items() if v is not None}
+    value = getattr(trial, "value", None)
+    if value is not None and study_metric is not None:
+        scores["valid"].setdefault(study_metric, float(value))
+    if attrs.get("test_accuracy") is not None:
+        scores["test"].setdefault("accuracy", float(attrs["test_accuracy"]))
+    return scores

@@ -44,7 +44,7 @@ __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "metadata", "schema_version", "kb_inf
            "kb_trials", "current_version", "migrate"]
 
 #: The version these definitions describe; :data:`MIGRATIONS` reaches it from any older one.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -84,6 +84,9 @@ kb_trials = Table(
     Column("portfolio", Integer, nullable=True),
     # Who shipped the row: "autodistill" for the knowledge base, else the plugin's name.
     Column("source", String(256), nullable=False, server_default="autodistill"),
+    # Every metric of the trial, JSON {"valid": {...}, "test": {...}}; NULL when the
+    # shipped trial held accuracy only (valid/test).
+    Column("metrics", Text, nullable=True),
 )
 
 
@@ -100,8 +103,16 @@ def _v1_to_v2(conn: Connection) -> None:
                                  "VARCHAR(256) NOT NULL DEFAULT 'autodistill'")
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    """Version 3: knowledge-base trials hold every metric (``--metric``)."""
+    if inspect(conn).has_table("autodistill_kb_trials"):
+        columns = {c["name"] for c in inspect(conn).get_columns("autodistill_kb_trials")}
+        if "metrics" not in columns:
+            conn.exec_driver_sql("ALTER TABLE autodistill_kb_trials ADD COLUMN metrics TEXT")
+
+
 #: ``MIGRATIONS[v]`` upgrades a database of version ``v`` to ``v + 1``.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def current_version(conn: Connection) -> int | None:

@@ -88,6 +88,7 @@ class Job:
     presets_last: bool = False
     prune: bool = True
     population: int = 1  # trials asked and trained together
+    metric: str = "accuracy"  # the objective, on validation (autodistill.metrics.METRICS)
 
 
 class Objective:

@@ -9,12 +9,13 @@ import os
 import re
 from typing import Any
 
-from autodistill.errors import AutodistillError
+from autodistill.errors import AutodistillError, StorageError
+from autodistill.metrics import warn_majority
 from autodistill.study.job import NO_TEACHER, Job
 from autodistill.study.population_worker import default_population
 
 __all__ = ["MAX_STUDY_NAME", "PLAIN_SUFFIX", "checked_options", "default_study_name",
-           "study_name", "teacher_for"]
+           "refuse_other_metric", "study_name", "teacher_for", "warn_majority"]
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +77,17 @@ def checked_options(trials: int, workers: int, population: int | None,
         raise AutodistillError(f"--population {population}: train at least one trial at a "
                                "time (1 trains them one by one)")
     return population
+
+
+def refuse_other_metric(existing: Any, metric: str, url: str, name: str) -> None:
+    """Refuse, in one line, to resume study ``name`` (whose record is ``existing``) with
+    another ``--metric``: its trials' values are another metric's (a study recorded before
+    ``--metric`` existed optimised accuracy)."""
+    from autodistill.store.storage import mask_url
+
+    if existing.metric == metric:
+        return
+    raise StorageError(
+        f"study '{name}' in {mask_url(url)} optimised --metric {existing.metric}, not "
+        f"{metric}; pass --metric {existing.metric} to resume it, or --study "
+        f"{name}-{metric} for a new study of this metric")

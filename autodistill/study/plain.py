@@ -16,6 +16,7 @@ from typing import Any
 
 from autodistill.study.job import NO_TEACHER
 from autodistill.study.options import PLAIN_SUFFIX
+from autodistill.study.queue import best_trial
 from autodistill.study.run import run_search
 
 __all__ = ["PLAIN_SPACE", "PLAIN_TRIALS", "plain_study_name", "run_plain_tuned",
@@ -99,8 +100,5 @@ def plain_tuned_best(storage: Any, study: str, record: Any = None,
     if record is not None and (theirs is None or theirs.conflict(replace(
             record, teacher=theirs.teacher)) is not None):
         return None
-    done = [t for t in plain.get_trials(deepcopy=False) if t.state.name == "COMPLETE"
-            and t.value is not None]
-    if not done:
-        return None
-    return name, max(done, key=lambda t: (t.value, -t.number))
+    best = best_trial(plain)
+    return (name, best) if best is not None else None

@@ -136,7 +136,7 @@ def train_trials(study: Any, trials: Sequence[Any], objective: Objective,
             members.append(Member(pipeline, job.seed))
         outcomes = train_population(members, objective.dataset, objective.teacher,
                                     student=job.student,
-                                    on_epoch=_reporter(live, job.prune, stop))
+                                    on_epoch=_reporter(live, job.prune, stop, job.metric))
         for trial, outcome in zip(live, outcomes, strict=True):
             _tell(study, trial, outcome, objective, started)
             untold.pop(trial.number)
@@ -157,16 +157,22 @@ def train_trials(study: Any, trials: Sequence[Any], objective: Objective,
             heartbeats.discard(trial._trial_id)
 
 
-def _reporter(trials: Sequence[Any], prune: bool, stop: Any) -> Any:
+def _reporter(trials: Sequence[Any], prune: bool, stop: Any, metric: str = "accuracy") -> Any:
     """``on_epoch`` for :func:`~autodistill.training.engine.train_population`: report, prune, stop.
 
     Without pruning nothing is reported per epoch (each report is a database commit,
     which on SQLite costs more than a small student's epoch); the validation curve is
-    stored once, as the ``history`` user attribute, when the trial is told.
+    stored once, as the ``history`` user attribute, when the trial is told. The engine
+    hands over each epoch's validation accuracy; a study that minimises its metric
+    (``log_loss``) is reported the validation error ``1 - accuracy`` instead, so that
+    the pruner compares intermediate values in the study's direction.
     """
     import optuna
 
+    from autodistill.metrics import get_metric
     from autodistill.study.job import Interrupted
+
+    maximize = get_metric(metric).maximize
 
     def on_epoch(member: int, epoch: int, accuracy: float) -> None:
         if stop.requested:
@@ -174,7 +180,7 @@ def _reporter(trials: Sequence[Any], prune: bool, stop: Any) -> Any:
         if not prune:
             return
         trial = trials[member]
-        trial.report(accuracy, epoch)
+        trial.report(accuracy if maximize else 1.0 - accuracy, epoch)
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {accuracy:.4f})")
 
@@ -219,7 +225,18 @@ def _verdict(outcome: Any, objective: Objective) -> tuple[Any, float | None, dic
         if isinstance(outcome, ComponentError):
             attrs["failed_component"] = f"{outcome.family}:{outcome.component}"
         return TrialState.FAIL, None, attrs
-    return TrialState.COMPLETE, outcome.valid_accuracy, {
+    from autodistill.store.record import METRICS_ATTR
+
+    metric = objective.job.metric
+    value = (outcome.valid_accuracy if metric == "accuracy"  # the engine's own figure
+             else outcome.valid_metrics[metric])
+    return TrialState.COMPLETE, value, {
+        METRICS_ATTR: {"valid": _rounded(outcome.valid_metrics),
+                       "test": _rounded(outcome.test_metrics)},
         "test_accuracy": outcome.test_accuracy, "macro_f1": outcome.macro_f1,
         "teacher_agreement": outcome.teacher_agreement, "epochs_run": outcome.epochs_run,
         "history": [round(value, 6) for value in outcome.history]}
+
+
+def _rounded(scores: dict[str, float]) -> dict[str, float]:
+    return {name: round(float(value), 6) for name, value in scores.items()}

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from autodistill.training.pipeline import Pipeline
 
 __all__ = [
-    "PRESETS_RUN_LAST", "STARTUP_TRIALS", "create_study", "enqueue_pipelines", "make_sampler",
+    "PRESETS_RUN_LAST", "STARTUP_TRIALS", "best_trial", "create_study", "enqueue_pipelines", "make_sampler",
     "preset_pipelines",
     "queue_presets_when_due", "trial_counts", "uncounted",
 ]
@@ -44,14 +44,28 @@ def make_sampler(seed: int = 0, startup_trials: int = STARTUP_TRIALS) -> Any:
 
 
 def create_study(storage: Any, name: str, *, seed: int = 0,
-                 startup_trials: int = STARTUP_TRIALS) -> Any:
-    """Create or load the study ``name``: maximise, :func:`make_sampler`, median pruning."""
+                 startup_trials: int = STARTUP_TRIALS, metric: str = "accuracy") -> Any:
+    """Create or load the study ``name``: ``metric``'s direction (maximise, but minimise
+    ``log_loss``), :func:`make_sampler`, median pruning."""
     import optuna
+
+    from autodistill.metrics import get_metric
 
     sampler = make_sampler(seed, startup_trials)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
-    return optuna.create_study(storage=storage, study_name=name, direction="maximize",
+    return optuna.create_study(storage=storage, study_name=name,
+                               direction=get_metric(metric).direction,
                                sampler=sampler, pruner=pruner, load_if_exists=True)
+
+
+def best_trial(study: Any) -> Any:
+    """The study's best completed trial in its direction (the first on ties), or None."""
+    complete = [t for t in study.get_trials(deepcopy=False)
+                if t.state.name == "COMPLETE" and t.value is not None]
+    if not complete:
+        return None
+    sign = -1.0 if study.direction.name == "MINIMIZE" else 1.0
+    return max(complete, key=lambda t: (sign * t.value, -t.number))
 
 
 def uncounted(trials: list[Any]) -> set[int]:

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from autodistill._resources import cap_workers
 from autodistill.errors import AutodistillError, StorageError
+from autodistill.metrics import get_metric
 from autodistill.store import journal as _journal
 from autodistill.store import storage as store
 from autodistill.store.db_lock import database_lock
@@ -48,8 +49,10 @@ from autodistill.study.options import (
     PLAIN_SUFFIX,
     checked_options,
     default_study_name,
+    refuse_other_metric,
     study_name,
     teacher_for,
+    warn_majority,
 )
 from autodistill.study.queue import (
     create_study,
@@ -59,6 +62,7 @@ from autodistill.study.queue import (
     trial_counts,
     uncounted,
 )
+from autodistill.study.summary import summarize
 from autodistill.study.worker import run_parallel, work
 from autodistill.training.pipeline import Pipeline
 
@@ -121,6 +125,7 @@ def run_search(
     quiet: bool = False,
     handle_signals: bool = True,
     twin: bool = True,
+    metric: str = "accuracy",
 ) -> dict[str, Any]:
     """Run (or resume) a search; return the :func:`summarize` document (``search --json``).
 
@@ -143,9 +148,9 @@ def run_search(
         prune: Stop unpromising trials early (off for the knowledge base's portfolio).
         seed, split_seed: Seeds of student training and the sampler; of the split.
         progress: Called as ``progress(done, total, best)`` while trials finish.
-        quiet: Silence Optuna's per-trial log lines.
-        handle_signals: SIGINT/SIGTERM stop cleanly (main thread only).
+        quiet, handle_signals: Silence Optuna's trial lines; stop cleanly on SIGINT/SIGTERM.
         twin: Train the best trial's no-teacher twin at the end (:mod:`autodistill.study.twin`).
+        metric: The objective on validation (``log_loss`` minimised); trials store all four.
 
     Raises:
         StorageError: an unreachable database, or a study of another task.
@@ -157,15 +162,14 @@ def run_search(
     url = store.resolve_url(storage)
     store.ensure_schema(url)  # an unreachable database fails before the teacher trains
     teacher = teacher_for(space, teacher)
-    interval = _env_int("AUTODISTILL_HEARTBEAT_INTERVAL", 60)
-    grace = _env_int("AUTODISTILL_HEARTBEAT_GRACE", None)
     job = Job(data=data, target=target, split_seed=split_seed, teacher=teacher, student=student,
               space=space, url=url, study=study or "", trials=trials, seed=seed,
-              deadline=time.time() + timeout if timeout else None, heartbeat_interval=interval,
-              grace_period=grace, quiet=quiet, prune=prune, population=population)
+              deadline=time.time() + timeout if timeout else None,
+              heartbeat_interval=_env_int("AUTODISTILL_HEARTBEAT_INTERVAL", 60),
+              grace_period=_env_int("AUTODISTILL_HEARTBEAT_GRACE", None), quiet=quiet,
+              prune=prune, population=population, metric=get_metric(metric).name)
     dataset, teacher_outputs, space_obj = load_inputs(job, partial(_refuse_other, job, study))
     job.study = study_name(study, dataset, job)
-
     canonical, picks = _open_study(job, (dataset, teacher_outputs, space_obj), advisor,
                                    warm_start)
     finished_before = {t._trial_id for t in canonical.get_trials(deepcopy=False)
@@ -185,7 +189,8 @@ def _open_study(job: Job, inputs: tuple[Any, Any, Any], advisor: TaskAdvisor | N
     """Create or load the study, check or write its record, and pick the warm start."""
     dataset, teacher_outputs, space_obj = inputs
     with database_lock(job.url, store.get_engine(job.url)):  # two commands may create one study
-        canonical = create_study(open_run_storage(job), job.study, seed=job.seed)
+        canonical = create_study(open_run_storage(job), job.study, seed=job.seed,
+                                 metric=job.metric)
     _check_study(canonical, job.url, job, dataset, teacher_outputs, space_obj, advisor)
     picks = _warm_start(warm_start, advisor, dataset, teacher_outputs, job.student, job.url)
     if picks:
@@ -236,9 +241,11 @@ def _ran_since(study: Any, finished_before: set[int]) -> int:
 
 
 def _refuse_other(job: Job, study: str | None, dataset: Any) -> None:
-    """Refuse, before the teacher trains, to continue a study of another task."""
+    """Refuse, before the teacher trains, to continue a study of another task or metric;
+    warn (once) when the metric is accuracy and one class dominates ``dataset``."""
     import optuna
 
+    warn_majority(dataset, job.metric)
     name = study_name(study, dataset, job)
     try:
         existing = read_study_record(optuna.load_study(
@@ -248,6 +255,7 @@ def _refuse_other(job: Job, study: str | None, dataset: Any) -> None:
     if existing is not None:
         _raise_on_conflict(existing, _record_of(job, dataset, None, existing.space), job.url,
                            name)
+        refuse_other_metric(existing, job.metric, job.url, name)
 
 
 def _record_of(job: Job, dataset: Any, teacher: Any, space: str) -> StudyRecord:
@@ -255,7 +263,7 @@ def _record_of(job: Job, dataset: Any, teacher: Any, space: str) -> StudyRecord:
         dataset=dataset.spec, dataset_name=dataset.name, fingerprint=dataset.fingerprint,
         teacher=job.teacher, student=job.student, split_seed=job.split_seed, space=space,
         n_rows=int(dataset.n_rows), n_features=int(dataset.n_features),
-        n_classes=int(dataset.n_classes),
+        n_classes=int(dataset.n_classes), metric=job.metric,
         teacher_accuracy=float(teacher.accuracy) if teacher is not None else None)
 
 
@@ -280,6 +288,7 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
     existing = read_study_record(study)
     if existing is not None:
         _raise_on_conflict(existing, record, url, job.study)
+        refuse_other_metric(existing, job.metric, url, job.study)
         if existing.space != space.name:
             # Optuna cannot mix two spaces in one study (its dynamic-space error), and the
             # trials of one would be compared with those of the other: refuse before any trial.
@@ -346,7 +355,7 @@ def _run_journal(job: Job, canonical: Any, objective: Objective, warm: list[Pipe
                                "use PostgreSQL to let several searches cooperate")
         path.unlink(missing_ok=True)
         journal = create_study(_journal.open_journal(path), job.study, seed=job.seed,
-                               startup_trials=job.startup_trials)
+                               startup_trials=job.startup_trials, metric=job.metric)
         running_elsewhere = _journal.mirror_to_journal(canonical, journal)
         job.journal, job.trials = str(path), job.trials - running_elsewhere
         try:
@@ -354,39 +363,3 @@ def _run_journal(job: Job, canonical: Any, objective: Objective, warm: list[Pipe
             run_parallel(journal, objective, job, workers, stop, progress)
         finally:
             _journal.merge_journal(path, canonical)
-
-
-def summarize(study: Any, url: str, *, requested: int | None = None, ran: int = 0,
-              interrupted: bool = False, seconds: float | None = None) -> dict[str, Any]:
-    """The ``search --json`` document of ``study`` (the storage URL masked):
-    ``{"study", "storage", "dataset", "teacher": {"spec", "accuracy"}, "student", "space",
-    "trials": {"complete", "pruned", "fail", "running", "waiting", "counted", "requested",
-    "total"}, "ran" (counted trials finished meanwhile), "best": {"number", "pipeline", "valid_score", "test_accuracy",
-    "seconds"} | None, "interrupted", "seconds"}``."""
-    trials = study.get_trials(deepcopy=False)
-    counts = trial_counts(trials)
-    record = read_study_record(study)
-    complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
-    best = None
-    if complete:
-        top = max(complete, key=lambda t: (t.value, -t.number))
-        from autodistill.study.twin import twins_of
-
-        best = {"number": top.number, "pipeline": top.user_attrs.get("pipeline"),
-                "valid_score": top.value, "test_accuracy": top.user_attrs.get("test_accuracy"),
-                "seconds": top.user_attrs.get("seconds"),
-                "no_teacher_twin": twins_of(study).get(top.number)}
-    return {
-        "study": study.study_name,
-        "storage": store.mask_url(url),
-        "dataset": record.dataset_name if record else None,
-        "teacher": {"spec": record.teacher if record else None,
-                    "accuracy": record.teacher_accuracy if record else None},
-        "student": record.student if record else None,
-        "space": record.space if record else None,
-        "trials": {**counts, "requested": requested, "total": len(trials)},
-        "ran": ran,
-        "best": best,
-        "interrupted": interrupted,
-        "seconds": round(seconds, 3) if seconds is not None else None,
-    }

@@ -5,7 +5,8 @@ same training settings, student, split and seed but every component ``none``: no
 teacher. The difference between the two is what the components that use the teacher
 gain at exactly those settings, free of the training settings' own effect (a well-chosen
 learning rate is not distillation). The twin is kept on the study, in the user attribute
-``no_teacher_twins`` (``{"<trial number>": {"valid", "test", "training"}}``), because
+``no_teacher_twins`` (``{"<trial number>": {"valid", "test", "training", "metrics"}}``:
+accuracies, and every metric as a trial's ``metrics`` attribute holds them), because
 Optuna does not let a finished trial's attributes change.
 """
 
@@ -42,14 +43,13 @@ def twins_of(study_or_attrs: Any) -> dict[int, dict[str, Any]]:
 def record_twin_of_best(study: Any, dataset: Any, student: str, seed: int) -> dict[str, Any] | None:
     """Train and store the no-teacher twin of ``study``'s best trial, unless it has one
     or the best trial uses no teacher; return the twin (None when there is none)."""
+    from autodistill.study.queue import best_trial
     from autodistill.training.engine import train_student
     from autodistill.training.pipeline import Pipeline
 
-    complete = [t for t in study.get_trials(deepcopy=False)
-                if t.state.name == "COMPLETE" and t.value is not None]
-    if not complete:
+    best = best_trial(study)
+    if best is None:
         return None
-    best = max(complete, key=lambda t: (t.value, -t.number))
     doc = best.user_attrs.get("pipeline")
     if not isinstance(doc, dict):
         return None
@@ -62,7 +62,10 @@ def record_twin_of_best(study: Any, dataset: Any, student: str, seed: int) -> di
     result = train_student(Pipeline.from_dict(twin_doc, source="no-teacher twin"), dataset,
                            None, student=student, seed=seed)
     twin = {"valid": round(float(result.valid_accuracy), 6),
-            "test": round(float(result.test_accuracy), 6), "training": twin_doc["training"]}
+            "test": round(float(result.test_accuracy), 6), "training": twin_doc["training"],
+            "metrics": {split: {k: round(float(v), 6) for k, v in scores.items()}
+                        for split, scores in (("valid", result.valid_metrics),
+                                              ("test", result.test_metrics))}}
     stored = {str(k): v for k, v in twins.items()}
     stored[str(best.number)] = twin
     study.set_user_attr(TWINS_ATTR, stored)

@@ -46,6 +46,7 @@ from autodistill.study.job import (
 )
 from autodistill.study.queue import (
     PRESETS_RUN_LAST,
+    best_trial,
     create_study,
     queue_presets_when_due,
     trial_counts,
@@ -135,11 +136,13 @@ def _rounds(study: Any, objective: Objective, job: Job, stop: Stop,
 
 
 def report(study: Any, total: int, progress: ProgressFn) -> None:
-    """Call ``progress(done, total, best)`` from the study's trials."""
+    """Call ``progress(done, total, best)`` from the study's trials (best in the study's
+    direction)."""
     trials = study.get_trials(deepcopy=False)
     counts = trial_counts(trials)
-    values = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
-    progress(min(counts["counted"] - counts["running"], total), total, max(values, default=None))
+    best = best_trial(study)
+    progress(min(counts["counted"] - counts["running"], total), total,
+             best.value if best is not None else None)
 
 
 def worker_main(fields: dict[str, Any], coordinator: int | None = None) -> None:
@@ -157,7 +160,7 @@ def worker_main(fields: dict[str, Any], coordinator: int | None = None) -> None:
     try:
         dataset, teacher, space = load_inputs(job)
         study = create_study(open_run_storage(job), job.study, seed=sampler_seed(job),
-                             startup_trials=job.startup_trials)
+                             startup_trials=job.startup_trials, metric=job.metric)
         work(study, Objective(space, dataset, teacher, job, stop), job, stop)
     except AutodistillError as exc:
         print(f"Error: {_secrets.scrub(str(exc))}", file=sys.stderr)

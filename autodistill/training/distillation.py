@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from autodistill import progress
 from autodistill.data.dataset import Dataset, load_dataset
+from autodistill.metrics import all_metrics, get_metric, warn_majority
 from autodistill.training.engine import TrainResult, train_student
 from autodistill.training.pipeline import Pipeline
 from autodistill.training.students import check_student_fits, count_params
@@ -25,7 +28,7 @@ def distill(data: str, pipeline: Pipeline | dict | str, **options: Any) -> dict[
 
     ``pipeline`` is a :class:`Pipeline`, a pipeline dict, or a preset name, JSON text or
     JSON file; ``options`` are those of :func:`distill_run` (``target``, ``teacher``,
-    ``student``, ``seed``, ``split_seed``, ``out``).
+    ``student``, ``seed``, ``split_seed``, ``out``, ``metric``).
     """
     return distill_run(data, pipeline, **options)[0]
 
@@ -51,16 +54,25 @@ def distill_run(
     seed: int = 0,
     split_seed: int = 0,
     out: Path | None = None,
+    metric: str = "accuracy",
 ) -> tuple[dict[str, Any], Dataset, TrainResult]:
     """Train ``student`` on ``data`` with ``pipeline``; return the ``distill --json``
     document, the dataset and the training result (with the trained student).
 
     The document (the README's ``distill --json``) has ``pipeline``, ``seed``, ``split``,
     ``teacher``, ``student`` and ``seconds``. With ``out``, the deployable student is
-    written there too (see :func:`save_student`).
+    written there too (see :func:`save_student`). ``metric`` names the score the report
+    leads with (``"metric"``, and ``"score"`` of the student and the teacher, on test);
+    ``"metrics"`` holds every metric of the student (validation and test) and of the
+    teacher (test, from its probabilities).
+
+    Raises:
+        MetricError: an unknown ``metric`` (before anything loads).
     """
+    metric = get_metric(metric).name
     pipeline = as_pipeline(pipeline)
     dataset = load_dataset(data, target=target, split_seed=split_seed)
+    warn_majority(dataset, metric)
     check_student_fits(student, dataset.n_features, dataset.n_classes)  # before the teacher
     started = time.perf_counter()
     teacher_outputs = get_teacher(teacher, dataset)
@@ -74,7 +86,10 @@ def distill_run(
                            on_epoch=on_epoch)
     progress.report("distill", epochs, epochs, "epoch", f"trained, {result.epochs_run} epochs",
                     valid=result.valid_accuracy)
+    teacher_metrics = all_metrics(
+        torch.softmax(teacher_outputs.logits["test"].float(), 1), dataset.y_test)
     report = {
+        "metric": metric,
         "dataset": dataset.name,
         "pipeline": pipeline.to_dict(),
         "seed": seed,
@@ -88,6 +103,8 @@ def distill_run(
             "spec": teacher,
             "accuracy": teacher_outputs.accuracy,
             "params": teacher_outputs.params,
+            "score": teacher_metrics[metric],
+            "metrics": {"test": teacher_metrics},
         },
         "student": {
             "spec": student,
@@ -97,6 +114,8 @@ def distill_run(
             "params": count_params(result.student),
             "teacher_agreement": result.teacher_agreement,
             "epochs_run": result.epochs_run,
+            "score": result.test_metrics[metric],
+            "metrics": {"valid": result.valid_metrics, "test": result.test_metrics},
         },
         "seconds": {"teacher": round(teacher_seconds, 3), "student": round(result.seconds, 3)},
     }

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from autodistill.errors import AutodistillError
+from autodistill.metrics import all_metrics
 from autodistill.training.members import Member, MemberRun, Stacks, setup_member, stack_order
 from autodistill.training.pipeline import Pipeline
 from autodistill.training.population import BatchedAdam, StackedMLP, copy_where
@@ -65,6 +66,10 @@ class TrainResult:
     history: list[float] = field(default_factory=list)
     #: The member's fine-tuned teacher copy, when its KD loss trains the teacher (``mutual``).
     teacher: nn.Module | None = None
+    #: Every metric of :data:`autodistill.metrics.METRICS` by name, from the best weights'
+    #: softmax probabilities on the validation split and on the test split.
+    valid_metrics: dict[str, float] = field(default_factory=dict)
+    test_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def default_device() -> torch.device:
@@ -213,8 +218,10 @@ def _result(state: State, run: MemberRun, dataset: Dataset) -> TrainResult | Exc
         return run.outcome
     model = state.stack.member_module(run.index, state.best if run.best_epoch >= 0 else None)
     with torch.no_grad():
-        x_test = torch.as_tensor(dataset.X_test, dtype=torch.float32)
-        test_pred = model(x_test)[0].argmax(1).numpy()
+        valid_proba, test_proba = (
+            torch.softmax(model(torch.as_tensor(x, dtype=torch.float32))[0], 1).numpy()
+            for x in (dataset.X_valid, dataset.X_test))
+    test_pred = test_proba.argmax(1)
     y_test = np.asarray(dataset.y_test)
     agreement = None
     if state.teacher is not None:
@@ -231,6 +238,8 @@ def _result(state: State, run: MemberRun, dataset: Dataset) -> TrainResult | Exc
         student=model,
         history=run.history,
         teacher=run.joint.module.cpu().eval() if run.joint is not None else None,
+        valid_metrics=all_metrics(valid_proba, dataset.y_valid),
+        test_metrics=all_metrics(test_proba, y_test),
     )
 
 
