@@ -40,7 +40,7 @@ def mi_dims(cls: type, student: MLP, teacher: TeacherOutputs) -> tuple[Any, Any]
     module = teacher_mlp(teacher)
     teacher_dims = list(module.hidden_sizes) if module is not None and module.hidden_sizes \
         else [teacher_dim]
-    return list(student.hidden_sizes) or [student.n_features], teacher_dims
+    return list(getattr(student, "hidden_sizes", ())) or [student.n_features], teacher_dims
 
 
 @torch.no_grad()
