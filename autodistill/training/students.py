@@ -62,8 +62,6 @@ def parse_student_spec(spec: str) -> StudentFamily:
         raise PipelineError(f"--student '{spec}': unknown student family '{name.strip()}'; "
                             f"installed: {student_formats()} (see `autodistill plugins`)")
     try:
-        if not sep:
-            raise ValueError("")
         return info.cls(args.strip())
     except Exception as exc:  # noqa: BLE001 - a family's parser may raise anything
         reason = f" ({exc})" if str(exc) else ""
