@@ -77,8 +77,9 @@ class StackedStudents:
         """Whether ``vmap`` runs the module (else members are called one by one)."""
         try:
             with torch.no_grad():
-                self._vmapped(self._plain, self.params, self.buffers,
-                              torch.zeros(2, self.n_features, device=device))
+                for x in (torch.zeros(2, self.n_features, device=device),
+                          torch.zeros(self.k, 2, self.n_features, device=device)):
+                    self._vmapped(self._plain, self.params, self.buffers, x)
             return True
         except Exception as exc:  # noqa: BLE001 - any failure means: call members one by one
             log.info("student %s cannot be vmapped (%s: %s); its population members are "
@@ -122,7 +123,12 @@ class StackedStudents:
         # curricula's per-row losses run under no_grad, in evaluation mode.
         wrapper.train(torch.is_grad_enabled())
         if self.vmapped:
-            return self._vmapped(wrapper, params, buffers, x)
+            try:
+                return self._vmapped(wrapper, params, buffers, x)
+            except Exception as exc:  # noqa: BLE001 - a path the probe did not take
+                log.info("student %s: vmap failed (%s: %s); members are called one by one "
+                         "from now on", type(self.template).__name__, type(exc).__name__, exc)
+                self.vmapped = False
         count = params[0].shape[0] if params else self.k
         outs = [self._call(wrapper, [p[i] for p in params], [b[i] for b in buffers],
                            x[i] if x.dim() == 3 else x) for i in range(count)]
