@@ -122,14 +122,14 @@ class StackedStudents:
         # Training steps run the module in training mode (dropout on); validation and the
         # curricula's per-row losses run under no_grad, in evaluation mode.
         wrapper.train(torch.is_grad_enabled())
-        if self.vmapped:
+        count = params[0].shape[0] if params else self.k
+        if self.vmapped and count > 1:  # one member: a plain call costs less than vmap's
             try:
                 return self._vmapped(wrapper, params, buffers, x)
             except Exception as exc:  # noqa: BLE001 - a path the probe did not take
                 log.info("student %s: vmap failed (%s: %s); members are called one by one "
                          "from now on", type(self.template).__name__, type(exc).__name__, exc)
                 self.vmapped = False
-        count = params[0].shape[0] if params else self.k
         outs = [self._call(wrapper, [p[i] for p in params], [b[i] for b in buffers],
                            x[i] if x.dim() == 3 else x) for i in range(count)]
         logits, hidden = (torch.stack([o[j] for o in outs]) for j in (0, 1))
