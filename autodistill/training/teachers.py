@@ -34,7 +34,7 @@ from autodistill.paths import cache_dir, write_atomically
 from autodistill.training.engine import Member, default_device, train_population
 from autodistill.training.mcmi import split_teacher_spec, teacher_loss, teacher_name
 from autodistill.training.pipeline import Pipeline
-from autodistill.training.students import MLP, build_module
+from autodistill.training.students import build_module
 from autodistill.training.teacher_outputs import (
     SPLITS,
     TeacherOutputs,
