@@ -80,6 +80,22 @@ def register_curricula(register: Callable[[type], None]) -> None:
 
 
 @hookspec
+def register_students(register: Callable[[type], None]) -> None:
+    """Register student families (subclasses of :class:`autodistill.students.StudentFamily`).
+
+    Called once, when the registry is first built. Call ``register(cls)`` for each
+    family; return nothing. A family's ``name`` is the prefix of ``--student NAME:ARGS``
+    (the built-in ``mlp`` family is registered through this hook too); two plugins
+    registering one name is an error naming both. Check a family with
+    :func:`autodistill.testing.check_student`. Example::
+
+        @hookimpl
+        def register_students(register):
+            register(MyStudentFamily)  # then: autodistill distill ... --student mine:8
+    """
+
+
+@hookspec
 def register_evidence(register: Callable[[str], None]) -> None:
     """Register evidence for this plugin's components: what they scored on the
     knowledge base's tasks, so that the recommender can propose them.

@@ -1,4 +1,4 @@
-"""Conformance checks for components: autodistill's ``check_estimator``.
+"""Conformance checks for components and student families: autodistill's ``check_estimator``.
 
 Run :func:`check_component` on your component class in your own test suite::
 
@@ -42,6 +42,11 @@ component and the failed check. What is checked:
   class with ``order = "easy_first"`` (``"hard_first"``) must train epoch 0 on rows
   easier (harder) on average than the whole set; one with ``matches_vanilla_budget =
   True`` must show, over the run, within 25% of ``epochs·N`` rows.
+
+A student family (``register_students``) has its own check, :func:`check_student`
+(``check_student(MyFamily, "16,2")``, the arguments of a valid spec): spec parsing and
+refusal, output shapes, hidden features, gradients, seeded initialisation,
+``functional_call`` (populations) and the ONNX export.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ import torch
 from autodistill._checks import _check, _finite, _require
 from autodistill._member_checks import check_member_axis
 from autodistill._mi_checks import MIEstimator, _check_mi_objective
+from autodistill._student_checks import check_student
 from autodistill.components import (
     FAMILY_BASES,
     Augmentation,
@@ -62,7 +68,7 @@ from autodistill.components import (
 )
 from autodistill.params import Float, Param
 
-__all__ = ["check_component"]
+__all__ = ["check_component", "check_student"]
 
 
 def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: int = 300,

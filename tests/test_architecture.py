@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"_version", "_lazy", "_stamps", "errors", "paths", "families", "params", "hookspecs",
      "metrics", "_secrets", "_resources", "_processes", "progress"},
     {"_checks"},
-    {"components", "testing", "_mi_checks", "_member_checks"},
+    {"components", "students", "testing", "_mi_checks", "_member_checks", "_student_checks"},
     {"registry"},
     {"data"},
     {"training"},

@@ -31,6 +31,9 @@ def test_guide_python_blocks_run_in_order():
     registered = []
     namespace["register_kd_losses"](registered.append)
     assert registered == [namespace["SmoothedKD"]]
+    students = []
+    namespace["register_students"](students.append)
+    assert students == [namespace["LinearStudent"]]
 
 
 def test_guide_toml_block_declares_the_entry_point_group():
@@ -87,13 +90,14 @@ def test_example_plugin_components_pass_the_conformance_checks_and_train(example
     script = """
 import json
 from autodistill.registry.manager import get_registry
-from autodistill.testing import check_component
+from autodistill.testing import check_component, check_student
 from autodistill.training.distillation import distill
 from autodistill.training.pipeline import Pipeline
 reg = get_registry()
 for family, name in [("kd_loss", "cosine_logits"), ("mi_objective", "linear_cka"),
                      ("augmentation", "feature_swap"), ("curriculum", "easy_half")]:
     check_component(reg.get(family, name).cls)
+check_student(reg.student("resmlp").cls, "8,2", bad_args=("8", "8,2,3", "x"))
 pipeline = Pipeline.from_dict({"kd_loss": {"name": "cosine_logits"},
     "mi_objective": {"name": "linear_cka"}, "augmentation": {"name": "feature_swap"},
     "curriculum": {"name": "easy_half"}, "training": {"epochs": 60}})

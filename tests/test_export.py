@@ -162,3 +162,53 @@ def test_search_out_writes_the_best_trial_retrained(tmp_path):
     assert summary["export"]["test_accuracy"] == pytest.approx(summary["best"]["test_accuracy"])
     assert json.loads((tmp_path / "m" / "model.json").read_text())["pipeline"] == \
         summary["best"]["pipeline"]
+
+
+class _GatedStudent(torch.nn.Module):
+    """A student that is no MLP: a gated layer, then a head (a plugin family's module)."""
+
+    def __init__(self, n_features: int, n_classes: int, width: int) -> None:
+        super().__init__()
+        self.value, self.gate = torch.nn.Linear(n_features, width), torch.nn.Linear(n_features, width)
+        self.head = torch.nn.Linear(width, n_classes)
+        self.hidden_dim, self.n_features, self.n_classes = width, n_features, n_classes
+
+    def forward(self, x):
+        hidden = torch.tanh(self.value(x)) * torch.sigmoid(self.gate(x))
+        return self.head(hidden), hidden
+
+
+def test_a_plugin_student_exports_and_scores_as_trained(trained, tmp_path):
+    """A student of a family a plugin registers leaves the tool as the MLP does: the
+    model directory scores the raw test rows as the trained student does."""
+    from autodistill.registry.manager import register_for_test
+    from autodistill.students import StudentFamily, parse_widths
+    from autodistill.training.model_dir import load_model
+
+    class Gated(StudentFamily):
+        """A gated one-layer student (a test family)."""
+
+        name = "gated"
+        format = "gated:WIDTH"
+
+        def __init__(self, args):
+            super().__init__(args)
+            (self.width,) = parse_widths(args)
+
+        def build(self, n_features, n_classes):
+            return _GatedStudent(n_features, n_classes, self.width)
+
+    dataset = trained[0]
+    pipeline = load_pipeline('{"kd_loss": {"name": "none"}, "training": {"epochs": 10}}')
+    remove = register_for_test("student", Gated)
+    try:
+        result = train_student(pipeline, dataset, None, student="gated:8", seed=0, device="cpu")
+    finally:
+        remove()
+    assert isinstance(result.student, _GatedStudent)
+    out = save_model(tmp_path / "m", dataset, result.student, student_spec="gated:8")
+    assert json.loads((out / "model.json").read_text())["student"] == "gated:8"
+    got = load_model(out).predict_proba(dataset.raw.split("test"))
+    with torch.no_grad():
+        expected = torch.softmax(result.student(torch.as_tensor(dataset.X_test))[0], 1).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)

@@ -207,3 +207,105 @@ class _WrongAxis(KDLoss):
 def test_check_component_catches_a_wrong_member_axis():
     with pytest.raises(AssertionError, match="member axis: same losses as member by member"):
         check_component(_WrongAxis)
+
+
+# --- student families a plugin registers: the generic (torch.func) stack -------------
+
+class _WrappedMLP(torch.nn.Module):
+    """The built-in MLP behind another class, so the engine takes the generic stack."""
+
+    def __init__(self, n_features, n_classes, widths, item_in_forward=False):
+        super().__init__()
+        from autodistill.students import MLP
+
+        self.inner = MLP(n_features, n_classes, widths)
+        self.hidden_dim, self.n_features, self.n_classes = (
+            self.inner.hidden_dim, self.inner.n_features, self.inner.n_classes)
+        self.hidden_sizes = self.inner.hidden_sizes
+        self.item_in_forward = item_in_forward
+
+    def forward(self, x):
+        if self.item_in_forward and float(x.abs().max()) > 1e30:  # vmap cannot run .item()
+            raise ValueError("unreachable")
+        return self.inner(x)
+
+    def layer_features(self, x):
+        return self.inner.layer_features(x)
+
+
+def _wrapped_family(name, item_in_forward=False):
+    from autodistill.students import StudentFamily, parse_widths
+
+    class Wrapped(StudentFamily):
+        """The MLP, wrapped (a test family)."""
+
+        format = f"{name}:WIDTH[,WIDTH...]"
+
+        def __init__(self, args):
+            super().__init__(args)
+            self.widths = parse_widths(args)
+
+        def build(self, n_features, n_classes):
+            return _WrappedMLP(n_features, n_classes, self.widths, item_in_forward)
+
+        def layer_widths(self):
+            return self.widths
+
+    Wrapped.name = name
+    return Wrapped
+
+
+@pytest.mark.parametrize("vmappable", [True, False])
+def test_a_plugin_family_population_trains_as_the_mlp_fast_path(iris_with_teacher, vmappable):
+    """Members of a plugin's family (stacked with torch.func, or called one by one when
+    vmap cannot run the module) end where the same MLPs end on the hand-written stack:
+    members with other epochs, batch sizes, an MI critic and layer mapping included, so a
+    member that stopped must not have moved."""
+    from autodistill.training.stacked_students import StackedStudents, stack_students
+
+    dataset, teacher = iris_with_teacher
+    family = _wrapped_family("wrapped_mlp", item_in_forward=not vmappable)
+    members = [
+        Member(_pipeline({"epochs": 5}, kd_loss="hinton"), seed=1),
+        Member(_pipeline({"batch_size": 64, "lr": 0.01}, kd_loss="none"), seed=2),
+        Member(_pipeline(kd_loss="hinton", mi_objective="fitnet", augmentation="mixup"), 3),
+        Member(_pipeline({"epochs": 6}, kd_loss="hinton", mi_objective="layer_map"), seed=4),
+    ]
+    remove = register_for_test("student", family)
+    try:
+        models = [family("8,6").build(4, 3) for _ in range(2)]
+        stack = stack_students(models, torch.device("cpu"))
+        assert isinstance(stack, StackedStudents) and stack.vmapped is vmappable
+        generic = train_population(members, dataset, teacher, student="wrapped_mlp:8,6")
+    finally:
+        remove()
+    fast = train_population(members, dataset, teacher, student="mlp:8,6")
+    for mine, reference in zip(generic, fast, strict=True):
+        assert not isinstance(mine, Exception), mine
+        assert mine.epochs_run == reference.epochs_run
+        assert mine.history == pytest.approx(reference.history, abs=0.02)
+        for key, value in reference.student.state_dict().items():
+            torch.testing.assert_close(mine.student.state_dict()[f"inner.{key}"], value,
+                                       rtol=1e-3, atol=1e-4)
+
+
+def test_a_plugin_family_whose_build_raises_is_named(iris_with_teacher):
+    from autodistill.students import StudentFamily
+
+    class Broken(StudentFamily):
+        """Cannot build."""
+
+        name = "broken_student"
+        format = "broken_student:"
+
+        def build(self, n_features, n_classes):
+            raise RuntimeError("no weights for you")
+
+    dataset, teacher = iris_with_teacher
+    remove = register_for_test("student", Broken)
+    try:
+        with pytest.raises(ComponentError, match="student 'broken_student' failed.*no weights"):
+            train_population([Member(_pipeline(kd_loss="hinton"), 0)], dataset, teacher,
+                             student="broken_student:")
+    finally:
+        remove()

@@ -208,6 +208,67 @@ def test_hook_register_commands(fresh_registry, tmp_path, monkeypatch):
     assert "hello from a plugin" in out.stdout
 
 
+def test_hook_register_students(fresh_registry):
+    """The built-in mlp family comes through the hook, from the built-in plugins folder."""
+    from autodistill.students import StudentFamily
+
+    impls = registry.get_plugin_manager().hook.register_students.get_hookimpls()
+    assert "autodistill.plugins.students" in [impl.plugin_name for impl in impls]
+    info = registry.get_registry().student("mlp")
+    assert info.plugin == registry.BUILTIN_PLUGIN_NAME and issubclass(info.cls, StudentFamily)
+    assert info.cls("64,32").layer_widths() == (64, 32)
+
+
+def test_two_plugins_claiming_one_student_family_is_an_error_naming_both(
+        fresh_registry, tmp_path, monkeypatch):
+    source = """
+        from autodistill.hookspecs import hookimpl
+        from autodistill.students import StudentFamily
+        class Clash(StudentFamily):
+            "Claims the built-in family."
+            name = "mlp"
+            format = "mlp:ANYTHING"
+        @hookimpl
+        def register_students(register):
+            register(Clash)
+    """
+    _write_distribution(tmp_path, "clashing-students", source, "studentclash")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("AUTODISTILL_PLUGINS", "studentclash")
+    with pytest.raises(PluginError) as info:
+        registry.get_registry()
+    message = str(info.value)
+    assert "student family 'mlp'" in message
+    assert "autodistill (built-in)" in message and "studentclash" in message
+
+
+def test_register_student_rejects_what_is_no_family():
+    from autodistill.students import StudentFamily
+
+    reg = registry.Registry()
+    with pytest.raises(PluginError, match="does not derive from autodistill.students"):
+        reg.register_student(KDLoss, "p", None)
+
+    class Colon(StudentFamily):
+        """A name the spec cannot hold."""
+
+        name = "a:b"
+
+    with pytest.raises(PluginError, match="without ':'"):
+        reg.register_student(Colon, "p", None)
+
+
+def test_unknown_student_family_lists_the_installed_ones(fresh_registry):
+    from autodistill.errors import PipelineError
+    from autodistill.training.students import parse_student_spec
+
+    with pytest.raises(PipelineError) as info:
+        parse_student_spec("cnn:3")
+    message = str(info.value)
+    assert message.startswith("--student 'cnn:3': unknown student family 'cnn'")
+    assert "mlp:WIDTH" in message and "\n" not in message
+
+
 def test_plugins_json_lists_every_builtin():
     env = {**os.environ, "AUTODISTILL_PLUGINS": ""}
     out = subprocess.run([sys.executable, "-m", "autodistill", "plugins", "--json"], env=env,
@@ -218,6 +279,8 @@ def test_plugins_json_lists_every_builtin():
     hinton = doc["plugins"]["autodistill (built-in)"]["families"]["kd_loss"]["hinton"]
     assert hinton["params"]["temperature"]["default"] == 4.0
     assert {"low", "high", "log", "default"} <= set(hinton["params"]["temperature"])
+    assert doc["students"] == ["mlp"]
+    assert doc["plugins"]["autodistill (built-in)"]["students"]["mlp"]["format"].startswith("mlp:")
 
 
 def _example_plugin_or_skip() -> None:
@@ -258,3 +321,50 @@ def test_an_installed_plugin_reaches_search_and_the_recommender(fresh_registry, 
     assert any(c["kd_loss"]["name"] == "cosine_logits" for c in candidates)
     # A component with no evidence is searched but never proposed.
     assert not any(c["augmentation"]["name"] == "feature_swap" for c in candidates)
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
+                          text=True, env={**os.environ, **env})
+
+
+@pytest.mark.slow
+def test_an_installed_student_family_trains_searches_and_deploys(tmp_path):
+    """The example plugin's `resmlp` family, installed after the fact: `plugins` lists it,
+    `distill` trains it, `search` searches how to train it, and the model `--out` writes
+    gives, through `predict`, the predictions of the trained student."""
+    _example_plugin_or_skip()
+    import numpy as np
+    import pandas as pd
+
+    from autodistill.data.dataset import load_dataset
+
+    with_plugin = {"AUTODISTILL_PLUGINS": "example"}
+    listed = _cli("plugins", "--json", **with_plugin)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["plugins"]["example"]["students"]["resmlp"]
+    refused = _cli("distill", "builtin:iris", "--pipeline", "plain", "--student", "resmlp:8,1",
+                   "--teacher", "gbdt")  # the session loads no third-party plugin
+    assert refused.returncode == 2 and "unknown student family 'resmlp'" in refused.stderr
+
+    done = _cli("distill", "builtin:iris", "--pipeline", "plain", "--student", "resmlp:8,2",
+                "--teacher", "gbdt", "--json", "--out", str(tmp_path / "m"), **with_plugin)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["student"]["spec"] == "resmlp:8,2"
+    assert report["student"]["params"] == (4 + 1) * 8 + 2 * (8 + 1) * 8 + (8 + 1) * 3
+    dataset = load_dataset("builtin:iris")
+    dataset.raw.split("test").to_csv(tmp_path / "test.csv", index=False)
+    scored = _cli("predict", str(tmp_path / "m"), str(tmp_path / "test.csv"), "--out",
+                  str(tmp_path / "p.csv"), **with_plugin)
+    assert scored.returncode == 0, scored.stderr
+    predicted = pd.read_csv(tmp_path / "p.csv")["prediction"].astype(str).to_numpy()
+    accuracy = float(np.mean(predicted == np.asarray(dataset.classes)[dataset.y_test]))
+    assert accuracy == pytest.approx(report["student"]["accuracy"])
+
+    searched = _cli("search", "builtin:iris", "--student", "resmlp:8,1", "--teacher", "gbdt",
+                    "--space", "fast", "--trials", "2", "--json", "--storage",
+                    f"sqlite:///{tmp_path / 's.db'}", **with_plugin)
+    assert searched.returncode == 0, searched.stderr
+    summary = json.loads(searched.stdout)
+    assert summary["student"] == "resmlp:8,1" and summary["best"] is not None

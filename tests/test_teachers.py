@@ -182,7 +182,7 @@ def test_difficulty_is_teacher_cross_entropy_on_the_true_label(iris, iris_teache
 @pytest.mark.parametrize(("spec", "widths"), [
     ("mlp:16", (16,)), ("mlp:64,32", (64, 32)), (" MLP: 8 ", (8,))])
 def test_student_specs_parse(spec, widths):
-    assert parse_student_spec(spec) == widths
+    assert parse_student_spec(spec).widths == widths
 
 
 @pytest.mark.parametrize("spec", ["cnn:3", "mlp", "mlp:", "mlp:0", "mlp:16,x", "mlp:-4", "16"])

@@ -280,3 +280,112 @@ def test_the_global_rng_is_left_as_it_was():
     torch.manual_seed(123)
     check_component(GoodAugmentation)
     assert torch.equal(torch.rand(3), expected)
+
+
+# --- student families -----------------------------------------------------------------
+
+def _student_fails(cls, check: str, args: str = "8", **kwargs) -> str:
+    from autodistill.testing import check_student
+
+    with pytest.raises(AssertionError) as info:
+        check_student(cls, args, **kwargs)
+    message = str(info.value)
+    assert f"'{cls.name}'" in message and f"check '{check}'" in message, message
+    return message
+
+
+def _family(module_factory, name="tiny", count=None):
+    from autodistill.students import StudentFamily, parse_widths
+
+    class Tiny(StudentFamily):
+        """A one-hidden-layer test family."""
+
+        format = f"{name}:WIDTH"
+
+        def __init__(self, args):
+            super().__init__(args)
+            (self.width,) = parse_widths(args)
+
+        def build(self, n_features, n_classes):
+            return module_factory(n_features, n_classes, self.width)
+
+        def count_params(self, n_features, n_classes):
+            return count(n_features, n_classes, self.width) if count else None
+
+    Tiny.name = name
+    return Tiny
+
+
+class _Tiny(torch.nn.Module):
+    def __init__(self, n_features, n_classes, width):
+        super().__init__()
+        self.body, self.head = torch.nn.Linear(n_features, width), torch.nn.Linear(width, n_classes)
+        self.hidden_dim, self.n_features, self.n_classes = width, n_features, n_classes
+
+    def forward(self, x):
+        hidden = torch.tanh(self.body(x))
+        return self.head(hidden), hidden
+
+
+def test_the_builtin_and_a_well_behaved_student_family_pass():
+    from autodistill.plugins.students import MLPStudent
+    from autodistill.testing import check_student
+
+    check_student(MLPStudent, "16,8", bad_args=("", "x", "0", "16,-1"))
+    check_student(_family(_Tiny, count=lambda d, c, w: (d + 1) * w + (w + 1) * c), "8")
+
+
+def test_a_student_returning_logits_alone_fails():
+    class LogitsOnly(_Tiny):
+        def forward(self, x):
+            return super().forward(x)[0]
+
+    _student_fails(_family(LogitsOnly), "forward returns (logits, hidden) of the right "
+                   "shapes, finite")
+
+
+def test_a_student_whose_hidden_width_lies_fails():
+    class Liar(_Tiny):
+        def __init__(self, n_features, n_classes, width):
+            super().__init__(n_features, n_classes, width)
+            self.hidden_dim = width + 1
+
+    _student_fails(_family(Liar), "forward returns (logits, hidden) of the right shapes, finite")
+
+
+def test_a_wrong_parameter_count_fails():
+    _student_fails(_family(_Tiny, count=lambda d, c, w: 1), "count_params matches the module")
+
+
+def test_a_student_with_a_dead_parameter_fails():
+    class Dead(_Tiny):
+        def __init__(self, n_features, n_classes, width):
+            super().__init__(n_features, n_classes, width)
+            self.unused = torch.nn.Linear(2, 2)
+
+    _student_fails(_family(Dead), "gradients reach every parameter")
+
+
+def test_a_student_initialised_outside_the_global_generator_fails():
+    class Fixed(_Tiny):
+        def __init__(self, n_features, n_classes, width):
+            super().__init__(n_features, n_classes, width)
+            gen = torch.Generator().manual_seed(123)
+            with torch.no_grad():
+                for p in self.parameters():
+                    p.copy_(torch.randn(p.shape, generator=gen))
+
+    _student_fails(_family(Fixed), "initialisation repeatable under a seed, different "
+                   "across seeds")
+
+
+def test_a_family_accepting_any_spec_fails():
+    class Lenient(_family(_Tiny)):
+        """Accepts garbage."""
+
+        def __init__(self, args):
+            self.width = 8
+
+    Lenient.name = "lenient"
+    Lenient.format = "lenient:WIDTH"
+    _student_fails(Lenient, "refuses the arguments '\\x00not a spec'")

@@ -54,7 +54,8 @@ def teacher_spec(teacher: str, teacher_input: str | None = None,
                            "(a .pt, sklearn: or onnx: file), not to 'auto'")
     return teacher + ("&" if "?" in teacher else "?") + "&".join(options)
 StudentOpt = Annotated[
-    str, typer.Option("--student", help="Student architecture, e.g. mlp:16 or mlp:64,32.")
+    str, typer.Option("--student", help="Student architecture, e.g. mlp:16 or mlp:64,32, or "
+                      "FAMILY:ARGS of a family a plugin registers (see `autodistill plugins`).")
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of student training.")]
 SplitSeedOpt = Annotated[

@@ -1,4 +1,5 @@
-"""``autodistill plugins``: what is installed, family by family, with declared params."""
+"""``autodistill plugins``: what is installed, family by family, with declared params,
+and the student families."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def _format_param(decl: dict) -> str:
 
 
 def plugins_command(as_json: JsonOpt = False) -> None:
-    """List plugins, their components per family and each component's params."""
+    """List plugins, their components per family with each component's params, and the
+    student families (--student NAME:ARGS)."""
     from autodistill.families import FAMILIES
     from autodistill.registry.manager import get_registry
     from autodistill.training.mcmi import teacher_modes
@@ -42,6 +44,13 @@ def plugins_command(as_json: JsonOpt = False) -> None:
             )
             table.add_row(name, info.plugin, info.cls.summary(), params or "-")
         console.print(table)
+    students = Table(title="Student families (--student NAME:ARGS)", title_justify="left")
+    for column in ("family", "plugin", "description", "format"):
+        students.add_column(column)
+    for name in sorted(registry.students):
+        info = registry.students[name]
+        students.add_row(name, info.plugin, info.cls.summary(), info.cls.format)
+    console.print(students)
     modes = Table(title="Teacher modes (--teacher auto+MODE[:VALUE])", title_justify="left")
     for column in ("mode", "applies to", "description", "params"):
         modes.add_column(column)

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 #: Modules whose code decides the summary.
 _SHAPING_MODULES = ("autodistill.data.dataset", "autodistill.data.sources", "autodistill.training.teachers",
-                    "autodistill.training.students", "autodistill.meta.features")
+                    "autodistill.training.students", "autodistill.students",
+                    "autodistill.plugins.students", "autodistill.meta.features")
 
 
 def _identity(spec: str, kind: str) -> list[Any]:

@@ -194,8 +194,9 @@ def compute_meta_features(dataset: Dataset, teacher: TeacherOutputs | None = Non
 def student_task_features(dataset: Dataset, teacher: TeacherOutputs, student: str,
                           seed: int = 0) -> dict[str, float]:
     """:func:`compute_meta_features` for distilling ``teacher`` into a ``student`` spec
-    (``mlp:16``): the student's parameter count comes from building it."""
-    from autodistill.training.students import build_student, count_params
+    (``mlp:16``): the student's parameter count comes from its family (counted without
+    building it when the family can)."""
+    from autodistill.training.students import student_params as count
 
-    student_params = count_params(build_student(student, dataset.n_features, dataset.n_classes))
-    return compute_meta_features(dataset, teacher, student_params, seed=seed)
+    return compute_meta_features(dataset, teacher, count(student, dataset.n_features,
+                                                         dataset.n_classes), seed=seed)

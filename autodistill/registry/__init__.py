@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "ComponentInfo": "manager",
     "DEFAULT_PLUGINS": "manager",
     "Registry": "manager",
+    "StudentInfo": "manager",
     "get_plugin_manager": "manager",
     "get_registry": "manager",
     "loaded_registry": "manager",

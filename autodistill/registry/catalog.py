@@ -51,6 +51,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "autodistill.plugins.mist",
     "autodistill.plugins.mutual",
     "autodistill.plugins.layer_mapping",
+    "autodistill.plugins.students",
 )
 #: The entry-point group third-party plugins register under.
 ENTRY_POINT_GROUP = "autodistill"

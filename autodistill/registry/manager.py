@@ -27,15 +27,17 @@ import pluggy
 
 from autodistill import hookspecs
 from autodistill.components import FAMILY_BASES
-from autodistill.errors import PluginError
+from autodistill.errors import PipelineError, PluginError
 from autodistill.families import FAMILIES, FAMILY_HOOKS
 from autodistill.params import Param, ParamDeclarationError
 from autodistill.registry import catalog
 from autodistill.registry.catalog import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, EvidenceFile
+from autodistill.students import StudentFamily
 
 __all__ = [
     "DEFAULT_PLUGINS",
     "ComponentInfo",
+    "StudentInfo",
     "BrokenPlugin",
     "Registry",
     "get_registry",
@@ -100,6 +102,24 @@ class ComponentInfo:
 
 
 @dataclass(frozen=True)
+class StudentInfo:
+    """A registered student family and the plugin that registered it."""
+
+    cls: type[StudentFamily]
+    plugin: str
+    distribution: str | None
+
+    @property
+    def name(self) -> str:
+        """The family's spec prefix."""
+        return self.cls.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``autodistill plugins --json`` prints for the family."""
+        return {"summary": self.cls.summary(), "format": self.cls.format}
+
+
+@dataclass(frozen=True)
 class BrokenPlugin:
     """An entry point that failed to load, with the reason."""
 
@@ -119,6 +139,8 @@ class Registry:
     broken: list[BrokenPlugin] = field(default_factory=list)
     #: Evidence files the plugins ship (``register_evidence``), in registration order.
     evidence: list[EvidenceFile] = field(default_factory=list)
+    #: Student families (``register_students``) by spec prefix.
+    students: dict[str, StudentInfo] = field(default_factory=dict)
 
     def names(self, family: str) -> list[str]:
         """Registered component names of ``family``, sorted."""
@@ -170,8 +192,45 @@ class Registry:
                 raise PluginError(f"plugin '{plugin}': {family} '{name}' {exc}") from None
         self.components[family][name] = ComponentInfo(cls, family, plugin, distribution)
 
+    def student(self, name: str) -> StudentInfo:
+        """Return the student family ``name``.
+
+        Raises:
+            PipelineError: listing the installed families.
+        """
+        try:
+            return self.students[name]
+        except KeyError:
+            raise PipelineError(
+                f"unknown student family '{name}'; installed: {', '.join(sorted(self.students))}"
+                " (see `autodistill plugins`)") from None
+
+    def register_student(self, cls: type, plugin: str, distribution: str | None) -> None:
+        """Validate and add one student family.
+
+        Raises:
+            PluginError: on a wrong base class, a missing or malformed name, or a name
+                another plugin registered; the message names the plugin(s).
+        """
+        if not (isinstance(cls, type) and issubclass(cls, StudentFamily)):
+            raise PluginError(f"plugin '{plugin}' registered {cls!r} as a student family, but "
+                              "it does not derive from autodistill.students.StudentFamily")
+        name = getattr(cls, "name", "")
+        if not isinstance(name, str) or not name.strip() or ":" in name or name != name.strip():
+            raise PluginError(f"plugin '{plugin}': student family {cls.__qualname__} needs a "
+                              f"'name' without ':' or spaces (got {name!r})")
+        existing = self.students.get(name)
+        if existing is not None and existing.cls is not cls:
+            raise PluginError(
+                f"student family '{name}' is registered twice: by plugin '{existing.plugin}' "
+                f"({existing.cls.__module__}.{existing.cls.__qualname__}) and by plugin "
+                f"'{plugin}' ({cls.__module__}.{cls.__qualname__}); uninstall one or "
+                "restrict AUTODISTILL_PLUGINS")
+        self.students[name] = StudentInfo(cls, plugin, distribution)
+
     def to_dict(self) -> dict[str, Any]:
-        """plugin -> family -> component -> params, plus broken plugins."""
+        """plugin -> family -> component -> params (and its student families), the
+        components and student families by name, plus broken plugins."""
         plugins: dict[str, Any] = {
             plugin: {"distribution": dist, "families": {f: {} for f in FAMILIES}}
             for plugin, dist in self.plugins.items()
@@ -188,9 +247,15 @@ class Registry:
                     "summary": described["summary"], "params": described["params"],
                     **({"requires": described["requires"]} if described["requires"] else {}),
                 }
+        for name in sorted(self.students):
+            info = self.students[name]
+            entry = plugins.setdefault(info.plugin, {"distribution": info.distribution,
+                                                     "families": {f: {} for f in FAMILIES}})
+            entry.setdefault("students", {})[name] = info.to_dict()
         return {
             "plugins": plugins,
             "components": {f: self.names(f) for f in FAMILIES},
+            "students": sorted(self.students),
             "broken": [vars(b) for b in self.broken],
         }
 
@@ -253,6 +318,13 @@ def _build() -> tuple[pluggy.PluginManager, Registry]:
                 registry.register(_family, cls, _plugin, _dist)
 
             impl.function(register=register)
+    for impl in pm.hook.register_students.get_hookimpls():
+        plugin_name, dist = owners.get(impl.plugin_name, (impl.plugin_name, None))
+
+        def register_family(cls: type, _plugin: str = plugin_name, _dist=dist) -> None:
+            registry.register_student(cls, _plugin, _dist)
+
+        impl.function(register=register_family)
     for impl in pm.hook.register_evidence.get_hookimpls():
         plugin_name, _ = owners.get(impl.plugin_name, (impl.plugin_name, None))
 
@@ -298,16 +370,21 @@ def reset_registry() -> None:
 def register_for_test(family: str, cls: type, plugin: str = "test") -> Callable[[], None]:
     """Register ``cls`` in the live registry; return a function that removes it.
 
-    Meant for tests that need a throw-away component::
+    Meant for tests that need a throw-away component (or, with family ``"student"``, a
+    student family)::
 
         remove = register_for_test("kd_loss", MyLoss)
         try: ...
         finally: remove()
     """
     registry = get_registry()
-    registry.register(family, cls, plugin, None)
+    if family == "student":
+        registry.register_student(cls, plugin, None)
+    else:
+        registry.register(family, cls, plugin, None)
 
     def remove() -> None:
-        registry.components[family].pop(cls.name, None)
+        table = registry.students if family == "student" else registry.components[family]
+        table.pop(cls.name, None)
 
     return remove

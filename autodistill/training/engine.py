@@ -3,8 +3,9 @@
 The teacher's logits and hidden features come precomputed (:class:`TeacherOutputs`); the
 only teacher forward passes here are on augmented rows, one call per step for all
 members. The members' weights are stacked on a leading member axis
-(:class:`~autodistill.training.population.StackedMLP`), so every step is one batched pass for all
-of them. Each member keeps its own cursor: its curriculum picks its rows each epoch, its
+(:class:`~autodistill.training.population.StackedMLP` for the built-in ``mlp`` family,
+:class:`~autodistill.training.stacked_students.StackedStudents` through ``torch.func`` for a
+family a plugin registers), so every step is one batched pass for all of them. Each member keeps its own cursor: its curriculum picks its rows each epoch, its
 batches are augmented with its own generator (augmented rows labelled by the teacher),
 its KD loss and weighted MI objective are minimised jointly (its MI critic trains with
 it), its validation accuracy drives its early stopping, and its best weights are
@@ -31,7 +32,8 @@ from autodistill.errors import AutodistillError
 from autodistill.metrics import all_metrics
 from autodistill.training.members import Member, MemberRun, Stacks, setup_member, stack_order
 from autodistill.training.pipeline import Pipeline
-from autodistill.training.population import BatchedAdam, StackedMLP, copy_where
+from autodistill.training.population import BatchedAdam, copy_where
+from autodistill.training.stacked_students import stack_students
 from autodistill.training.steps import MemberEpochFn, State, Step, begin_epoch, member_selection
 
 if TYPE_CHECKING:
@@ -81,7 +83,7 @@ def _state(members: Sequence[Member], dataset: Dataset, teacher: TeacherOutputs 
            student: str, device: torch.device, on_epoch: MemberEpochFn | None) -> State:
     runs = [setup_member(index, number, members[number], dataset, teacher, student, device)
             for index, number in enumerate(stack_order(members))]
-    stack = StackedMLP([r.model for r in runs], device)
+    stack = stack_students([r.model for r in runs], device)
     lr = torch.tensor([r.lr for r in runs])
     decay = torch.tensor([r.weight_decay for r in runs])
     uses_hidden = any(r.mi is not None for r in runs)
@@ -118,7 +120,8 @@ def train_population(
         dataset: The dataset with its fixed splits.
         teacher: Precomputed teacher outputs; may be ``None`` only for pipelines that do
             not use the teacher (``plain``).
-        student: Student spec such as ``mlp:16``.
+        student: Student spec such as ``mlp:16`` (or a registered family's, see
+            :mod:`autodistill.students`).
         device: Training device; ``cuda`` when available by default.
         on_epoch: Called as ``on_epoch(member, epoch, valid_accuracy)`` after each of a
             member's epochs; an exception it raises (e.g. ``optuna.TrialPruned``) stops

@@ -20,7 +20,8 @@ import torch
 from autodistill.training.requirements import teacher_mlp
 
 if TYPE_CHECKING:
-    from autodistill.training.students import MLP
+    from torch import nn
+
     from autodistill.training.teacher_outputs import TeacherOutputs
 
 __all__ = ["uses_layers", "mi_dims", "teacher_layers", "mi_inputs"]
@@ -31,7 +32,7 @@ def uses_layers(component: Any) -> bool:
     return bool(getattr(component, "uses_layers", False))
 
 
-def mi_dims(cls: type, student: MLP, teacher: TeacherOutputs) -> tuple[Any, Any]:
+def mi_dims(cls: type, student: nn.Module, teacher: TeacherOutputs) -> tuple[Any, Any]:
     """The ``(student_dim, teacher_dim)`` an MI objective class is built with: the last
     hidden widths, or, for a layer-mapping objective, the lists of every layer's width."""
     teacher_dim = int(teacher.hidden["train"].shape[1])
@@ -40,7 +41,18 @@ def mi_dims(cls: type, student: MLP, teacher: TeacherOutputs) -> tuple[Any, Any]
     module = teacher_mlp(teacher)
     teacher_dims = list(module.hidden_sizes) if module is not None and module.hidden_sizes \
         else [teacher_dim]
-    return list(student.hidden_sizes) or [student.n_features], teacher_dims
+    return _student_layer_widths(student), teacher_dims
+
+
+def _student_layer_widths(student: Any) -> list[int]:
+    """Every hidden layer's width: the MLP's ``hidden_sizes``; for another family's module,
+    read from its ``layer_features`` on one row (the input width when it has none)."""
+    sizes = getattr(student, "hidden_sizes", None)
+    if sizes is None and hasattr(student, "layer_features"):
+        with torch.no_grad():
+            row = torch.zeros(1, student.n_features)
+            sizes = [int(f.shape[1]) for f in student.layer_features(row)]
+    return list(sizes or ()) or [student.n_features]
 
 
 @torch.no_grad()

@@ -6,8 +6,9 @@ A component may declare ``requires`` (see :class:`autodistill.components.Compone
   the MLP half of the ``auto`` ensemble; ``+mcmi`` too), so a copy of it can be
   fine-tuned with the student (the ``mutual`` KD loss). A TorchScript teacher the user
   brings stays frozen, and so does ``gbdt`` (no gradient).
-* ``"deep_student"``: the student has two or more hidden layers (``mlp:64,32``), so an MI
-  objective can map several of its layers (``layer_map``).
+* ``"deep_student"``: the student exposes two or more hidden layers (``mlp:64,32``; a
+  plugin's family through ``StudentFamily.layer_widths``), so an MI objective can map
+  several of its layers (``layer_map``).
 
 A search space drops a component whose requirements the run lacks
 (:meth:`autodistill.study.space.Space.for_run`); a pipeline naming one is refused here
@@ -62,7 +63,7 @@ def run_offers(teacher: TeacherOutputs | None, student: str) -> set[str]:
     offers = set()
     if trainable_teacher(teacher):
         offers.add("trainable_teacher")
-    if len(parse_student_spec(student)) >= 2:
+    if len(parse_student_spec(student).layer_widths() or ()) >= 2:
         offers.add("deep_student")
     return offers
 

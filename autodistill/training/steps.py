@@ -26,6 +26,7 @@ from autodistill.errors import AutodistillError, ComponentError
 from autodistill.training.layers import mi_inputs, uses_layers
 from autodistill.training.members import MemberRun, Stacks, call_grouped, guarded
 from autodistill.training.population import BatchedAdam, StackedMLP
+from autodistill.training.stacked_students import StackedStudents
 
 if TYPE_CHECKING:
     from autodistill.training.teacher_outputs import TeacherOutputs
@@ -49,7 +50,7 @@ class State:
     t_train: torch.Tensor | None
     th_train: torch.Tensor | None
     runs: list[MemberRun]
-    stack: StackedMLP
+    stack: StackedMLP | StackedStudents
     optimizer: BatchedAdam
     best: list[torch.Tensor]
     kd: Stacks

@@ -1,96 +1,104 @@
-"""Students: small MLPs whose size is the user's deployment budget (``--student mlp:16``).
+"""Students: what ``--student FAMILY:ARGS`` builds, through the registered families.
 
-The search tunes *how to train* a student, never its size. The same :class:`MLP` serves
-as the ``auto`` teacher (wider). ``forward`` returns ``(logits, hidden)`` so that MI
-objectives can read the last hidden layer; the module stays TorchScript-scriptable.
+The deployment budget is the user's choice (``--student mlp:16``, ``mlp:64,32``, or a
+family a plugin registers with ``register_students``); the search tunes *how to train* a
+student, never its size. Every student the project builds goes through here: the engine
+and its populations, the ``auto`` teacher (a wide ``mlp``), the meta-features (the
+parameter count) and the checks before training. ``forward`` returns
+``(logits, hidden)`` so that MI objectives can read the hidden features.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+from autodistill.errors import AutodistillError, ComponentError, PipelineError
+from autodistill.students import MLP
 
-from autodistill.errors import PipelineError
+if TYPE_CHECKING:
+    from torch import nn
 
-__all__ = ["MLP", "parse_student_spec", "build_student", "count_params", "STUDENT_FORMAT",
-           "student_params", "check_student_fits"]
+    from autodistill.students import StudentFamily
 
+__all__ = ["MLP", "parse_student_spec", "build_student", "build_module", "count_params",
+           "STUDENT_FORMAT", "student_params", "check_student_fits", "student_formats"]
+
+#: The built-in family's format (the formats of every installed one: :func:`student_formats`).
 STUDENT_FORMAT = "mlp:WIDTH[,WIDTH...] (e.g. mlp:16 or mlp:64,32)"
-_MAX_WIDTH = 1 << 16
 #: float32 weights, their gradients, Adam's two moments and the best-epoch copy.
 _BYTES_PER_PARAM = 4 * 5
+#: Attributes every student module exposes (plain ints).
+_MODULE_ATTRIBUTES = ("hidden_dim", "n_features", "n_classes")
 
 
-class MLP(nn.Module):
-    """A ReLU multilayer perceptron returning ``(logits, hidden)``.
+def _registry():
+    from autodistill.registry.manager import get_registry
 
-    ``hidden`` is the output of the last hidden layer's ReLU (the input itself when
-    ``hidden`` is empty). Attributes (plain ints, so TorchScript keeps them):
-    ``hidden_dim`` (the width of ``hidden``), ``n_features``, ``n_classes``.
-
-    Args:
-        n_features: Input width.
-        n_classes: Number of output logits.
-        hidden: Widths of the hidden layers, input side first.
-    """
-
-    def __init__(self, n_features: int, n_classes: int, hidden: Sequence[int]) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = int(n_features)
-        for size in hidden:
-            layers += [nn.Linear(width, int(size)), nn.ReLU()]
-            width = int(size)
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(width, int(n_classes))
-        self.hidden_dim = width
-        self.n_features = int(n_features)
-        self.n_classes = int(n_classes)
-        self.hidden_sizes = tuple(int(s) for s in hidden)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(logits [n, C], hidden [n, hidden_dim])`` for a batch ``x [n, d]``."""
-        hidden = self.body(x)
-        return self.head(hidden), hidden
-
-    def layer_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The output of every hidden layer's ReLU, input side first (``[x]`` when there
-        is no hidden layer); the last is ``forward``'s ``hidden``."""
-        features = []
-        hidden = x
-        for module in self.body:
-            hidden = module(hidden)
-            if isinstance(module, nn.ReLU):
-                features.append(hidden)
-        return features or [x]
+    return get_registry()
 
 
-def parse_student_spec(spec: str) -> tuple[int, ...]:
-    """Parse ``mlp:16`` to ``(16,)`` and ``mlp:64,32`` to ``(64, 32)``.
+def student_formats() -> str:
+    """The spec format of every installed student family, ``; ``-separated."""
+    students = _registry().students
+    return "; ".join(students[name].cls.format or f"{name}:..." for name in sorted(students))
+
+
+def parse_student_spec(spec: str) -> StudentFamily:
+    """The student family instance ``spec`` names, its arguments parsed: ``mlp:64,32`` is
+    the ``mlp`` family with ``widths == (64, 32)``. The family name is case-insensitive.
 
     Raises:
-        PipelineError: when the spec is not ``mlp:`` followed by positive integer widths.
+        PipelineError: for a spec without ``FAMILY:``, an unknown family (listing the
+            installed ones) or arguments the family rejects (naming its format).
     """
     text = str(spec).strip()
-    kind, sep, widths = text.partition(":")
-    error = PipelineError(f"--student '{spec}': expected {STUDENT_FORMAT}")
-    if kind.strip().lower() != "mlp" or not sep:
-        raise error
+    name, sep, args = text.partition(":")
+    students = _registry().students
+    if not sep and name.strip().lower() not in students:
+        raise PipelineError(f"--student '{spec}': expected FAMILY:ARGS, one of: "
+                            f"{student_formats()}")
+    info = students.get(name.strip().lower())
+    if info is None:
+        raise PipelineError(f"--student '{spec}': unknown student family '{name.strip()}'; "
+                            f"installed: {student_formats()} (see `autodistill plugins`)")
     try:
-        sizes = tuple(int(w) for w in widths.split(","))
-    except ValueError:
-        raise error from None
-    if not sizes or any(s < 1 or s > _MAX_WIDTH for s in sizes):
-        raise error
-    return sizes
+        return info.cls(args.strip())
+    except Exception as exc:  # noqa: BLE001 - a family's parser may raise anything
+        reason = f" ({exc})" if str(exc) else ""
+        raise PipelineError(f"--student '{spec}': expected {info.cls.format}{reason}") from None
+
+
+def _guarded_build(family: StudentFamily, spec: str, n_features: int, n_classes: int) -> nn.Module:
+    from torch import nn
+
+    try:
+        module = family.build(int(n_features), int(n_classes))
+    except AutodistillError:
+        raise
+    except Exception as exc:
+        raise ComponentError("student", family.name,
+                             f"building '{spec}': {type(exc).__name__}: {exc}") from exc
+    if not isinstance(module, nn.Module):
+        raise ComponentError("student", family.name, f"build() returned "
+                             f"{type(module).__name__}, not a torch.nn.Module")
+    missing = [a for a in _MODULE_ATTRIBUTES if not isinstance(getattr(module, a, None), int)]
+    if missing:
+        raise ComponentError("student", family.name,
+                             f"its module lacks the int attribute(s) {', '.join(missing)}")
+    return module
 
 
 def student_params(spec: str, n_features: int, n_classes: int) -> int:
-    """Parameters of the student ``spec`` for this input and class count, without building it."""
-    widths = [int(n_features), *parse_student_spec(spec), int(n_classes)]
-    return sum((a + 1) * b for a, b in zip(widths, widths[1:], strict=False))
+    """Parameters of the student ``spec`` for this input and class count (without building
+    it when its family counts them cheaply)."""
+    family = parse_student_spec(spec)
+    counted = family.count_params(int(n_features), int(n_classes))
+    if counted is not None:
+        return int(counted)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # counting must not move the caller's generator
+        return count_params(_guarded_build(family, spec, n_features, n_classes))
 
 
 def check_student_fits(spec: str, n_features: int, n_classes: int) -> None:
@@ -104,18 +112,30 @@ def check_student_fits(spec: str, n_features: int, n_classes: int) -> None:
     params = student_params(spec, n_features, n_classes)
     check_fits(params * _BYTES_PER_PARAM,
                f"--student '{spec}' ({params:,} parameters for {n_features} features)",
-               "use narrower layers", PipelineError)
+               "use a smaller student", PipelineError)
 
 
-def build_student(spec: str, n_features: int, n_classes: int) -> MLP:
+def build_module(spec: str, n_features: int, n_classes: int) -> nn.Module:
+    """The module of ``spec`` built by its family, without the memory check (the ``auto``
+    teacher's wide MLP goes through here).
+
+    Raises:
+        PipelineError: for a malformed spec.
+        ComponentError: the family's ``build`` raised or broke the module contract.
+    """
+    return _guarded_build(parse_student_spec(spec), spec, n_features, n_classes)
+
+
+def build_student(spec: str, n_features: int, n_classes: int) -> nn.Module:
     """Build the (untrained) student described by ``spec`` for this input and class count.
 
     Raises:
         PipelineError: for a malformed spec (see :func:`parse_student_spec`) or a student
             too large for the available memory.
+        ComponentError: the family's ``build`` raised or broke the module contract.
     """
     check_student_fits(spec, n_features, n_classes)
-    return MLP(n_features, n_classes, parse_student_spec(spec))
+    return build_module(spec, n_features, n_classes)
 
 
 def count_params(module: nn.Module | None) -> int:

@@ -34,7 +34,7 @@ from autodistill.paths import cache_dir, write_atomically
 from autodistill.training.engine import Member, default_device, train_population
 from autodistill.training.mcmi import split_teacher_spec, teacher_loss, teacher_name
 from autodistill.training.pipeline import Pipeline
-from autodistill.training.students import MLP
+from autodistill.training.students import build_module
 from autodistill.training.teacher_outputs import (
     SPLITS,
     TeacherOutputs,
@@ -271,7 +271,9 @@ def _load_auto(dataset: Dataset, config: dict[str, Any],
     def load(state: State) -> nn.Module:
         if state is None:
             raise ValueError("the cached auto teacher has no weights")
-        model = MLP(dataset.n_features, dataset.n_classes, config["hidden"])
+        # A wide member of the built-in mlp student family, built through the registry.
+        spec = "mlp:" + ",".join(str(int(w)) for w in config["hidden"])
+        model = build_module(spec, dataset.n_features, dataset.n_classes)
         model.load_state_dict(state)
         return model.to(device).eval()
     return load

@@ -1,4 +1,5 @@
-"""An example autodistill plugin: one component per family, registered through hooks."""
+"""An example autodistill plugin: one component per family and a student family
+(``resmlp``), registered through hooks."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from torch.nn import functional as F
 from autodistill.components import Augmentation, Curriculum, KDLoss, MIObjective
 from autodistill.hookspecs import hookimpl
 from autodistill.params import Float
+from autodistill.students import StudentFamily, parse_widths
 
-__all__ = ["CosineLogits", "LinearCKA", "FeatureSwap", "EasyHalf"]
+__all__ = ["CosineLogits", "LinearCKA", "FeatureSwap", "EasyHalf", "ResidualMLP", "ResMLPStudent"]
 
 
 class CosineLogits(KDLoss):
@@ -84,6 +86,48 @@ class EasyHalf(Curriculum):
         return torch.randperm(self.n_rows, generator=generator)
 
 
+class ResidualMLP(nn.Module):
+    """``x -> relu(Linear(x))``, then ``blocks`` residual blocks ``h + relu(Linear(h))``;
+    the last ``h`` is the hidden feature, a linear head gives the logits."""
+
+    def __init__(self, n_features: int, n_classes: int, width: int, blocks: int) -> None:
+        super().__init__()
+        self.stem = nn.Linear(n_features, width)
+        self.blocks = nn.ModuleList(nn.Linear(width, width) for _ in range(blocks))
+        self.head = nn.Linear(width, n_classes)
+        self.hidden_dim, self.n_features, self.n_classes = int(width), int(n_features), int(n_classes)
+
+    def forward(self, x):
+        """Return ``(logits, hidden)``."""
+        hidden = torch.relu(self.stem(x))
+        for block in self.blocks:
+            hidden = hidden + torch.relu(block(hidden))
+        return self.head(hidden), hidden
+
+
+class ResMLPStudent(StudentFamily):
+    """A residual MLP: one width, a number of residual blocks (resmlp:WIDTH,BLOCKS)."""
+
+    name = "resmlp"
+    format = "resmlp:WIDTH,BLOCKS (e.g. resmlp:16,2)"
+
+    def __init__(self, args):
+        super().__init__(args)
+        widths = parse_widths(args)
+        if len(widths) != 2 or widths[1] > 16:
+            raise ValueError("give a width and 1 to 16 blocks")
+        self.width, self.blocks = widths
+
+    def build(self, n_features, n_classes):
+        """A :class:`ResidualMLP`."""
+        return ResidualMLP(n_features, n_classes, self.width, self.blocks)
+
+    def count_params(self, n_features, n_classes):
+        """Stem, blocks and head, weights and biases."""
+        w = self.width
+        return (n_features + 1) * w + self.blocks * (w + 1) * w + (w + 1) * n_classes
+
+
 @hookimpl
 def register_kd_losses(register):
     """Register :class:`CosineLogits`."""
@@ -106,6 +150,12 @@ def register_augmentations(register):
 def register_curricula(register):
     """Register :class:`EasyHalf`."""
     register(EasyHalf)
+
+
+@hookimpl
+def register_students(register):
+    """Register :class:`ResMLPStudent` (``--student resmlp:16,2``)."""
+    register(ResMLPStudent)
 
 
 @hookimpl
