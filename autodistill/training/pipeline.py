@@ -7,7 +7,7 @@ what every trial stores::
      "mi_objective": {"name": "none", "params": {}},
      "augmentation": {"name": "none", "params": {}},
      "curriculum": {"name": "none", "params": {}},
-     "training": {"steps": 2000, "lr": 0.01, "batch_size": "auto", "epochs": "auto", ...}}
+     "training": {"steps": 4000, "lr": 0.01, "batch_size": "auto", "epochs": "auto", ...}}
 
 ``training`` is the recipe of :mod:`autodistill.training.recipe` unless it says otherwise:
 ``"auto"`` settings are resolved from the number of training rows
@@ -47,8 +47,8 @@ __all__ = [
 #: document leaves ``epochs``, ``batch_size`` and ``patience`` to the data (``"auto"``;
 #: the numbers declared for them are where a search space starts).
 TRAINING_PARAMS = {
-    "epochs": AutoInt(1, 1000, default=60),
-    "steps": Int(100, 20000, default=2000, log=True),
+    "epochs": AutoInt(5, 1000, default=60),
+    "steps": Int(100, 20000, default=4000, log=True),
     "lr": Float(1e-4, 0.1, default=0.01, log=True),
     "schedule": Categorical(SCHEDULES, default="constant"),
     "final_lr_fraction": Float(0.0, 1.0, default=0.01),
