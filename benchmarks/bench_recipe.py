@@ -15,7 +15,9 @@ lr), for reference only; ``default`` is whatever ``TRAINING_PARAMS`` now default
     python benchmarks/bench_recipe.py [--limit N] [--max-rows N] [--cache FILE]
         [--candidates a,b,...]
 
-``--cache`` keeps each finished task's results in a JSON file, so an interrupted run
+The candidates were run in two rounds (the first four choosable ones, then the first
+round's winner against ``const_lr02`` and ``const_lr01_4k``); ``studies/README.md`` ("The
+training recipe") has the figures. ``--cache`` keeps each finished task's results in a JSON file, so an interrupted run
 resumes (delete the file after changing a candidate).
 """
 
