@@ -112,12 +112,23 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="JSON file of finished tasks")
     parser.add_argument("--candidates", default=",".join(("old_plain", *CHOOSABLE)),
                         help="comma-separated candidate names")
+    parser.add_argument("--real", default=None,
+                        help="instead: comma-separated real tables (pkg:... specs) to train "
+                             "old_plain and default on with mlp:16, a side check")
     args = parser.parse_args()
     torch.set_num_threads(1)  # students of a few hundred weights: threads only add overhead
     names = [n.strip() for n in args.candidates.split(",") if n.strip()]
     unknown = sorted(set(names) - set(CANDIDATES))
     if unknown:
         parser.error(f"--candidates: unknown {', '.join(unknown)}; known: {', '.join(CANDIDATES)}")
+    if args.real:
+        torch.set_num_threads(1)
+        for spec in args.real.split(","):
+            done = run_task(spec.strip(), "mlp:16", ["old_plain", "default"])
+            print(f"{spec.strip():40s} {done['n_rows']:6d} | " + " ".join(
+                f"{n} {done[n]['valid']:.3f}/{done[n]['test']:.3f}" for n in ("old_plain", "default")),
+                flush=True)
+        return
     tuned = read_plain_tuned()
     cache: dict[str, Any] = json.loads(args.cache.read_text()) if args.cache and args.cache.is_file() else {}
     tasks = kb_tasks()[:args.limit]
