@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "Param", "Float", "Int", "Categorical", "ParamDeclarationError", "param_from_dict",
+    "Param", "Float", "Int", "AutoInt", "Categorical", "ParamDeclarationError", "param_from_dict",
     "resolve_params",
 ]
 
@@ -136,6 +136,26 @@ class Int(Param):
 
 
 @dataclass(frozen=True)
+class AutoInt(Int):
+    """An :class:`Int` that may also be ``"auto"``: the value is left to the data (the
+    training recipe's epochs and patience). A search samples numbers from its range;
+    ``default`` is the number a search space starts from."""
+
+    def validate(self, name: str, value: Any) -> int | str:
+        """See :meth:`Param.validate`; ``"auto"`` is accepted as it is."""
+        if value == "auto":
+            return "auto"
+        if not _is_number(value):
+            raise ValueError(f"'{name}' must be \"auto\" or an integer in "
+                             f"[{self.low}, {self.high}], got {value!r}")
+        return super().validate(name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """See :meth:`Param.to_dict`."""
+        return {**super().to_dict(), "auto": True}
+
+
+@dataclass(frozen=True)
 class Categorical(Param):
     """A hyperparameter taking one of a fixed list of ``choices`` (str, int, float or bool)."""
 
@@ -183,7 +203,8 @@ def param_from_dict(doc: dict[str, Any]) -> Param:
     if kind == "float":
         return Float(doc["low"], doc["high"], doc["default"], bool(doc.get("log", False)))
     if kind == "int":
-        return Int(doc["low"], doc["high"], doc["default"], bool(doc.get("log", False)))
+        cls = AutoInt if doc.get("auto") else Int
+        return cls(doc["low"], doc["high"], doc["default"], bool(doc.get("log", False)))
     if kind == "categorical":
         return Categorical(doc["choices"], doc["default"])
     raise ValueError(f"not a param declaration: {doc!r}")

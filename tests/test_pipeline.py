@@ -36,7 +36,9 @@ def test_defaults_are_filled_in():
     pipeline = Pipeline.from_dict({"kd_loss": {"name": "hinton"}})
     assert pipeline.kd_loss.params == {"temperature": 4.0, "alpha": 0.9}
     assert pipeline.curriculum.name == "none"
-    assert pipeline.training["batch_size"] == 128
+    # The training recipe: sizes left to the data, resolved per table.
+    assert pipeline.training["batch_size"] == "auto"
+    assert pipeline.for_rows(96).training["batch_size"] == 16
 
 
 def test_json_file_and_string(tmp_path):

@@ -79,6 +79,12 @@ class MetaRow:
         return self.valid / max(self.teacher_valid, 1e-6)
 
 
+#: The training settings the pipeline encoding holds: those every shipped trial states.
+#: (The recipe's newer keys, ``steps``, ``schedule`` and ``final_lr_fraction``, join it
+#: once the knowledge base is rebuilt with them.)
+ENCODED_TRAINING = ("epochs", "lr", "batch_size", "weight_decay", "patience")
+
+
 def _scaled(decl: Any, value: Any) -> float:
     """A declared numeric param mapped to [0, 1] within its range (log when declared)."""
     try:
@@ -119,7 +125,7 @@ class PipelineEncoder:
         self.columns = (
             [f"{f}={n}" for f in FAMILIES for n in self.names[f]]
             + [f"{f}.{n}.{p}" for f, n, p, _ in self.params]
-            + [f"training.{p}" for p in TRAINING_PARAMS]
+            + [f"training.{p}" for p in ENCODED_TRAINING]
         )
 
     def encode(self, doc: dict[str, Any]) -> list[float]:
@@ -143,12 +149,13 @@ class PipelineEncoder:
             else:
                 out.append(-1.0)
         training = doc.get("training", {})
-        for pname, decl in TRAINING_PARAMS.items():
+        for pname in ENCODED_TRAINING:
+            decl = TRAINING_PARAMS[pname]
             value = training.get(pname, decl.default)
             if isinstance(decl, Categorical):
-                out.append(float(value))
+                out.append(float(value) if isinstance(value, (int, float)) else -1.0)
             else:
-                out.append(_scaled(decl, value))
+                out.append(_scaled(decl, value))  # "auto" (left to the data) is -1
         return out
 
 

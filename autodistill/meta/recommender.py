@@ -223,6 +223,7 @@ def task_summary(dataset: Any, teacher: Any, student: str, *, seed: int = 0) -> 
         "teacher": {"spec": teacher.spec, "valid_accuracy": round(teacher.valid_accuracy, 4),
                     "accuracy": round(teacher.accuracy, 4)},
         "student": student,
+        "n_train": len(dataset.y_train),
         "has_hidden": teacher.hidden is not None,
         "labels_new_rows": teacher.module is not None,
     }
@@ -281,11 +282,12 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
             support[key] = support.get(key, 0) + 1
     ranking = rank_candidates(model, meta, teacher_valid, candidates, support)
     near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
+    n_train = task.get("n_train")
     recommendations = [
-        _recommendation(rank, index, candidates[index], ranking, near, tasks, metric)
+        _recommendation(rank, index, candidates[index], ranking, near, tasks, metric, n_train)
         for rank, index in enumerate(_diverse(ranking.order, candidates, top), start=1)]
     plain = None if ranking.plain is None else _recommendation(
-        0, ranking.plain, candidates[ranking.plain], ranking, near, tasks, metric)
+        0, ranking.plain, candidates[ranking.plain], ranking, near, tasks, metric, n_train)
     return {
         "metric": metric,
         "dataset": task["dataset"],
@@ -306,11 +308,14 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
 
 def _recommendation(rank: int, index: int, doc: dict[str, Any], ranking: Ranking,
                     near: list[tuple[str, float]], tasks: dict[str, list[MetaRow]],
-                    metric: str = "accuracy") -> dict[str, Any]:
+                    metric: str = "accuracy", n_train: int | None = None) -> dict[str, Any]:
     interval = sorted(round(from_score(metric, float(v)), 4) for v in ranking.intervals[index])
+    # The document shown states the settings a run on this data uses (the recipe's
+    # "auto" ones resolved for its training rows), so that it reproduces the run.
+    shown = doc if n_train is None else Pipeline.from_dict(doc).for_rows(n_train).to_dict()
     return {
         "rank": rank,
-        "pipeline": doc,
+        "pipeline": shown,
         "uses_teacher": ranking.uses_teacher[index],
         "predicted_score": round(from_score(metric, float(ranking.scores[index])), 4),
         "interval": interval,

@@ -131,7 +131,9 @@ def train_trials(study: Any, trials: Sequence[Any], objective: Objective,
                 _tell(study, trial, exc, objective, started)
                 untold.pop(trial.number)
                 continue
-            trial.set_user_attr("pipeline", pipeline.to_dict())
+            # What the trial trains with: the recipe's "auto" settings resolved.
+            n_train = len(objective.dataset.y_train)
+            trial.set_user_attr("pipeline", pipeline.for_rows(n_train).to_dict())
             live.append(trial)
             members.append(Member(pipeline, job.seed))
         outcomes = train_population(members, objective.dataset, objective.teacher,

@@ -96,7 +96,9 @@ class Space:
         """The Optuna params that make :meth:`sample` return (nearly) ``pipeline``.
 
         Numbers outside a narrowed range are clipped into it; fixed values win over the
-        pipeline's. Used to enqueue presets and warm-start pipelines.
+        pipeline's; an ``"auto"`` setting (the training recipe's) that the space cannot
+        hold takes the space's starting value. Used to enqueue presets and warm-start
+        pipelines.
 
         Raises:
             SpaceError: when a component or a categorical value is not in this space.
@@ -202,6 +204,10 @@ def _draw(choice: Choice, trial: Any, name: str) -> Any:
 
 
 def _clip(decl: Param, value: Any, key: str, space: str) -> Any:
+    if value == "auto" and not (isinstance(decl, Categorical) and value in decl.choices):
+        # A setting the recipe leaves to the data, in a space that searches numbers
+        # (``default``, ``fast``): the space's own starting value stands in for it.
+        return decl.default
     if isinstance(decl, Categorical):
         if value not in decl.choices:
             raise SpaceError(f"space '{space}': {key}={value!r} is not one of {list(decl.choices)}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from autodistill.errors import SpaceError
 from autodistill.families import FAMILIES
-from autodistill.params import Categorical, Float, Int, Param
+from autodistill.params import AutoInt, Categorical, Float, Int, Param
 from autodistill.study.space import (
     _FAMILY_KEYS,
     _TOP_KEYS,
@@ -182,7 +182,8 @@ def _override(decl: Param, override: Any, source: str, key: str) -> Choice:
             raise SpaceError(f"{source}: '{key}' has 'value' and other keys; a fixed value "
                              "takes no range")
         value = override["value"]
-        if isinstance(decl, (Float, Int)) and isinstance(value, str):
+        if isinstance(decl, (Float, Int)) and isinstance(value, str) and \
+                not (isinstance(decl, AutoInt) and value == "auto"):
             value = _number(value, source, f"{key}.value")
         try:
             return Fixed(decl.validate(key, value))

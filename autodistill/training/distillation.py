@@ -77,6 +77,7 @@ def distill_run(
     started = time.perf_counter()
     teacher_outputs = get_teacher(teacher, dataset)
     teacher_seconds = time.perf_counter() - started
+    pipeline = pipeline.for_rows(len(dataset.y_train))  # the settings this run uses
     epochs = int(pipeline.training["epochs"])
 
     def on_epoch(epoch: int, valid_accuracy: float) -> None:

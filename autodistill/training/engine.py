@@ -82,7 +82,7 @@ def default_device() -> torch.device:
 def _state(members: Sequence[Member], dataset: Dataset, teacher: TeacherOutputs | None,
            student: str, device: torch.device, on_epoch: MemberEpochFn | None) -> State:
     runs = [setup_member(index, number, members[number], dataset, teacher, student, device)
-            for index, number in enumerate(stack_order(members))]
+            for index, number in enumerate(stack_order(members, len(dataset.y_train)))]
     stack = stack_students([r.model for r in runs], device)
     lr = torch.tensor([r.lr for r in runs])
     decay = torch.tensor([r.weight_decay for r in runs])

@@ -26,6 +26,7 @@ from autodistill.training.joint import joint_teacher
 from autodistill.training.layers import mi_dims
 from autodistill.training.pipeline import Pipeline
 from autodistill.training.population import BatchedAdam
+from autodistill.training.recipe import resolve_training
 from autodistill.training.requirements import check_requirements
 from autodistill.training.students import build_student
 from autodistill.training.teacher_outputs import difficulty
@@ -88,6 +89,9 @@ class MemberRun:
     patience: int
     lr: float
     weight_decay: float
+    #: The learning-rate schedule over the epochs and its final fraction of ``lr``.
+    schedule: str = "constant"
+    final_lr_fraction: float = 1.0
     kd: Any = None
     #: The member's fine-tuned teacher copy when its KD loss trains the teacher (joint.py).
     joint: Any = None
@@ -138,13 +142,14 @@ def _check_teacher(member: Member, teacher: TeacherOutputs | None) -> None:
         )
 
 
-def stack_order(members: Sequence[Member]) -> list[int]:
+def stack_order(members: Sequence[Member], n_train: int) -> list[int]:
     """Member numbers in stack order: members likely to share a batch length, an
     augmentation and a KD loss lie next to each other, so that their shared calls take
     contiguous slices (views) of the stack rather than gathered copies."""
     def key(number: int) -> tuple[Any, ...]:
         pipeline = members[number].pipeline
-        return (int(pipeline.training["batch_size"]), pipeline.augmentation.name,
+        batch_size = resolve_training(pipeline.training, n_train)["batch_size"]
+        return (int(batch_size), pipeline.augmentation.name,
                 pipeline.kd_loss.name, pipeline.mi_objective.name, number)
     return sorted(range(len(members)), key=key)
 
@@ -158,14 +163,17 @@ def setup_member(index: int, number: int, member: Member, dataset: Dataset,
     Raises:
         PipelineError: for a malformed student spec (it concerns every member).
     """
-    pipeline, training = member.pipeline, member.pipeline.training
+    pipeline = member.pipeline.for_rows(len(dataset.y_train))
+    training = pipeline.training
     torch.manual_seed(member.seed)
     model = build_student(student, dataset.n_features, dataset.n_classes)
     run = MemberRun(index=index, member=number, pipeline=pipeline, seed=member.seed, model=model,
                     generator=torch.Generator().manual_seed(member.seed),
                     epochs=int(training["epochs"]), batch_size=int(training["batch_size"]),
                     patience=int(training.get("patience", 10)), lr=float(training["lr"]),
-                    weight_decay=float(training["weight_decay"]))
+                    weight_decay=float(training["weight_decay"]),
+                    schedule=str(training.get("schedule", "constant")),
+                    final_lr_fraction=float(training.get("final_lr_fraction", 1.0)))
     try:
         _check_teacher(member, teacher)
         check_requirements(pipeline, teacher, student)

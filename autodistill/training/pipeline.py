@@ -7,19 +7,32 @@ what every trial stores::
      "mi_objective": {"name": "none", "params": {}},
      "augmentation": {"name": "none", "params": {}},
      "curriculum": {"name": "none", "params": {}},
-     "training": {"epochs": 60, "lr": 0.003, "batch_size": 128, "weight_decay": 0.0001}}
+     "training": {"steps": 4000, "lr": 0.01, "batch_size": "auto", "epochs": "auto", ...}}
+
+``training`` is the recipe of :mod:`autodistill.training.recipe` unless it says otherwise:
+``"auto"`` settings are resolved from the number of training rows
+(:meth:`Pipeline.for_rows`), and a document written before the recipe (``epochs`` a
+number, no ``steps`` or ``schedule``) keeps its old meaning.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from autodistill.errors import PipelineError
 from autodistill.families import FAMILIES
-from autodistill.params import Categorical, Float, Int, resolve_params
+from autodistill.params import AutoInt, Categorical, Float, Int, resolve_params
+from autodistill.training.recipe import (
+    AUTO,
+    AUTO_SETTINGS,
+    LEGACY_TRAINING,
+    SCHEDULES,
+    is_legacy,
+    resolve_training,
+)
 
 __all__ = [
     "ComponentSpec",
@@ -30,12 +43,18 @@ __all__ = [
 ]
 
 #: Declarations of the training settings: validation here, search space in ``space.py``.
+#: The defaults are the training recipe (see :mod:`autodistill.training.recipe`): a
+#: document leaves ``epochs``, ``batch_size`` and ``patience`` to the data (``"auto"``;
+#: the numbers declared for them are where a search space starts).
 TRAINING_PARAMS = {
-    "epochs": Int(5, 300, default=60),
-    "lr": Float(1e-4, 0.1, default=0.003, log=True),
-    "batch_size": Categorical([32, 64, 128, 256], default=128),
+    "epochs": AutoInt(5, 1000, default=60),
+    "steps": Int(100, 20000, default=4000, log=True),
+    "lr": Float(1e-4, 0.1, default=0.01, log=True),
+    "schedule": Categorical(SCHEDULES, default="constant"),
+    "final_lr_fraction": Float(0.0, 1.0, default=0.01),
+    "batch_size": Categorical([AUTO, 16, 32, 64, 128, 256, 512], default=AUTO),
     "weight_decay": Float(0.0, 0.01, default=1e-4),
-    "patience": Int(3, 100, default=10),
+    "patience": AutoInt(3, 1000, default=10),
 }
 
 
@@ -88,6 +107,11 @@ class Pipeline:
         from autodistill.registry.access import get_catalog
 
         return bool(get_catalog().get("mi_objective", self.mi_objective.name).uses_hidden)
+
+    def for_rows(self, n_train: int) -> Pipeline:
+        """This pipeline with its ``"auto"`` training settings resolved for ``n_train``
+        training rows: the document that states what a run on that data uses."""
+        return replace(self, training=resolve_training(self.training, n_train))
 
     def to_dict(self) -> dict[str, Any]:
         """The pipeline JSON document (what ``recommend`` emits and ``distill`` accepts)."""
@@ -143,8 +167,11 @@ class Pipeline:
         training_raw = doc.get("training") or {}
         if not isinstance(training_raw, dict):
             raise PipelineError(f"{source}: training must be an object")
+        # A pre-recipe document means what it meant: its unstated settings take the old
+        # defaults; otherwise the settings the data decides are "auto".
+        defaults = LEGACY_TRAINING if is_legacy(training_raw) else dict.fromkeys(AUTO_SETTINGS, AUTO)
         try:
-            training = resolve_params(TRAINING_PARAMS, training_raw)
+            training = resolve_params(TRAINING_PARAMS, {**defaults, **training_raw})
         except ValueError as exc:
             raise PipelineError(f"{source}: training: {exc}") from None
         return cls(training=training, **specs)

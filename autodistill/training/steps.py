@@ -26,6 +26,7 @@ from autodistill.errors import AutodistillError, ComponentError
 from autodistill.training.layers import mi_inputs, uses_layers
 from autodistill.training.members import MemberRun, Stacks, call_grouped, guarded
 from autodistill.training.population import BatchedAdam, StackedMLP
+from autodistill.training.recipe import epoch_lr
 from autodistill.training.stacked_students import StackedStudents
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ class State:
 
 
 def begin_epoch(state: State, run: MemberRun) -> None:
-    """Ask ``run``'s curriculum for this epoch's rows and reset its cursor."""
+    """Ask ``run``'s curriculum for this epoch's rows, reset its cursor and set its
+    learning rate for the epoch (its schedule)."""
     student_loss = None
     if run.curriculum.needs_student_loss and run.epoch > 0:
         with torch.no_grad():
@@ -77,6 +79,9 @@ def begin_epoch(state: State, run: MemberRun) -> None:
         run.fail(exc, time.perf_counter())
         return
     run.order, run.pos, run.n_rows = order.to(state.device), 0, int(order.shape[0])
+    if run.schedule != "constant":
+        state.optimizer.lr[run.index] = epoch_lr(run.lr, run.schedule, run.final_lr_fraction,
+                                                 run.epoch, run.epochs)
 
 
 @dataclass
