@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from autodistill.families import FAMILIES
-from autodistill.params import Param, resolve_params
+from autodistill.params import POOL_FACTOR, Int, Param, resolve_params
 
 __all__ = [
     "FAMILIES",
@@ -40,6 +40,8 @@ __all__ = [
     "Curriculum",
     "resolve_params",
     "FAMILY_BASES",
+    "POOL_FACTOR",
+    "pool_factor_param",
 ]
 
 class Component:
@@ -189,14 +191,35 @@ class MIObjective(Component, nn.Module):
         return float(-self.forward(student_hidden, teacher_hidden))
 
 
+def pool_factor_param() -> Int:
+    """The declaration of :data:`POOL_FACTOR`: 0 (per-batch mode, the default) to 10."""
+    return Int(0, 10, default=0)
+
+
 class Augmentation(Component):
     """Base of augmentations: ``(x, y, generator) -> x_aug`` on one batch.
 
     ``x_aug`` has the shape and dtype of ``x``. The engine labels augmented rows with the
     teacher, so an augmentation need not keep the label right.
+
+    A class whose :attr:`generates_rows` is true (the default; ``none`` sets it false)
+    gains a ``pool_factor`` hyperparameter without declaring it: 0, the default, is the
+    per-batch mode (each batch augmented on the fly); ``f`` in 1..10 makes the engine
+    generate a *pool* of ``f`` x the training rows once, before training, by running the
+    augmentation over shuffled training batches, have the teacher label it once, and
+    train on the real rows plus the pool each epoch (AutoGluon's ``distill``, FAST-DAD).
+    The augmentation's own code never reads ``pool_factor``.
     """
 
     family: ClassVar[str] = "augmentation"
+    #: True when :meth:`augment` makes new rows (so the class may also run as a pool and
+    #: gains a ``pool_factor`` hyperparameter); ``none`` sets it false.
+    generates_rows: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.generates_rows and POOL_FACTOR not in cls.params:
+            cls.params = {**cls.params, POOL_FACTOR: pool_factor_param()}
 
     def __init__(self, **params: Any) -> None:
         self._set_hparams(params)
@@ -221,6 +244,27 @@ class Augmentation(Component):
         """On a stacked instance: ``x [M, n, d]``, ``y [M, n]`` and one generator per member
         (member m's random numbers come from ``generators[m]`` alone) -> ``[M, n, d]``."""
         raise NotImplementedError
+
+    def generate_pool(self, x: torch.Tensor, y: torch.Tensor, factor: int, batch_size: int,
+                      generator: torch.Generator) -> torch.Tensor:
+        """``factor`` passes of this augmentation over the rows ``x`` (labels ``y``), each
+        pass in a fresh order drawn from ``generator`` and cut into batches of
+        ``batch_size``: ``[factor * n, d]`` new rows, the same for the same generator seed.
+
+        The engine's pool (``pool_factor``) calls it once per member, before training.
+        """
+        n = x.shape[0]
+        parts = []
+        for _ in range(factor):
+            order = torch.randperm(n, generator=generator, device=generator.device).to(x.device)
+            for start in range(0, n, batch_size):
+                rows = order[start:start + batch_size]
+                made = self(x[rows], y[rows], generator)
+                if tuple(made.shape) != (rows.shape[0], x.shape[1]):
+                    raise ValueError(f"returned shape {tuple(made.shape)} for a batch of "
+                                     f"{(rows.shape[0], x.shape[1])}")
+                parts.append(made.to(x.dtype))
+        return torch.cat(parts) if parts else x[:0].clone()
 
 
 class Curriculum(Component):

@@ -20,8 +20,14 @@ from typing import Any
 
 __all__ = [
     "Param", "Float", "Int", "AutoInt", "Categorical", "ParamDeclarationError", "param_from_dict",
-    "resolve_params",
+    "resolve_params", "POOL_FACTOR",
 ]
+
+#: The hyperparameter every row-generating augmentation gains (see
+#: :class:`autodistill.components.Augmentation`): 0 augments per batch, f > 0 trains on a
+#: pool of f x the training rows. A pipeline's JSON leaves out a 0, so pipelines written
+#: before pools existed keep their exact form.
+POOL_FACTOR = "pool_factor"
 
 
 class ParamDeclarationError(ValueError):

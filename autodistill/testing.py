@@ -31,7 +31,9 @@ component and the failed check. What is checked:
   apart), ranked against the reference's estimates of it.
 * Augmentation: same shape, dtype and device, finite, input not modified in place,
   identical output for two generators with the same seed (so every random number must
-  come from the generator), float64 and one-row batches handled.
+  come from the generator), float64 and one-row batches handled. One that generates rows
+  (``generates_rows``, the default) declares ``pool_factor`` (0 by default) and its pool
+  (``generate_pool``, factor 2) is factor x the rows, finite and repeatable.
 * Member axis (KD losses and augmentations declaring ``member_axis = True``): stacked
   over three instances with different hyperparameters and called once on inputs with a
   leading member axis, it gives what each instance gives on its own member's inputs.
@@ -61,12 +63,13 @@ from autodistill._mi_checks import MIEstimator, _check_mi_objective
 from autodistill._student_checks import check_student
 from autodistill.components import (
     FAMILY_BASES,
+    POOL_FACTOR,
     Augmentation,
     Component,
     Curriculum,
     KDLoss,
 )
-from autodistill.params import Float, Param
+from autodistill.params import Float, Int, Param
 
 __all__ = ["check_component", "check_student"]
 
@@ -104,6 +107,7 @@ def check_component(cls: type, *, n_classes: int = 3, seed: int = 0, mi_steps: i
             _check_mi_objective(cls, label, seed, mi_steps, mi_reference)
         elif family == "augmentation":
             _check_augmentation(cls, label, seed, n_classes)
+            _check_pool(cls, label, seed, n_classes)
         else:
             _check_curriculum(cls, label, seed)
 
@@ -215,6 +219,26 @@ def _check_augmentation(cls: type[Augmentation], label: str, seed: int, n_classe
         out_d = run(x[: distinct.shape[0]], distinct, seed + 1)
         _require(out_d.shape == (distinct.shape[0], x.shape[1]) and _finite(out_d),
                  "a batch whose classes all have one row must still be augmented finitely")
+
+
+def _check_pool(cls: type[Augmentation], label: str, seed: int, n_classes: int) -> None:
+    """The pool path (``pool_factor``) of an augmentation that generates rows."""
+    if not cls.generates_rows:
+        return
+    with _check(label, "declares pool_factor (0 = per batch, the default)"):
+        decl = cls.params.get(POOL_FACTOR)
+        _require(isinstance(decl, Int) and decl.default == 0 and decl.low == 0,
+                 f"{POOL_FACTOR} must be an Int with low 0 and default 0 (the base class adds it)")
+        augmentation = cls(**{POOL_FACTOR: 2})
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(21, 4, generator=gen)
+    y = torch.randint(0, n_classes, (21,), generator=gen)
+    with _check(label, "pool: factor x the rows, finite, repeatable"):
+        pool = augmentation.generate_pool(x, y, 2, 8, torch.Generator().manual_seed(seed))
+        _require(pool.shape == (42, 4) and pool.dtype == x.dtype and _finite(pool),
+                 f"a pool of factor 2 over 21 rows must be 42 finite rows, got {tuple(pool.shape)}")
+        again = augmentation.generate_pool(x, y, 2, 8, torch.Generator().manual_seed(seed))
+        _require(torch.equal(pool, again), "two pools from generators with one seed differ")
 
 
 def _curriculum_run(cls: type[Curriculum], difficulty: torch.Tensor, epochs: int, seed: int,

@@ -66,6 +66,7 @@ class NoAugmentation(Augmentation):
 
     name = "none"
     member_axis = True
+    generates_rows = False
     params = {}
 
     def augment_members(self, x: torch.Tensor, y: torch.Tensor,

@@ -25,6 +25,7 @@ from autodistill.meta.features import META_FEATURES, student_task_features
 from autodistill.meta.model import MetaModel, MetaRow, fit_meta_model, group_by_task
 from autodistill.meta.scores import from_score
 from autodistill.metrics import get_metric, majority_warning
+from autodistill.params import POOL_FACTOR
 from autodistill.store import storage as store
 from autodistill.training.pipeline import Pipeline
 
@@ -42,7 +43,17 @@ def _key(doc: dict[str, Any]) -> str:
 
 
 def _signature(doc: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(doc.get(family, {}).get("name", "none") for family in FAMILIES)
+    """The components' names; an augmentation running as a pool (``pool_factor`` > 0) is
+    named apart (``mixup+pool``): another recipe, which needs evidence of its own before it
+    is proposed."""
+    names = []
+    for family in FAMILIES:
+        spec = doc.get(family, {})
+        name = spec.get("name", "none")
+        if family == "augmentation" and spec.get("params", {}).get(POOL_FACTOR, 0):
+            name += "+pool"
+        names.append(name)
+    return tuple(names)
 
 
 def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,

@@ -30,8 +30,16 @@ from torch import nn
 
 from autodistill.errors import AutodistillError
 from autodistill.metrics import all_metrics
-from autodistill.training.members import Member, MemberRun, Stacks, setup_member, stack_order
+from autodistill.training.members import (
+    Member,
+    MemberRun,
+    Stacks,
+    guarded,
+    setup_member,
+    stack_order,
+)
 from autodistill.training.pipeline import Pipeline
+from autodistill.training.pools import PoolRows, attach_pools
 from autodistill.training.population import BatchedAdam, copy_where
 from autodistill.training.stacked_students import stack_students
 from autodistill.training.steps import MemberEpochFn, State, Step, begin_epoch, member_selection
@@ -91,15 +99,19 @@ def _state(members: Sequence[Member], dataset: Dataset, teacher: TeacherOutputs 
     def tensor(value: Any, dtype: torch.dtype) -> torch.Tensor:
         return torch.as_tensor(value, dtype=dtype, device=device)
 
+    real = PoolRows(x=tensor(dataset.X_train, torch.float32),
+                    y=tensor(dataset.y_train, torch.int64),
+                    t=teacher.logits["train"].to(device) if teacher is not None else None,
+                    th=teacher.hidden["train"].to(device) if uses_hidden else None)
+    rows = attach_pools(runs, real, teacher, guarded)  # members with a pool_factor
     return State(
-        device=device, teacher=teacher,
-        x_train=tensor(dataset.X_train, torch.float32), y_train=tensor(dataset.y_train, torch.int64),
+        device=device, teacher=teacher, x_train=rows.x, y_train=rows.y,
         x_valid=tensor(dataset.X_valid, torch.float32), y_valid=tensor(dataset.y_valid, torch.int64),
-        t_train=teacher.logits["train"].to(device) if teacher is not None else None,
-        th_train=teacher.hidden["train"].to(device) if uses_hidden else None,
+        t_train=rows.t, th_train=rows.th,
         runs=runs, stack=stack, optimizer=BatchedAdam(stack.parameters(), lr, decay),
         best=stack.snapshot(), kd=Stacks("kd_loss", runs, "kd"),
         aug=Stacks("augmentation", runs, "augmentation"), on_epoch=on_epoch,
+        n_real=int(real.x.shape[0]),
     )
 
 

@@ -25,6 +25,7 @@ from autodistill.registry.manager import get_registry
 from autodistill.training.joint import joint_teacher
 from autodistill.training.layers import mi_dims
 from autodistill.training.pipeline import Pipeline
+from autodistill.training.pools import check_pool, pool_factor
 from autodistill.training.population import BatchedAdam
 from autodistill.training.recipe import resolve_training
 from autodistill.training.requirements import check_requirements
@@ -99,6 +100,12 @@ class MemberRun:
     mi_weight: float = 0.0
     mi_optimizer: Any = None
     augmentation: Any = None
+    #: The augmentation when it runs as a pool (``pool_factor > 0``; see pools.py): it
+    #: makes the pool once, and ``augmentation`` stays None (no per-batch augmentation).
+    pool_augmentation: Any = None
+    #: Where the member's pool lies in the training rows, and how many rows it has.
+    pool_start: int = 0
+    pool_rows: int = 0
     curriculum: Any = None
     outcome: BaseException | None = None
     active: bool = True
@@ -140,6 +147,11 @@ def _check_teacher(member: Member, teacher: TeacherOutputs | None) -> None:
             "but this teacher exposes none; use mi_objective 'none' or a teacher returning "
             "(logits, hidden)"
         )
+
+
+def _hidden_width(teacher: TeacherOutputs | None) -> int:
+    hidden = teacher.hidden if teacher is not None else None
+    return int(hidden["train"].shape[1]) if hidden is not None else 0
 
 
 def stack_order(members: Sequence[Member], n_train: int) -> list[int]:
@@ -188,6 +200,10 @@ def setup_member(index: int, number: int, member: Member, dataset: Dataset,
                 run.mi_optimizer = BatchedAdam(critic, torch.tensor([run.lr]), torch.zeros(1))
         if pipeline.augmentation.name != "none":
             run.augmentation = _build("augmentation", pipeline)
+        if pool_factor(pipeline) > 0:
+            check_pool(pipeline, teacher, len(dataset.y_train), dataset.n_features,
+                       dataset.n_classes, _hidden_width(teacher) if pipeline.uses_hidden else 0)
+            run.pool_augmentation, run.augmentation = run.augmentation, None
         row_difficulty = (difficulty(teacher, dataset.y_train) if teacher is not None
                           else np.zeros(len(dataset.y_train), dtype=np.float32))
         run.curriculum = _build("curriculum", pipeline, row_difficulty, run.epochs)

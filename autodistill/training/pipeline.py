@@ -24,7 +24,7 @@ from typing import Any
 
 from autodistill.errors import PipelineError
 from autodistill.families import FAMILIES
-from autodistill.params import AutoInt, Categorical, Float, Int, resolve_params
+from autodistill.params import POOL_FACTOR, AutoInt, Categorical, Float, Int, resolve_params
 from autodistill.training.recipe import (
     AUTO,
     AUTO_SETTINGS,
@@ -66,8 +66,10 @@ class ComponentSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"name": ..., "params": {...}}``."""
-        return {"name": self.name, "params": dict(self.params)}
+        """``{"name": ..., "params": {...}}``; an augmentation's ``pool_factor`` of 0 (its
+        per-batch default) is left out, so a pipeline keeps the form it had before pools."""
+        return {"name": self.name, "params": {k: v for k, v in self.params.items()
+                                              if not (k == POOL_FACTOR and v == 0)}}
 
 
 @dataclass(frozen=True)

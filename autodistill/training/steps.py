@@ -25,6 +25,7 @@ from autodistill.components import Curriculum
 from autodistill.errors import AutodistillError, ComponentError
 from autodistill.training.layers import mi_inputs, uses_layers
 from autodistill.training.members import MemberRun, Stacks, call_grouped, guarded
+from autodistill.training.pools import mix_pool
 from autodistill.training.population import BatchedAdam, StackedMLP
 from autodistill.training.recipe import epoch_lr
 from autodistill.training.stacked_students import StackedStudents
@@ -57,6 +58,8 @@ class State:
     kd: Stacks
     aug: Stacks
     on_epoch: MemberEpochFn | None
+    #: How many of the ``*_train`` rows are real: any members' pools follow them (pools.py).
+    n_real: int = 0
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -67,18 +70,20 @@ def begin_epoch(state: State, run: MemberRun) -> None:
     if run.curriculum.needs_student_loss and run.epoch > 0:
         with torch.no_grad():
             members = torch.tensor([run.index], device=state.device)
-            logits = state.stack.forward(state.x_train, members)[0][0]
-            student_loss = F.cross_entropy(logits, state.y_train, reduction="none").cpu()
+            logits = state.stack.forward(state.x_train[:state.n_real], members)[0][0]
+            student_loss = F.cross_entropy(logits, state.y_train[:state.n_real],
+                                           reduction="none").cpu()
     try:
         order = guarded("curriculum", run.curriculum.name, run.curriculum.indices, run.epoch,
                         run.generator, student_loss)
         if type(run.curriculum).transform is not Curriculum.transform:
             run.x_epoch = guarded("curriculum", run.curriculum.name, run.curriculum.transform,
-                                  state.x_train, run.epoch, run.generator)
+                                  state.x_train[:state.n_real], run.epoch, run.generator)
     except ComponentError as exc:
         run.fail(exc, time.perf_counter())
         return
-    run.order, run.pos, run.n_rows = order.to(state.device), 0, int(order.shape[0])
+    order = mix_pool(order.to(state.device), run)
+    run.order, run.pos, run.n_rows = order, 0, int(order.shape[0])
     if run.schedule != "constant":
         state.optimizer.lr[run.index] = epoch_lr(run.lr, run.schedule, run.final_lr_fraction,
                                                  run.epoch, run.epochs)
@@ -158,7 +163,11 @@ class Step:
             x = state.x_train[index]
             for position, run in enumerate(runs):
                 if run.x_epoch is not None:  # its curriculum transforms this epoch's inputs
-                    x[position] = run.x_epoch[index[position]]
+                    if run.pool_rows:  # of the real rows only
+                        real = index[position] < state.n_real
+                        x[position][real] = run.x_epoch[index[position][real]]
+                    else:
+                        x[position] = run.x_epoch[index[position]]
             batches.append(Group(runs, x, state.y_train[index],
                                  state.t_train[index] if state.t_train is not None else None,
                                  index))
