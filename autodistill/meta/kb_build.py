@@ -90,6 +90,11 @@ PORTFOLIO: tuple[dict[str, Any], ...] = (
          cur=("cyclical", {"start": 0.25, "end": 1.0, "factor": 0.5})),
     _doc(("soft_ce", {"temperature": 4.0, "alpha": 0.7}), aug=("mixup", {"alpha": 0.2}),
          lr=0.03, weight_decay=0.0),
+    # Pools (pool_factor): rows generated once, labelled once by the teacher, trained on
+    # with the real rows; AutoGluon's distill recipe (MUNGE, x5) and a mixup pool.
+    _doc(_HINTON, aug=("munge", {"p": 0.5, "s": 1.0, "pool_factor": 5})),
+    _doc(("soft_ce", {"temperature": 4.0, "alpha": 0.9}),
+         aug=("mixup", {"alpha": 0.2, "pool_factor": 3})),
 )
 
 
