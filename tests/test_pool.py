@@ -187,3 +187,17 @@ def test_the_recommender_proposes_no_pool_before_the_knowledge_base_has_evidence
         assert not any(c["augmentation"]["params"].get("pool_factor") for c in candidates)
     else:
         assert any(c["augmentation"]["params"].get("pool_factor") for c in candidates)
+
+
+def test_real_rows_keep_the_curriculum_order_and_pool_rows_are_spread_among_them():
+    from types import SimpleNamespace
+
+    from autodistill.training.pools import mix_pool
+
+    run = SimpleNamespace(pool_rows=40, pool_start=100, generator=torch.Generator().manual_seed(0))
+    order = torch.arange(60).flip(0)  # a curriculum's order of the real rows
+    mixed = mix_pool(order, run)
+    assert mixed[mixed < 100].tolist() == order.tolist()
+    assert sorted(mixed[mixed >= 100].tolist()) == list(range(100, 140))
+    first_half = int((mixed[:50] >= 100).sum())
+    assert 10 <= first_half <= 30  # about 20 of the 40 pool rows in each half of the epoch
