@@ -38,7 +38,7 @@ from autodistill.errors import AutodistillError, PipelineError
 
 if TYPE_CHECKING:
     from autodistill.training.pipeline import Pipeline
-    from autodistill.training.teachers import TeacherOutputs
+    from autodistill.training.teacher_outputs import TeacherOutputs
 
 __all__ = ["Pool", "pool_factor", "check_pool", "generate_pool", "label_pool", "PoolRows",
            "attach_pools", "mix_pool"]
