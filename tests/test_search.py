@@ -380,7 +380,7 @@ def test_a_warm_start_queues_the_presets_only_for_its_last_trials():
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize")
     space = load_space("kb")
-    for lr in (0.01, 0.02):  # two picks waiting; seven trials owed
+    for lr in (0.02, 0.03):  # two picks (not the presets' lr 0.01) waiting; seven owed
         study.enqueue_trial({**space.params_for(preset_pipelines()[0]), "training.lr": lr})
     assert queue_presets_when_due(study, space, 7, trial_counts(study.get_trials())) == 0
     for _ in range(5):  # the picks and three more ran: two trials remain, for the presets
