@@ -286,14 +286,20 @@ def search(data: Data, *, target: Target = None, teacher: str = "auto",
 
     from autodistill.meta.advisor import KnowledgeAdvisor
     from autodistill.store import storage as store
+    from autodistill.study.job import NO_TEACHER
+    from autodistill.study.options import teacher_for
+    from autodistill.study.plain import plain_study_name
     from autodistill.study.run import default_study_name, run_search
 
     spec, column = data_spec(data, target, name=name)
+    plain = teacher_for(space, teacher) == NO_TEACHER
     if study is None:
         from autodistill.data.dataset import load_dataset
 
         study = default_study_name(load_dataset(spec, target=column, split_seed=split_seed),
-                                   student, split_seed)
+                                   student, split_seed, plain=plain)
+    elif plain:  # as the search itself names it: a teacherless study ends in -plain_tuned
+        study = plain_study_name(study)
     url = store.resolve_url(storage)
     feed = _TrialFeed(url, study, list(callbacks))
     summary = run_search(spec, target=column, teacher=teacher, student=student, space=space,

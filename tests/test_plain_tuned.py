@@ -275,3 +275,16 @@ def test_evaluation_reports_plain_tuned_as_a_baseline():
     # teacher_valid - 0.9 >= 0.02 picks the tasks whose teacher leads plain_tuned
     strong = sum((t["teacher_valid"] or 0) - 0.9 >= 0.02 for t in keep)
     assert versus["teacher_leads_plain_tuned_by_0.02"]["tasks"] == strong
+
+
+def test_python_search_of_the_plain_space_returns_the_study_it_ran(tmp_path):
+    # a study without a teacher is stored as '<name>-plain_tuned'; the Python API must
+    # hand back that study, not fail loading the name it was given
+    import autodistill
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    result = autodistill.search("builtin:iris", space="plain", trials=2, storage=url,
+                                study="mine")
+    assert result.study.study_name == "mine-plain_tuned"
+    assert len(result.study.trials) == 2
+    assert result.summary["study"] == "mine-plain_tuned"
