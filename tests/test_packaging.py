@@ -32,6 +32,7 @@ def test_wheel_ships_plugins_spaces_and_studies(tmp_path):
     assert "autodistill/search_spaces/fast.yaml" in names
     assert "autodistill/search_spaces/kb.yaml" in names
     assert "autodistill/search_spaces/plain.yaml" in names
+    assert "autodistill/search_spaces/kb2.yaml" in names
     # The knowledge base, loaded into the user's database on first use.
     assert {"autodistill/studies/kb_tasks.jsonl", "autodistill/studies/kb_trials.jsonl",
             "autodistill/studies/kb_plain_tuned.jsonl", "autodistill/studies/README.md"} <= names

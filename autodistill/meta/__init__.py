@@ -89,6 +89,8 @@ _EXPORTS: dict[str, str] = {
     "FORMATS": "study_plots",
     "KBTask": "task_suite",
     "KB_SPACE": "task_suite",
+    "KB_SPACES": "task_suite",
+    "kb_space": "task_suite",
     "KB_TEACHERS": "task_suite",
     "kb_tasks": "task_suite",
 }

@@ -31,12 +31,12 @@ from autodistill.families import FAMILIES
 from autodistill.meta.kb_plain import PLAIN_FILE, plain_record
 from autodistill.meta.kb_stage import key_slug
 from autodistill.meta.knowledge import TASKS_FILE, TRIALS_FILE
-from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_tasks
+from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_space, kb_tasks
 from autodistill.progress import report as report_progress
 from autodistill.store.record import read_study_record
 from autodistill.training.pipeline import PRESETS, Pipeline
 
-__all__ = ["KB_POPULATION", "PORTFOLIO", "PARTS", "portfolio", "portfolio_params", "task_slug",
+__all__ = ["KB_POPULATION", "PORTFOLIO", "RECIPE_PORTFOLIO", "PARTS", "portfolio", "portfolio_params", "task_slug",
            "study_lines", "build_knowledge_base", "export_knowledge_base"]
 
 log = logging.getLogger(__name__)
@@ -98,14 +98,40 @@ PORTFOLIO: tuple[dict[str, Any], ...] = (
 )
 
 
+#: The training recipe's defaults, stated (what the presets leave to them).
+_RECIPE = {"epochs": "auto", "steps": 4000, "lr": 0.01, "schedule": "constant",
+           "batch_size": "auto", "weight_decay": 1e-4, "patience": "auto"}
+
+
+def _with_recipe(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` trained with the recipe: its components, lr and weight decay kept; a smaller
+    batch (at fixed epochs, twice the optimiser steps) becomes twice the steps budget."""
+    old = doc.get("training", {})
+    training = {**_RECIPE, **{k: old[k] for k in ("lr", "weight_decay") if k in old}}
+    if isinstance(old.get("batch_size"), int) and old["batch_size"] < 128:
+        training["steps"] = 2 * _RECIPE["steps"]
+    return {**{family: doc.get(family, {"name": "none", "params": {}}) for family in FAMILIES},
+            "training": training}
+
+
+#: Suite 2's portfolio: :data:`PORTFOLIO` pipeline by pipeline (same components, same
+#: order, so index ``i`` names the same method in both suites), trained with the recipe.
+RECIPE_PORTFOLIO: tuple[dict[str, Any], ...] = tuple(_with_recipe(doc) for doc in PORTFOLIO)
+
 #: Trials of a task trained together: the whole portfolio in one population.
 KB_POPULATION = len(PORTFOLIO)
 
 
-def portfolio() -> list[Pipeline]:
-    """The :data:`PORTFOLIO` as validated pipelines."""
+def _portfolio_docs(version: int) -> tuple[dict[str, Any], ...]:
+    kb_space(version)  # an unknown suite fails here
+    return PORTFOLIO if version == 1 else RECIPE_PORTFOLIO
+
+
+def portfolio(version: int = 1) -> list[Pipeline]:
+    """The portfolio of suite ``version`` as validated pipelines: :data:`PORTFOLIO` for
+    suite 1, :data:`RECIPE_PORTFOLIO` for suite 2."""
     return [Pipeline.from_dict(doc, source=f"portfolio pipeline {index}")
-            for index, doc in enumerate(PORTFOLIO)]
+            for index, doc in enumerate(_portfolio_docs(version))]
 
 
 def task_slug(task: KBTask) -> str:
@@ -280,13 +306,13 @@ def _kb_lines(work_dir: Path, tasks: Sequence[KBTask],
     return task_lines, trial_lines
 
 
-def portfolio_params() -> list[dict[str, Any]]:
-    """The :data:`PORTFOLIO` as the ``kb`` space's fixed parameters (how a trial that ran
-    a portfolio pipeline is recognised)."""
+def portfolio_params(version: int = 1) -> list[dict[str, Any]]:
+    """The portfolio of suite ``version`` as its space's fixed parameters (how a trial
+    that ran a portfolio pipeline is recognised)."""
     from autodistill.study.space_files import load_space
 
-    space = load_space(KB_SPACE)
-    return [space.params_for(p) for p in portfolio()]
+    space = load_space(kb_space(version))
+    return [space.params_for(p) for p in portfolio(version)]
 
 
 def _rounded_metrics(metrics: Any) -> dict[str, Any] | None:
@@ -324,7 +350,8 @@ def study_lines(task: KBTask, study: Any, params: list[dict[str, Any]],
         "meta_features": {k: _round(v) for k, v in sorted(record.meta_features.items())},
     }
     if task.teacher is not None:
-        task_line["teacher"] = task.teacher
+        # a teacher-keyed suite (2 on) also names its space: the recommender samples it
+        task_line.update(teacher=task.teacher, space=record.space)
     lines = [task_line]
     for trial in sorted(complete, key=lambda t: t.number):
         fixed = trial.system_attrs.get("fixed_params")

@@ -3,8 +3,10 @@
 ``autodistill meta build-kb --suite 2`` works through the suite's (data, student) groups
 (:func:`autodistill.meta.task_suite.kb_tasks`): for each, first the ``plain_tuned`` study
 (no teacher, shared by both teachers), then one distillation study per teacher (``auto``,
-``gbdt``), exactly as suite 1's tasks run (:func:`autodistill.meta.kb_build.build_knowledge_base`:
-the portfolio as one population, then TPE, unpruned). The plain_tuned study runs first so
+``gbdt``), as suite 1's tasks run (:func:`autodistill.meta.kb_build.build_knowledge_base`:
+the portfolio as one population, then TPE, unpruned) but trained with the training recipe:
+suite 2 searches the ``kb2`` space and runs :data:`~autodistill.meta.kb_build.RECIPE_PORTFOLIO`
+(:func:`~autodistill.meta.task_suite.kb_space`). The plain_tuned study runs first so
 that each task record carries real teacher-strength figures against it
 (``plain_tuned_valid`` and ``teacher_margin_over_plain_tuned``, the teacher's validation
 accuracy minus the best plain_tuned trial's).
@@ -45,7 +47,7 @@ from autodistill.meta.kb_build import (
 )
 from autodistill.meta.kb_plain import plain_record
 from autodistill.meta.kb_stage import key_slug, plain_path, read_unit, task_path, write_unit
-from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_tasks
+from autodistill.meta.task_suite import KBTask, kb_space, kb_tasks
 from autodistill.progress import report as report_progress
 
 __all__ = ["LARGE_ROWS", "LARGE_PLAIN_TRIALS", "BuildPlan", "pending_groups",
@@ -132,18 +134,19 @@ def _run_plain(task: KBTask, url: str, plain_trials: int, plan: BuildPlan) -> di
 
 
 def _run_teacher(task: KBTask, url: str, trials: int, plan: BuildPlan,
-                 plain_valid: float) -> list[dict[str, Any]]:
+                 plain_valid: float, version: int) -> list[dict[str, Any]]:
     import optuna
 
     from autodistill.meta.advisor import KnowledgeAdvisor
     from autodistill.study.run import run_search
 
-    run_search(task.data, teacher=task.teacher_spec, student=task.student, space=KB_SPACE,
-               trials=trials, storage=url, study=key_slug(task.key), advisor=KnowledgeAdvisor(),
-               enqueue=portfolio(), prune=False, seed=plan.seed, quiet=True,
+    run_search(task.data, teacher=task.teacher_spec, student=task.student,
+               space=kb_space(version), trials=trials, storage=url, study=key_slug(task.key),
+               advisor=KnowledgeAdvisor(), enqueue=portfolio(version), prune=False,
+               seed=plan.seed, quiet=True,
                handle_signals=False, population=plan.population)
     study = optuna.load_study(study_name=key_slug(task.key), storage=url)
-    lines = study_lines(task, study, portfolio_params())
+    lines = study_lines(task, study, portfolio_params(version))
     if lines is None:
         raise RuntimeError("the study completed no trial or recorded no meta-features")
     teacher_valid = lines[0]["teacher_valid"]
@@ -154,7 +157,7 @@ def _run_teacher(task: KBTask, url: str, trials: int, plan: BuildPlan,
     return lines
 
 
-def _run_group(args: tuple[list[KBTask], str, str, BuildPlan]
+def _run_group(args: tuple[list[KBTask], str, str, BuildPlan, int]
                ) -> list[tuple[str, float, str, str | None]]:
     """Run (or resume) one group's unstaged units, staging each as it finishes; return
     ``(key, seconds, status, error)`` per unit (status: done, skipped or failed)."""
@@ -166,7 +169,7 @@ def _run_group(args: tuple[list[KBTask], str, str, BuildPlan]
                                                          *[t.key for t in args[0]])]
 
 
-def _run_units(tasks: list[KBTask], stage: str, work: str, plan: BuildPlan,
+def _run_units(tasks: list[KBTask], stage: str, work: str, plan: BuildPlan, version: int,
                ) -> list[tuple[str, float, str, str | None]]:
     stage_dir, work_dir = Path(stage), Path(work)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +204,8 @@ def _run_units(tasks: list[KBTask], stage: str, work: str, plan: BuildPlan,
         try:
             url = f"sqlite:///{work_dir / (key_slug(task.key) + '.db')}"
             write_unit(task_path(stage_dir, task),
-                       _run_teacher(task, url, trials, plan, plain[0]["best"]["valid"]))
+                       _run_teacher(task, url, trials, plan, plain[0]["best"]["valid"],
+                                    version))
             results.append((task.key, time.perf_counter() - begun, "done", None))
         except Exception as exc:  # noqa: BLE001 - one broken unit must not stop the build
             results.append((task.key, time.perf_counter() - begun, "failed",
@@ -241,7 +245,7 @@ def build_staged(stage_dir: Path, work_dir: Path, *, plan: BuildPlan = BuildPlan
     deadline = started + budget_minutes * 60 if budget_minutes is not None else None
     summary: dict[str, Any] = {"done": 0, "skipped": 0, "failed": {}}
     todo = groups[:limit] if limit else groups
-    jobs = [(tasks, str(stage_dir), str(work_dir), plan) for tasks in todo]
+    jobs = [(tasks, str(stage_dir), str(work_dir), plan, version) for tasks in todo]
     units = sum(1 + len(tasks) for tasks in todo)
 
     def record(results: list[tuple[str, float, str, str | None]]) -> None:

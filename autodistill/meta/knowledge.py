@@ -39,6 +39,7 @@ __all__ = [
     "TASKS_FILE",
     "TRIALS_FILE",
     "read_shipped",
+    "shipped_space",
     "read_evidence",
     "shipped_version",
     "ensure_knowledge_base",
@@ -107,6 +108,17 @@ def read_shipped() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     tasks = [json.loads(line) for line in _shipped_text(TASKS_FILE).splitlines() if line.strip()]
     trials = [json.loads(line) for line in _shipped_text(TRIALS_FILE).splitlines() if line.strip()]
     return tasks, trials
+
+
+def shipped_space(text: str | None = None) -> str:
+    """The space the shipped knowledge base's studies searched (the recommender samples
+    its candidates there): the ``space`` its task records name (suite 2 on), else ``kb``
+    (suite 1's records name none). ``text``: a ``kb_tasks.jsonl`` text (default: shipped)."""
+    from autodistill.meta.task_suite import KB_SPACE
+
+    text = _shipped_text(TASKS_FILE) if text is None else text
+    first = next((line for line in text.splitlines() if line.strip()), None)
+    return (json.loads(first).get("space") or KB_SPACE) if first is not None else KB_SPACE
 
 
 def meta_rows_from_records(tasks: list[dict[str, Any]], trials: list[dict[str, Any]],

@@ -50,6 +50,7 @@ from autodistill.meta.forest import Forest
 from autodistill.params import Categorical, Float, Int
 from autodistill.paths import write_atomically
 from autodistill.training.pipeline import TRAINING_PARAMS
+from autodistill.training.recipe import AUTO, AUTO_SETTINGS, SCHEDULES, is_legacy, resolve_training
 
 __all__ = ["MetaRow", "MetaModel", "PipelineEncoder", "fit_meta_model", "group_by_task",
            "is_teacherless", "task_reference"]
@@ -79,10 +80,13 @@ class MetaRow:
         return self.valid / max(self.teacher_valid, 1e-6)
 
 
-#: The training settings the pipeline encoding holds: those every shipped trial states.
-#: (The recipe's newer keys, ``steps``, ``schedule`` and ``final_lr_fraction``, join it
-#: once the knowledge base is rebuilt with them.)
+#: The training settings the pipeline encoding always holds: those every shipped (suite 1)
+#: trial states.
 ENCODED_TRAINING = ("epochs", "lr", "batch_size", "weight_decay", "patience")
+#: The training recipe's settings, encoded when a training pipeline states one of them (a
+#: knowledge base or a study trained with the recipe); a knowledge base without them is
+#: encoded exactly as before the recipe (the same columns, so the same fitted model).
+RECIPE_TRAINING = ("steps", "schedule", "final_lr_fraction")
 
 
 def _scaled(decl: Any, value: Any) -> float:
@@ -111,7 +115,8 @@ class PipelineEncoder:
 
         registry = get_catalog()
         names = {family: set(registry.names(family)) for family in FAMILIES}
-        for doc in pipelines:
+        seen = list(pipelines)
+        for doc in seen:
             for family in FAMILIES:
                 names[family].add(doc.get(family, {}).get("name", "none"))
         self.names = {family: sorted(values) for family, values in names.items()}
@@ -122,14 +127,18 @@ class PipelineEncoder:
                 if name in comps:
                     for pname, decl in comps[name].params.items():
                         self.params.append((family, name, pname, decl))
+        self.training = ENCODED_TRAINING + (
+            RECIPE_TRAINING if any(key in doc.get("training", {}) for doc in seen
+                                   for key in RECIPE_TRAINING) else ())
         self.columns = (
             [f"{f}={n}" for f in FAMILIES for n in self.names[f]]
             + [f"{f}.{n}.{p}" for f, n, p, _ in self.params]
-            + [f"training.{p}" for p in ENCODED_TRAINING]
+            + [f"training.{p}" for p in self.training]
         )
 
-    def encode(self, doc: dict[str, Any]) -> list[float]:
-        """The vector of one pipeline document."""
+    def encode(self, doc: dict[str, Any], n_train: int | None = None) -> list[float]:
+        """The vector of one pipeline document; with ``n_train``, its ``"auto"`` training
+        settings are first resolved for that many training rows (as a trial states them)."""
         out: list[float] = []
         for family in FAMILIES:
             chosen = doc.get(family, {}).get("name", "none")
@@ -148,15 +157,38 @@ class PipelineEncoder:
                 out.append(_scaled(decl, value))
             else:
                 out.append(-1.0)
-        training = doc.get("training", {})
-        for pname in ENCODED_TRAINING:
-            decl = TRAINING_PARAMS[pname]
-            value = training.get(pname, decl.default)
-            if isinstance(decl, Categorical):
-                out.append(float(value) if isinstance(value, (int, float)) else -1.0)
-            else:
-                out.append(_scaled(decl, value))  # "auto" (left to the data) is -1
+        out.extend(_encode_training(doc.get("training", {}), self.training, n_train))
         return out
+
+
+def _encode_training(given: dict[str, Any], keys: Sequence[str],
+                     n_train: int | None) -> list[float]:
+    """The training part of the encoding. A pre-recipe document means a constant lr and no
+    stated budget: ``schedule`` constant, final lr fraction 1 (no decay), ``steps`` -1."""
+    legacy = is_legacy(given)
+    training = dict(given)
+    if n_train is not None and not legacy:
+        training = resolve_training({**{k: d.default for k, d in TRAINING_PARAMS.items()},
+                                     **dict.fromkeys(AUTO_SETTINGS, AUTO), **given}, n_train)
+    out = []
+    for pname in keys:
+        decl = TRAINING_PARAMS[pname]
+        value = training.get(pname, decl.default)
+        if pname == "steps" and legacy:
+            out.append(-1.0)
+        elif pname == "schedule":
+            value = "constant" if legacy else value
+            out.append(SCHEDULES.index(value) / (len(SCHEDULES) - 1)
+                       if value in SCHEDULES else -1.0)
+        elif pname == "final_lr_fraction":
+            # the lr's end point as a share of lr: 1 when it never decays
+            out.append(1.0 if legacy or training.get("schedule") == "constant"
+                       else _scaled(decl, value))
+        elif isinstance(decl, Categorical):
+            out.append(float(value) if isinstance(value, (int, float)) else -1.0)
+        else:
+            out.append(_scaled(decl, value))  # "auto" (left to the data) is -1
+    return out
 
 
 def is_teacherless(doc: dict[str, Any]) -> bool:
@@ -191,12 +223,13 @@ class MetaModel:
         self.standardise = standardise
 
     def predict_gain(self, meta_features: dict[str, float], pipelines: Sequence[dict[str, Any]],
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     n_train: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Predicted validation gains of ``pipelines`` over the task's plain_tuned, and
-        their [lo, hi] intervals (shapes ``[n]`` and ``[n, 2]``, accuracy points)."""
+        their [lo, hi] intervals (shapes ``[n]`` and ``[n, 2]``, accuracy points).
+        ``n_train``: the task's training rows, to which ``"auto"`` settings resolve."""
         meta = _meta_vector(meta_features)
         task_trees = self.task_model.predict_per_tree([meta])[:, 0, :]
-        x = np.asarray([meta + self.encoder.encode(doc) for doc in pipelines])
+        x = np.asarray([meta + self.encoder.encode(doc, n_train) for doc in pipelines])
         rank_trees = self.rank_model.predict_per_tree(x)[:, :, 0]
         if self.standardise:
             spread = math.exp(float(task_trees[:, 2].mean()))
@@ -214,15 +247,16 @@ class MetaModel:
         return max(teacher_valid, 1e-6) * ratio
 
     def predict(self, meta_features: dict[str, float], teacher_valid: float,
-                pipelines: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+                pipelines: Sequence[dict[str, Any]], n_train: int | None = None,
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Predicted validation scores of ``pipelines`` and their [lo, hi] intervals:
-        the predicted plain_tuned score plus :meth:`predict_gain`.
+        the predicted plain_tuned score plus :meth:`predict_gain` (``n_train`` likewise).
 
         Returns:
             ``(scores, intervals)`` with shapes ``[n]`` and ``[n, 2]``, on the accuracy
             scale, clipped to [0, 1].
         """
-        gains, intervals = self.predict_gain(meta_features, pipelines)
+        gains, intervals = self.predict_gain(meta_features, pipelines, n_train)
         base = self.reference_score(meta_features, teacher_valid)
         return np.clip(base + gains, 0.0, 1.0), np.clip(base + intervals, 0.0, 1.0)
 

@@ -68,7 +68,7 @@ def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
     component becomes a candidate once its plugin ships evidence (``register_evidence``)
     or a study ran it.
     """
-    from autodistill.meta.task_suite import KB_SPACE
+    from autodistill.meta.knowledge import shipped_space
     from autodistill.study.space_files import load_space
 
     seen: dict[str, dict[str, Any]] = {}
@@ -77,7 +77,7 @@ def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
     evidenced = {(family, name) for doc in seen.values()
                  for family, name in zip(FAMILIES, _signature(doc), strict=True)}
     if samples > 0:
-        space = load_space(KB_SPACE, has_hidden=has_hidden, labels_new_rows=labels_new_rows)
+        space = load_space(shipped_space(), has_hidden=has_hidden, labels_new_rows=labels_new_rows)
         draws = _RandomDraws(seed)
         for _ in range(samples):
             doc = space.sample(draws).to_dict()
@@ -205,12 +205,14 @@ class Ranking:
 
 def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: float,
                     candidates: Sequence[dict[str, Any]],
-                    support: dict[str, int] | None = None) -> Ranking:
+                    support: dict[str, int] | None = None,
+                    n_train: int | None = None) -> Ranking:
     """Order ``candidates`` by predicted score (ties to the pipeline seen on more tasks,
     ``support``); when no candidate that uses the teacher is predicted to beat the task's
-    plain_tuned beyond its interval, the best teacherless candidate goes first."""
-    scores, intervals = model.predict(meta, teacher_valid, candidates)
-    gains, gain_intervals = model.predict_gain(meta, candidates)
+    plain_tuned beyond its interval, the best teacherless candidate goes first.
+    ``n_train``: the task's training rows (``"auto"`` settings are encoded resolved)."""
+    scores, intervals = model.predict(meta, teacher_valid, candidates, n_train)
+    gains, gain_intervals = model.predict_gain(meta, candidates, n_train)
     support = support or {}
     order = sorted(range(len(candidates)),
                    key=lambda i: (-round(float(scores[i]), 6),
@@ -284,16 +286,15 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
             "base, or run `autodistill search` on a few datasets") from None
     candidates = candidate_pipelines(rows, has_hidden=task["has_hidden"],
                                      labels_new_rows=task.get("labels_new_rows", True), seed=seed)
-    scores, intervals = model.predict(meta, teacher_valid, candidates)
     # Ties (common: equal predictions) go to the pipeline seen on more tasks.
     tasks = group_by_task(rows)
     support: dict[str, int] = {}
     for task_rows in tasks.values():
         for key in {_key(r.pipeline) for r in task_rows}:
             support[key] = support.get(key, 0) + 1
-    ranking = rank_candidates(model, meta, teacher_valid, candidates, support)
-    near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
     n_train = task.get("n_train")
+    ranking = rank_candidates(model, meta, teacher_valid, candidates, support, n_train)
+    near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
     recommendations = [
         _recommendation(rank, index, candidates[index], ranking, near, tasks, metric, n_train)
         for rank, index in enumerate(_diverse(ranking.order, candidates, top), start=1)]

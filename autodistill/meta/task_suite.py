@@ -22,10 +22,15 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-__all__ = ["KB_SPACE", "KB_TEACHERS", "SUITES", "KBTask", "kb_tasks"]
+__all__ = ["KB_SPACE", "KB_SPACES", "KB_TEACHERS", "SUITES", "KBTask", "kb_space", "kb_tasks"]
 
-#: The shipped space the knowledge-base studies search (and the recommender samples).
+#: The space suite 1's studies searched (the shipped knowledge base): epoch-based
+#: training settings, as its trials were recorded.
 KB_SPACE = "kb"
+#: The space each suite's distillation studies search: suite 2 trains with the training
+#: recipe (``kb2``: ``kb``'s components, ``plain``'s training ranges), so its teacher
+#: pipelines get the training freedom its ``plain_tuned`` studies get.
+KB_SPACES = {1: KB_SPACE, 2: "kb2"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,13 @@ class KBTask:
 KB_TEACHERS = ("auto", "gbdt")
 #: The suite versions :func:`kb_tasks` knows; 1 is the shipped knowledge base.
 SUITES = (1, 2)
+
+
+def kb_space(version: int = 1) -> str:
+    """The shipped space the distillation studies of suite ``version`` search."""
+    if version not in KB_SPACES:
+        raise ValueError(f"unknown knowledge-base suite {version}; choose one of {SUITES}")
+    return KB_SPACES[version]
 
 
 def _classification(rng: random.Random, index: int) -> str:
