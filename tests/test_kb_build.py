@@ -18,7 +18,7 @@ import pytest
 
 from autodistill.errors import AutodistillError
 from autodistill.meta import kb_stage, kb_staged_build
-from autodistill.meta.kb_build import PORTFOLIO, portfolio_params, study_lines
+from autodistill.meta.kb_build import PORTFOLIO, RECIPE_PORTFOLIO, portfolio_params, study_lines
 from autodistill.meta.kb_plain import plain_of
 from autodistill.meta.kb_stage import (
     plain_path,
@@ -239,6 +239,13 @@ def test_build_kb_suite_two_stages_a_group_and_promotes_only_when_complete(tmp_p
         assert record["meta_features"]["teacher_valid_accuracy"] == pytest.approx(
             record["teacher_valid"], abs=1e-5)
         assert len(lines) == 1 + len(PORTFOLIO)
+        # suite 2 trains with the recipe: the kb2 space, the recipe portfolio, resolved
+        assert record["space"] == "kb2"
+        ran = {line["portfolio"]: line["pipeline"]["training"] for line in lines[1:]
+               if line["portfolio"] is not None}  # (gbdt has no hidden features: no MI)
+        assert {0, 1} <= set(ran) and len(ran) >= len(PORTFOLIO) - 3
+        assert all(t["steps"] == RECIPE_PORTFOLIO[i]["training"]["steps"]
+                   and isinstance(t["epochs"], int) for i, t in ran.items())
     # what the next session sees: this group staged (it will start with the next one)
     status = run_cli("meta", "build-kb", "--suite", "2", "--stage", str(stage), "--status",
                      "--json")
