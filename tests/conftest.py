@@ -195,3 +195,26 @@ def messy_csv():
         return path
 
     return write
+
+
+@pytest.fixture
+def assert_matches_alone():
+    """``check(members, dataset, teacher)``: train ``members`` as one population and check
+    each ends where its one-at-a-time run ends (same epochs, validation curve within 0.02,
+    weights within float noise); returns the population's results."""
+    import torch
+
+    from autodistill.training.engine import train_population, train_student
+
+    def check(members, dataset, teacher):
+        together = train_population(members, dataset, teacher)
+        for member, result in zip(members, together, strict=True):
+            alone = train_student(member.pipeline, dataset, teacher, seed=member.seed)
+            assert result.epochs_run == alone.epochs_run
+            assert result.history == pytest.approx(alone.history, abs=0.02)
+            for key, value in alone.student.state_dict().items():
+                torch.testing.assert_close(result.student.state_dict()[key], value,
+                                           rtol=1e-3, atol=1e-4)
+        return together
+
+    return check

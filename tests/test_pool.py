@@ -115,7 +115,7 @@ def test_pool_factor_zero_is_the_per_batch_mode_bit_for_bit(iris_with_teacher):
     assert not _same_weights(explicit, pooled)
 
 
-def test_a_population_mixing_pools_equals_one_at_a_time(iris_with_teacher):
+def test_a_population_mixing_pools_equals_one_at_a_time(iris_with_teacher, assert_matches_alone):
     dataset, teacher = iris_with_teacher
     members = [
         Member(_pipeline("munge", pool_factor=2), seed=1),
@@ -125,14 +125,7 @@ def test_a_population_mixing_pools_equals_one_at_a_time(iris_with_teacher):
         Member(_pipeline("smote", {"batch_size": 64}, curriculum="cyclical", pool_factor=1), 5),
         Member(_pipeline("mixup", mi="fitnet", curriculum="self_paced", pool_factor=4), seed=6),
     ]
-    together = train_population(members, dataset, teacher)
-    for member, result in zip(members, together, strict=True):
-        alone = train_student(member.pipeline, dataset, teacher, seed=member.seed)
-        assert result.epochs_run == alone.epochs_run
-        assert result.history == pytest.approx(alone.history, abs=0.02)
-        for key, value in alone.student.state_dict().items():
-            torch.testing.assert_close(result.student.state_dict()[key], value,
-                                       rtol=1e-3, atol=1e-4)
+    assert_matches_alone(members, dataset, teacher)
 
 
 def test_a_teacher_that_cannot_label_new_rows_refuses_the_pool(iris_with_teacher):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -32,7 +33,7 @@ def _pipeline(training: dict | None = None, **families) -> Pipeline:
                                "training": {**FAST, **(training or {})}})
 
 
-def test_each_member_trains_as_it_would_alone(iris_with_teacher):
+def test_each_member_trains_as_it_would_alone(iris_with_teacher, assert_matches_alone):
     dataset, teacher = iris_with_teacher
     members = [
         Member(_pipeline(kd_loss="hinton"), seed=1),
@@ -42,14 +43,7 @@ def test_each_member_trains_as_it_would_alone(iris_with_teacher):
         Member(_pipeline(kd_loss="mse_logits", curriculum="self_paced"), seed=5),
         Member(_pipeline(kd_loss="hinton", mi_objective="fitnet"), seed=6),
     ]
-    together = train_population(members, dataset, teacher)
-    for member, result in zip(members, together, strict=True):
-        alone = train_student(member.pipeline, dataset, teacher, seed=member.seed)
-        assert result.epochs_run == alone.epochs_run
-        assert result.history == pytest.approx(alone.history, abs=0.02)
-        for key, value in alone.student.state_dict().items():
-            torch.testing.assert_close(result.student.state_dict()[key], value,
-                                       rtol=1e-3, atol=1e-4)
+    assert_matches_alone(members, dataset, teacher)
 
 
 def test_a_masked_member_does_not_move_nor_its_moments():
@@ -137,10 +131,10 @@ def test_on_epoch_stops_one_member(iris_with_teacher):
     assert isinstance(outcomes[0], Stop)
     assert outcomes[1].epochs_run == 8
 
-
-def test_the_teacher_labels_all_members_augmented_rows_in_one_call(iris_with_teacher):
-    dataset, teacher = iris_with_teacher
-    calls = []
+@contextmanager
+def counting_teacher(teacher):
+    """Count the rows of each call to ``teacher``'s module while the block runs."""
+    calls: list[int] = []
     original = teacher.module
 
     class Counting(torch.nn.Module):
@@ -150,11 +144,17 @@ def test_the_teacher_labels_all_members_augmented_rows_in_one_call(iris_with_tea
 
     teacher.module = Counting()
     try:
+        yield calls
+    finally:
+        teacher.module = original
+
+
+def test_the_teacher_labels_all_members_augmented_rows_in_one_call(iris_with_teacher):
+    dataset, teacher = iris_with_teacher
+    with counting_teacher(teacher) as calls:
         train_population([Member(_pipeline(kd_loss="hinton", augmentation="mixup")),
                           Member(_pipeline(kd_loss="hinton", augmentation="gaussian_noise"), 1),
                           Member(_pipeline(kd_loss="hinton"), 2)], dataset, teacher)
-    finally:
-        teacher.module = original
     batches = math.ceil(len(dataset.y_train) / FAST["batch_size"]) * FAST["epochs"]
     assert len(calls) == batches  # one call per step, for both augmenting members
     assert sum(calls) == 2 * len(dataset.y_train) * FAST["epochs"]
@@ -164,22 +164,11 @@ def test_identical_augmented_batches_are_labelled_once(iris_with_teacher):
     """Members with one seed and augmentation draw the same rows: one teacher pass serves
     them, and each still trains as it would alone."""
     dataset, teacher = iris_with_teacher
-    calls = []
-    original = teacher.module
-
-    class Counting(torch.nn.Module):
-        def forward(self, x):
-            calls.append(x.shape[0])
-            return original(x)
-
     members = [Member(_pipeline(kd_loss="hinton", augmentation="mixup"), 0),
                Member(_pipeline({"lr": 0.01}, kd_loss="soft_ce", augmentation="mixup"), 0),
                Member(_pipeline(kd_loss="hinton", augmentation="gaussian_noise"), 1)]
-    teacher.module = Counting()
-    try:
+    with counting_teacher(teacher) as calls:
         together = train_population(members, dataset, teacher)
-    finally:
-        teacher.module = original
     assert sum(calls) == 2 * len(dataset.y_train) * FAST["epochs"]
     for member, result in zip(members, together, strict=True):
         alone = train_student(member.pipeline, dataset, teacher, seed=member.seed)
