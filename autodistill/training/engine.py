@@ -184,19 +184,6 @@ def _validate(state: State, runs: list[MemberRun]) -> tuple[list[float], list[fl
     return accuracy.tolist(), loss.tolist()
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Macro-averaged F1 over the labels present in either array (as scikit-learn's
-    ``f1_score(average="macro", zero_division=0)``, without its validation overhead)."""
-    labels = np.union1d(y_true, y_pred)
-    scores = []
-    for label in labels:
-        true, pred = y_true == label, y_pred == label
-        tp = float(np.sum(true & pred))
-        denominator = float(np.sum(true) + np.sum(pred))
-        scores.append(2.0 * tp / denominator if denominator else 0.0)
-    return float(np.mean(scores)) if scores else 0.0
-
-
 def _end_epoch(state: State, runs: list[MemberRun]) -> None:
     """Validate ``runs`` (all at an epoch's end), keep their best weights, report, stop or
     begin their next epoch."""
@@ -236,16 +223,15 @@ def _result(state: State, run: MemberRun, dataset: Dataset) -> TrainResult | Exc
         valid_proba, test_proba = (
             torch.softmax(model(torch.as_tensor(x, dtype=torch.float32))[0], 1).numpy()
             for x in (dataset.X_valid, dataset.X_test))
-    test_pred = test_proba.argmax(1)
-    y_test = np.asarray(dataset.y_test)
+    test_metrics = all_metrics(test_proba, np.asarray(dataset.y_test))
     agreement = None
     if state.teacher is not None:
         teacher_pred = state.teacher.logits["test"].argmax(1).cpu().numpy()
-        agreement = float((teacher_pred == test_pred).mean())
+        agreement = float((teacher_pred == test_proba.argmax(1)).mean())
     return TrainResult(
         valid_accuracy=run.best_accuracy,
-        test_accuracy=float((test_pred == y_test).mean()),
-        macro_f1=macro_f1(y_test, test_pred),
+        test_accuracy=test_metrics["accuracy"],
+        macro_f1=test_metrics["macro_f1"],
         teacher_agreement=agreement,
         epochs_run=len(run.history),
         best_epoch=run.best_epoch,
@@ -254,7 +240,7 @@ def _result(state: State, run: MemberRun, dataset: Dataset) -> TrainResult | Exc
         history=run.history,
         teacher=run.joint.module.cpu().eval() if run.joint is not None else None,
         valid_metrics=all_metrics(valid_proba, dataset.y_valid),
-        test_metrics=all_metrics(test_proba, y_test),
+        test_metrics=test_metrics,
     )
 
 
