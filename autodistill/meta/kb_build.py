@@ -351,7 +351,10 @@ def study_lines(task: KBTask, study: Any, params: list[dict[str, Any]],
     }
     if task.teacher is not None:
         # a teacher-keyed suite (2 on) also names its space: the recommender samples it
-        task_line.update(teacher=task.teacher, space=record.space)
+        from autodistill.training.teachers import teacher_versions
+
+        task_line.update(teacher=task.teacher, space=record.space,
+                         teacher_versions=teacher_versions(task.teacher_spec))
     lines = [task_line]
     for trial in sorted(complete, key=lambda t: t.number):
         fixed = trial.system_attrs.get("fixed_params")

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TeacherOutputs",
     "AUTO_CONFIG",
+    "teacher_versions",
     "get_teacher",
     "default_device",
     "difficulty",
@@ -70,6 +71,19 @@ _FORMS = ("'auto', 'gbdt', a TorchScript file PATH.pt, sklearn:PATH (skops), onn
           "outputs:PATH (.csv/.npy)")
 _MEMO: dict[tuple[str, str], TeacherOutputs] = {}
 State = dict[str, torch.Tensor] | None  # a state dict to cache, or None
+
+
+def teacher_versions(spec: str) -> dict[str, int]:
+    """The configuration versions behind a built-in teacher ``spec`` (``{"mlp": 2,
+    "gbdt": 1}`` for ``auto``), so stored results say which teacher produced them; empty
+    for a user's file."""
+    from autodistill.training.gbdt_teacher import GBDT_CONFIG
+
+    text = split_teacher_spec(str(spec).strip())[0].lower()
+    versions = {"auto": {"mlp": AUTO_CONFIG["version"], "gbdt": GBDT_CONFIG["version"]},
+                "auto:mlp": {"mlp": AUTO_CONFIG["version"]},
+                "gbdt": {"gbdt": GBDT_CONFIG["version"]}}
+    return dict(versions.get(text, {}))
 
 
 def clear_memo() -> None:
