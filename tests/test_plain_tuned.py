@@ -277,6 +277,37 @@ def test_evaluation_reports_plain_tuned_as_a_baseline():
     assert versus["teacher_leads_plain_tuned_by_0.02"]["tasks"] == strong
 
 
+def test_evaluation_holds_out_real_tables_with_every_teacher_and_their_own_portfolio():
+    # suite 2's shape: real tables (pkg:) and synthetic ones, each with teachers auto and
+    # gbdt; a gbdt task runs no MI pipeline, so its candidates are the pipelines it ran
+    from dataclasses import replace
+
+    from autodistill.meta.evaluation import evaluate_rows
+    from autodistill.meta.model import group_by_task
+
+    tasks, trials = read_shipped()
+    base = meta_rows_from_records(tasks[:8], trials, {})
+    rows, plain = [], {}
+    for index, task_rows in enumerate(dict(sorted(group_by_task(base).items())).values()):
+        data = f"pkg:src/table{index}" if index < 5 else f"synthetic:t{index}"
+        for teacher in ("auto", "gbdt"):
+            key = f"{data}|mlp:16|{teacher}"
+            plain[key] = {"best": {"valid": 0.5, "test": 0.5}}
+            rows += [replace(r, task=f"kb:{key}") for r in task_rows
+                     if teacher == "auto" or r.portfolio != 19]
+    report = evaluate_rows(rows, n_trees=10, plain=plain)
+    assert report["held_out"] == "real tables" and report["tasks"] == 10
+    assert {t["task"].split("|")[0] for t in report["per_task"]} == {
+        f"pkg:src/table{i}" for i in range(5)}
+    assert set(report["by_teacher"]) == {"auto", "gbdt"}
+    for teacher, methods in report["by_teacher"].items():
+        assert set(methods) == set(report["methods"]), teacher
+    gbdt = [t for t in report["per_task"] if t["teacher"] == "gbdt"]
+    assert gbdt and all(19 not in t["picks"].values() for t in gbdt)
+    every = evaluate_rows(rows, n_trees=10, plain=plain, real_only=False)
+    assert every["held_out"] == "every task" and every["tasks"] == 16
+
+
 def test_python_search_of_the_plain_space_returns_the_study_it_ran(tmp_path):
     # a study without a teacher is stored as '<name>-plain_tuned'; the Python API must
     # hand back that study, not fail loading the name it was given

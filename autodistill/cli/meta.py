@@ -216,8 +216,10 @@ def render_evaluation(report: dict[str, Any]) -> None:
     from autodistill.cli.tables import Table
 
     console = Console()
-    summary = Table(title=f"Leave-one-dataset-out over {report['tasks']} knowledge-base tasks "
-                          f"({report['portfolio_size']} portfolio pipelines each)")
+    held_out = "real-table " if report.get("held_out") == "real tables" else ""
+    summary = Table(title=f"Leave-one-dataset-out over {report['tasks']} {held_out}"
+                          f"knowledge-base tasks (up to {report['portfolio_size']} portfolio "
+                          "pipelines each)")
     metric = report.get("metric", "accuracy")
     for column in ("method", "mean regret to study best", "mean gain over plain",
                    "mean gain over plain_tuned", f"mean test {metric.replace('_', ' ')}"):
@@ -230,6 +232,14 @@ def render_evaluation(report: dict[str, Any]) -> None:
     console.print(summary)
     console.print(f"The recommender predicts that distillation helps on "
                   f"{report['distillation_helps']:.0%} of the held-out tasks.")
+    for teacher, methods in report.get("by_teacher", {}).items():
+        mine, tuned = methods["recommender"], methods.get("plain_tuned")
+        console.print(
+            f"Teacher {teacher}: recommender mean test {metric.replace('_', ' ')} "
+            f"{mine['mean_test_score']:.4f}"
+            + ("" if tuned is None else
+               f", plain_tuned {tuned['mean_test_score']:.4f}, win rate against it "
+               f"{mine['win_rate']['plain_tuned']:.2f}"))
     versus = report.get("distillation_vs_plain_tuned")
     if versus:
         for label, part in (("all tasks", versus["all"]),

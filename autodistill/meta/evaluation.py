@@ -60,45 +60,64 @@ def _best_of(portfolio: dict[int, MetaRow]) -> int:
     return max(sorted(portfolio), key=lambda i: portfolio[i].valid)
 
 
+def _teacher_of(task: str) -> str | None:
+    """The teacher of a task key (``kb:data|student|teacher``); None in suite 1's keys."""
+    parts = task.removeprefix("kb:").split("|")
+    return parts[2] if len(parts) > 2 else None
+
+
+def _is_real(task: str) -> bool:
+    return _dataset_of(task).startswith("pkg:")
+
+
 def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
                   plain: dict[str, dict[str, Any]] | None = None,
-                  standardise: bool = True, metric: str = "accuracy") -> dict[str, Any]:
+                  standardise: bool = True, metric: str = "accuracy",
+                  real_only: bool | None = None) -> dict[str, Any]:
     """Run the leave-one-dataset-out evaluation on ``rows`` (knowledge-base trials).
 
-    Only tasks that hold every portfolio pipeline of the other tasks are held out, and,
-    when ``plain`` (task key -> ``kb_plain_tuned.jsonl`` record) names any task, only
-    tasks with a plain_tuned study (``plain_tuned`` is then a method).
+    A task is held out when it ran the plain (0) and hinton (1) portfolio pipelines and,
+    when ``plain`` (task key -> ``kb_plain_tuned.jsonl`` record) names any task, has a
+    plain_tuned study (``plain_tuned`` is then a method). Its candidates are the portfolio
+    pipelines it ran (a ``gbdt`` teacher has no hidden features, so no MI pipeline).
+    ``real_only`` holds out real tables (``pkg:``) only, every task still teaching the
+    meta-model when its dataset is not the one held out; by default it is on when the rows
+    hold a real table.
 
     ``rows`` and ``plain`` are scored by ``metric`` (:mod:`autodistill.meta.scores`); test
     figures are in its units, regrets and gains signed so that positive is better.
 
     Returns:
-        ``{"tasks", "metric", "methods": {name: {"mean_regret", "mean_gain_over_plain",
-        "mean_gain_over_plain_tuned", "mean_test_score", "mean_test_accuracy" (accuracy
-        only), "win_rate": {other: rate}}}, "distillation_helps": share of tasks,
-        "per_task": [...]}``; a win counts 1, a tie 0.5.
+        ``{"tasks", "metric", "held_out", "methods": {name: {"mean_regret",
+        "mean_gain_over_plain", "mean_gain_over_plain_tuned", "mean_test_score",
+        "mean_test_accuracy" (accuracy only), "win_rate": {other: rate}}}, "by_teacher"
+        (the same per teacher, when task keys name one), "distillation_helps": share of
+        tasks, "per_task": [...]}``; a win counts 1, a tie 0.5.
     """
     plain = plain or {}
     tasks = group_by_task(rows)
     portfolios = {task: _portfolio(task_rows) for task, task_rows in tasks.items()}
-    indices = sorted(set().union(*(set(p) for p in portfolios.values()))) if portfolios else []
-    complete = [t for t in sorted(tasks) if indices and set(portfolios[t]) == set(indices)]
+    eligible = [t for t in sorted(tasks) if {0, 1} <= set(portfolios[t])]
     if plain:
-        complete = [t for t in complete if t.removeprefix("kb:") in plain]
-    if len(complete) < 3 or 0 not in indices or 1 not in indices:
-        raise ValueError("the evaluation needs at least three tasks that ran the whole "
-                         "portfolio, plain (0) and hinton (1) included")
+        eligible = [t for t in eligible if t.removeprefix("kb:") in plain]
+    if real_only is None:
+        real_only = any(_is_real(t) for t in eligible)
+    complete = [t for t in eligible if _is_real(t) or not real_only]
+    if len(complete) < 3 or len({_dataset_of(t) for t in eligible}) < 2:
+        raise ValueError("the evaluation needs at least three tasks that ran the portfolio's "
+                         "plain (0) and hinton (1) pipelines, on at least two datasets")
     methods_used = [m for m in METHODS if m != "plain_tuned" or plain]
     shown = partial(_shown, metric)
     per_task = []
     for done, held_out in enumerate(complete, start=1):
-        # Leave the whole *dataset* out: a task run with another student width on the same
-        # data would otherwise leak what this task measured.
+        # Leave the whole *dataset* out: a task run with another student width or teacher
+        # on the same data would otherwise leak what this task measured.
         dataset = _dataset_of(held_out)
         train = [r for r in rows if _dataset_of(r.task) != dataset]
-        # The other datasets' tasks that ran the whole portfolio: what the baselines see.
-        others = [t for t in complete if _dataset_of(t) != dataset]
+        # The other datasets' tasks that ran the portfolio: what the baselines see.
+        others = [t for t in eligible if _dataset_of(t) != dataset]
         mine = portfolios[held_out]
+        indices = sorted(mine)
         meta = tasks[held_out][0].meta_features
         teacher_valid = tasks[held_out][0].teacher_valid
 
@@ -106,14 +125,16 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         ranking = rank_candidates(model, meta, teacher_valid, [mine[i].pipeline for i in indices])
         recommender = indices[ranking.order[0]]
 
-        relative = {i: [] for i in indices}
+        relative: dict[int, list[float]] = {i: [] for i in indices}
         for task in others:
             best = max(r.valid for r in tasks[task]) or 1.0
             for i in indices:
-                relative[i].append(portfolios[task][i].valid / best)
-        single_best = max(indices, key=lambda i: (float(np.mean(relative[i])), -i))
+                if i in portfolios[task]:
+                    relative[i].append(portfolios[task][i].valid / best)
+        single_best = max(indices, key=lambda i: (
+            float(np.mean(relative[i])) if relative[i] else -np.inf, -i))
         near_task = nearest_tasks(meta, {t: tasks[t] for t in others}, k=1)[0][0]
-        nearest = _best_of(portfolios[near_task])
+        nearest = _best_of({i: row for i, row in portfolios[near_task].items() if i in mine})
 
         best_trial = max(tasks[held_out], key=lambda r: r.valid)  # first max: Optuna's best
         picks = {"recommender": recommender, "plain": 0, "hinton": 1,
@@ -125,6 +146,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
             test["plain_tuned"] = shown(reference["best"]["test"])
         per_task.append({
             "task": held_out.removeprefix("kb:"),
+            "teacher": _teacher_of(held_out),
             "study_best_test": best_test,
             "nearest_task": near_task.removeprefix("kb:"),
             "picks": dict(picks),
@@ -136,9 +158,15 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         })
         progress.report("evaluate", done, len(complete), "task", held_out.removeprefix("kb:"))
     methods = _summarise(per_task, methods_used, bool(plain), metric)
+    teachers = sorted({t["teacher"] for t in per_task if t["teacher"] is not None})
+    by_teacher = {teacher: _summarise([t for t in per_task if t["teacher"] == teacher],
+                                      methods_used, bool(plain), metric)
+                  for teacher in teachers}
     helps = float(np.mean([t["distillation_helps"] for t in per_task]))
-    return {"tasks": len(per_task), "metric": metric, "portfolio_size": len(indices),
-            "methods": methods,
+    return {"tasks": len(per_task), "metric": metric,
+            "held_out": "real tables" if real_only else "every task",
+            "portfolio_size": len(set().union(*(set(portfolios[t]) for t in complete))),
+            "methods": methods, "by_teacher": by_teacher,
             "distillation_helps": round(helps, 4), "per_task": per_task}
 
 
