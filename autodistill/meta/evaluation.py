@@ -70,6 +70,20 @@ def _is_real(task: str) -> bool:
     return _dataset_of(task).startswith("pkg:")
 
 
+def _single_best(indices: list[int], others: dict[str, list[MetaRow]],
+                 portfolios: dict[str, dict[int, MetaRow]]) -> int:
+    """The pipeline of ``indices`` with the best mean validation score relative to each
+    other task's best, over the ``others`` that ran it."""
+    relative: dict[int, list[float]] = {i: [] for i in indices}
+    for task, task_rows in others.items():
+        best = max(r.valid for r in task_rows) or 1.0
+        for i in indices:
+            if i in portfolios[task]:
+                relative[i].append(portfolios[task][i].valid / best)
+    return max(indices, key=lambda i: (
+        float(np.mean(relative[i])) if relative[i] else -np.inf, -i))
+
+
 def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
                   plain: dict[str, dict[str, Any]] | None = None,
                   standardise: bool = True, metric: str = "accuracy",
@@ -80,19 +94,13 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
     when ``plain`` (task key -> ``kb_plain_tuned.jsonl`` record) names any task, has a
     plain_tuned study (``plain_tuned`` is then a method). Its candidates are the portfolio
     pipelines it ran (a ``gbdt`` teacher has no hidden features, so no MI pipeline).
-    ``real_only`` holds out real tables (``pkg:``) only, every task still teaching the
-    meta-model when its dataset is not the one held out; by default it is on when the rows
-    hold a real table.
-
-    ``rows`` and ``plain`` are scored by ``metric`` (:mod:`autodistill.meta.scores`); test
-    figures are in its units, regrets and gains signed so that positive is better.
+    ``real_only`` holds out real tables (``pkg:``) only (the others still teach the
+    meta-model); by default on when the rows hold a real table. ``rows`` and ``plain`` are
+    scored by ``metric`` (:mod:`autodistill.meta.scores`), positive gains better.
 
     Returns:
-        ``{"tasks", "metric", "held_out", "methods": {name: {"mean_regret",
-        "mean_gain_over_plain", "mean_gain_over_plain_tuned", "mean_test_score",
-        "mean_test_accuracy" (accuracy only), "win_rate": {other: rate}}}, "by_teacher"
-        (the same per teacher, when task keys name one), "distillation_helps": share of
-        tasks, "per_task": [...]}``; a win counts 1, a tie 0.5.
+        ``{"tasks", "metric", "held_out", "portfolio_size"}`` and :func:`_methods_report`'s
+        ``"methods"``, ``"by_teacher"``, ``"distillation_helps"`` and ``"per_task"``.
     """
     plain = plain or {}
     tasks = group_by_task(rows)
@@ -125,21 +133,14 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         ranking = rank_candidates(model, meta, teacher_valid, [mine[i].pipeline for i in indices])
         recommender = indices[ranking.order[0]]
 
-        relative: dict[int, list[float]] = {i: [] for i in indices}
-        for task in others:
-            best = max(r.valid for r in tasks[task]) or 1.0
-            for i in indices:
-                if i in portfolios[task]:
-                    relative[i].append(portfolios[task][i].valid / best)
-        single_best = max(indices, key=lambda i: (
-            float(np.mean(relative[i])) if relative[i] else -np.inf, -i))
+        single_best = _single_best(indices, {t: tasks[t] for t in others}, portfolios)
         near_task = nearest_tasks(meta, {t: tasks[t] for t in others}, k=1)[0][0]
         nearest = _best_of({i: row for i, row in portfolios[near_task].items() if i in mine})
 
-        best_trial = max(tasks[held_out], key=lambda r: r.valid)  # first max: Optuna's best
         picks = {"recommender": recommender, "plain": 0, "hinton": 1,
                  "single_best": single_best, "nearest_task": nearest}
-        best_test = shown(best_trial.test)
+        # the study's best: the first max on validation, as Optuna's
+        best_test = shown(max(tasks[held_out], key=lambda r: r.valid).test)
         test = {m: shown(mine[i].test) for m, i in picks.items()}
         if plain:
             reference = plain_of(plain, held_out.removeprefix("kb:"))
@@ -157,16 +158,25 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
             "test": test,
         })
         progress.report("evaluate", done, len(complete), "task", held_out.removeprefix("kb:"))
-    methods = _summarise(per_task, methods_used, bool(plain), metric)
-    teachers = sorted({t["teacher"] for t in per_task if t["teacher"] is not None})
-    by_teacher = {teacher: _summarise([t for t in per_task if t["teacher"] == teacher],
-                                      methods_used, bool(plain), metric)
-                  for teacher in teachers}
-    helps = float(np.mean([t["distillation_helps"] for t in per_task]))
     return {"tasks": len(per_task), "metric": metric,
             "held_out": "real tables" if real_only else "every task",
             "portfolio_size": len(set().union(*(set(portfolios[t]) for t in complete))),
-            "methods": methods, "by_teacher": by_teacher,
+            **_methods_report(per_task, methods_used, bool(plain), metric)}
+
+
+def _methods_report(per_task: list[dict[str, Any]], methods_used: list[str],
+                    with_plain: bool, metric: str) -> dict[str, Any]:
+    """``{"methods": {name: {"mean_regret", "mean_gain_over_plain",
+    "mean_gain_over_plain_tuned", "mean_test_score", "mean_test_accuracy" (accuracy only),
+    "win_rate": {other: rate}}}, "by_teacher": the same per teacher (when task keys name
+    one), "distillation_helps": share of tasks, "per_task": [...]}``; a win counts 1, a
+    tie 0.5."""
+    teachers = sorted({t["teacher"] for t in per_task if t["teacher"] is not None})
+    helps = float(np.mean([t["distillation_helps"] for t in per_task]))
+    return {"methods": _summarise(per_task, methods_used, with_plain, metric),
+            "by_teacher": {teacher: _summarise([t for t in per_task if t["teacher"] == teacher],
+                                               methods_used, with_plain, metric)
+                           for teacher in teachers},
             "distillation_helps": round(helps, 4), "per_task": per_task}
 
 
