@@ -133,6 +133,56 @@ def test_promote_writes_sorted_shipped_files_with_the_skips(tmp_path, monkeypatc
     assert plain_of(plain, SMALL[1].key)["best"]["valid"] == 0.8
 
 
+def _stage_from_shipped(stage: Path, groups: int) -> list[KBTask]:
+    """Stage the first ``groups`` (data, student) groups of suite 2 with the shipped suite-1
+    records of as many tasks (their trials, features and plain_tuned), relabelled; the gbdt
+    task without the MI pipelines, as a gbdt teacher runs them."""
+    from autodistill.meta.kb_plain import read_plain_tuned
+    from autodistill.meta.knowledge import read_shipped
+
+    shipped_tasks, shipped_trials = read_shipped()
+    shipped_plain = read_plain_tuned()
+    staged = kb_tasks(2)[:2 * groups]
+    for index in range(groups):
+        source = shipped_tasks[index]
+        plain = shipped_plain[source["task"]]
+        write_unit(plain_path(stage, staged[2 * index]),
+                   [{**plain, "task": staged[2 * index].plain_key}])
+        for task in staged[2 * index:2 * index + 2]:
+            trials = [{**t, "task": task.key} for t in shipped_trials
+                      if t["task"] == source["task"]
+                      and (task.teacher == "auto" or t["portfolio"] not in (19, 20, 21))]
+            write_unit(task_path(stage, task), [
+                {**source, "task": task.key, "data": task.data, "teacher": task.teacher},
+                *trials])
+    return staged
+
+
+def test_meta_evaluate_previews_a_partial_staged_build(tmp_path):
+    stage = tmp_path / "stage"
+    staged = _stage_from_shipped(stage, groups=4)
+    done = run_cli("meta", "evaluate", "--staged", str(stage), "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["staged"] == {"tasks_done": len(staged), "tasks_total": len(kb_tasks(2))}
+    assert report["held_out"] == "real tables" and report["tasks"] == len(staged)
+    assert set(report["by_teacher"]) == set(KB_TEACHERS)
+    leads = report["teacher_vs_plain_tuned"]
+    assert set(leads) == set(KB_TEACHERS) and all(v["tasks"] == 4 for v in leads.values())
+    assert report["distillation_vs_plain_tuned"]["all"]["tasks"] == len(staged)
+    shown = run_cli("meta", "evaluate", "--staged", str(stage), "--quiet")
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())  # rich wraps long lines
+    assert f"{len(staged)} of {len(kb_tasks(2))} tasks done (a preview)" in text
+    assert "Teacher gbdt against plain_tuned on validation: ahead on" in text
+    # too little staged: one line, exit 2
+    few = tmp_path / "few"
+    _stage_from_shipped(few, groups=1)
+    refused = run_cli("meta", "evaluate", "--staged", str(few))
+    assert refused.returncode == 2 and "build more of it first" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_pending_groups_skip_what_is_staged(tmp_path, monkeypatch):
     monkeypatch.setattr(kb_staged_build, "kb_tasks", lambda version=2: SMALL)
     stage = tmp_path / "stage"

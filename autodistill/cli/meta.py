@@ -152,6 +152,11 @@ def _staged_kb(stage: Path, out: Path, work: Path, *, trials: int, plain_trials:
     epilog="Example: autodistill meta evaluate --json",
 )
 def evaluate_command(storage: StorageOpt = None, metric: MetricOpt = "accuracy",
+                     staged: Annotated[Path | None, typer.Option(
+                         "--staged", help="Evaluate what a `build-kb --suite 2` has staged in "
+                         "this folder so far (e.g. studies/kb-next) instead of the shipped "
+                         "knowledge base; a preview, nothing is promoted.",
+                         show_default=False)] = None,
                      quiet: QuietOpt = False, as_json: JsonOpt = False) -> None:
     """Leave-one-dataset-out evaluation of the recommender against its baselines.
 
@@ -164,10 +169,14 @@ def evaluate_command(storage: StorageOpt = None, metric: MetricOpt = "accuracy",
     and plain_tuned, and what the best distillation trial gains over plain_tuned.
     With --metric, picks and figures follow that metric (the knowledge base must hold it).
     """
+    from autodistill.errors import AutodistillError
     from autodistill.meta.evaluation import evaluate_recommender
 
+    if staged is not None and not staged.is_dir():
+        raise AutodistillError(f"--staged {staged}: no such folder; pass the --stage folder of "
+                               "`autodistill meta build-kb --suite 2` (default studies/kb-next)")
     with show_progress(quiet or as_json):
-        report = evaluate_recommender(storage=storage, metric=metric)
+        report = evaluate_recommender(storage=storage, metric=metric, staged=staged)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
@@ -240,6 +249,14 @@ def render_evaluation(report: dict[str, Any]) -> None:
             + ("" if tuned is None else
                f", plain_tuned {tuned['mean_test_score']:.4f}, win rate against it "
                f"{mine['win_rate']['plain_tuned']:.2f}"))
+    if "staged" in report:
+        console.print(f"Staged build in {report['storage']}: {report['staged']['tasks_done']} "
+                      f"of {report['staged']['tasks_total']} tasks done (a preview).")
+    for teacher, lead in report.get("teacher_vs_plain_tuned", {}).items():
+        console.print(f"Teacher {teacher} against plain_tuned on validation: ahead on "
+                      f"{lead['ahead_on_valid']} of {lead['tasks']} tasks, by 2 points or more "
+                      f"on {lead['ahead_by_0.02_on_valid']}; mean lead {lead['mean_valid_lead']:+.4f} "
+                      f"(test {lead['mean_test_lead']:+.4f})")
     versus = report.get("distillation_vs_plain_tuned")
     if versus:
         for label, part in (("all tasks", versus["all"]),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,12 @@ from autodistill import progress
 from autodistill.meta.kb_plain import plain_of
 from autodistill.meta.model import MetaRow, fit_meta_model, group_by_task, is_teacherless
 from autodistill.meta.recommender import nearest_tasks, rank_candidates
-from autodistill.meta.scores import from_score, plain_for_metric
+from autodistill.meta.scores import from_score, plain_for_metric, require_evidence
 from autodistill.metrics import get_metric
 from autodistill.store import storage as store
 
 __all__ = ["METHODS", "evaluate_recommender", "evaluate_rows",
-           "distillation_vs_plain_tuned"]
+           "distillation_vs_plain_tuned", "teacher_vs_plain_tuned"]
 
 #: The methods compared, recommender first (``plain_tuned`` only when the tasks have one).
 METHODS = ("recommender", "plain_tuned", "plain", "hinton", "single_best", "nearest_task")
@@ -107,7 +108,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
     portfolios = {task: _portfolio(task_rows) for task, task_rows in tasks.items()}
     eligible = [t for t in sorted(tasks) if {0, 1} <= set(portfolios[t])]
     if plain:
-        eligible = [t for t in eligible if t.removeprefix("kb:") in plain]
+        eligible = [t for t in eligible if plain_of(plain, t.removeprefix("kb:")) is not None]
     if real_only is None:
         real_only = any(_is_real(t) for t in eligible)
     complete = [t for t in eligible if _is_real(t) or not real_only]
@@ -249,30 +250,73 @@ def distillation_vs_plain_tuned(rows: Sequence[MetaRow], plain: dict[str, dict[s
             "per_task": {key: round(d, 6) for key, d, _ in diffs}}
 
 
+def teacher_vs_plain_tuned(tasks: Sequence[dict[str, Any]], plain: dict[str, dict[str, Any]],
+                           margin: float = 0.02) -> dict[str, Any]:
+    """How often each teacher beats its task's plain_tuned student: per teacher (``auto``
+    for suite 1's keys), the tasks with both, how many the teacher leads on validation and
+    by ``margin`` or more, and its mean lead on validation and on test."""
+    leads: dict[str, list[tuple[float, float]]] = {}
+    for task in tasks:
+        reference = plain_of(plain, task["task"])
+        if reference is None or task.get("teacher_valid") is None:
+            continue
+        best = reference["best"]
+        leads.setdefault(task.get("teacher") or "auto", []).append(
+            (task["teacher_valid"] - best["valid"], (task.get("teacher_test") or 0.0)
+             - best["test"]))
+    return {teacher: {"tasks": len(pairs),
+                      "ahead_on_valid": sum(v > 0 for v, _ in pairs),
+                      f"ahead_by_{margin:g}_on_valid": sum(v >= margin for v, _ in pairs),
+                      "mean_valid_lead": round(float(np.mean([v for v, _ in pairs])), 5),
+                      "mean_test_lead": round(float(np.mean([t for _, t in pairs])), 5)}
+            for teacher, pairs in sorted(leads.items())}
+
+
 def evaluate_recommender(storage: str | None = None, *, n_trees: int = 100,
-                         metric: str = "accuracy") -> dict[str, Any]:
+                         metric: str = "accuracy", staged: Path | None = None,
+                         ) -> dict[str, Any]:
     """:func:`evaluate_rows` on the knowledge base in the database at ``storage``, by
-    ``metric`` (the distillation-vs-plain_tuned section stays on accuracy).
+    ``metric`` (the distillation-vs-plain_tuned section stays on accuracy); or, with
+    ``staged``, on what a suite-2 build has staged in that folder so far (a preview:
+    nothing is promoted).
 
     Raises:
         MetricError: an unknown metric, or one the knowledge base does not hold.
+        AutodistillError: too few tasks to evaluate.
     """
     from autodistill.errors import AutodistillError
     from autodistill.meta.kb_plain import read_plain_tuned
-    from autodistill.meta.knowledge import load_meta_rows, read_shipped
+    from autodistill.meta.knowledge import load_meta_rows, meta_rows_from_records, read_shipped
 
     metric = get_metric(metric).name
-    url = store.resolve_url(storage)
-    rows = load_meta_rows(url, include_studies=False, metric=metric)
-    plain = read_plain_tuned()
+    if staged is not None:
+        from autodistill.meta.kb_stage import collect_staged, stage_status
+
+        tasks, trials, plain_lines, _ = collect_staged(staged)
+        plain = {record["task"]: record for record in plain_lines}
+        rows = meta_rows_from_records(tasks, trials, plain, metric=metric)
+        require_evidence(rows, metric, f"the staged build in {staged}")
+        accuracy_rows = (rows if metric == "accuracy"
+                         else meta_rows_from_records(tasks, trials, plain))
+        where = str(staged)
+        status = stage_status(staged)
+    else:
+        url = store.resolve_url(storage)
+        rows = load_meta_rows(url, include_studies=False, metric=metric)
+        accuracy_rows = rows if metric == "accuracy" else load_meta_rows(url, include_studies=False)
+        plain, tasks, where, status = read_plain_tuned(), read_shipped()[0], store.mask_url(url), None
     try:
         report = evaluate_rows(rows, n_trees=n_trees, plain=plain_for_metric(plain, metric),
                                metric=metric)
     except ValueError as exc:
-        raise AutodistillError(f"{store.mask_url(url)}: {exc}; reinstall autodistill to "
-                               "restore the shipped knowledge base") from None
-    accuracy_rows = rows if metric == "accuracy" else load_meta_rows(url, include_studies=False)
+        hint = ("build more of it first" if staged is not None
+                else "reinstall autodistill to restore the shipped knowledge base")
+        raise AutodistillError(f"{where}: {exc}; {hint}") from None
     report["distillation_vs_plain_tuned"] = distillation_vs_plain_tuned(
-        accuracy_rows, plain, read_shipped()[0])
-    report["storage"] = store.mask_url(url)
+        accuracy_rows, plain, tasks)
+    report["teacher_vs_plain_tuned"] = teacher_vs_plain_tuned(tasks, plain)
+    report["storage"] = where
+    if status is not None:
+        report["staged"] = {"tasks_done": status["tasks"]["done"],
+                            "tasks_total": status["tasks"]["total"]}
     return report

@@ -34,7 +34,7 @@ from autodistill.meta.knowledge import TASKS_FILE, TRIALS_FILE
 from autodistill.meta.task_suite import KBTask, kb_tasks
 
 __all__ = ["STAGE_DIR", "SKIPPED_FILE", "key_slug", "plain_path", "task_path", "write_unit",
-           "read_unit", "stage_status", "promote_staged"]
+           "read_unit", "stage_status", "collect_staged", "promote_staged"]
 
 #: The default staging folder (relative to the working directory: the repository root).
 STAGE_DIR = Path("studies") / "kb-next"
@@ -108,7 +108,9 @@ def stage_status(stage_dir: Path, version: int = 2) -> dict[str, Any]:
     return status
 
 
-def _collect(stage_dir: Path, version: int) -> tuple[list, list, list, list]:
+def collect_staged(stage_dir: Path, version: int = 2) -> tuple[list, list, list, list]:
+    """What is staged so far (complete or not), in the shipped files' formats:
+    ``(task records, trial records, plain_tuned records, skipped units)``."""
     task_lines, trial_lines, plain_lines, skipped = [], [], [], []
     tasks = kb_tasks(version)
     plains = {t.plain_key: plain_path(stage_dir, t) for t in tasks}
@@ -120,6 +122,8 @@ def _collect(stage_dir: Path, version: int) -> tuple[list, list, list, list]:
             plain_lines.extend(lines)
     for task in sorted(tasks, key=lambda t: t.key):
         lines = read_unit(task_path(stage_dir, task)) or []
+        if not lines:
+            continue  # not built yet (promotion checks that none is missing)
         if _is_skip(lines):
             skipped.append({**lines[0], "part": "kb"})
             continue
@@ -143,7 +147,7 @@ def promote_staged(stage_dir: Path, out_dir: Path, version: int = 2) -> dict[str
             f"{stage_dir}: {len(status['missing'])} units of suite {version} are not built "
             f"yet (first: {status['missing'][0]}); run `autodistill meta build-kb --suite "
             f"{version}` until none is left, then --promote")
-    task_lines, trial_lines, plain_lines, skipped = _collect(stage_dir, version)
+    task_lines, trial_lines, plain_lines, skipped = collect_staged(stage_dir, version)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, lines in ((TASKS_FILE, task_lines), (TRIALS_FILE, trial_lines),
                         (PLAIN_FILE, plain_lines), (SKIPPED_FILE, skipped)):
