@@ -57,9 +57,13 @@ def test_component_params_are_sampled_only_when_chosen() -> None:
         kd = pipeline.kd_loss
         for pname in kd.params:
             assert params[f"kd_loss.{kd.name}.{pname}"] == kd.params[pname]
+        # the default space searches the training recipe's knobs (epochs and patience
+        # follow from the steps budget, so they are fixed to "auto", not sampled)
         assert {k for k in params if k.startswith("training.")} == {
-            "training.epochs", "training.lr", "training.batch_size", "training.weight_decay"
+            "training.steps", "training.lr", "training.schedule", "training.batch_size",
+            "training.weight_decay"
         }
+        assert pipeline.training["epochs"] == "auto" and pipeline.training["patience"] == "auto"
 
 
 def test_yaml_restricts_narrows_and_fixes(tmp_path: Path) -> None:

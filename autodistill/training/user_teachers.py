@@ -137,7 +137,7 @@ def raw_numeric_inputs(dataset: Dataset, spec: str) -> dict[str, torch.Tensor]:
                            "--teacher-input encoded, or an sklearn:/onnx: teacher")
     columns = list(dataset.raw.frame.columns)
     return {s: torch.as_tensor(dataset.raw.split(s)[columns].apply(pd.to_numeric, errors="coerce")
-                               .to_numpy(dtype=np.float32)) for s in SPLITS}
+                               .to_numpy(dtype=np.float32, copy=True)) for s in SPLITS}
 
 
 def file_config(spec: str) -> dict[str, Any]:
