@@ -219,3 +219,42 @@ def test_a_nan_from_a_members_own_loss_names_that_loss(iris_with_teacher):
                                   dataset, teacher)
     assert isinstance(outcome, NonFiniteLossError)
     assert "kd_loss 'nan_loss' returned nan" in str(outcome)
+
+
+def test_class_scores_match_the_metrics_definitions():
+    from autodistill.metrics import balanced_accuracy, macro_f1
+    from autodistill.training.engine import _class_scores
+
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 4, (50,), generator=generator)
+    labels[labels == 3] = 2  # class 3 is never true: it may still be predicted
+    predicted = torch.randint(0, 4, (6, 50), generator=generator)
+    predicted[0] = labels  # a perfect member
+    scores = _class_scores(predicted, labels, 4)
+    for member in range(6):
+        proba = torch.nn.functional.one_hot(predicted[member], 4).double()
+        assert scores["balanced_accuracy"][member] == pytest.approx(
+            balanced_accuracy(proba, labels), abs=1e-12)
+        assert scores["macro_f1"][member] == pytest.approx(macro_f1(proba, labels), abs=1e-12)
+    assert scores["balanced_accuracy"][0] == 1.0 and scores["macro_f1"][0] == 1.0
+
+
+@pytest.mark.parametrize("metric", ["balanced_accuracy", "macro_f1", "log_loss"])
+def test_the_metric_picks_the_best_epoch(metric):
+    # Same seed, no early stopping: the two runs follow the same weights epoch by epoch
+    # and differ only in which epoch they keep, so each wins on its own metric.
+    from autodistill.data.dataset import load_dataset
+    from autodistill.metrics import get_metric
+
+    dataset = load_dataset("synthetic:classification?n=600&d=8&informative=4&classes=3"
+                           "&weights=0.8,0.15&flip_y=0.05&seed=3")
+    pipeline = Pipeline.from_dict({"training": {"epochs": 40, "patience": 40, "lr": 0.03,
+                                                "batch_size": 64}})
+    by_accuracy = train_student(pipeline, dataset, None, seed=1)
+    by_metric = train_student(pipeline, dataset, None, seed=1, metric=metric)
+    assert by_accuracy.history == by_metric.history
+    better = get_metric(metric).better
+    mine, theirs = by_metric.valid_metrics[metric], by_accuracy.valid_metrics[metric]
+    assert mine == pytest.approx(theirs, abs=1e-6) or better(mine, theirs)
+    assert by_accuracy.valid_accuracy >= by_metric.valid_accuracy
+    assert by_metric.valid_accuracy == by_metric.history[by_metric.best_epoch]

@@ -93,6 +93,22 @@ def test_search_log_loss_minimises_it_and_every_trial_stores_all_metrics(tmp_pat
     assert read_study_record(study).metric == "log_loss"
 
 
+def test_search_trains_every_member_to_its_studys_metric(tmp_path, fresh_home, monkeypatch):
+    # the study's metric picks each member's best epoch and drives its early stopping
+    from autodistill.training import engine
+
+    seen: list[str] = []
+    original = engine.train_population
+
+    def spy(members, *args, **kwargs):
+        seen.extend(member.metric for member in members)
+        return original(members, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "train_population", spy)
+    _search(f"sqlite:///{tmp_path / 's.db'}", "balanced_accuracy", trials=2)
+    assert seen == ["balanced_accuracy", "balanced_accuracy"]
+
+
 def test_resuming_a_study_with_another_metric_is_refused(tmp_path, fresh_home):
     url = f"sqlite:///{tmp_path / 's.db'}"
     name = _search(url, "balanced_accuracy", trials=1)["study"]

@@ -135,7 +135,7 @@ def train_trials(study: Any, trials: Sequence[Any], objective: Objective,
             n_train = len(objective.dataset.y_train)
             trial.set_user_attr("pipeline", pipeline.for_rows(n_train).to_dict())
             live.append(trial)
-            members.append(Member(pipeline, job.seed))
+            members.append(Member(pipeline, job.seed, metric=job.metric))
         outcomes = train_population(members, objective.dataset, objective.teacher,
                                     student=job.student,
                                     on_epoch=_reporter(live, job.prune, stop, job.metric))

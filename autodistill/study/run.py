@@ -206,7 +206,7 @@ def _twin(study: Any, dataset: Any, job: Job) -> None:
     from autodistill.study.twin import record_twin_of_best
 
     try:  # two workers that both train it store the same twin: no lock needed
-        record_twin_of_best(study, dataset, job.student, job.seed)
+        record_twin_of_best(study, dataset, job.student, job.seed, job.metric)
     except AutodistillError as exc:
         log.warning("no-teacher twin of the best trial not trained: %s", exc)
 

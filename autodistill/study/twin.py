@@ -40,9 +40,11 @@ def twins_of(study_or_attrs: Any) -> dict[int, dict[str, Any]]:
     return {int(k): v for k, v in twins.items() if str(k).isdigit() and isinstance(v, dict)}
 
 
-def record_twin_of_best(study: Any, dataset: Any, student: str, seed: int) -> dict[str, Any] | None:
+def record_twin_of_best(study: Any, dataset: Any, student: str, seed: int,
+                        metric: str = "accuracy") -> dict[str, Any] | None:
     """Train and store the no-teacher twin of ``study``'s best trial, unless it has one
-    or the best trial uses no teacher; return the twin (None when there is none)."""
+    or the best trial uses no teacher; return the twin (None when there is none). The
+    twin picks its best epoch by the study's ``metric``, as the trial did."""
     from autodistill.study.queue import best_trial
     from autodistill.training.engine import train_student
     from autodistill.training.pipeline import Pipeline
@@ -60,7 +62,7 @@ def record_twin_of_best(study: Any, dataset: Any, student: str, seed: int) -> di
     if Pipeline.from_dict(doc).to_dict() == Pipeline.from_dict(twin_doc).to_dict():
         return None  # the best trial is itself teacherless
     result = train_student(Pipeline.from_dict(twin_doc, source="no-teacher twin"), dataset,
-                           None, student=student, seed=seed)
+                           None, student=student, seed=seed, metric=metric)
     twin = {"valid": round(float(result.valid_accuracy), 6),
             "test": round(float(result.test_accuracy), 6), "training": twin_doc["training"],
             "metrics": {split: {k: round(float(v), 6) for k, v in scores.items()}

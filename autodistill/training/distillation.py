@@ -84,7 +84,7 @@ def distill_run(
         progress.report("distill", epoch + 1, epochs, "epoch", valid=valid_accuracy)
 
     result = train_student(pipeline, dataset, teacher_outputs, student=student, seed=seed,
-                           on_epoch=on_epoch)
+                           on_epoch=on_epoch, metric=metric)
     progress.report("distill", epochs, epochs, "epoch", f"trained, {result.epochs_run} epochs",
                     valid=result.valid_accuracy)
     teacher_metrics = all_metrics(

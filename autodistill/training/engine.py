@@ -8,8 +8,8 @@ members. The members' weights are stacked on a leading member axis
 family a plugin registers), so every step is one batched pass for all of them. Each member keeps its own cursor: its curriculum picks its rows each epoch, its
 batches are augmented with its own generator (augmented rows labelled by the teacher),
 its KD loss and weighted MI objective are minimised jointly (its MI critic trains with
-it), its validation accuracy drives its early stopping, and its best weights are
-restored. Members stop independently (finished, early-stopped, pruned by ``on_epoch``,
+it), its validation metric (accuracy unless its :class:`Member` names another) drives its
+early stopping, and its best weights are restored. Members stop independently (finished, early-stopped, pruned by ``on_epoch``,
 a NaN loss, a component that raised); a stopped member no longer moves
 (:class:`~autodistill.training.population.BatchedAdam` masks it, moments included).
 
@@ -171,31 +171,65 @@ def train_population(
 
 
 @torch.no_grad()
-def _validate(state: State, runs: list[MemberRun]) -> tuple[list[float], list[float]]:
-    """Validation accuracy and loss of ``runs``' current weights."""
+def _validate(state: State, runs: list[MemberRun],
+              ) -> tuple[list[float], list[float], list[float]]:
+    """Validation accuracy, loss and score (each run's metric, higher is better) of
+    ``runs``' current weights."""
     logits, _ = state.stack.forward(state.x_valid,
                                     member_selection(runs, len(state.runs), state.device))
     targets = state.y_valid.expand(len(runs), -1)
-    accuracy = (logits.argmax(-1) == targets).float().mean(-1)
+    predicted = logits.argmax(-1)
+    accuracy = (predicted == targets).float().mean(-1).tolist()
     # Cross-entropy as logsumexp - target logit (F.cross_entropy over a member axis is
     # several times slower on the CPU).
     picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    loss = (torch.logsumexp(logits, dim=-1) - picked).mean(-1)
-    return accuracy.tolist(), loss.tolist()
+    loss = (torch.logsumexp(logits, dim=-1) - picked).mean(-1).tolist()
+    by_class = (_class_scores(predicted, state.y_valid, logits.shape[-1])
+                if any(r.metric in ("balanced_accuracy", "macro_f1") for r in runs) else None)
+    scores = []
+    for i, run in enumerate(runs):
+        if run.metric == "log_loss":
+            scores.append(-loss[i])
+        elif by_class is not None and run.metric in by_class:
+            scores.append(by_class[run.metric][i])
+        else:
+            scores.append(accuracy[i])
+    return accuracy, loss, scores
+
+
+def _class_scores(predicted: torch.Tensor, labels: torch.Tensor, n_classes: int,
+                  ) -> dict[str, list[float]]:
+    """Balanced accuracy and macro F1 per member of ``predicted`` (``[R, N]`` classes),
+    as :mod:`autodistill.metrics` defines them."""
+    index = labels.unsqueeze(0) * n_classes + predicted
+    counts = torch.zeros(predicted.shape[0], n_classes * n_classes, dtype=torch.float64,
+                         device=predicted.device)
+    counts.scatter_add_(1, index, torch.ones_like(index, dtype=torch.float64))
+    confusion = counts.view(-1, n_classes, n_classes)  # [R, true, predicted]
+    hits = confusion.diagonal(dim1=1, dim2=2)
+    support, chosen = confusion.sum(2), confusion.sum(1)
+    present = support > 0
+    recall = torch.where(present, hits / support.clamp(min=1), torch.zeros_like(hits))
+    balanced = recall.sum(1) / present.sum(1).clamp(min=1)
+    both = support + chosen
+    seen = both > 0
+    f1 = torch.where(seen, 2 * hits / both.clamp(min=1), torch.zeros_like(hits))
+    return {"balanced_accuracy": balanced.tolist(),
+            "macro_f1": (f1.sum(1) / seen.sum(1).clamp(min=1)).tolist()}
 
 
 def _end_epoch(state: State, runs: list[MemberRun]) -> None:
-    """Validate ``runs`` (all at an epoch's end), keep their best weights, report, stop or
-    begin their next epoch."""
-    accuracies, losses = _validate(state, runs)
+    """Validate ``runs`` (all at an epoch's end), keep their best weights (by each one's
+    metric), report, stop or begin their next epoch."""
+    accuracies, losses, scores = _validate(state, runs)
     improved = torch.zeros(len(state.runs), dtype=torch.bool)
-    for run, accuracy, loss in zip(runs, accuracies, losses, strict=True):
+    for run, accuracy, loss, score in zip(runs, accuracies, losses, scores, strict=True):
         run.history.append(accuracy)
-        # Ties in accuracy (a plateau on a small validation set) are broken by the loss, so
-        # early stopping does not end a run that is still learning.
-        if accuracy > run.best_accuracy or (accuracy == run.best_accuracy and loss < run.best_loss):
-            run.best_accuracy, run.best_loss, run.best_epoch, run.stale = (
-                accuracy, loss, run.epoch, 0)
+        # Ties in the score (a plateau on a small validation set) are broken by the loss,
+        # so early stopping does not end a run that is still learning.
+        if score > run.best_score or (score == run.best_score and loss < run.best_loss):
+            run.best_score, run.best_accuracy, run.best_loss, run.best_epoch, run.stale = (
+                score, accuracy, loss, run.epoch, 0)
             improved[run.index] = True
         else:
             run.stale += 1
@@ -253,6 +287,7 @@ def train_student(
     seed: int = 0,
     device: torch.device | str | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    metric: str = "accuracy",
 ) -> TrainResult:
     """Train ``student`` on ``dataset`` with ``pipeline``; return its metrics.
 
@@ -268,6 +303,7 @@ def train_student(
         device: Training device; ``cuda`` when available by default.
         on_epoch: Called as ``on_epoch(epoch, valid_accuracy)`` after every epoch; an
             exception it raises (e.g. ``optuna.TrialPruned``) stops training and propagates.
+        metric: The validation metric that picks the best epoch and drives early stopping.
 
     Raises:
         PipelineError: the pipeline needs a teacher (or its hidden features) it lacks.
@@ -275,7 +311,8 @@ def train_student(
         NonFiniteLossError: the loss became NaN or infinite.
     """
     per_member = None if on_epoch is None else (lambda _m, epoch, acc: on_epoch(epoch, acc))
-    (outcome,) = train_population([Member(pipeline, seed)], dataset, teacher, student=student,
+    (outcome,) = train_population([Member(pipeline, seed, metric=metric)], dataset, teacher,
+                                  student=student,
                                   device=device, on_epoch=per_member)
     if isinstance(outcome, BaseException):
         raise outcome

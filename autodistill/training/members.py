@@ -21,6 +21,7 @@ import torch
 
 from autodistill.components import KDLoss
 from autodistill.errors import AutodistillError, ComponentError, PipelineError
+from autodistill.metrics import get_metric
 from autodistill.registry.manager import get_registry
 from autodistill.training.joint import joint_teacher
 from autodistill.training.layers import mi_dims
@@ -52,6 +53,9 @@ class Member:
     pipeline: Pipeline
     seed: int = 0
     kd_loss: KDLoss | None = None
+    #: The validation metric that picks the member's best epoch and drives its early
+    #: stopping (:data:`autodistill.metrics.METRICS`; a study's ``--metric``).
+    metric: str = "accuracy"
 
 
 def _build(family: str, pipeline: Pipeline, *args: Any) -> Any:
@@ -115,6 +119,11 @@ class MemberRun:
     x_epoch: torch.Tensor | None = None
     pos: int = 0
     n_rows: int = 0
+    #: The validation metric that picks the best epoch (see :class:`Member`), and the
+    #: best epoch's score in it (higher is better: ``log_loss`` is negated).
+    metric: str = "accuracy"
+    best_score: float = -math.inf
+    #: Validation accuracy and loss of the best epoch.
     best_accuracy: float = -1.0
     best_loss: float = math.inf
     best_epoch: int = -1
@@ -185,7 +194,8 @@ def setup_member(index: int, number: int, member: Member, dataset: Dataset,
                     patience=int(training.get("patience", 10)), lr=float(training["lr"]),
                     weight_decay=float(training["weight_decay"]),
                     schedule=str(training.get("schedule", "constant")),
-                    final_lr_fraction=float(training.get("final_lr_fraction", 1.0)))
+                    final_lr_fraction=float(training.get("final_lr_fraction", 1.0)),
+                    metric=get_metric(member.metric).name)
     try:
         _check_teacher(member, teacher)
         check_requirements(pipeline, teacher, student)
