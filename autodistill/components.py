@@ -106,9 +106,16 @@ class Component:
     def member_param(self, key: str, like: torch.Tensor) -> torch.Tensor:
         """Hyperparameter ``key`` of a stacked instance, shaped ``[M, 1, ...]`` to broadcast
         against ``like`` (whose first axis is the member axis), on its device and dtype."""
-        value = self.hparams[key]
-        shape = (-1,) + (1,) * (like.dim() - 1)
-        return torch.as_tensor(value).to(device=like.device, dtype=like.dtype).view(shape)
+        # Cached per instance: a stacked instance serves the same members step after step.
+        cache = self.__dict__.setdefault("_member_params", {})
+        slot = (key, like.dim(), like.device, like.dtype)
+        shaped = cache.get(slot)
+        if shaped is None:
+            shape = (-1,) + (1,) * (like.dim() - 1)
+            shaped = torch.as_tensor(self.hparams[key]).to(device=like.device,
+                                                           dtype=like.dtype).view(shape)
+            cache[slot] = shaped
+        return shaped
 
     def _single_stack(self) -> Component:
         cached = self.__dict__.get("_stacked_self")

@@ -246,6 +246,7 @@ class Stacks:
         self.position: dict[int, int] = {}
         self.stacked: dict[tuple[Any, ...], Any] = {}
         self.size: dict[tuple[Any, ...], int] = {}
+        self.selected: dict[tuple[Any, ...], Any] = {}
         for key, members in grouped.items():
             components = [getattr(r, attribute) for r in members]
             cls = type(components[0])
@@ -268,7 +269,11 @@ class Stacks:
         positions = [self.position[r.index] for r in runs]
         if len(positions) == self.size[key] and positions == sorted(positions):
             return whole
-        return whole.select(positions)
+        # The same members meet step after step: select each subset once.
+        chosen = self.selected.get((key, tuple(positions)))
+        if chosen is None:
+            chosen = self.selected[(key, tuple(positions))] = whole.select(positions)
+        return chosen
 
 
 def call_grouped(stacks: Stacks, runs: Sequence[MemberRun], positions: list[int],

@@ -153,35 +153,49 @@ class BatchedAdam:
     @torch.no_grad()
     def step(self, active: torch.Tensor | None = None) -> None:
         """One Adam step of the members where ``active`` (``[K]`` bool) is true; all when
-        ``None``. A parameter without a gradient is left alone."""
+        ``None``. A parameter without a gradient is left alone.
+
+        A masked member's moments and weights are interpolated with weight 0 (``m + 0·(g
+        - m)`` is ``m`` exactly for finite values), so every member takes the same few
+        tensor operations per parameter, masked or not (a ``torch.where`` per moment
+        and weight cost twice as many)."""
         if self.lr.numel() == 1 and active is None:
             self._step_single()
             return
+        pairs = [(p, m, v) for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq,
+                                               strict=True) if p.grad is not None]
         if active is None:
             self.steps += 1.0
+            moving = None
         else:
-            self.steps += active.to(self.steps.dtype)
+            moving = active.to(self.steps.dtype)
+            self.steps += moving
         steps = self.steps.clamp_min(1.0)
         step_size = self.lr / (1.0 - self.beta1 ** steps)
         root_bc2 = (1.0 - self.beta2 ** steps).sqrt()
-        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
-            if p.grad is None:
-                continue
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            grad = p.grad
-            if self.decay:
-                grad = grad.add(p * self.weight_decay.view(shape))
-            if active is None:
-                m.lerp_(grad, 1.0 - self.beta1)
-                v.mul_(self.beta2).addcmul_(grad, grad, value=1.0 - self.beta2)
-                denom = (v.sqrt() / root_bc2.view(shape)).add_(self.eps)
-                p.sub_(step_size.view(shape) * m / denom)
-                continue
-            keep = active.view(shape)
-            m.copy_(torch.where(keep, m.lerp(grad, 1.0 - self.beta1), m))
-            v.copy_(torch.where(keep, v * self.beta2 + (1.0 - self.beta2) * grad * grad, v))
-            denom = (v.sqrt() / root_bc2.view(shape)).add_(self.eps)
-            p.sub_(torch.where(keep, step_size.view(shape) * m / denom, torch.zeros_like(p)))
+        w1, w2 = 1.0 - self.beta1, 1.0 - self.beta2
+        if moving is not None:
+            step_size, w1, w2 = step_size * moving, w1 * moving, w2 * moving
+        if not pairs:
+            return
+        params, exp_avg, exp_avg_sq = (list(t) for t in zip(*pairs, strict=True))
+        grads = [p.grad for p in params]
+
+        def per_member(values: torch.Tensor | float) -> list[torch.Tensor] | float:
+            if not isinstance(values, torch.Tensor):
+                return values
+            return [values.view((-1,) + (1,) * (p.dim() - 1)) for p in params]
+
+        if self.decay:
+            grads = torch._foreach_addcmul(grads, params, per_member(self.weight_decay))
+        torch._foreach_lerp_(exp_avg, grads, per_member(w1))
+        torch._foreach_lerp_(exp_avg_sq, torch._foreach_mul(grads, grads), per_member(w2))
+        denom = torch._foreach_sqrt(exp_avg_sq)
+        torch._foreach_div_(denom, per_member(root_bc2))
+        torch._foreach_add_(denom, self.eps)
+        update = torch._foreach_div(exp_avg, denom)
+        torch._foreach_mul_(update, per_member(step_size))
+        torch._foreach_sub_(params, update)
 
     def _step_single(self) -> None:
         """One member (an MI critic): a few ``torch._foreach`` calls for all its tensors."""

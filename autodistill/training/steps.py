@@ -29,6 +29,7 @@ from autodistill.training.pools import mix_pool
 from autodistill.training.population import BatchedAdam, StackedMLP
 from autodistill.training.recipe import epoch_lr
 from autodistill.training.stacked_students import StackedStudents
+from autodistill.training.step_groups import Group, cat_rows, distinct_batches, merge_groups, take
 
 if TYPE_CHECKING:
     from autodistill.training.teacher_outputs import TeacherOutputs
@@ -89,39 +90,6 @@ def begin_epoch(state: State, run: MemberRun) -> None:
                                                  run.epoch, run.epochs)
 
 
-@dataclass
-class Group:
-    """Members whose batches have one row count: inputs ``[M, n, ...]``."""
-
-    runs: list[MemberRun]
-    x: torch.Tensor
-    y: torch.Tensor
-    t: torch.Tensor | None
-    #: ``[M, n]`` training rows of the batch (before any augmented rows).
-    rows: torch.Tensor
-    #: Teacher hidden features of the augmented rows ``[M, n_aug, H]``, if any.
-    th_aug: torch.Tensor | None = None
-
-    def teacher_hidden(self, state: State, position: int) -> torch.Tensor:
-        """The teacher's hidden features of member ``position``'s rows (only MI members
-        need them, so they are gathered per member, not for the whole group)."""
-        hidden = state.th_train[self.rows[position]]
-        if self.th_aug is not None:
-            hidden = torch.cat([hidden, self.th_aug[position]])
-        return hidden
-
-
-def _take(tensor: torch.Tensor | None, positions: list[int], whole: int) -> torch.Tensor | None:
-    """``tensor[positions]``: the tensor itself, a slice (a view) when the positions are a
-    contiguous run, else a gathered copy."""
-    if tensor is None or len(positions) == whole:
-        return tensor
-    first = positions[0]
-    if positions[-1] - first == len(positions) - 1:  # ascending and distinct: contiguous
-        return tensor[first:first + len(positions)]
-    return tensor[torch.tensor(positions, device=tensor.device)]
-
-
 def member_selection(runs: list[MemberRun], k: int, device: torch.device) -> slice | torch.Tensor | None:
     """Which stack members ``runs`` are: all (``None``), a slice, or an index tensor."""
     first, n = runs[0].index, len(runs)
@@ -130,19 +98,22 @@ def member_selection(runs: list[MemberRun], k: int, device: torch.device) -> sli
     return torch.tensor([r.index for r in runs], device=device)
 
 
-def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
-    return None if a is None or b is None else torch.cat([a, b], dim=1)
-
-
 class Step:
     """Callable doing one optimisation step for the given members."""
 
     def __init__(self, state: State, nonfinite: type[AutodistillError]) -> None:
         self.state, self.nonfinite = state, nonfinite
         self.k = len(state.runs)
-        #: This step's tensors of each member (references, no copies), to name the source
-        #: of a non-finite loss: member index -> (rows, teacher logits, logits, kd, mi).
+        #: Where this step's tensors of each member are (references, no copies, no
+        #: indexing on the hot path), to name the source of a non-finite loss:
+        #: member index -> (group, position, logits, kd losses, loss position, mi term).
         self.trace: dict[int, tuple[Any, ...]] = {}
+
+    def traced(self, run: MemberRun) -> tuple[Any, ...]:
+        """``run``'s (rows, teacher logits, logits, kd value, mi value) of this step."""
+        group, p, logits, losses, i, term = self.trace[run.index]
+        return (group.x[p], group.t[p] if group.t is not None else None, logits[p],
+                losses[i], term)
 
     def fail(self, run: MemberRun, error: BaseException) -> None:
         """Stop ``run`` with ``error``."""
@@ -171,7 +142,7 @@ class Step:
             batches.append(Group(runs, x, state.y_train[index],
                                  state.t_train[index] if state.t_train is not None else None,
                                  index))
-        groups = self._augment(batches)
+        groups = merge_groups(self._augment(batches))
         pieces = [piece for group in groups if (piece := self._losses(group)) is not None]
         if not pieces:
             return
@@ -183,7 +154,7 @@ class Step:
                 if not ok:
                     self.fail(run, self.nonfinite(
                         f"the training loss became {value} at epoch {run.epoch}: "
-                        f"{nonfinite_source(run.pipeline, *self.trace[run.index], kd_name=run.kd.name)}"))
+                        f"{nonfinite_source(run.pipeline, *self.traced(run), kd_name=run.kd.name)}"))
             losses = torch.where(finite, losses, torch.zeros_like(losses))
         stepped = [r for r in runs if r.active]
         critics = [r.mi_optimizer for r in stepped if r.mi_optimizer is not None]
@@ -197,6 +168,12 @@ class Step:
             active = torch.zeros(self.k, dtype=torch.bool)
             active[[r.index for r in stepped]] = True
             active = active.to(state.device)
+        if active is not None and not bool(finite.all()):
+            # A member stopped by a non-finite loss may hold non-finite gradients, which
+            # the optimiser's weight-0 interpolation would carry into its weights.
+            for p in state.optimizer.params:
+                if p.grad is not None:
+                    p.grad[~active] = 0.0
         state.optimizer.step(active)
         for optimizer in critics:
             optimizer.step()
@@ -213,8 +190,8 @@ class Step:
                         run = batch.runs[chosen[0]]
                         return component(batch.x[chosen[0]], batch.y[chosen[0]], run.generator)
                     gens = [batch.runs[p].generator for p in chosen]
-                    return component(_take(batch.x, chosen, len(batch.runs)),
-                                     _take(batch.y, chosen, len(batch.runs)), gens)
+                    return component(take(batch.x, chosen, len(batch.runs)),
+                                     take(batch.y, chosen, len(batch.runs)), gens)
 
                 for chunk, x_aug in call_grouped(state.aug, batch.runs, positions, key, call,
                                                  self.fail):
@@ -226,18 +203,18 @@ class Step:
             plain = [p for p, r in enumerate(batch.runs) if p not in augmented and r.active]
             if plain:
                 n = len(batch.runs)
-                groups.append(Group([batch.runs[p] for p in plain], _take(batch.x, plain, n),
-                                    _take(batch.y, plain, n), _take(batch.t, plain, n),
-                                    _take(batch.rows, plain, n)))
+                groups.append(Group([batch.runs[p] for p in plain], take(batch.x, plain, n),
+                                    take(batch.y, plain, n), take(batch.t, plain, n),
+                                    take(batch.rows, plain, n)))
         for (batch, positions, x_aug), (t_aug, th_aug) in zip(made, labels, strict=True):
             runs = [batch.runs[p] for p in positions]
             if not all(r.active for r in runs):
                 continue  # the teacher failed: every augmenting member was stopped
             n = len(batch.runs)
-            groups.append(Group(runs, torch.cat([_take(batch.x, positions, n), x_aug], 1),
-                                torch.cat([_take(batch.y, positions, n), t_aug.argmax(-1)], 1),
-                                _cat(_take(batch.t, positions, n), t_aug),
-                                _take(batch.rows, positions, n), th_aug))
+            groups.append(Group(runs, torch.cat([take(batch.x, positions, n), x_aug], 1),
+                                torch.cat([take(batch.y, positions, n), t_aug.argmax(-1)], 1),
+                                cat_rows(take(batch.t, positions, n), t_aug),
+                                take(batch.rows, positions, n), th_aug))
         return groups
 
     def _label(self, made: list[tuple[Group, list[int], torch.Tensor]]) -> list[tuple[Any, Any]]:
@@ -250,10 +227,10 @@ class Step:
         """
         if not made:
             return []
-        batches = [x_aug[i] for _, _, x_aug in made for i in range(x_aug.shape[0])]
-        distinct, source = _distinct(batches)
+        chunks = [x_aug for _, _, x_aug in made]
+        distinct, source = distinct_batches(chunks)
         try:
-            rows = torch.cat([batches[i] for i in distinct])
+            rows = torch.cat([chunks[c][m] for c, m in distinct])
             logits, hidden = self.state.teacher.predict(rows)
         except AutodistillError as exc:
             for batch, positions, _ in made:
@@ -261,21 +238,23 @@ class Step:
                     self.fail(batch.runs[p], exc)
             return [(None, None)] * len(made)
         starts, start = [], 0
-        for i in distinct:
+        for c, _ in distinct:
             starts.append(start)
-            start += batches[i].shape[0]
+            start += chunks[c].shape[1]
 
-        def labels(values: torch.Tensor, number: int) -> torch.Tensor:
-            first = starts[source[number]]
-            return values[first:first + batches[number].shape[0]]
+        def labels(values: torch.Tensor, members: range, n: int) -> torch.Tensor:
+            firsts = [starts[source[number]] for number in members]
+            if firsts == list(range(firsts[0], firsts[0] + n * len(firsts), n)):
+                return values[firsts[0]:firsts[0] + n * len(firsts)].view(len(firsts), n, -1)
+            return torch.stack([values[first:first + n] for first in firsts])
 
         out, number = [], 0
-        for _, _, x_aug in made:
-            members = range(number, number + x_aug.shape[0])
-            number += x_aug.shape[0]
-            t = torch.stack([labels(logits, n) for n in members])
-            th = torch.stack([labels(hidden, n) for n in members]) if hidden is not None else None
-            out.append((t, th))
+        for chunk in chunks:
+            members = range(number, number + chunk.shape[0])
+            number += chunk.shape[0]
+            n = int(chunk.shape[1])
+            out.append((labels(logits, members, n),
+                        labels(hidden, members, n) if hidden is not None else None))
         return out
 
     def _losses(self, group: Group) -> tuple[list[MemberRun], torch.Tensor] | None:
@@ -294,8 +273,8 @@ class Step:
                 t_p = joint.logits(group.x[p]) if joint is not None else \
                     (t[p] if t is not None else None)
                 return component(logits[p], t_p, group.y[p])
-            return component(_take(logits, chosen, n), _take(t, chosen, n),
-                             _take(group.y, chosen, n))
+            return component(take(logits, chosen, n), take(t, chosen, n),
+                             take(group.y, chosen, n))
 
         chunks = [chunk for key, positions in state.kd.split(group.runs)
                   for chunk in call_grouped(state.kd, group.runs, positions, key, call, self.fail)]
@@ -303,9 +282,6 @@ class Step:
             return None
         kept = [p for positions, _ in chunks for p in positions]
         losses = chunks[0][1] if len(chunks) == 1 else torch.cat([v for _, v in chunks])
-        if kept != sorted(kept):
-            order = sorted(range(len(kept)), key=kept.__getitem__)
-            kept, losses = [kept[i] for i in order], losses[torch.tensor(order, device=losses.device)]
         return self._add_mi(group, kept, losses, logits, hidden, layers[0] if layers else None)
 
     def _add_mi(self, group: Group, kept: list[int], losses: torch.Tensor, logits: torch.Tensor,
@@ -316,8 +292,7 @@ class Step:
         at, terms, dropped = [], [], []
         for i, p in enumerate(kept):
             run = group.runs[p]
-            self.trace[run.index] = (group.x[p], group.t[p] if group.t is not None else None,
-                                     logits[p], losses[i], None)
+            self.trace[run.index] = (group, p, logits, losses, i, None)
             if run.mi is None:
                 continue
             try:
@@ -330,7 +305,7 @@ class Step:
                 continue
             at.append(i)
             terms.append(run.mi_weight * term)
-            self.trace[run.index] = self.trace[run.index][:4] + (term,)
+            self.trace[run.index] = self.trace[run.index][:5] + (term,)
         if terms:
             losses = losses.index_add(0, torch.tensor(at, device=losses.device),
                                       torch.stack(terms))
@@ -340,22 +315,6 @@ class Step:
                 return None
             kept, losses = [kept[i] for i in keep], losses[torch.tensor(keep, device=losses.device)]
         return [group.runs[p] for p in kept], losses
-
-
-def _distinct(batches: list[torch.Tensor]) -> tuple[list[int], list[int]]:
-    """Indices of the first of each set of equal tensors, and for each tensor the position
-    (in that list) of the one it equals."""
-    distinct: list[int] = []
-    source: list[int] = []
-    for number, batch in enumerate(batches):
-        for position, first in enumerate(distinct):
-            if batches[first].shape == batch.shape and torch.equal(batches[first], batch):
-                source.append(position)
-                break
-        else:
-            source.append(len(distinct))
-            distinct.append(number)
-    return distinct, source
 
 
 def _finite(value: torch.Tensor | None) -> bool:
