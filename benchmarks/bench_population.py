@@ -45,14 +45,16 @@ TASKS = {
 }
 
 
-def trials_for(count: int, epochs: int | None) -> list[Member]:
-    """``count`` members cycling through the portfolio, one seed per round."""
+def trials_for(count: int, epochs: int | None, n_train: int) -> list[Member]:
+    """``count`` members cycling through the portfolio, one seed per round; ``epochs``
+    caps each pipeline's epochs once its ``auto`` settings are resolved for ``n_train``
+    training rows."""
     pipelines = portfolio()
     members = []
     for i in range(count):
         pipeline = pipelines[i % len(pipelines)]
         if epochs is not None:
-            doc = pipeline.to_dict()
+            doc = pipeline.for_rows(n_train).to_dict()
             doc["training"]["epochs"] = min(epochs, doc["training"]["epochs"])
             pipeline = Pipeline.from_dict(doc)
         members.append(Member(pipeline, seed=i // len(pipelines)))
@@ -82,9 +84,11 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float]:
     return mean, half
 
 
-def bench_task(name: str, members: list[Member], sizes: list[int], teacher_spec: str) -> None:
-    """Print the table of one task."""
+def bench_task(name: str, count: int, epochs: int | None, sizes: list[int],
+               teacher_spec: str) -> None:
+    """Print the table of one task: ``count`` trials, epochs capped at ``epochs``."""
     dataset = load_dataset(TASKS[name])
+    members = trials_for(count, epochs, len(dataset.y_train))
     teacher = get_teacher(teacher_spec, dataset, device=torch.device("cpu"))
     train_population(members[:2], dataset, teacher, device="cpu")  # warm-up (imports)
     teacher.predict(torch.as_tensor(dataset.X_train[:4], dtype=torch.float32))
@@ -120,10 +124,9 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     for name in args.tasks.split(","):
         if name == "digits":
-            bench_task(name, trials_for(args.trials, None), sizes, args.teacher)
+            bench_task(name, args.trials, None, sizes, args.teacher)
         else:
-            bench_task(name, trials_for(args.synthetic_trials, args.synthetic_epochs), sizes,
-                       args.teacher)
+            bench_task(name, args.synthetic_trials, args.synthetic_epochs, sizes, args.teacher)
 
 
 if __name__ == "__main__":
