@@ -1,8 +1,8 @@
 """Trials per CPU-second of population training at K = 1, 8, 32, and its accuracy.
 
-The trials are the knowledge base's 24-pipeline portfolio (``autodistill.meta.kb_build``),
-repeated with further seeds to ``--trials``: trial i runs pipeline i mod 24 with seed
-i // 24, so the members of a population really differ (KD losses, MI objectives with
+The trials are the knowledge base's 26-pipeline portfolio (``autodistill.meta.kb_build``),
+repeated with further seeds to ``--trials``: trial i runs pipeline i mod 26 with seed
+i // 26, so the members of a population really differ (KD losses, MI objectives with
 critics, augmentations, curricula, batch sizes, learning rates, early stopping). The
 same trials run in populations of K consecutive trials for each K, in one process;
 K = 1 is one at a time. Printed per task and K: CPU seconds (``time.process_time``),
@@ -92,8 +92,8 @@ def bench_task(name: str, count: int, epochs: int | None, sizes: list[int],
     teacher = get_teacher(teacher_spec, dataset, device=torch.device("cpu"))
     train_population(members[:2], dataset, teacher, device="cpu")  # warm-up (imports)
     teacher.predict(torch.as_tensor(dataset.X_train[:4], dtype=torch.float32))
-    print(f"\n{name}: {len(members)} trials ({dataset.n_rows} rows), portfolio of 24, "
-          f"teacher {teacher_spec}")
+    print(f"\n{name}: {len(members)} trials ({dataset.n_rows} rows), portfolio of "
+          f"{len(portfolio())}, teacher {teacher_spec}")
     print(f"{'K':>4} {'cpu s':>8} {'wall s':>8} {'trials/cpu-s':>13} {'ratio':>6} "
           f"{'mean valid':>10} {'paired diff vs K=1 (95% CI)':>30}")
     base_rate, base_acc = None, None
