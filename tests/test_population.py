@@ -72,6 +72,33 @@ def test_a_masked_member_does_not_move_nor_its_moments():
     assert optimizer.steps.tolist() == [4.0, 2.0, 4.0]
 
 
+def test_batched_adam_moves_each_member_bit_for_bit_as_its_single_run():
+    """Masked or not, a member's step is the single run's (its own Adam over [1, ...]
+    tensors), so populations do not drift from one-at-a-time runs through the optimiser."""
+    torch.manual_seed(0)
+    k = 4
+    start = [torch.randn(k, 7, 3), torch.randn(k, 3)]
+    lrs, decay = torch.tensor([0.01, 0.003, 0.03, 0.0137]), torch.full((k,), 1e-4)
+    stacked = [w.clone().requires_grad_(True) for w in start]
+    alone = [[w[i:i + 1].clone().requires_grad_(True) for w in start] for i in range(k)]
+    optimizer = BatchedAdam(stacked, lrs, decay)
+    singles = [BatchedAdam(alone[i], lrs[i:i + 1], decay[i:i + 1]) for i in range(k)]
+    for step in range(20):
+        active = torch.tensor([True, step % 3 != 0, step < 8, True])
+        grads = [torch.randn_like(w) for w in start]
+        for tensor, grad in zip(stacked, grads, strict=True):
+            tensor.grad = grad.clone()
+        optimizer.step(None if bool(active.all()) else active)
+        for i in range(k):
+            if active[i]:
+                for tensor, grad in zip(alone[i], grads, strict=True):
+                    tensor.grad = grad[i:i + 1].clone()
+                singles[i].step()
+    for i in range(k):
+        for tensor, single in zip(stacked, alone[i], strict=True):
+            assert torch.equal(tensor.detach()[i], single.detach()[0])
+
+
 class _Boom(KDLoss):
     """Raises on purpose."""
 

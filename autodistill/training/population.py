@@ -155,27 +155,28 @@ class BatchedAdam:
         """One Adam step of the members where ``active`` (``[K]`` bool) is true; all when
         ``None``. A parameter without a gradient is left alone.
 
-        A masked member's moments and weights are interpolated with weight 0 (``m + 0·(g
-        - m)`` is ``m`` exactly for finite values), so every member takes the same few
-        tensor operations per parameter, masked or not (a ``torch.where`` per moment
-        and weight cost twice as many)."""
+        Every member takes the single run's operations in the single run's order, with
+        its own scalars (bias corrections in float64, as Python computes them there), so
+        a member moves as it would alone, bit for bit. A masked member gets the neutral
+        scalars (``m`` interpolated with weight 0, ``v`` times 1 plus 0, a step of 0), so
+        neither it nor its moments move, with the same few ``torch._foreach`` calls (a
+        ``torch.where`` per moment and weight cost twice as many operations)."""
         if self.lr.numel() == 1 and active is None:
             self._step_single()
             return
         pairs = [(p, m, v) for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq,
                                                strict=True) if p.grad is not None]
-        if active is None:
-            self.steps += 1.0
-            moving = None
-        else:
-            moving = active.to(self.steps.dtype)
-            self.steps += moving
-        steps = self.steps.clamp_min(1.0)
-        step_size = self.lr / (1.0 - self.beta1 ** steps)
-        root_bc2 = (1.0 - self.beta2 ** steps).sqrt()
-        w1, w2 = 1.0 - self.beta1, 1.0 - self.beta2
+        moving = None if active is None else active.to(self.steps.dtype)
+        self.steps += 1.0 if moving is None else moving
+        steps = self.steps.clamp_min(1.0).double()
+        step_size = (self.lr.double() / (1.0 - self.beta1 ** steps)).float()
+        root_bc2 = (1.0 - self.beta2 ** steps).sqrt().float()
+        w1: torch.Tensor | float = 1.0 - self.beta1
+        w2: torch.Tensor | float = 1.0 - self.beta2
+        b2: torch.Tensor | float = self.beta2
         if moving is not None:
             step_size, w1, w2 = step_size * moving, w1 * moving, w2 * moving
+            b2 = torch.where(moving > 0, self.beta2, 1.0).to(moving.dtype)
         if not pairs:
             return
         params, exp_avg, exp_avg_sq = (list(t) for t in zip(*pairs, strict=True))
@@ -189,12 +190,16 @@ class BatchedAdam:
         if self.decay:
             grads = torch._foreach_addcmul(grads, params, per_member(self.weight_decay))
         torch._foreach_lerp_(exp_avg, grads, per_member(w1))
-        torch._foreach_lerp_(exp_avg_sq, torch._foreach_mul(grads, grads), per_member(w2))
+        torch._foreach_mul_(exp_avg_sq, per_member(b2))
+        if isinstance(w2, torch.Tensor):  # v + (w2·g)·g, as addcmul's value·g·g
+            torch._foreach_addcmul_(exp_avg_sq, torch._foreach_mul(grads, per_member(w2)), grads)
+        else:
+            torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=w2)
         denom = torch._foreach_sqrt(exp_avg_sq)
         torch._foreach_div_(denom, per_member(root_bc2))
         torch._foreach_add_(denom, self.eps)
-        update = torch._foreach_div(exp_avg, denom)
-        torch._foreach_mul_(update, per_member(step_size))
+        update = torch._foreach_mul(exp_avg, per_member(step_size))  # addcdiv's (lr·m)/denom
+        torch._foreach_div_(update, denom)
         torch._foreach_sub_(params, update)
 
     def _step_single(self) -> None:
