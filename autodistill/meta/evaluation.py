@@ -258,12 +258,11 @@ def teacher_vs_plain_tuned(tasks: Sequence[dict[str, Any]], plain: dict[str, dic
     leads: dict[str, list[tuple[float, float]]] = {}
     for task in tasks:
         reference = plain_of(plain, task["task"])
-        if reference is None or task.get("teacher_valid") is None:
+        if reference is None or None in (task.get("teacher_valid"), task.get("teacher_test")):
             continue
         best = reference["best"]
         leads.setdefault(task.get("teacher") or "auto", []).append(
-            (task["teacher_valid"] - best["valid"], (task.get("teacher_test") or 0.0)
-             - best["test"]))
+            (task["teacher_valid"] - best["valid"], task["teacher_test"] - best["test"]))
     return {teacher: {"tasks": len(pairs),
                       "ahead_on_valid": sum(v > 0 for v, _ in pairs),
                       f"ahead_by_{margin:g}_on_valid": sum(v >= margin for v, _ in pairs),
