@@ -221,24 +221,6 @@ def test_a_nan_from_a_members_own_loss_names_that_loss(iris_with_teacher):
     assert "kd_loss 'nan_loss' returned nan" in str(outcome)
 
 
-def test_class_scores_match_the_metrics_definitions():
-    from autodistill.metrics import balanced_accuracy, macro_f1
-    from autodistill.training.engine import _class_scores
-
-    generator = torch.Generator().manual_seed(0)
-    labels = torch.randint(0, 4, (50,), generator=generator)
-    labels[labels == 3] = 2  # class 3 is never true: it may still be predicted
-    predicted = torch.randint(0, 4, (6, 50), generator=generator)
-    predicted[0] = labels  # a perfect member
-    scores = _class_scores(predicted, labels, 4)
-    for member in range(6):
-        proba = torch.nn.functional.one_hot(predicted[member], 4).double()
-        assert scores["balanced_accuracy"][member] == pytest.approx(
-            balanced_accuracy(proba, labels), abs=1e-12)
-        assert scores["macro_f1"][member] == pytest.approx(macro_f1(proba, labels), abs=1e-12)
-    assert scores["balanced_accuracy"][0] == 1.0 and scores["macro_f1"][0] == 1.0
-
-
 @pytest.mark.parametrize("metric", ["balanced_accuracy", "macro_f1", "log_loss"])
 def test_the_metric_picks_the_best_epoch(metric):
     # Same seed, no early stopping: the two runs follow the same weights epoch by epoch

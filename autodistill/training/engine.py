@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from autodistill.errors import AutodistillError
-from autodistill.metrics import all_metrics
+from autodistill.metrics import all_metrics, get_metric
 from autodistill.training.members import (
     Member,
     MemberRun,
@@ -184,38 +184,20 @@ def _validate(state: State, runs: list[MemberRun],
     # several times slower on the CPU).
     picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     loss = (torch.logsumexp(logits, dim=-1) - picked).mean(-1).tolist()
-    by_class = (_class_scores(predicted, state.y_valid, logits.shape[-1])
-                if any(r.metric in ("balanced_accuracy", "macro_f1") for r in runs) else None)
+    # Balanced accuracy and macro F1 by autodistill.metrics' own definitions (they read
+    # the argmax, so the logits serve as the probabilities), once per epoch per member.
+    by_class = [r.metric in ("balanced_accuracy", "macro_f1") for r in runs]
+    if any(by_class):
+        cpu_logits, labels = logits.detach().cpu(), state.y_valid.cpu()
     scores = []
     for i, run in enumerate(runs):
         if run.metric == "log_loss":
             scores.append(-loss[i])
-        elif by_class is not None and run.metric in by_class:
-            scores.append(by_class[run.metric][i])
+        elif by_class[i]:
+            scores.append(get_metric(run.metric).fn(cpu_logits[i], labels))
         else:
             scores.append(accuracy[i])
     return accuracy, loss, scores
-
-
-def _class_scores(predicted: torch.Tensor, labels: torch.Tensor, n_classes: int,
-                  ) -> dict[str, list[float]]:
-    """Balanced accuracy and macro F1 per member of ``predicted`` (``[R, N]`` classes),
-    as :mod:`autodistill.metrics` defines them."""
-    index = labels.unsqueeze(0) * n_classes + predicted
-    counts = torch.zeros(predicted.shape[0], n_classes * n_classes, dtype=torch.float64,
-                         device=predicted.device)
-    counts.scatter_add_(1, index, torch.ones_like(index, dtype=torch.float64))
-    confusion = counts.view(-1, n_classes, n_classes)  # [R, true, predicted]
-    hits = confusion.diagonal(dim1=1, dim2=2)
-    support, chosen = confusion.sum(2), confusion.sum(1)
-    present = support > 0
-    recall = torch.where(present, hits / support.clamp(min=1), torch.zeros_like(hits))
-    balanced = recall.sum(1) / present.sum(1).clamp(min=1)
-    both = support + chosen
-    seen = both > 0
-    f1 = torch.where(seen, 2 * hits / both.clamp(min=1), torch.zeros_like(hits))
-    return {"balanced_accuracy": balanced.tolist(),
-            "macro_f1": (f1.sum(1) / seen.sum(1).clamp(min=1)).tolist()}
 
 
 def _end_epoch(state: State, runs: list[MemberRun]) -> None:
