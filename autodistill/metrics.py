@@ -155,17 +155,23 @@ def majority_warning(labels: Any, where: str = "this table") -> str | None:
             f"every pipeline; consider --metric balanced_accuracy")
 
 
-def warn_majority(dataset: Any, metric: str) -> str | None:
-    """Log :func:`majority_warning` once for ``dataset`` (all its rows) when ``metric`` is
-    accuracy, the one score a majority class flatters; return the line logged, or None.
+_WARNED: set[str] = set()
 
-    ``search``, ``distill`` and ``recommend`` call it once per command.
+
+def warn_majority(dataset: Any, metric: str) -> str | None:
+    """Log :func:`majority_warning` for ``dataset`` (all its rows) when ``metric`` is
+    accuracy, the one score a majority class flatters; return the line, or None.
+
+    ``search``, ``distill`` and ``recommend`` call it; a line already logged in this
+    process is not logged again (``search --out`` distils its best pipeline after the
+    search, on the same table), as Python's own warnings are shown once per place.
     """
     if metric != "accuracy":
         return None
     labels = np.concatenate([np.asarray(dataset.y_train), np.asarray(dataset.y_valid),
                              np.asarray(dataset.y_test)])
     warning = majority_warning(labels, getattr(dataset, "spec", None) or "this table")
-    if warning is not None:
+    if warning is not None and warning not in _WARNED:
+        _WARNED.add(warning)
         log.warning(warning)
     return warning

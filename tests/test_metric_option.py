@@ -153,13 +153,14 @@ def _warnings(stderr: str) -> list[str]:
 @pytest.mark.parametrize("command", [
     ("distill", "--pipeline", "plain", "--teacher", "gbdt"),
     ("search", "--space", "plain", "--trials", "1", "--population", "1"),
+    ("search", "--space", "plain", "--trials", "1", "--population", "1", "--out", "{tmp}/student"),
     ("recommend", "--teacher", "gbdt"),
 ])
 def test_a_dominant_class_warns_once_when_the_metric_is_accuracy(command, dominant_csv,
                                                                   tmp_path):
     storage = [] if command[0] == "distill" else ["--storage", f"sqlite:///{tmp_path / 'w.db'}"]
-    args = (command[0], str(dominant_csv), "--target", "label", "--quiet", *command[1:],
-            *storage)
+    args = (command[0], str(dominant_csv), "--target", "label", "--quiet",
+            *(a.format(tmp=tmp_path) for a in command[1:]), *storage)
     if command[0] == "recommend":
         args = tuple(a for a in args if a != "--quiet")
     done = run_cli(*args)
