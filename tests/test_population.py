@@ -305,6 +305,67 @@ def test_a_plugin_family_population_trains_as_the_mlp_fast_path(iris_with_teache
                                        rtol=1e-3, atol=1e-4)
 
 
+class _NormalisedMLP(torch.nn.Module):
+    """An MLP with batch normalisation: running statistics are buffers that training moves."""
+
+    def __init__(self, n_features, n_classes, width):
+        super().__init__()
+        self.n_features, self.n_classes, self.hidden_dim = n_features, n_classes, width
+        self.hidden_sizes = [width]
+        self.body = torch.nn.Sequential(torch.nn.Linear(n_features, width, bias=False),
+                                        torch.nn.BatchNorm1d(width), torch.nn.ReLU())
+        self.head = torch.nn.Linear(width, n_classes)
+
+    def forward(self, x):
+        hidden = self.body(x)
+        return self.head(hidden), hidden
+
+
+def test_a_plugin_student_keeps_the_buffers_of_its_best_epoch(iris_with_teacher):
+    """A student with batch normalisation comes back with the running statistics of the
+    epoch its weights come from (as a run stopped after that epoch has them), trained
+    together with other members as alone."""
+    from autodistill.students import StudentFamily
+
+    class Normalised(StudentFamily):
+        """An MLP with batch normalisation (a test family)."""
+
+        name = "normalised_mlp"
+        format = "normalised_mlp:WIDTH"
+
+        def build(self, n_features, n_classes):
+            return _NormalisedMLP(n_features, n_classes, int(self.args or 8))
+
+    def member(seed, kd, epochs=12):
+        return Member(_pipeline({"epochs": epochs, "lr": 0.05, "batch_size": 16,
+                                 "patience": epochs}, kd_loss=kd), seed=seed)
+
+    dataset, teacher = iris_with_teacher
+    members = [member(1, "hinton"), member(2, "none"), member(3, "hinton", epochs=7)]
+    remove = register_for_test("student", Normalised)
+    try:
+        def train(population):
+            results = train_population(population, dataset, teacher, student="normalised_mlp:8")
+            assert all(not isinstance(r, Exception) for r in results), results
+            return results
+
+        together = train(members)
+        alone = [train([m])[0] for m in members]
+        stopped = [train([member(m.seed, m.pipeline.kd_loss.name, r.best_epoch + 1)])[0]
+                   for m, r in zip(members, alone, strict=True)]
+    finally:
+        remove()
+    assert any(r.best_epoch < r.epochs_run - 1 for r in alone)  # else nothing is tested
+    for mine, single, short in zip(together, alone, stopped, strict=True):
+        batches = math.ceil(len(dataset.y_train) / 16)  # a running-statistics update each
+        assert int(mine.student.body[1].num_batches_tracked) == batches * (mine.best_epoch + 1)
+        for reference in (single, short):
+            for key, value in reference.student.state_dict().items():
+                torch.testing.assert_close(mine.student.state_dict()[key], value,
+                                           rtol=1e-4, atol=1e-5,
+                                           msg=lambda m, k=key, r=reference is short: f"{k} (stopped={r}): {m}")
+
+
 def test_a_plugin_family_whose_build_raises_is_named(iris_with_teacher):
     from autodistill.students import StudentFamily
 

@@ -216,7 +216,7 @@ def _end_epoch(state: State, runs: list[MemberRun]) -> None:
         else:
             run.stale += 1
     if bool(improved.any()):
-        copy_where(state.best, state.stack.parameters(), improved.to(state.device))
+        copy_where(state.best, state.stack.state_tensors(), improved.to(state.device))
     for run, accuracy in zip(runs, accuracies, strict=True):
         if state.on_epoch is not None:
             try:

@@ -88,10 +88,15 @@ class StackedMLP:
                 features.append(hidden)
         raise AssertionError("an MLP has a head")
 
+    def state_tensors(self) -> list[torch.Tensor]:
+        """Every stacked tensor a member's state is made of (an MLP has no buffers: its
+        :meth:`parameters`)."""
+        return self.parameters()
+
     @torch.no_grad()
     def snapshot(self) -> list[torch.Tensor]:
         """A copy of every stacked tensor (for the best-epoch weights)."""
-        return [t.detach().clone() for t in self.parameters()]
+        return [t.detach().clone() for t in self.state_tensors()]
 
     @torch.no_grad()
     def member_module(self, index: int, state: Sequence[torch.Tensor] | None = None) -> MLP:

@@ -79,7 +79,9 @@ class StackedStudents:
             with torch.no_grad():
                 for x in (torch.zeros(2, self.n_features, device=device),
                           torch.zeros(self.k, 2, self.n_features, device=device)):
-                    self._vmapped(self._plain, self.params, self.buffers, x)
+                    # copies: a probe in training mode must not move running statistics
+                    self._vmapped(self._plain, self.params,
+                                  [b.clone() for b in self.buffers], x)
             return True
         except Exception as exc:  # noqa: BLE001 - any failure means: call members one by one
             log.info("student %s cannot be vmapped (%s: %s); its population members are "
@@ -123,13 +125,27 @@ class StackedStudents:
         # curricula's per-row losses run under no_grad, in evaluation mode.
         wrapper.train(torch.is_grad_enabled())
         count = params[0].shape[0] if params else self.k
+        out = None
         if self.vmapped and count > 1:  # one member: a plain call costs less than vmap's
             try:
-                return self._vmapped(wrapper, params, buffers, x)
+                out = self._vmapped(wrapper, params, buffers, x)
             except Exception as exc:  # noqa: BLE001 - a path the probe did not take
                 log.info("student %s: vmap failed (%s: %s); members are called one by one "
                          "from now on", type(self.template).__name__, type(exc).__name__, exc)
                 self.vmapped = False
+        if out is None:
+            out = self._one_by_one(wrapper, params, buffers, x, count, layers)
+        if isinstance(members, torch.Tensor) and buffers and wrapper.training:
+            # index_select copied the buffers: what training moved in place (batch
+            # normalisation's running statistics) goes back to the members' own rows.
+            with torch.no_grad():
+                for stacked, picked in zip(self.buffers, buffers, strict=True):
+                    stacked.index_copy_(0, members.to(stacked.device), picked)
+        return out
+
+    def _one_by_one(self, wrapper: nn.Module, params: list[torch.Tensor],
+                    buffers: list[torch.Tensor], x: torch.Tensor, count: int,
+                    layers: bool) -> tuple[Any, ...]:
         outs = [self._call(wrapper, [p[i] for p in params], [b[i] for b in buffers],
                            x[i] if x.dim() == 3 else x) for i in range(count)]
         logits, hidden = (torch.stack([o[j] for o in outs]) for j in (0, 1))
@@ -138,20 +154,24 @@ class StackedStudents:
         depth = len(outs[0][2])
         return logits, hidden, [torch.stack([o[2][j] for o in outs]) for j in range(depth)]
 
+    def state_tensors(self) -> list[torch.Tensor]:
+        """Every stacked tensor a member's state is made of: parameters, then buffers
+        (what a best-epoch :meth:`snapshot` keeps)."""
+        return [*self.params, *self.buffers]
+
     @torch.no_grad()
     def snapshot(self) -> list[torch.Tensor]:
-        """A copy of every stacked parameter tensor (for the best-epoch weights)."""
-        return [t.detach().clone() for t in self.params]
+        """A copy of :meth:`state_tensors` (for the best epoch's weights and buffers)."""
+        return [t.detach().clone() for t in self.state_tensors()]
 
     @torch.no_grad()
     def member_module(self, index: int, state: Sequence[torch.Tensor] | None = None) -> nn.Module:
-        """Member ``index`` as an ordinary module on the CPU (weights from ``state``, a
-        :meth:`snapshot`, or the current ones; buffers as they are now)."""
-        tensors = list(state) if state is not None else self.params
+        """Member ``index`` as an ordinary module on the CPU (parameters and buffers from
+        ``state``, a :meth:`snapshot`, or the current ones)."""
+        tensors = list(state) if state is not None else self.state_tensors()
         module = copy.deepcopy(self.template)
         own = {**dict(module.named_parameters()), **dict(module.named_buffers())}
-        for name, stacked in zip(self.names + self.buffer_names, tensors + self.buffers,
-                                 strict=True):
+        for name, stacked in zip(self.names + self.buffer_names, tensors, strict=True):
             own[name[7:]].copy_(stacked[index].cpu())
         return module.eval()
 
