@@ -285,3 +285,38 @@ def test_meta_evaluate_by_log_loss_reports_log_losses(metrics_kb):
     # A regret is signed so that positive is worse: the best trial has the lowest loss.
     tuned = report["methods"]["plain_tuned"]
     assert tuned["mean_gain_over_plain_tuned"] == 0.0
+
+
+def test_a_warm_start_ranks_by_the_studys_metric(metrics_kb, tmp_path, fresh_home):
+    """``search --warm-start`` runs first the pipelines ``recommend`` ranks best by the
+    study's own metric, where the knowledge base holds it."""
+    import optuna
+
+    import autodistill
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    task = {"teacher": "gbdt", "student": "mlp:4", "storage": url}
+    picks = autodistill.recommend("builtin:iris", metric="log_loss", top=2, **task).doc
+    autodistill.search("builtin:iris", space="kb", trials=2, warm_start=2, metric="log_loss",
+                       study="warm", **task)
+    ran = [_rounded(t.user_attrs["pipeline"]) for t in
+           optuna.load_study(study_name="warm", storage=url).get_trials()]
+    by_accuracy = autodistill.recommend("builtin:iris", top=2, **task).doc
+    wanted = [_rounded(r["pipeline"]) for r in picks["recommendations"]]
+    assert wanted != [_rounded(r["pipeline"]) for r in by_accuracy["recommendations"]]
+    assert ran == wanted
+
+
+def _rounded(doc):
+    if isinstance(doc, dict):
+        return {k: _rounded(v) for k, v in doc.items()}
+    return round(doc, 9) if isinstance(doc, float) else doc
+
+
+def test_a_warm_start_by_a_metric_the_evidence_lacks_ranks_by_accuracy(tmp_path):
+    done = run_cli("search", "builtin:iris", "--student", "mlp:4", "--teacher", "gbdt",
+                   "--space", "kb", "--trials", "1", "--warm-start", "1", "--metric",
+                   "macro_f1", "--storage", f"sqlite:///{tmp_path / 'w.db'}", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert ("autodistill: --warm-start: the knowledge base holds no trial scored by macro_f1; "
+            "its first 1 pipelines are the ones ranked by accuracy") in done.stderr.splitlines()

@@ -6,12 +6,15 @@ handed this advisor by its caller instead of importing the recommender.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from autodistill.training.pipeline import Pipeline
 
 __all__ = ["KnowledgeAdvisor"]
+
+log = logging.getLogger(__name__)
 
 
 class KnowledgeAdvisor:
@@ -27,8 +30,19 @@ class KnowledgeAdvisor:
         return student_task_features(dataset, teacher, student)
 
     def first_pipelines(self, dataset: Any, teacher: Any, student: str, k: int,
-                        url: str) -> Sequence[Pipeline]:
-        """The recommender's top ``k`` for the task, using the studies in ``url``."""
+                        url: str, metric: str = "accuracy") -> Sequence[Pipeline]:
+        """The recommender's top ``k`` for the task by ``metric``, using the studies in
+        ``url``; by accuracy, with a warning saying so, when the knowledge base holds no
+        trial scored by ``metric`` (the shipped suite-1 knowledge base holds accuracy only)."""
         from autodistill.meta.recommender import recommend_pipelines
+        from autodistill.metrics import MetricError
 
+        try:
+            return list(recommend_pipelines(dataset, teacher, student, top=k, storage=url,
+                                            metric=metric))
+        except MetricError:
+            if metric == "accuracy":
+                raise
+        log.warning("--warm-start: the knowledge base holds no trial scored by %s; its "
+                    "first %d pipelines are the ones ranked by accuracy", metric, k)
         return list(recommend_pipelines(dataset, teacher, student, top=k, storage=url))

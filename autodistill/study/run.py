@@ -88,8 +88,9 @@ class TaskAdvisor(Protocol):
         """The meta-features stored on the study, so that it joins the knowledge base."""
 
     def first_pipelines(self, dataset: Any, teacher: Any, student: str, k: int,
-                        url: str) -> Sequence[Pipeline]:
-        """The ``k`` pipelines a warm-started study runs first, best first."""
+                        url: str, metric: str = "accuracy") -> Sequence[Pipeline]:
+        """The ``k`` pipelines a warm-started study runs first, best first by the study's
+        ``metric``."""
 
 
 def _env_int(name: str, default: int | None) -> int | None:
@@ -192,7 +193,8 @@ def _open_study(job: Job, inputs: tuple[Any, Any, Any], advisor: TaskAdvisor | N
         canonical = create_study(open_run_storage(job), job.study, seed=job.seed,
                                  metric=job.metric)
     _check_study(canonical, job.url, job, dataset, teacher_outputs, space_obj, advisor)
-    picks = _warm_start(warm_start, advisor, dataset, teacher_outputs, job.student, job.url)
+    picks = _warm_start(warm_start, advisor, dataset, teacher_outputs, job.student, job.url,
+                        job.metric)
     if picks:
         job.startup_trials, job.presets_last = len(picks), True
         canonical.sampler = make_sampler(job.seed, job.startup_trials)
@@ -307,7 +309,7 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
 
 
 def _warm_start(k: int, advisor: TaskAdvisor | None, dataset: Any, teacher: Any, student: str,
-                url: str) -> list[Pipeline]:
+                url: str, metric: str) -> list[Pipeline]:
     if k <= 0:
         return []
     if teacher is None:
@@ -316,7 +318,7 @@ def _warm_start(k: int, advisor: TaskAdvisor | None, dataset: Any, teacher: Any,
     if advisor is None:
         raise AutodistillError("--warm-start needs the recommender: pass "
                                "advisor=autodistill.meta.KnowledgeAdvisor(), or drop --warm-start")
-    return list(advisor.first_pipelines(dataset, teacher, student, k, url))
+    return list(advisor.first_pipelines(dataset, teacher, student, k, url, metric=metric))
 
 
 def _enqueue_first(study: Any, space: Any, warm: list[Pipeline], trials: int,
