@@ -267,6 +267,12 @@ def test_evaluation_reports_plain_tuned_as_a_baseline():
     assert methods["plain_tuned"]["mean_gain_over_plain_tuned"] == 0
     assert methods["plain"]["mean_gain_over_plain_tuned"] == pytest.approx(-0.01, abs=1e-5)
     assert methods["plain"]["win_rate"]["plain_tuned"] == 0
+    assert methods["plain"]["at_least_as_good"]["plain_tuned"] == 0
+    assert methods["plain_tuned"]["at_least_as_good"]["plain"] == 1
+    # a tie counts half a win, and makes each side "at least as good"
+    for a, b in (("plain", "hinton"), ("recommender", "plain")):
+        mine, theirs = methods[a]["at_least_as_good"][b], methods[b]["at_least_as_good"][a]
+        assert methods[a]["win_rate"][b] == pytest.approx((mine - theirs + 1) / 2, abs=1e-4)
     assert 0.0 <= report["distillation_helps"] <= 1.0
 
     versus = distillation_vs_plain_tuned(rows, plain, keep)

@@ -241,6 +241,10 @@ def render_evaluation(report: dict[str, Any]) -> None:
     console.print(summary)
     console.print(f"The recommender predicts that distillation helps on "
                   f"{report['distillation_helps']:.0%} of the held-out tasks.")
+    at_least = report["methods"]["recommender"].get("at_least_as_good", {})
+    if at_least:
+        console.print("The recommender's top-1 is at least as good as " + ", ".join(
+            f"{other} on {share:.0%}" for other, share in at_least.items()) + " of the tasks.")
     for teacher, methods in report.get("by_teacher", {}).items():
         mine, tuned = methods["recommender"], methods.get("plain_tuned")
         console.print(

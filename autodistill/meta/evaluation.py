@@ -169,9 +169,10 @@ def _methods_report(per_task: list[dict[str, Any]], methods_used: list[str],
                     with_plain: bool, metric: str) -> dict[str, Any]:
     """``{"methods": {name: {"mean_regret", "mean_gain_over_plain",
     "mean_gain_over_plain_tuned", "mean_test_score", "mean_test_accuracy" (accuracy only),
-    "win_rate": {other: rate}}}, "by_teacher": the same per teacher (when task keys name
-    one), "distillation_helps": share of tasks, "per_task": [...]}``; a win counts 1, a
-    tie 0.5."""
+    "win_rate": {other: rate}, "at_least_as_good": {other: share}}}, "by_teacher": the
+    same per teacher (when task keys name one), "distillation_helps": share of tasks,
+    "per_task": [...]}``; in a win rate a win counts 1 and a tie 0.5; ``at_least_as_good``
+    is the share of tasks where the method's test score is no worse than the other's."""
     teachers = sorted({t["teacher"] for t in per_task if t["teacher"] is not None})
     helps = float(np.mean([t["distillation_helps"] for t in per_task]))
     return {"methods": _summarise(per_task, methods_used, with_plain, metric),
@@ -194,12 +195,13 @@ def _summarise(per_task: list[dict[str, Any]], methods_used: list[str],
         base = sign * np.asarray([t["test"]["plain"] for t in per_task])
         tuned = (sign * np.asarray([t["test"]["plain_tuned"] for t in per_task]) if with_plain
                  else np.full(len(per_task), np.nan))
-        win_rate = {}
+        win_rate, at_least = {}, {}
         for other in methods_used:
             if other == method:
                 continue
             theirs = sign * np.asarray([t["test"][other] for t in per_task])
             win_rate[other] = round(float(np.mean((tests > theirs) + 0.5 * (tests == theirs))), 4)
+            at_least[other] = round(float(np.mean(tests >= theirs)), 4)
         methods[method] = {
             "mean_regret": round(float(np.nanmean(best - tests)), 5),
             "mean_gain_over_plain": round(float(np.mean(tests - base)), 5),
@@ -207,6 +209,7 @@ def _summarise(per_task: list[dict[str, Any]], methods_used: list[str],
                                            else None),
             "mean_test_score": round(float(np.mean(raw)), 5),
             "win_rate": win_rate,
+            "at_least_as_good": at_least,
         }
         if metric == "accuracy":
             methods[method]["mean_test_accuracy"] = methods[method]["mean_test_score"]
