@@ -218,3 +218,13 @@ def assert_matches_alone():
         return together
 
     return check
+
+
+@pytest.fixture(scope="session")
+def shipped_suite() -> int:
+    """The suite (``kb_tasks`` version) the shipped knowledge base was built from: the one
+    whose space its task records name (suite 1's records name none)."""
+    from autodistill.meta.knowledge import shipped_space
+    from autodistill.meta.task_suite import KB_SPACES
+
+    return next(version for version, space in KB_SPACES.items() if space == shipped_space())

@@ -205,7 +205,8 @@ def metrics_kb(monkeypatch: pytest.MonkeyPatch):
     keep = sorted({t["task"] for t in tasks})[:8]
     tasks = [t for t in tasks if t["task"] in keep]
     trials = [_with_metrics(t, i) for i, t in enumerate(trials) if t["task"] in keep]
-    plain = {k: v for k, v in kb_plain.read_plain_tuned().items() if k in keep}
+    plain_keys = {t.get("plain_task", t["task"]) for t in tasks}  # suite 2: data|student
+    plain = {k: v for k, v in kb_plain.read_plain_tuned().items() if k in plain_keys}
     plain = {k: {**v, "trials": [_with_metrics(t, i) for i, t in enumerate(v["trials"])]}
              for k, v in plain.items()}
     text = {knowledge.TASKS_FILE: "\n".join(json.dumps(t) for t in tasks),
@@ -216,6 +217,7 @@ def metrics_kb(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_knowledge_base_rows_follow_the_metric(metrics_kb):
+    from autodistill.meta import kb_plain
     from autodistill.meta.knowledge import meta_rows_from_records
 
     tasks, trials, plain = metrics_kb
@@ -226,8 +228,8 @@ def test_knowledge_base_rows_follow_the_metric(metrics_kb):
     assert accuracy[0].valid == first["valid"]
     assert log_loss[0].valid == pytest.approx(math.exp(-first["metrics"]["valid"]["log_loss"]))
     # The reference is the plain_tuned trial best by this metric (lowest log loss).
-    task = first["task"]
-    best = min(plain[task]["trials"], key=lambda t: t["metrics"]["valid"]["log_loss"])
+    best = min(kb_plain.plain_of(plain, first["task"])["trials"],
+               key=lambda t: t["metrics"]["valid"]["log_loss"])
     assert log_loss[0].reference == pytest.approx(
         math.exp(-best["metrics"]["valid"]["log_loss"]))
     shipped_only = [{k: v for k, v in t.items() if k != "metrics"} for t in trials]
@@ -251,7 +253,40 @@ def test_recommend_ranks_by_log_loss_when_the_evidence_holds_it(metrics_kb, tmp_
         assert scores == sorted(scores)  # lower log loss ranks first
 
 
-def test_recommend_and_evaluate_refuse_a_metric_the_evidence_lacks(tmp_path, fresh_home):
+@pytest.fixture
+def accuracy_only_kb(monkeypatch: pytest.MonkeyPatch):
+    """A small knowledge base (8 tasks of the shipped one) as built before --metric:
+    its trials, and plain_tuned trials, scored by accuracy only; served as if shipped."""
+    from autodistill.meta import kb_plain, knowledge
+
+    def bare(trial: dict) -> dict:
+        return {k: v for k, v in trial.items() if k != "metrics"}
+
+    tasks, trials = knowledge.read_shipped()
+    tasks = sorted(tasks, key=lambda t: t["task"])[:8]
+    keep = {t["task"] for t in tasks}
+    plain_keys = {t.get("plain_task", t["task"]) for t in tasks}
+    text = {knowledge.TASKS_FILE: "\n".join(json.dumps(t) for t in tasks),
+            knowledge.TRIALS_FILE: "\n".join(json.dumps(bare(t)) for t in trials
+                                             if t["task"] in keep)}
+    plain = {k: {**v, "trials": [bare(t) for t in v["trials"]]}
+             for k, v in kb_plain.read_plain_tuned().items() if k in plain_keys}
+    monkeypatch.setattr(knowledge, "_shipped_text", lambda name: text.get(name, ""))
+    monkeypatch.setattr(kb_plain, "read_plain_tuned", lambda: plain)
+
+
+def run_in_process(*args: str) -> int:
+    """Run the CLI in this process (so that a fixture's knowledge base is the one it
+    reads); return its exit code."""
+    from autodistill.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    return done.value.code
+
+
+def test_recommend_and_evaluate_refuse_a_metric_the_evidence_lacks(
+        accuracy_only_kb, tmp_path, fresh_home, capsys):
     from autodistill.meta.evaluation import evaluate_recommender
     from autodistill.meta.knowledge import load_meta_rows
 
@@ -260,9 +295,12 @@ def test_recommend_and_evaluate_refuse_a_metric_the_evidence_lacks(tmp_path, fre
         load_meta_rows(url, metric="balanced_accuracy")
     with pytest.raises(MetricError, match="holds no trial scored by log_loss"):
         evaluate_recommender(url, metric="log_loss")
-    done = run_cli("recommend", "builtin:iris", "--teacher", "gbdt", "--student", "mlp:4",
-                   "--storage", url, "--metric", "macro_f1")
-    assert_one_line_error(done, "--metric macro_f1", "holds no trial scored by macro_f1")
+    capsys.readouterr()
+    code = run_in_process("recommend", "builtin:iris", "--teacher", "gbdt", "--student",
+                          "mlp:4", "--storage", url, "--metric", "macro_f1")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, lines
+    assert "--metric macro_f1" in lines[0] and "holds no trial scored by macro_f1" in lines[0]
 
 
 def test_meta_evaluate_by_log_loss_reports_log_losses(metrics_kb):
@@ -293,12 +331,13 @@ def test_a_warm_start_ranks_by_the_studys_metric(metrics_kb, tmp_path, fresh_hom
     import optuna
 
     import autodistill
+    from autodistill.meta.knowledge import shipped_space
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     task = {"teacher": "gbdt", "student": "mlp:4", "storage": url}
     picks = autodistill.recommend("builtin:iris", metric="log_loss", top=2, **task).doc
-    autodistill.search("builtin:iris", space="kb", trials=2, warm_start=2, metric="log_loss",
-                       study="warm", **task)
+    autodistill.search("builtin:iris", space=shipped_space(), trials=2, warm_start=2,
+                       metric="log_loss", study="warm", **task)
     ran = [_rounded(t.user_attrs["pipeline"]) for t in
            optuna.load_study(study_name="warm", storage=url).get_trials()]
     by_accuracy = autodistill.recommend("builtin:iris", top=2, **task).doc
@@ -313,10 +352,12 @@ def _rounded(doc):
     return round(doc, 9) if isinstance(doc, float) else doc
 
 
-def test_a_warm_start_by_a_metric_the_evidence_lacks_ranks_by_accuracy(tmp_path):
-    done = run_cli("search", "builtin:iris", "--student", "mlp:4", "--teacher", "gbdt",
-                   "--space", "kb", "--trials", "1", "--warm-start", "1", "--metric",
-                   "macro_f1", "--storage", f"sqlite:///{tmp_path / 'w.db'}", "--quiet")
-    assert done.returncode == 0, done.stderr
-    assert ("autodistill: --warm-start: the knowledge base holds no trial scored by macro_f1; "
-            "its first 1 pipelines are the ones ranked by accuracy") in done.stderr.splitlines()
+def test_a_warm_start_by_a_metric_the_evidence_lacks_ranks_by_accuracy(
+        accuracy_only_kb, tmp_path, fresh_home, caplog):
+    code = run_in_process("search", "builtin:iris", "--student", "mlp:4", "--teacher", "gbdt",
+                          "--space", "kb", "--trials", "1", "--warm-start", "1", "--metric",
+                          "macro_f1", "--storage", f"sqlite:///{tmp_path / 'w.db'}", "--quiet")
+    assert code == 0
+    assert caplog.messages.count(
+        "--warm-start: the knowledge base holds no trial scored by macro_f1; "
+        "its first 1 pipelines are the ones ranked by accuracy") == 1

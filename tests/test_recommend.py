@@ -67,37 +67,45 @@ def test_teacher_meta_features_describe_the_teacher(digits, digits_teacher):
 
 # -- the shipped knowledge base --------------------------------------------------------------
 
-_ADDED_SINCE_SHIPPED_KB = {"teacher_margin_over_best_landmark", "teacher_logloss_gain_over_linear"}
-_POOLS_SINCE_SHIPPED_KB = {len(PORTFOLIO) - 2, len(PORTFOLIO) - 1}
+#: Suite 1 (shipped until the suite-2 rebuild) predates these features and pool pipelines.
+_ADDED_SINCE_SUITE_ONE = {"teacher_margin_over_best_landmark", "teacher_logloss_gain_over_linear"}
+_POOLS_SINCE_SUITE_ONE = {len(PORTFOLIO) - 2, len(PORTFOLIO) - 1}
 
 
-def test_shipped_knowledge_base_covers_the_task_grid():
+def test_shipped_knowledge_base_covers_the_task_grid(shipped_suite):
+    from autodistill.meta.kb_build import portfolio
+    from autodistill.meta.kb_stage import SKIPPED_FILE
+    from autodistill.meta.knowledge import _shipped_text
+
     tasks, trials = read_shipped()
+    skipped = {json.loads(line)["task"] for line in _shipped_text(SKIPPED_FILE).splitlines()
+               if line.strip()}
     assert len(tasks) >= 60
-    assert {t["task"] for t in tasks} == {t.key for t in kb_tasks()}
+    # every task of the suite, except those skipped with their reason
+    assert {t["task"] for t in tasks} == {t.key for t in kb_tasks(shipped_suite)} - skipped
     per_task: dict[str, list[dict]] = {}
     for trial in trials:
         per_task.setdefault(trial["task"], []).append(trial)
+    features = set(META_FEATURES) - (_ADDED_SINCE_SUITE_ONE if shipped_suite == 1 else set())
     for task in tasks:
         mine = per_task[task["task"]]
-        assert len(mine) >= 40, task["task"]
+        assert len(mine) >= len(portfolio(shipped_suite)), task["task"]
         assert {0, 1} <= {t["portfolio"] for t in mine}, "plain and hinton ran"
-        # the shipped KB predates the teacher-strength features; remove once rebuilt
-        assert set(task["meta_features"]) == set(META_FEATURES) - _ADDED_SINCE_SHIPPED_KB
+        assert set(task["meta_features"]) == features
     rows = [t["n_rows"] for t in tasks]
     assert min(rows) <= 200 and max(rows) >= 20000
     assert max(t["n_classes"] for t in tasks) >= 30
 
 
-def test_knowledge_base_is_loaded_into_a_fresh_database_once(tmp_path):
+def test_knowledge_base_is_loaded_into_a_fresh_database_once(tmp_path, shipped_suite):
     url = f"sqlite:///{tmp_path / 'kb.db'}"
     _, trials = read_shipped()
     assert ensure_knowledge_base(url) == len(trials)
     assert ensure_knowledge_base(url) == len(trials)  # a second use adds nothing
     rows = load_meta_rows(url)
     assert len(rows) == len(trials)
-    # the shipped KB predates the pool pipelines (the last two); remove once rebuilt
-    assert {r.portfolio for r in rows} >= set(range(len(PORTFOLIO))) - _POOLS_SINCE_SHIPPED_KB
+    pools = _POOLS_SINCE_SUITE_ONE if shipped_suite == 1 else set()
+    assert {r.portfolio for r in rows} >= set(range(len(PORTFOLIO))) - pools
 
 
 def test_every_knowledge_base_pipeline_validates():
@@ -204,12 +212,15 @@ def _rounded(doc):
 def test_search_warm_start_enqueues_the_top_recommendations(tmp_path):
     import optuna
 
+    from autodistill.meta.knowledge import shipped_space
+
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     picks = run_cli("recommend", "builtin:iris", "--student", "mlp:4", "--top", "3",
                     "--storage", url, "--json")
     assert picks.returncode == 0, picks.stderr
     recommended = [_rounded(r["pipeline"]) for r in json.loads(picks.stdout)["recommendations"]]
-    done = run_cli("search", "builtin:iris", "--student", "mlp:4", "--space", "kb",
+    space_name = shipped_space()  # the space the recommender's candidates come from
+    done = run_cli("search", "builtin:iris", "--student", "mlp:4", "--space", space_name,
                    "--trials", "6", "--warm-start", "3", "--storage", url, "--study", "warm",
                    "--json")
     assert done.returncode == 0, done.stderr
@@ -218,31 +229,61 @@ def test_search_warm_start_enqueues_the_top_recommendations(tmp_path):
     assert json.loads(done.stdout)["trials"]["counted"] == len(ran) == 6
     # The recommendations run first; the presets (those not recommended) run last.
     assert ran[:3] == recommended
-    # The presets as the kb space holds them: it searches epochs, so the training recipe's
-    # "auto" settings take the space's starting values (until the knowledge base is
-    # rebuilt with the recipe), resolved for iris' 96 training rows as every trial states.
+    # The presets as that space holds them (suite 1's kb space searches epochs, so there
+    # the training recipe's "auto" settings take the space's starting values), resolved
+    # for iris' 96 training rows as every trial states.
     from autodistill.study.space_files import load_space
 
-    space = load_space("kb")
+    space = load_space(space_name)
     presets = [_rounded(space.sample(optuna.trial.FixedTrial(space.params_for(
         Pipeline.from_dict(PRESETS[name])))).for_rows(96).to_dict()) for name in ("plain", "hinton")]
     missing = [doc for doc in presets if doc not in recommended]
     assert ran[len(ran) - len(missing):] == missing
 
 
+def test_a_knowledge_base_trial_is_proposed_with_the_settings_its_space_leaves_to_the_data():
+    from autodistill.meta.model import MetaRow
+    from autodistill.meta.recommender import proposed_pipeline
+    from autodistill.study.space_files import load_space
+
+    # a suite-2 trial stores its settings resolved for its table: 4,000 steps on 10,000 rows
+    stored = Pipeline.from_dict(PRESETS["plain"]).for_rows(10_000).to_dict()
+    row = MetaRow("kb:pkg:src/big|mlp:16|auto", {}, stored, 0.8, 0.8, 0.9)
+    proposed = proposed_pipeline(row, load_space("kb2").training)
+    assert proposed["training"]["epochs"] == proposed["training"]["patience"] == "auto"
+    assert {k: v for k, v in proposed["training"].items() if k not in ("epochs", "patience")} \
+        == {k: v for k, v in stored["training"].items() if k not in ("epochs", "patience")}
+    # on a 96-row table it trains for its steps, not for the big table's epoch count
+    as_proposed = Pipeline.from_dict(proposed).for_rows(96).training
+    as_stored = Pipeline.from_dict(stored).for_rows(96).training
+    assert as_stored["epochs"] == stored["training"]["epochs"] < as_proposed["epochs"]
+    # a batch size the space cannot name came from "auto" (the preset's, on a small table)
+    small = Pipeline.from_dict(PRESETS["plain"]).for_rows(100).to_dict()
+    assert small["training"]["batch_size"] not in (32, 64, 128, 256)
+    again = proposed_pipeline(MetaRow("kb:t", {}, small, 0.8, 0.8, 0.9), load_space("kb2").training)
+    assert again == {**Pipeline.from_dict(PRESETS["plain"]).to_dict(),
+                     "training": {**small["training"], "epochs": "auto", "patience": "auto",
+                                  "batch_size": "auto"}}
+    # suite 1's epoch-based trials, and the user's own studies, are proposed as they ran
+    suite_one = {**stored, "training": {**stored["training"], "epochs": 40, "patience": 10,
+                                        "batch_size": 64}}
+    assert proposed_pipeline(MetaRow("kb:t", {}, suite_one, 0.8, 0.8, 0.9),
+                             load_space("kb").training) == suite_one
+    assert proposed_pipeline(MetaRow("study:mine", {}, stored, 0.8, 0.8, 0.9),
+                             load_space("kb2").training) == stored
+
+
 # -- meta evaluate ----------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_meta_evaluate_top1_beats_every_baseline(tmp_path):
+def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
+    # Whatever they are: the evaluation is reported, not asserted to flatter the product.
     done = run_cli("meta", "evaluate", "--storage", f"sqlite:///{tmp_path / 'e.db'}", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["tasks"] >= 60
     methods = report["methods"]
     mine = methods["recommender"]
-    for baseline in ("plain", "hinton", "single_best", "nearest_task"):
-        assert mine["mean_regret"] < methods[baseline]["mean_regret"], baseline
-        assert mine["win_rate"][baseline] > 0.5, baseline
     # The figures the READMEs quote are the ones this command prints (built-ins only, as
     # the suite runs it and as the READMEs say).
     root = Path(__file__).resolve().parents[1]

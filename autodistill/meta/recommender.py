@@ -30,7 +30,8 @@ from autodistill.store import storage as store
 from autodistill.training.pipeline import Pipeline
 
 __all__ = ["recommend", "recommend_for", "recommend_pipelines", "rank_for_task",
-           "task_summary", "candidate_pipelines", "nearest_tasks", "Ranking", "rank_candidates"]
+           "task_summary", "candidate_pipelines", "proposed_pipeline", "nearest_tasks",
+           "Ranking", "rank_candidates"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,43 @@ SPACE_SAMPLES = 200
 
 def _key(doc: dict[str, Any]) -> str:
     return json.dumps(doc, sort_keys=True)
+
+
+def _shipped_training() -> dict[str, Any]:
+    """The training settings of the space the shipped knowledge base searched."""
+    from autodistill.meta.knowledge import shipped_space
+    from autodistill.study.space_files import load_space
+
+    return load_space(shipped_space()).training
+
+
+def proposed_pipeline(row: MetaRow, training: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline ``row`` proposes for another task.
+
+    A knowledge-base trial stores the settings its run used: the training recipe's
+    ``"auto"`` ones resolved for that table's rows (epochs, patience, an ``auto`` batch
+    size). Proposed as stored, another table would inherit that table's epoch count (a
+    4,000-step pipeline from a 10,000-row table is 64 epochs, 64 steps on 100 rows). So a
+    knowledge-base row's training settings are put back as its space (``training``: the
+    shipped space's declarations) states them: a setting the space fixes takes its fixed
+    value, and a categorical one that is none of the space's choices takes ``"auto"``
+    where that is one. A row of the user's own studies is proposed as it ran.
+    """
+    from autodistill.params import Categorical
+    from autodistill.study.space import Fixed
+
+    if not row.task.startswith("kb:"):
+        return row.pipeline
+    settings = dict(row.pipeline.get("training", {}))
+    for name, decl in training.items():
+        if name not in settings:
+            continue
+        if isinstance(decl, Fixed):
+            settings[name] = decl.value
+        elif (isinstance(decl, Categorical) and settings[name] not in decl.choices
+              and "auto" in decl.choices):
+            settings[name] = "auto"
+    return {**row.pipeline, "training": settings}
 
 
 def _signature(doc: dict[str, Any]) -> tuple[str, ...]:
@@ -72,8 +110,10 @@ def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
     from autodistill.study.space_files import load_space
 
     seen: dict[str, dict[str, Any]] = {}
+    training = _shipped_training()
     for row in rows:
-        seen.setdefault(_key(row.pipeline), row.pipeline)
+        doc = proposed_pipeline(row, training)
+        seen.setdefault(_key(doc), doc)
     evidenced = {(family, name) for doc in seen.values()
                  for family, name in zip(FAMILIES, _signature(doc), strict=True)}
     if samples > 0:
@@ -138,8 +178,12 @@ def nearest_tasks(meta_features: dict[str, float], tasks: dict[str, list[MetaRow
 
 
 def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
-              tasks: dict[str, list[MetaRow]], metric: str = "accuracy") -> list[dict[str, Any]]:
+              tasks: dict[str, list[MetaRow]], metric: str = "accuracy",
+              keys: dict[int, str] | None = None) -> list[dict[str, Any]]:
+    """What the nearest tasks say of ``doc``; ``keys``: each row's proposed pipeline key
+    (by ``id``), as :func:`candidate_pipelines` proposed it."""
     key, signature = _key(doc), _signature(doc)
+    keys = keys or {}
     evidence = []
 
     def shown(score: float) -> float:
@@ -147,7 +191,7 @@ def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
 
     for task, distance in near:
         rows = tasks[task]
-        exact = [r.valid for r in rows if _key(r.pipeline) == key]
+        exact = [r.valid for r in rows if keys.get(id(r), _key(r.pipeline)) == key]
         similar = [r.valid for r in rows if _signature(r.pipeline) == signature]
         plain = [r.valid for r in rows if r.portfolio == 0]
         evidence.append({
@@ -249,22 +293,27 @@ def _check_top(top: int) -> None:
 
 def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
                   storage: str | None = None, seed: int = 0,
-                  metric: str = "accuracy") -> dict[str, Any]:
-    """The ``recommend --json`` document for a loaded dataset and its teacher's outputs.
+                  metric: str = "accuracy", resolve: bool = True) -> dict[str, Any]:
+    """The ``recommend --json`` document for a loaded dataset and its teacher's outputs
+    (``resolve``: see :func:`rank_for_task`).
 
     Raises:
         AutodistillError: when the database holds too few studies to learn from.
     """
     _check_top(top)
     return rank_for_task(task_summary(dataset, teacher, student, seed=seed), top=top,
-                         storage=storage, seed=seed, metric=metric)
+                         storage=storage, seed=seed, metric=metric, resolve=resolve)
 
 
 def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = None,
-                  seed: int = 0, metric: str = "accuracy") -> dict[str, Any]:
+                  seed: int = 0, metric: str = "accuracy", resolve: bool = True
+                  ) -> dict[str, Any]:
     """The ``recommend --json`` document for a :func:`task_summary`, ranked by predicted
     validation ``metric`` (scores in its units: ``log_loss`` lower is better; gains are on
-    the meta-model's scale, :mod:`autodistill.meta.scores`).
+    the meta-model's scale, :mod:`autodistill.meta.scores`). With ``resolve`` each
+    pipeline states the settings a run on this task uses (the recipe's ``"auto"`` ones
+    resolved for its training rows); without, it keeps them ``"auto"``, as a search space
+    holds them (what ``search --warm-start`` enqueues).
 
     Raises:
         AutodistillError: when the database holds too few studies to learn from.
@@ -288,18 +337,23 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
                                      labels_new_rows=task.get("labels_new_rows", True), seed=seed)
     # Ties (common: equal predictions) go to the pipeline seen on more tasks.
     tasks = group_by_task(rows)
+    training = _shipped_training()
+    keys = {id(r): _key(proposed_pipeline(r, training)) for r in rows}
     support: dict[str, int] = {}
     for task_rows in tasks.values():
-        for key in {_key(r.pipeline) for r in task_rows}:
+        for key in {keys[id(r)] for r in task_rows}:
             support[key] = support.get(key, 0) + 1
     n_train = task.get("n_train")
     ranking = rank_candidates(model, meta, teacher_valid, candidates, support, n_train)
+    shown_for = n_train if resolve else None
     near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
     recommendations = [
-        _recommendation(rank, index, candidates[index], ranking, near, tasks, metric, n_train)
+        _recommendation(rank, index, candidates[index], ranking, near, tasks, metric,
+                        shown_for, keys)
         for rank, index in enumerate(_diverse(ranking.order, candidates, top), start=1)]
     plain = None if ranking.plain is None else _recommendation(
-        0, ranking.plain, candidates[ranking.plain], ranking, near, tasks, metric, n_train)
+        0, ranking.plain, candidates[ranking.plain], ranking, near, tasks, metric, shown_for,
+        keys)
     return {
         "metric": metric,
         "dataset": task["dataset"],
@@ -320,7 +374,8 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
 
 def _recommendation(rank: int, index: int, doc: dict[str, Any], ranking: Ranking,
                     near: list[tuple[str, float]], tasks: dict[str, list[MetaRow]],
-                    metric: str = "accuracy", n_train: int | None = None) -> dict[str, Any]:
+                    metric: str = "accuracy", n_train: int | None = None,
+                    keys: dict[int, str] | None = None) -> dict[str, Any]:
     interval = sorted(round(from_score(metric, float(v)), 4) for v in ranking.intervals[index])
     # The document shown states the settings a run on this data uses (the recipe's
     # "auto" ones resolved for its training rows), so that it reproduces the run.
@@ -333,7 +388,7 @@ def _recommendation(rank: int, index: int, doc: dict[str, Any], ranking: Ranking
         "interval": interval,
         "predicted_gain_over_plain_tuned": round(float(ranking.gains[index]), 4),
         "gain_interval": [round(float(v), 4) for v in ranking.gain_intervals[index]],
-        "evidence": _evidence(doc, near, tasks, metric),
+        "evidence": _evidence(doc, near, tasks, metric, keys),
     }
 
 
@@ -359,7 +414,9 @@ def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
 def recommend_pipelines(dataset: Any, teacher: Any, student: str, *, top: int = 5,
                         storage: str | None = None, metric: str = "accuracy") -> list[Pipeline]:
     """The top ``top`` recommended pipelines (used by ``search --warm-start``)."""
-    doc = recommend_for(dataset, teacher, student, top=top, storage=storage, metric=metric)
+    # unresolved: a search space holds the recipe's "auto" settings, not their values here
+    doc = recommend_for(dataset, teacher, student, top=top, storage=storage, metric=metric,
+                        resolve=False)
     return [Pipeline.from_dict(r["pipeline"], source=f"recommendation {r['rank']}")
             for r in doc["recommendations"]]
 
