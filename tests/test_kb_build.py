@@ -137,7 +137,7 @@ def _stage_from_shipped(stage: Path, groups: int) -> list[KBTask]:
     """Stage the first ``groups`` (data, student) groups of suite 2 with the shipped suite-1
     records of as many tasks (their trials, features and plain_tuned), relabelled; the gbdt
     task without the MI pipelines, as a gbdt teacher runs them."""
-    from autodistill.meta.kb_plain import read_plain_tuned
+    from autodistill.meta.kb_plain import plain_of, read_plain_tuned
     from autodistill.meta.knowledge import read_shipped
 
     shipped_tasks, shipped_trials = read_shipped()
@@ -145,7 +145,7 @@ def _stage_from_shipped(stage: Path, groups: int) -> list[KBTask]:
     staged = kb_tasks(2)[:2 * groups]
     for index in range(groups):
         source = shipped_tasks[index]
-        plain = shipped_plain[source["task"]]
+        plain = plain_of(shipped_plain, source["task"])
         write_unit(plain_path(stage, staged[2 * index]),
                    [{**plain, "task": staged[2 * index].plain_key}])
         for task in staged[2 * index:2 * index + 2]:
@@ -153,7 +153,8 @@ def _stage_from_shipped(stage: Path, groups: int) -> list[KBTask]:
                       if t["task"] == source["task"]
                       and (task.teacher == "auto" or t["portfolio"] not in (19, 20, 21))]
             write_unit(task_path(stage, task), [
-                {**source, "task": task.key, "data": task.data, "teacher": task.teacher},
+                {**source, "task": task.key, "data": task.data, "teacher": task.teacher,
+                 "plain_task": task.plain_key},
                 *trials])
     return staged
 
