@@ -394,6 +394,36 @@ def test_a_warm_start_queues_the_presets_only_for_its_last_trials():
     assert waiting[-2:] == [space.params_for(p) for p in preset_pipelines()]
 
 
+def test_a_warm_start_whose_picks_hold_a_preset_still_runs_the_other_preset_last(tmp_path):
+    # a population asks for the whole round at once: only the presets the picks did not
+    # run may be held back for the last round, or the other preset never runs
+    import optuna
+
+    from autodistill.study.queue import preset_pipelines
+    from autodistill.study.run import run_search
+    from autodistill.study.space_files import load_space
+
+    space = load_space("kb")
+    plain, hinton = preset_pipelines()
+    other = space.sample(optuna.trial.FixedTrial(
+        {**space.params_for(hinton), "training.lr": 0.02}))
+
+    class Advisor:
+        def task_features(self, dataset, teacher, student):
+            return {}
+
+        def first_pipelines(self, dataset, teacher, student, k, url, metric="accuracy"):
+            return [plain, other][:k]
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    run_search("builtin:iris", student="mlp:4", space="kb", trials=4, warm_start=2,
+               advisor=Advisor(), storage=url, study="warm", quiet=True)
+    ran = [dict(t.params) for t in optuna.load_study(study_name="warm", storage=url).trials]
+    assert len(ran) == 4
+    assert ran[:2] == [space.params_for(plain), space.params_for(other)]
+    assert ran[-1] == space.params_for(hinton)
+
+
 def _running_for(url: str, name: str, worker: str) -> bool:
     try:
         trials = _study(url, name).trials

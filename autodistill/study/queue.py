@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PRESETS_RUN_LAST", "STARTUP_TRIALS", "best_trial", "create_study", "enqueue_pipelines", "make_sampler",
-    "preset_pipelines",
+    "missing_presets", "preset_pipelines",
     "queue_presets_when_due", "trial_counts", "uncounted",
 ]
 
@@ -111,15 +111,20 @@ def queue_presets_when_due(study: Any, space: Any, trials: int, counts: dict[str
     Call it under the study lock, like :func:`enqueue_pipelines`.
     """
     room = trials - counts["counted"] - counts["waiting"]
-    presets = preset_pipelines()
-    if not 0 < room <= len(presets):  # the common case: no need to read the trials
+    if not 0 < room <= len(PRESETS_RUN_LAST):  # the common case: no need to read the trials
         return 0
-    held = _held_params(study)
-    missing = [p for p in presets
-               if (params := _params_in(space, p)) is not None and params not in held]
+    missing = missing_presets(study, space)
     if not missing or room > len(missing):
         return 0
     return enqueue_pipelines(study, missing, space, limit=room)
+
+
+def missing_presets(study: Any, space: Any) -> list[Any]:
+    """The presets (as ``space`` can represent them) that ``study`` does not hold yet: a
+    warm start whose picks include a preset runs only the others last."""
+    held = _held_params(study)
+    return [p for p in preset_pipelines()
+            if (params := _params_in(space, p)) is not None and params not in held]
 
 
 def _held_params(study: Any) -> list[dict[str, Any]]:

@@ -45,9 +45,9 @@ from autodistill.study.job import (
     sampler_seed,
 )
 from autodistill.study.queue import (
-    PRESETS_RUN_LAST,
     best_trial,
     create_study,
+    missing_presets,
     queue_presets_when_due,
     trial_counts,
 )
@@ -122,8 +122,11 @@ def _rounds(study: Any, objective: Objective, job: Job, stop: Stop,
                     continue
                 break
             owed = job.trials - counts["counted"]
-            if job.presets_last and owed > len(PRESETS_RUN_LAST):
-                owed -= len(PRESETS_RUN_LAST)  # a warm start's presets get the last round
+            if job.presets_last:
+                # a warm start's presets get the last round: those its picks did not run
+                reserved = len(missing_presets(study, objective.space))
+                if owed > reserved:
+                    owed -= reserved
             trials = ask(study, min(job.population, owed))
             lock.release()  # the trials exist: the next worker may count
             train_trials(study, trials, objective, beats)
