@@ -169,8 +169,8 @@ def test_members_with_one_pool_definition_share_one_labelling(iris_with_teacher)
 
 
 def test_the_recommender_proposes_no_pool_before_the_knowledge_base_has_evidence(tmp_path):
+    from autodistill.meta.candidates import candidate_pipelines
     from autodistill.meta.knowledge import load_meta_rows
-    from autodistill.meta.recommender import candidate_pipelines
 
     rows = load_meta_rows(f"sqlite:///{tmp_path / 'kb.db'}", include_studies=False)
     candidates = candidate_pipelines(rows)

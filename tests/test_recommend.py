@@ -242,8 +242,8 @@ def test_search_warm_start_enqueues_the_top_recommendations(tmp_path):
 
 
 def test_a_knowledge_base_trial_is_proposed_with_the_settings_its_space_leaves_to_the_data():
+    from autodistill.meta.candidates import proposed_pipeline
     from autodistill.meta.model import MetaRow
-    from autodistill.meta.recommender import proposed_pipeline
     from autodistill.study.space_files import load_space
 
     # a suite-2 trial stores its settings resolved for its table: 4,000 steps on 10,000 rows

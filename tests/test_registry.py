@@ -304,8 +304,8 @@ def test_an_installed_plugin_reaches_search_and_the_recommender(fresh_registry, 
     """The example plugin, installed after the fact: its components join the shipped
     spaces, and with the evidence it ships, `cosine_logits` is a recommendation candidate."""
     _example_plugin_or_skip()
+    from autodistill.meta.candidates import candidate_pipelines
     from autodistill.meta.knowledge import load_meta_rows
-    from autodistill.meta.recommender import candidate_pipelines
     from autodistill.study.space_files import load_space
 
     builtin_rows = load_meta_rows(f"sqlite:///{tmp_path / 'builtin.db'}", include_studies=False)

@@ -77,7 +77,7 @@ _EXPORTS: dict[str, str] = {
     "to_csv": "past_studies",
     "trial_pipeline": "past_studies",
     "Ranking": "recommender",
-    "candidate_pipelines": "recommender",
+    "candidate_pipelines": "candidates",
     "nearest_tasks": "recommender",
     "rank_candidates": "recommender",
     "rank_for_task": "recommender",

@@ -10,7 +10,6 @@ same components) did there.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -20,146 +19,24 @@ from typing import Any
 import numpy as np
 
 from autodistill.errors import AutodistillError
-from autodistill.families import FAMILIES
+from autodistill.meta.candidates import (
+    candidate_pipelines,
+    pipeline_key,
+    pipeline_signature,
+    proposed_pipeline,
+    shipped_training,
+)
 from autodistill.meta.features import META_FEATURES, student_task_features
 from autodistill.meta.model import MetaModel, MetaRow, fit_meta_model, group_by_task
 from autodistill.meta.scores import from_score
 from autodistill.metrics import get_metric, majority_warning
-from autodistill.params import POOL_FACTOR
 from autodistill.store import storage as store
 from autodistill.training.pipeline import Pipeline
 
 __all__ = ["recommend", "recommend_for", "recommend_pipelines", "rank_for_task",
-           "task_summary", "candidate_pipelines", "proposed_pipeline", "nearest_tasks",
-           "Ranking", "rank_candidates"]
+           "task_summary", "nearest_tasks", "Ranking", "rank_candidates"]
 
 log = logging.getLogger(__name__)
-
-#: Candidates sampled from the knowledge base's space, besides the pipelines it holds.
-SPACE_SAMPLES = 200
-
-
-def _key(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, sort_keys=True)
-
-
-def _shipped_training() -> dict[str, Any]:
-    """The training settings of the space the shipped knowledge base searched."""
-    from autodistill.meta.knowledge import shipped_space
-    from autodistill.study.space_files import load_space
-
-    return load_space(shipped_space()).training
-
-
-def proposed_pipeline(row: MetaRow, training: dict[str, Any]) -> dict[str, Any]:
-    """The pipeline ``row`` proposes for another task.
-
-    A knowledge-base trial stores the settings its run used: the training recipe's
-    ``"auto"`` ones resolved for that table's rows (epochs, patience, an ``auto`` batch
-    size). Proposed as stored, another table would inherit that table's epoch count (a
-    4,000-step pipeline from a 10,000-row table is 64 epochs, 64 steps on 100 rows). So a
-    knowledge-base row's training settings are put back as its space (``training``: the
-    shipped space's declarations) states them: a setting the space fixes takes its fixed
-    value, and a categorical one that is none of the space's choices takes ``"auto"``
-    where that is one. A row of the user's own studies is proposed as it ran.
-    """
-    from autodistill.params import Categorical
-    from autodistill.study.space import Fixed
-
-    if not row.task.startswith("kb:"):
-        return row.pipeline
-    settings = dict(row.pipeline.get("training", {}))
-    for name, decl in training.items():
-        if name not in settings:
-            continue
-        if isinstance(decl, Fixed):
-            settings[name] = decl.value
-        elif (isinstance(decl, Categorical) and settings[name] not in decl.choices
-              and "auto" in decl.choices):
-            settings[name] = "auto"
-    return {**row.pipeline, "training": settings}
-
-
-def _signature(doc: dict[str, Any]) -> tuple[str, ...]:
-    """The components' names; an augmentation running as a pool (``pool_factor`` > 0) is
-    named apart (``mixup+pool``): another recipe, which needs evidence of its own before it
-    is proposed."""
-    names = []
-    for family in FAMILIES:
-        spec = doc.get(family, {})
-        name = spec.get("name", "none")
-        if family == "augmentation" and spec.get("params", {}).get(POOL_FACTOR, 0):
-            name += "+pool"
-        names.append(name)
-    return tuple(names)
-
-
-def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
-                        labels_new_rows: bool = True, samples: int = SPACE_SAMPLES,
-                        seed: int = 0) -> list[dict[str, Any]]:
-    """Distinct pipelines of ``rows`` plus ``samples`` draws from the knowledge base's space.
-
-    Every candidate validates against the installed registry (so ``distill`` accepts it
-    unchanged); without teacher hidden features, MI objectives other than ``none`` drop out,
-    and for a teacher that cannot label new rows, augmentations other than ``none``.
-    A draw that uses a component no row has evidence for is left out: an installed
-    component becomes a candidate once its plugin ships evidence (``register_evidence``)
-    or a study ran it.
-    """
-    from autodistill.meta.knowledge import shipped_space
-    from autodistill.study.space_files import load_space
-
-    seen: dict[str, dict[str, Any]] = {}
-    training = _shipped_training()
-    for row in rows:
-        doc = proposed_pipeline(row, training)
-        seen.setdefault(_key(doc), doc)
-    evidenced = {(family, name) for doc in seen.values()
-                 for family, name in zip(FAMILIES, _signature(doc), strict=True)}
-    if samples > 0:
-        space = load_space(shipped_space(), has_hidden=has_hidden, labels_new_rows=labels_new_rows)
-        draws = _RandomDraws(seed)
-        for _ in range(samples):
-            doc = space.sample(draws).to_dict()
-            if all(pair in evidenced for pair in zip(FAMILIES, _signature(doc), strict=True)):
-                seen.setdefault(_key(doc), doc)
-    out = []
-    for doc in seen.values():
-        if not has_hidden and doc.get("mi_objective", {}).get("name", "none") != "none":
-            continue
-        if not labels_new_rows and doc.get("augmentation", {}).get("name", "none") != "none":
-            continue
-        try:
-            Pipeline.from_dict(doc)
-        except AutodistillError:  # a component whose plugin is no longer installed
-            continue
-        out.append(doc)
-    return out
-
-
-class _RandomDraws:
-    """Uniform draws with the ``suggest_*`` interface of an Optuna trial.
-
-    :meth:`Space.sample <autodistill.study.space.Space.sample>` takes it in place of a trial:
-    hundreds of candidates in milliseconds, with no study or storage behind them.
-    """
-
-    def __init__(self, seed: int) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
-        if log:
-            return float(np.exp(self.rng.uniform(np.log(low), np.log(high))))
-        return float(self.rng.uniform(low, high))
-
-    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
-        if log:
-            return int(min(high, max(low, round(self.suggest_float(name, low, high, log=True)))))
-        return int(self.rng.integers(low, high + 1))
-
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        return choices[int(self.rng.integers(len(choices)))]
-
 
 def nearest_tasks(meta_features: dict[str, float], tasks: dict[str, list[MetaRow]],
                   k: int = 3) -> list[tuple[str, float]]:
@@ -182,7 +59,7 @@ def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
               keys: dict[int, str] | None = None) -> list[dict[str, Any]]:
     """What the nearest tasks say of ``doc``; ``keys``: each row's proposed pipeline key
     (by ``id``), as :func:`candidate_pipelines` proposed it."""
-    key, signature = _key(doc), _signature(doc)
+    key, signature = pipeline_key(doc), pipeline_signature(doc)
     keys = keys or {}
     evidence = []
 
@@ -191,8 +68,8 @@ def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
 
     for task, distance in near:
         rows = tasks[task]
-        exact = [r.valid for r in rows if keys.get(id(r), _key(r.pipeline)) == key]
-        similar = [r.valid for r in rows if _signature(r.pipeline) == signature]
+        exact = [r.valid for r in rows if keys.get(id(r), pipeline_key(r.pipeline)) == key]
+        similar = [r.valid for r in rows if pipeline_signature(r.pipeline) == signature]
         plain = [r.valid for r in rows if r.portfolio == 0]
         evidence.append({
             "task": task.removeprefix("kb:"),
@@ -213,7 +90,7 @@ def _diverse(order: list[int], candidates: list[dict[str, Any]], top: int) -> li
     picked: list[int] = []
     signatures: set[tuple[str, ...]] = set()
     for index in order:
-        signature = _signature(candidates[index])
+        signature = pipeline_signature(candidates[index])
         if signature not in signatures:
             picked.append(index)
             signatures.add(signature)
@@ -260,7 +137,7 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
     support = support or {}
     order = sorted(range(len(candidates)),
                    key=lambda i: (-round(float(scores[i]), 6),
-                                  -support.get(_key(candidates[i]), 0), i))
+                                  -support.get(pipeline_key(candidates[i]), 0), i))
     uses = [Pipeline.from_dict(doc).uses_teacher for doc in candidates]
     helps = any(uses[i] and gain_intervals[i, 0] > 0 for i in range(len(candidates)))
     plain = next((i for i in order if not uses[i]), None)
@@ -337,8 +214,8 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
                                      labels_new_rows=task.get("labels_new_rows", True), seed=seed)
     # Ties (common: equal predictions) go to the pipeline seen on more tasks.
     tasks = group_by_task(rows)
-    training = _shipped_training()
-    keys = {id(r): _key(proposed_pipeline(r, training)) for r in rows}
+    training = shipped_training()
+    keys = {id(r): pipeline_key(proposed_pipeline(r, training)) for r in rows}
     support: dict[str, int] = {}
     for task_rows in tasks.values():
         for key in {keys[id(r)] for r in task_rows}:
