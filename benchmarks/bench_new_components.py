@@ -35,7 +35,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
 def main() -> None:
     """Bench every row and print the table."""
     from autodistill.meta.component_bench import bench_component
-    from autodistill.meta.kb_plain import read_plain_tuned
+    from autodistill.meta.kb_plain import plain_of, read_plain_tuned
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=3)
@@ -57,12 +57,13 @@ def main() -> None:
         gains, equal = {}, {}
         for task in sorted({line["task"] for line in lines}):
             best = max((x for x in lines if x["task"] == task), key=lambda x: x["valid"])
-            gains[task] = best["test"] - plain[task]["best"]["test"]
-            first = [t for t in plain[task]["trials"] if t["number"] < args.trials]
+            baseline = plain_of(plain, task)
+            gains[task] = best["test"] - baseline["best"]["test"]
+            first = [t for t in baseline["trials"] if t["number"] < args.trials]
             equal[task] = best["test"] - max(first, key=lambda t: t["valid"])["test"]
         mean = sum(gains.values()) / len(gains) if gains else float("nan")
         mean_equal = sum(equal.values()) / len(equal) if equal else float("nan")
-        shown = ", ".join(f"{t.split('|')[0].removeprefix('builtin:')}: {g:+.3f}"
+        shown = ", ".join(f"{t.split('|')[0].split(':')[-1]}: {g:+.3f}"
                           for t, g in gains.items())
         print(f"| {label} | {len(gains)} | {mean:+.4f} | {mean_equal:+.4f} | {shown} |",
               flush=True)
@@ -81,7 +82,7 @@ def layer_map_row(tasks: int, trials: int, work: Path) -> str:
     space = component_space_file("layer_map", "mi_objective", work)
     for task in bench_tasks(tasks):
         url = f"sqlite:///{work / 'deep.db'}"
-        name = task.data.removeprefix("builtin:")
+        name = task.data.split(":")[-1].replace("/", "-")
         plain = run_plain_tuned(task.data, student=student, trials=20, storage=url,
                                 study=f"{name}-deep", quiet=True, handle_signals=False)
         mine = run_search(task.data, student=student, space=str(space), trials=trials,

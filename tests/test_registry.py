@@ -297,6 +297,29 @@ def test_hook_register_evidence(fresh_registry, monkeypatch):
     evidence = registry.get_registry().evidence
     assert [e.plugin for e in evidence] == ["example"]
     assert Path(evidence[0].path).name == "evidence.jsonl" and Path(evidence[0].path).exists()
+    # The evidence names tasks of the knowledge base that ships (a rebuild orphans it).
+    from autodistill.meta.knowledge import read_shipped
+
+    shipped = {r["task"] for r in read_shipped()[0]}
+    named = {json.loads(line)["task"]
+             for line in Path(evidence[0].path).read_text().splitlines() if line.strip()}
+    assert named and named <= shipped, sorted(named - shipped)[:3]
+
+
+def test_a_component_is_benched_on_the_smallest_real_tables_of_the_shipped_knowledge_base():
+    from autodistill.meta.component_bench import bench_tasks
+    from autodistill.meta.knowledge import read_shipped
+
+    records = {r["task"]: r for r in read_shipped()[0]}
+    tasks = bench_tasks()
+    assert len(tasks) >= 6 and all(t.key in records for t in tasks)
+    assert all(not t.data.startswith("synthetic:") and t.teacher_spec == "auto" for t in tasks)
+    rows = [records[t.key]["n_rows"] for t in tasks]
+    assert rows == sorted(rows)
+    real_auto = [r for r in records.values() if not r["data"].startswith("synthetic:")
+                 and (r.get("teacher") or "auto") == "auto"]
+    assert rows[0] == min(r["n_rows"] for r in real_auto)
+    assert [t.key for t in bench_tasks(2, teacher="auto+mcmi")] == [t.key for t in tasks[:2]]
 
 
 def test_an_installed_plugin_reaches_search_and_the_recommender(fresh_registry, monkeypatch,

@@ -10,7 +10,6 @@ from autodistill._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "KnowledgeAdvisor": "advisor",
-    "BENCH_TASKS": "component_bench",
     "bench_component": "component_bench",
     "bench_tasks": "component_bench",
     "component_family": "component_bench",

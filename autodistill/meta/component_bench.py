@@ -1,12 +1,12 @@
 """Evidence for one component: how it does on the knowledge base's tasks.
 
-``autodistill meta bench-component NAME`` runs, on a fixed subset of the knowledge base's
-tasks (the bundled datasets, each with the same student, teacher and split as in the
-knowledge base), a short unpruned study in the ``kb`` space with NAME's family fixed to
-NAME, and writes every finished trial as a JSON line: the format a plugin ships and
-registers through the ``register_evidence`` hook (the other families keep to the
-components the shipped knowledge base ran), after which its component is a
-recommendation candidate with evidence (:mod:`autodistill.meta.knowledge`).
+``autodistill meta bench-component NAME`` runs, on the shipped knowledge base's smallest
+real tables (each with the same student, teacher and split as in the knowledge base), a
+short unpruned study in the space the knowledge base searched with NAME's family fixed to
+NAME, and writes every finished trial as a JSON line in the knowledge base's own trial
+format: what a plugin ships and registers through the ``register_evidence`` hook (the
+other families keep to the components the shipped knowledge base ran), after which its
+component is a recommendation candidate with evidence (:mod:`autodistill.meta.knowledge`).
 """
 
 from __future__ import annotations
@@ -22,23 +22,25 @@ import yaml
 
 from autodistill.errors import AutodistillError
 from autodistill.families import FAMILIES
-from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_tasks
+from autodistill.meta.task_suite import KBTask
 
-__all__ = ["BENCH_TASKS", "bench_tasks", "component_family", "component_space_file",
-           "bench_component"]
-
-#: The knowledge-base tasks a component is benched on, fastest first.
-BENCH_TASKS: tuple[str, ...] = (
-    "builtin:iris|mlp:4", "builtin:wine|mlp:4", "builtin:breast_cancer|mlp:4",
-    "builtin:iris|mlp:16", "builtin:wine|mlp:16", "builtin:breast_cancer|mlp:16",
-    "builtin:digits|mlp:4", "builtin:digits|mlp:16",
-)
+__all__ = ["bench_tasks", "component_family", "component_space_file", "bench_component"]
 
 
-def bench_tasks(limit: int | None = None) -> list[KBTask]:
-    """The first ``limit`` tasks of :data:`BENCH_TASKS` (all of them by default)."""
-    by_key = {task.key: task for task in kb_tasks()}
-    return [by_key[key] for key in BENCH_TASKS[:limit]]
+def bench_tasks(limit: int | None = None, teacher: str = "auto") -> list[KBTask]:
+    """The shipped knowledge base's tasks a component is benched on, fastest first: its
+    real tables (not the generated ones) taught by ``teacher`` (by ``auto`` when it used
+    no such teacher, e.g. ``auto+mcmi``), by number of rows, the first ``limit`` of them
+    (all by default)."""
+    from autodistill.meta.knowledge import read_shipped
+
+    records, _ = read_shipped()
+    real = [r for r in records if not r["data"].startswith("synthetic:")]
+    used = {r.get("teacher") or "auto" for r in real}
+    teacher = teacher if teacher in used else "auto"
+    mine = [r for r in real if (r.get("teacher") or "auto") == teacher]
+    mine.sort(key=lambda r: (r["n_rows"], r["task"]))
+    return [KBTask(r["data"], r["student"], r.get("teacher")) for r in mine[:limit]]
 
 
 def component_family(name: str) -> str:
@@ -58,12 +60,14 @@ def component_family(name: str) -> str:
 
 
 def component_space_file(name: str, family: str, work_dir: Path) -> Path:
-    """The ``kb`` space with ``family`` fixed to ``name`` and the other families limited
-    to the components the shipped knowledge base ran (so that the evidence is about
-    ``name``, not about other new components), written into ``work_dir``."""
-    from autodistill.meta.knowledge import read_shipped
+    """The space the shipped knowledge base searched, with ``family`` fixed to ``name``
+    and the other families limited to the components the shipped knowledge base ran (so
+    that the evidence is about ``name``, not about other new components), written into
+    ``work_dir``."""
+    from autodistill.meta.knowledge import read_shipped, shipped_space
 
-    text = resources.files("autodistill.search_spaces").joinpath(f"{KB_SPACE}.yaml").read_text()
+    space = shipped_space()
+    text = resources.files("autodistill.search_spaces").joinpath(f"{space}.yaml").read_text()
     doc = yaml.safe_load(text)
     _, shipped = read_shipped()
     for other in FAMILIES:
@@ -71,7 +75,7 @@ def component_space_file(name: str, family: str, work_dir: Path) -> Path:
         if other != family and known:
             doc[other] = {"components": known}
     doc[family] = {"components": [name]}
-    doc["description"] = f"The knowledge base's space with {family} fixed to {name}."
+    doc["description"] = f"The knowledge base's space ({space}) with {family} fixed to {name}."
     path = work_dir / f"space-{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -83,14 +87,15 @@ def bench_component(name: str, out: Path, work_dir: Path, *, tasks: int = 6, tri
                     ) -> dict[str, Any]:
     """Bench ``name`` on the first ``tasks`` bench tasks (``trials`` each, resumable in
     ``work_dir``) and write its evidence to ``out`` as JSON lines; ``teacher`` is the
-    teacher spec (the knowledge base's is ``auto``).
+    teacher spec: the bench tasks are the knowledge base's tasks with that teacher, or with
+    ``auto`` when it used none such (``auto+mcmi`` is benched on ``auto``'s tasks).
 
     Returns:
         ``{"component", "family", "tasks", "trials", "out", "seconds"}``.
     """
     import optuna
 
-    from autodistill.meta.kb_build import task_slug
+    from autodistill.meta.kb_build import study_lines, task_slug
     from autodistill.study.run import run_search
 
     if tasks < 1 or trials < 1:
@@ -99,7 +104,7 @@ def bench_component(name: str, out: Path, work_dir: Path, *, tasks: int = 6, tri
     work_dir.mkdir(parents=True, exist_ok=True)
     space = component_space_file(name, family, work_dir)
     started, lines = time.perf_counter(), []
-    for task in bench_tasks(tasks):
+    for task in bench_tasks(tasks, teacher):
         url = f"sqlite:///{work_dir / (task_slug(task) + '.db')}"
         study_name = f"bench-{name}" if teacher == "auto" else f"bench-{name}-{teacher}"
         began = time.perf_counter()
@@ -107,12 +112,9 @@ def bench_component(name: str, out: Path, work_dir: Path, *, tasks: int = 6, tri
                    trials=trials, storage=url, study=study_name, prune=False, seed=seed,
                    quiet=True, handle_signals=False)
         study = optuna.load_study(study_name=study_name, storage=url)
-        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-            lines.append({"task": task.key, "number": trial.number,
-                          "valid": round(float(trial.value), 6),
-                          "test": round(float(trial.user_attrs["test_accuracy"]), 6),
-                          "seconds": round(float(trial.user_attrs.get("seconds") or 0.0), 3),
-                          "pipeline": trial.user_attrs["pipeline"]})
+        # the knowledge base's own trial lines, less the task record and portfolio index
+        done = study_lines(task, study, []) or [None]
+        lines.extend({k: v for k, v in line.items() if k != "portfolio"} for line in done[1:])
         if progress is not None:
             progress(task.key, time.perf_counter() - began)
     out.parent.mkdir(parents=True, exist_ok=True)
