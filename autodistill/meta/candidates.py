@@ -15,8 +15,8 @@ from autodistill.meta.model import MetaRow
 from autodistill.params import POOL_FACTOR
 from autodistill.training.pipeline import Pipeline
 
-__all__ = ["SPACE_SAMPLES", "candidate_pipelines", "proposed_pipeline", "pipeline_key",
-           "pipeline_signature", "shipped_training"]
+__all__ = ["SPACE_SAMPLES", "candidate_pipelines", "proposed_pipeline", "proposed_pipelines",
+           "pipeline_key", "pipeline_signature", "shipped_training"]
 
 #: Candidates sampled from the knowledge base's space, besides the pipelines it holds.
 SPACE_SAMPLES = 200
@@ -64,6 +64,13 @@ def proposed_pipeline(row: MetaRow, training: dict[str, Any]) -> dict[str, Any]:
     return {**row.pipeline, "training": settings}
 
 
+def proposed_pipelines(rows: Sequence[MetaRow]) -> dict[int, dict[str, Any]]:
+    """:func:`proposed_pipeline` of every row, by the row's ``id`` (computed once, shared by
+    the candidates and the evidence that looks rows up by what they propose)."""
+    training = shipped_training()
+    return {id(row): proposed_pipeline(row, training) for row in rows}
+
+
 def pipeline_signature(doc: dict[str, Any]) -> tuple[str, ...]:
     """The components' names; an augmentation running as a pool (``pool_factor`` > 0) is
     named apart (``mixup+pool``): another recipe, which needs evidence of its own before it
@@ -80,7 +87,8 @@ def pipeline_signature(doc: dict[str, Any]) -> tuple[str, ...]:
 
 def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
                         labels_new_rows: bool = True, samples: int = SPACE_SAMPLES,
-                        seed: int = 0) -> list[dict[str, Any]]:
+                        seed: int = 0, proposed: dict[int, dict[str, Any]] | None = None,
+                        ) -> list[dict[str, Any]]:
     """Distinct pipelines of ``rows`` plus ``samples`` draws from the knowledge base's space.
 
     Every candidate validates against the installed registry (so ``distill`` accepts it
@@ -88,15 +96,16 @@ def candidate_pipelines(rows: Sequence[MetaRow], *, has_hidden: bool = True,
     and for a teacher that cannot label new rows, augmentations other than ``none``.
     A draw that uses a component no row has evidence for is left out: an installed
     component becomes a candidate once its plugin ships evidence (``register_evidence``)
-    or a study ran it.
+    or a study ran it. ``proposed``: :func:`proposed_pipelines` of ``rows``, when the
+    caller has it already.
     """
     from autodistill.meta.knowledge import shipped_space
     from autodistill.study.space_files import load_space
 
     seen: dict[str, dict[str, Any]] = {}
-    training = shipped_training()
+    proposed = proposed_pipelines(rows) if proposed is None else proposed
     for row in rows:
-        doc = proposed_pipeline(row, training)
+        doc = proposed[id(row)]
         seen.setdefault(pipeline_key(doc), doc)
     evidenced = {(family, name) for doc in seen.values()
                  for family, name in zip(FAMILIES, pipeline_signature(doc), strict=True)}

@@ -23,8 +23,7 @@ from autodistill.meta.candidates import (
     candidate_pipelines,
     pipeline_key,
     pipeline_signature,
-    proposed_pipeline,
-    shipped_training,
+    proposed_pipelines,
 )
 from autodistill.meta.features import META_FEATURES, student_task_features
 from autodistill.meta.model import MetaModel, MetaRow, fit_meta_model, group_by_task
@@ -68,7 +67,8 @@ def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
 
     for task, distance in near:
         rows = tasks[task]
-        exact = [r.valid for r in rows if keys.get(id(r), pipeline_key(r.pipeline)) == key]
+        exact = [r.valid for r in rows
+                 if (keys[id(r)] if id(r) in keys else pipeline_key(r.pipeline)) == key]
         similar = [r.valid for r in rows if pipeline_signature(r.pipeline) == signature]
         plain = [r.valid for r in rows if r.portfolio == 0]
         evidence.append({
@@ -210,12 +210,13 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
             f"the database {store.mask_url(url)} holds too few studies to learn from "
             f"({len(rows)} trials); reinstall autodistill to restore the shipped knowledge "
             "base, or run `autodistill search` on a few datasets") from None
+    proposed = proposed_pipelines(rows)
     candidates = candidate_pipelines(rows, has_hidden=task["has_hidden"],
-                                     labels_new_rows=task.get("labels_new_rows", True), seed=seed)
+                                     labels_new_rows=task.get("labels_new_rows", True), seed=seed,
+                                     proposed=proposed)
     # Ties (common: equal predictions) go to the pipeline seen on more tasks.
     tasks = group_by_task(rows)
-    training = shipped_training()
-    keys = {id(r): pipeline_key(proposed_pipeline(r, training)) for r in rows}
+    keys = {row_id: pipeline_key(doc) for row_id, doc in proposed.items()}
     support: dict[str, int] = {}
     for task_rows in tasks.values():
         for key in {keys[id(r)] for r in task_rows}:
