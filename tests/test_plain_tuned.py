@@ -202,15 +202,22 @@ def test_knowledge_base_rows_carry_their_tasks_plain_tuned_score():
 
 # -- recommend: when distillation will not help -----------------------------------------------
 
-def _rows_with_plain_tuned_at(offset: float) -> list[MetaRow]:
-    """The shipped knowledge base, each task's plain_tuned set ``offset`` above its best
-    trial (offset > 0: nothing beats plain; < 0: everything does)."""
+def _rows_with_the_teacher_moved(shift: float, plain_above: float | None = None,
+                                 ) -> list[MetaRow]:
+    """The shipped knowledge base with every trial that uses the teacher moved ``shift`` in
+    validation accuracy (< 0: no pipeline with the teacher beats those without; > 0: all
+    of them do); ``plain_above``: each task's plain_tuned best validation set that far
+    above its best trial (else the shipped plain_tuned)."""
     tasks, trials = read_shipped()
-    best: dict[str, float] = {}
-    for trial in trials:
-        best[trial["task"]] = max(best.get(trial["task"], 0.0), trial["valid"])
-    plain = {key: {"best": {"valid": value + offset}} for key, value in best.items()}
-    return meta_rows_from_records(tasks, trials, plain)
+    moved = [{**t, "valid": t["valid"] + (0.0 if is_teacherless(t["pipeline"]) else shift)}
+             for t in trials]
+    plain = None
+    if plain_above is not None:
+        best: dict[str, float] = {}
+        for trial in moved:
+            best[trial["task"]] = max(best.get(trial["task"], 0.0), trial["valid"])
+        plain = {key: {"best": {"valid": value + plain_above}} for key, value in best.items()}
+    return meta_rows_from_records(tasks, moved, plain)
 
 
 @pytest.fixture(scope="module")
@@ -229,13 +236,14 @@ def test_recommend_says_distillation_will_not_help_when_nothing_beats_plain(
     from autodistill.meta import knowledge
     from autodistill.meta.recommender import rank_for_task
 
-    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url, **_: _rows_with_plain_tuned_at(0.05))
+    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url, **_: _rows_with_the_teacher_moved(-0.1))
     doc = rank_for_task(iris_task, top=3, storage=f"sqlite:///{tmp_path / 'r.db'}")
     assert doc["distillation_helps"] is False
     first = doc["recommendations"][0]
     assert first["uses_teacher"] is False and is_teacherless(first["pipeline"])
     assert doc["plain"]["pipeline"] == first["pipeline"]
-    assert all(r["gain_interval"][0] <= 0 for r in doc["recommendations"] if r["uses_teacher"])
+    # no pipeline with the teacher beats the plain pick beyond the paired interval
+    assert doc["teacher_vs_plain"]["interval"][0] <= 0
     assert doc["verdict"].startswith("distillation is not predicted to help")
     json.dumps(doc)  # what --json prints
     _render(doc)
@@ -248,12 +256,30 @@ def test_recommend_says_distillation_helps_when_it_is_predicted_to(iris_task, tm
     from autodistill.meta import knowledge
     from autodistill.meta.recommender import rank_for_task
 
-    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url, **_: _rows_with_plain_tuned_at(-0.3))
+    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url, **_: _rows_with_the_teacher_moved(0.1))
     doc = rank_for_task(iris_task, top=3, storage=f"sqlite:///{tmp_path / 'r.db'}")
     assert doc["distillation_helps"] is True
     assert doc["verdict"].startswith("distillation is predicted to help")
+    versus = doc["teacher_vs_plain"]
+    assert versus["interval"][0] > 0 and versus["gain"] > 0
+    assert f"{versus['gain']:+.3f}" in doc["verdict"]
     scores = [r["predicted_score"] for r in doc["recommendations"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_distillation_is_weighed_against_the_plain_pick_not_plain_tuneds_best_validation(
+        iris_task, tmp_path, monkeypatch):
+    """plain_tuned's best validation score is a maximum over its trials, which one run
+    trails even where it is as good: every pipeline here is predicted below it, yet the
+    pipelines with the teacher beat those without by 0.1 everywhere, so distillation helps."""
+    from autodistill.meta import knowledge
+    from autodistill.meta.recommender import rank_for_task
+
+    monkeypatch.setattr(knowledge, "load_meta_rows",
+                        lambda url, **_: _rows_with_the_teacher_moved(0.1, plain_above=0.2))
+    doc = rank_for_task(iris_task, top=3, storage=f"sqlite:///{tmp_path / 'r.db'}")
+    assert all(r["gain_interval"][1] < 0 for r in doc["recommendations"])
+    assert doc["distillation_helps"] is True and doc["recommendations"][0]["uses_teacher"]
 
 
 # -- meta evaluate -----------------------------------------------------------------------------

@@ -231,12 +231,14 @@ def render_evaluation(report: dict[str, Any]) -> None:
                           "pipelines each)")
     metric = report.get("metric", "accuracy")
     for column in ("method", "mean regret to study best", "mean gain over plain",
-                   "mean gain over plain_tuned", f"mean test {metric.replace('_', ' ')}"):
+                   "mean gain over plain_tuned", "median gain over plain_tuned",
+                   f"mean test {metric.replace('_', ' ')}"):
         summary.add_column(column, justify="left" if column == "method" else "right")
     for method, row in report["methods"].items():
-        tuned = row.get("mean_gain_over_plain_tuned")
+        tuned, median = row.get("mean_gain_over_plain_tuned"), row.get("median_gain_over_plain_tuned")
         summary.add_row(method, f"{row['mean_regret']:.4f}", f"{row['mean_gain_over_plain']:+.4f}",
                         "-" if tuned is None else f"{tuned:+.4f}",
+                        "-" if median is None else f"{median:+.4f}",
                         f"{row['mean_test_score']:.4f}")
     console.print(summary)
     console.print(f"The recommender predicts that distillation helps on "

@@ -168,7 +168,8 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
 def _methods_report(per_task: list[dict[str, Any]], methods_used: list[str],
                     with_plain: bool, metric: str) -> dict[str, Any]:
     """``{"methods": {name: {"mean_regret", "mean_gain_over_plain",
-    "mean_gain_over_plain_tuned", "mean_test_score", "mean_test_accuracy" (accuracy only),
+    "mean_gain_over_plain_tuned", "median_gain_over_plain_tuned", "mean_test_score",
+    "mean_test_accuracy" (accuracy only),
     "win_rate": {other: rate}, "at_least_as_good": {other: share}}}, "by_teacher": the
     same per teacher (when task keys name one), "distillation_helps": share of tasks,
     "per_task": [...]}``; in a win rate a win counts 1 and a tie 0.5; ``at_least_as_good``
@@ -207,6 +208,8 @@ def _summarise(per_task: list[dict[str, Any]], methods_used: list[str],
             "mean_gain_over_plain": round(float(np.mean(tests - base)), 5),
             "mean_gain_over_plain_tuned": (round(float(np.mean(tests - tuned)), 5) if with_plain
                                            else None),
+            "median_gain_over_plain_tuned": (round(float(np.median(tests - tuned)), 5)
+                                             if with_plain else None),
             "mean_test_score": round(float(np.mean(raw)), 5),
             "win_rate": win_rate,
             "at_least_as_good": at_least,

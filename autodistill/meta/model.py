@@ -227,6 +227,16 @@ class MetaModel:
         """Predicted validation gains of ``pipelines`` over the task's plain_tuned, and
         their [lo, hi] intervals (shapes ``[n]`` and ``[n, 2]``, accuracy points).
         ``n_train``: the task's training rows, to which ``"auto"`` settings resolve."""
+        per_tree = self.predict_gain_trees(meta_features, pipelines, n_train)
+        lo, hi = np.percentile(per_tree, [10, 90], axis=0)
+        return per_tree.mean(0), np.stack([lo, hi], axis=1)
+
+    def predict_gain_trees(self, meta_features: dict[str, float],
+                           pipelines: Sequence[dict[str, Any]], n_train: int | None = None,
+                           ) -> np.ndarray:
+        """Each tree's predicted gain of each pipeline, shape ``[trees, n]``: what
+        :meth:`predict_gain` summarises, and what a paired comparison of two pipelines on
+        one task takes its interval from (the task's level cancels out of it)."""
         meta = _meta_vector(meta_features)
         task_trees = self.task_model.predict_per_tree([meta])[:, 0, :]
         x = np.asarray([meta + self.encoder.encode(doc, n_train) for doc in pipelines])
@@ -238,8 +248,7 @@ class MetaModel:
             per_tree = level + spread * rank_trees
         else:
             per_tree = rank_trees
-        lo, hi = np.percentile(per_tree, [10, 90], axis=0)
-        return per_tree.mean(0), np.stack([lo, hi], axis=1)
+        return per_tree
 
     def reference_score(self, meta_features: dict[str, float], teacher_valid: float) -> float:
         """The predicted validation score of the task's plain_tuned student."""
