@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from cli_runner import run_cli
 
 REPORT_KEYS = {"pipeline", "seed", "split", "teacher", "student", "seconds"}
-
-
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (the way a user does)."""
-    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
-                          text=True, cwd=cwd, env=os.environ.copy())
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, *needles: str) -> None:

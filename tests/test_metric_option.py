@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from cli_runner import run_cli
 
 from autodistill.errors import StorageError
 from autodistill.metrics import METRICS, MetricError
 
 VALID = "accuracy, balanced_accuracy, macro_f1, log_loss"
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (the way a user does)."""
-    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
-                          text=True, env=os.environ.copy())
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, *needles: str) -> None:

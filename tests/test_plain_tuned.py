@@ -5,24 +5,15 @@ evaluate`'s baseline and the `studies` commands' gains over no teacher."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from cli_runner import run_cli
 
 from autodistill.meta.kb_plain import PLAIN_FILE, parse_plain_tuned, read_plain_tuned
 from autodistill.meta.knowledge import meta_rows_from_records, read_shipped
 from autodistill.meta.model import MetaRow, is_teacherless, task_reference
 from autodistill.meta.task_suite import kb_tasks
 from autodistill.training.pipeline import load_pipeline
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (the way a user does)."""
-    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
-                          text=True, env=os.environ.copy())
-
 
 ONLY_HINTON = """\
 description: hinton only, so that the best trial uses the teacher

@@ -8,14 +8,11 @@ import select
 import subprocess
 import sys
 
+from cli_runner import run_cli
+
 from autodistill.progress import listening, report
 
 FAST = '{"kd_loss": {"name": "hinton"}, "training": {"epochs": 8}}'
-
-
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
-                          text=True, env={**os.environ, **env})
 
 
 def test_listeners_get_events_and_a_broken_one_is_dropped():

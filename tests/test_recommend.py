@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 
 from autodistill.data.dataset import load_dataset
 from autodistill.meta.features import META_FEATURES, compute_meta_features
@@ -24,13 +22,6 @@ from autodistill.meta.knowledge import (
 )
 from autodistill.meta.task_suite import kb_tasks
 from autodistill.training.pipeline import PRESETS, Pipeline
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (the way a user does)."""
-    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
-                          text=True, env=os.environ.copy())
-
 
 # -- meta-features ---------------------------------------------------------------------------
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import operator
-import os
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -17,16 +15,13 @@ import torch
 
 skops_io = pytest.importorskip("skops.io")
 
+from cli_runner import run_cli  # noqa: E402
+
 from autodistill.data.dataset import load_dataset  # noqa: E402
 from autodistill.training.export import build_onnx  # noqa: E402
 from autodistill.training.students import MLP  # noqa: E402
 
 PIPELINE = '{"kd_loss": {"name": "hinton"}, "training": {"epochs": 25}}'
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autodistill", *args], capture_output=True,
-                          text=True, env=os.environ.copy())
 
 
 def one_line_error(done: subprocess.CompletedProcess, *needles: str) -> str:
