@@ -200,7 +200,9 @@ def _rows_with_the_teacher_moved(shift: float, plain_above: float | None = None,
     of them do); ``plain_above``: each task's plain_tuned best validation set that far
     above its best trial (else the shipped plain_tuned)."""
     tasks, trials = read_shipped()
-    moved = [{**t, "valid": t["valid"] + (0.0 if is_teacherless(t["pipeline"]) else shift)}
+    # without its stored metrics, a trial is scored by its (moved) accuracy
+    moved = [{**{k: v for k, v in t.items() if k != "metrics"},
+              "valid": t["valid"] + (0.0 if is_teacherless(t["pipeline"]) else shift)}
              for t in trials]
     plain = None
     if plain_above is not None:

@@ -294,6 +294,18 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
     assert (f"on the {led['tasks']} tasks whose teacher leads `plain_tuned` by 2 points or more "
             f"on validation, ahead on {led['gain']} and behind on {led['loss']} "
             f"(mean {led['mean_test_gain']:+.4f})") in readme
+    least = {m: round(100 * mine["at_least_as_good"][m]) for m in ("plain", "hinton")}
+    assert (f"at least as good as `plain` on {least['plain']}% of tasks and as `hinton` on "
+            f"{least['hinton']}%") in readme
+    assert (f"predicts that distillation helps on only {round(100 * report['distillation_helps'])}% "
+            "of the held-out tasks") in readme
+    assert f"(median gain {methods['plain']['median_gain_over_plain_tuned']:+.4f})" in readme
+    flat = " ".join(studies.split())
+    for teacher, lead in report["teacher_vs_plain_tuned"].items():
+        assert (f"`{teacher}` leads `plain_tuned` on validation on {lead['ahead_on_valid']} of "
+                f"{lead['tasks']} tasks, by 2 points or more on {lead['ahead_by_0.02_on_valid']}, "
+                f"mean validation lead {lead['mean_valid_lead']:+.4f}, mean test lead "
+                f"**{lead['mean_test_lead']:+.4f}**") in flat, teacher
     names = {"recommender": "recommender", "plain_tuned": "plain_tuned", "plain": "plain",
              "hinton": "hinton", "single_best": "single best on average",
              "nearest_task": "best of the nearest dataset"}
@@ -301,7 +313,8 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
         row = methods[method]
         rate = "-" if method == "recommender" else f"{mine['win_rate'][method]:.2f}"
         assert (f"| {label} | {row['mean_regret']:.4f} | {row['mean_gain_over_plain']:+.4f} | "
-                f"{row['mean_gain_over_plain_tuned']:+.4f} | {row['mean_test_accuracy']:.4f} | "
+                f"{row['mean_gain_over_plain_tuned']:+.4f} | "
+                f"{row['median_gain_over_plain_tuned']:+.4f} | {row['mean_test_accuracy']:.4f} | "
                 f"{rate} |") in studies, method
 
 

@@ -95,7 +95,7 @@ def bench_component(name: str, out: Path, work_dir: Path, *, tasks: int = 6, tri
     """
     import optuna
 
-    from autodistill.meta.kb_build import study_lines, task_slug
+    from autodistill.meta.kb_build import task_slug, trial_lines
     from autodistill.study.run import run_search
 
     if tasks < 1 or trials < 1:
@@ -112,11 +112,15 @@ def bench_component(name: str, out: Path, work_dir: Path, *, tasks: int = 6, tri
                    trials=trials, storage=url, study=study_name, prune=False, seed=seed,
                    quiet=True, handle_signals=False)
         study = optuna.load_study(study_name=study_name, storage=url)
-        # the knowledge base's own trial lines, less the task record and portfolio index
-        done = study_lines(task, study, []) or [None]
-        lines.extend({k: v for k, v in line.items() if k != "portfolio"} for line in done[1:])
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        # the knowledge base's own trial lines, less the portfolio index
+        lines.extend({k: v for k, v in line.items() if k != "portfolio"}
+                     for line in trial_lines(task, complete, []))
         if progress is not None:
             progress(task.key, time.perf_counter() - began)
+    if not lines:
+        raise AutodistillError(f"bench-component {name}: no trial finished on the bench tasks; "
+                               f"see the studies in {work_dir} for why")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
     return {"component": name, "family": family, "tasks": tasks, "trials": len(lines),

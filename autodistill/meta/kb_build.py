@@ -36,7 +36,7 @@ from autodistill.progress import report as report_progress
 from autodistill.store.record import read_study_record
 from autodistill.training.pipeline import PRESETS, Pipeline
 
-__all__ = ["KB_POPULATION", "PORTFOLIO", "RECIPE_PORTFOLIO", "PARTS", "portfolio", "portfolio_params", "task_slug",
+__all__ = ["KB_POPULATION", "PORTFOLIO", "RECIPE_PORTFOLIO", "PARTS", "portfolio", "portfolio_params", "task_slug", "trial_lines",
            "study_lines", "build_knowledge_base", "export_knowledge_base"]
 
 log = logging.getLogger(__name__)
@@ -355,7 +355,14 @@ def study_lines(task: KBTask, study: Any, params: list[dict[str, Any]],
 
         task_line.update(teacher=task.teacher, space=record.space,
                          teacher_versions=teacher_versions(task.teacher_spec))
-    lines = [task_line]
+    return [task_line, *trial_lines(task, complete, params)]
+
+
+def trial_lines(task: KBTask, complete: list[Any], params: list[dict[str, Any]],
+                ) -> list[dict[str, Any]]:
+    """The knowledge base's trial lines of ``complete`` (finished Optuna trials of
+    ``task``), by number; a trial that ran ``params[i]`` is marked ``portfolio: i``."""
+    lines = []
     for trial in sorted(complete, key=lambda t: t.number):
         fixed = trial.system_attrs.get("fixed_params")
         index = next((i for i, fixed_params in enumerate(params) if fixed == fixed_params),
