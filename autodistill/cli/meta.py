@@ -44,9 +44,9 @@ def build_kb_command(
                        "kb_tasks/kb_trials.jsonl) or plain_tuned (kb_plain_tuned.jsonl); "
                        "the other part's files are left as they are.")] = "all",
     suite: Annotated[int, typer.Option(
-        "--suite", help="1: the shipped knowledge base's 62 tasks, exported to --out; 2: the "
-        "next one (real tables, teachers auto and gbdt), staged in --stage unit by unit "
-        "and resumable across sessions.")] = 1,
+        "--suite", help="2: the shipped knowledge base (real tables, teachers auto and "
+        "gbdt), staged in --stage unit by unit, resumable across sessions, then --promote; "
+        "1: the previous one's 62 tasks, exported to --out.")] = 1,
     stage: Annotated[Path, typer.Option(
         "--stage", help="Suite 2: where finished units are staged (commit it).")]
     = Path("studies/kb-next"),
@@ -84,6 +84,7 @@ def build_kb_command(
         return
     if part not in ("all", *PARTS):
         raise AutodistillError(f"--part {part!r}: use all, {', '.join(PARTS)}")
+    _refuse_to_replace_a_later_suite(out)
     parts = PARTS if part == "all" else (part,)
     if "kb" in parts and trials < len(PORTFOLIO):
         raise AutodistillError(f"--trials {trials}: use at least the portfolio's "
@@ -102,6 +103,24 @@ def build_kb_command(
         typer.echo(f"wrote {summary['tasks']} tasks, {summary['trials']} trials and "
                    f"{summary['plain_tuned']} plain_tuned studies to {out} "
                    f"in {summary['seconds']:.0f} s ({len(summary['failed'])} tasks failed)")
+
+
+def _refuse_to_replace_a_later_suite(out: Path) -> None:
+    """Suite 1 writes its files into ``out``; refuse when they would replace a suite-2
+    knowledge base there (the shipped ``studies/`` is one), which a default run would do."""
+    from autodistill.errors import AutodistillError
+
+    tasks = out / "kb_tasks.jsonl"
+    try:
+        first = next((line for line in tasks.read_text().splitlines() if line.strip()), "")
+        later = bool(first) and json.loads(first).get("teacher") is not None
+    except (OSError, ValueError):
+        return
+    if later:
+        raise AutodistillError(
+            f"--out {out}: {tasks} holds a suite-2 knowledge base (the shipped one), which "
+            "suite 1 would replace; give suite 1 another --out, or build suite 2 with "
+            "--suite 2")
 
 
 def _staged_kb(stage: Path, out: Path, work: Path, *, trials: int, plain_trials: int,
