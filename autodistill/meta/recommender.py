@@ -148,10 +148,13 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
     like with like: one run with the teacher against the one run without it that would be
     recommended instead.
     """
-    scores, intervals = model.predict(meta, teacher_valid, candidates, n_train)
     per_tree = model.predict_gain_trees(meta, candidates, n_train)
     gains = per_tree.mean(0)
     gain_intervals = np.percentile(per_tree, [10, 90], axis=0).T
+    # as MetaModel.predict: the predicted plain_tuned score plus the gain, on [0, 1]
+    reference = model.reference_score(meta, teacher_valid)
+    scores = np.clip(reference + gains, 0.0, 1.0)
+    intervals = np.clip(reference + gain_intervals, 0.0, 1.0)
     support = support or {}
     order = sorted(range(len(candidates)),
                    key=lambda i: (-round(float(scores[i]), 6),
