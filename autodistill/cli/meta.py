@@ -109,11 +109,12 @@ def _refuse_to_replace_a_later_suite(out: Path) -> None:
     """Suite 1 writes its files into ``out``; refuse when they would replace a suite-2
     knowledge base there (the shipped ``studies/`` is one), which a default run would do."""
     from autodistill.errors import AutodistillError
+    from autodistill.meta.knowledge import shipped_space
+    from autodistill.meta.task_suite import KB_SPACE
 
     tasks = out / "kb_tasks.jsonl"
     try:
-        first = next((line for line in tasks.read_text().splitlines() if line.strip()), "")
-        later = bool(first) and json.loads(first).get("teacher") is not None
+        later = shipped_space(tasks.read_text()) != KB_SPACE  # suite 1's records name none
     except (OSError, ValueError):
         return
     if later:

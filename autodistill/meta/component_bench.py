@@ -35,12 +35,11 @@ def bench_tasks(limit: int | None = None, teacher: str = "auto") -> list[KBTask]
     from autodistill.meta.knowledge import read_shipped
 
     records, _ = read_shipped()
-    real = [r for r in records if not r["data"].startswith("synthetic:")]
-    used = {r.get("teacher") or "auto" for r in real}
-    teacher = teacher if teacher in used else "auto"
-    mine = [r for r in real if (r.get("teacher") or "auto") == teacher]
-    mine.sort(key=lambda r: (r["n_rows"], r["task"]))
-    return [KBTask(r["data"], r["student"], r.get("teacher")) for r in mine[:limit]]
+    real = sorted((r["n_rows"], r["task"], KBTask(r["data"], r["student"], r.get("teacher")))
+                  for r in records if not r["data"].startswith("synthetic:"))
+    if teacher not in {task.teacher_spec for *_, task in real}:
+        teacher = "auto"
+    return [task for *_, task in real if task.teacher_spec == teacher][:limit]
 
 
 def component_family(name: str) -> str:

@@ -53,7 +53,7 @@ from autodistill.training.pipeline import TRAINING_PARAMS
 from autodistill.training.recipe import AUTO, AUTO_SETTINGS, SCHEDULES, is_legacy, resolve_training
 
 __all__ = ["MetaRow", "MetaModel", "PipelineEncoder", "fit_meta_model", "group_by_task",
-           "is_teacherless", "task_reference"]
+           "is_teacherless", "summarise_trees", "task_reference"]
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +227,7 @@ class MetaModel:
         """Predicted validation gains of ``pipelines`` over the task's plain_tuned, and
         their [lo, hi] intervals (shapes ``[n]`` and ``[n, 2]``, accuracy points).
         ``n_train``: the task's training rows, to which ``"auto"`` settings resolve."""
-        per_tree = self.predict_gain_trees(meta_features, pipelines, n_train)
-        lo, hi = np.percentile(per_tree, [10, 90], axis=0)
-        return per_tree.mean(0), np.stack([lo, hi], axis=1)
+        return summarise_trees(self.predict_gain_trees(meta_features, pipelines, n_train))
 
     def predict_gain_trees(self, meta_features: dict[str, float],
                            pipelines: Sequence[dict[str, Any]], n_train: int | None = None,
@@ -266,8 +264,22 @@ class MetaModel:
             scale, clipped to [0, 1].
         """
         gains, intervals = self.predict_gain(meta_features, pipelines, n_train)
+        return self.scores_from_gains(meta_features, teacher_valid, gains, intervals)
+
+    def scores_from_gains(self, meta_features: dict[str, float], teacher_valid: float,
+                          gains: np.ndarray, intervals: np.ndarray,
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted gains (and their intervals) as scores: the predicted plain_tuned score
+        plus the gain, clipped to [0, 1]."""
         base = self.reference_score(meta_features, teacher_valid)
         return np.clip(base + gains, 0.0, 1.0), np.clip(base + intervals, 0.0, 1.0)
+
+
+def summarise_trees(per_tree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-tree predictions ``[trees, n]`` as their mean ``[n]`` and the [lo, hi] interval
+    ``[n, 2]``: the 10th and 90th percentiles over the trees."""
+    lo, hi = np.percentile(per_tree, [10, 90], axis=0)
+    return per_tree.mean(0), np.stack([lo, hi], axis=1)
 
 
 def rows_digest(rows: Sequence[MetaRow]) -> str:

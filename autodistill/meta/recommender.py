@@ -26,7 +26,13 @@ from autodistill.meta.candidates import (
     proposed_pipelines,
 )
 from autodistill.meta.features import META_FEATURES, student_task_features
-from autodistill.meta.model import MetaModel, MetaRow, fit_meta_model, group_by_task
+from autodistill.meta.model import (
+    MetaModel,
+    MetaRow,
+    fit_meta_model,
+    group_by_task,
+    summarise_trees,
+)
 from autodistill.meta.scores import from_score
 from autodistill.metrics import get_metric, majority_warning
 from autodistill.store import storage as store
@@ -54,12 +60,11 @@ def nearest_tasks(meta_features: dict[str, float], tasks: dict[str, list[MetaRow
 
 
 def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
-              tasks: dict[str, list[MetaRow]], metric: str = "accuracy",
-              keys: dict[int, str] | None = None) -> list[dict[str, Any]]:
+              tasks: dict[str, list[MetaRow]], keys: dict[int, str],
+              metric: str = "accuracy") -> list[dict[str, Any]]:
     """What the nearest tasks say of ``doc``; ``keys``: each row's proposed pipeline key
     (by ``id``), as :func:`candidate_pipelines` proposed it."""
     key, signature = pipeline_key(doc), pipeline_signature(doc)
-    keys = keys or {}
     evidence = []
 
     def shown(score: float) -> float:
@@ -67,8 +72,7 @@ def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
 
     for task, distance in near:
         rows = tasks[task]
-        exact = [r.valid for r in rows
-                 if (keys[id(r)] if id(r) in keys else pipeline_key(r.pipeline)) == key]
+        exact = [r.valid for r in rows if keys[id(r)] == key]
         similar = [r.valid for r in rows if pipeline_signature(r.pipeline) == signature]
         plain = [r.valid for r in rows if r.portfolio == 0]
         evidence.append({
@@ -149,12 +153,8 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
     recommended instead.
     """
     per_tree = model.predict_gain_trees(meta, candidates, n_train)
-    gains = per_tree.mean(0)
-    gain_intervals = np.percentile(per_tree, [10, 90], axis=0).T
-    # as MetaModel.predict: the predicted plain_tuned score plus the gain, on [0, 1]
-    reference = model.reference_score(meta, teacher_valid)
-    scores = np.clip(reference + gains, 0.0, 1.0)
-    intervals = np.clip(reference + gain_intervals, 0.0, 1.0)
+    gains, gain_intervals = summarise_trees(per_tree)
+    scores, intervals = model.scores_from_gains(meta, teacher_valid, gains, gain_intervals)
     support = support or {}
     order = sorted(range(len(candidates)),
                    key=lambda i: (-round(float(scores[i]), 6),
@@ -164,11 +164,10 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
     teachers = [i for i in range(len(candidates)) if uses[i]]
     versus = None
     if plain is not None and teachers:
-        diffs = per_tree[:, teachers] - per_tree[:, [plain]]
-        low, high = np.percentile(diffs, [10, 90], axis=0)
-        best = int(np.argmax(low))
-        versus = (teachers[best], float(diffs[:, best].mean()), float(low[best]),
-                  float(high[best]))
+        mean, bounds = summarise_trees(per_tree[:, teachers] - per_tree[:, [plain]])
+        best = int(np.argmax(bounds[:, 0]))
+        versus = (teachers[best], float(mean[best]), float(bounds[best, 0]),
+                  float(bounds[best, 1]))
         helps = versus[2] > 0
     else:  # nothing to compare with: the interval against plain_tuned decides
         helps = any(uses[i] and gain_intervals[i, 0] > 0 for i in range(len(candidates)))
@@ -257,12 +256,12 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
     shown_for = n_train if resolve else None
     near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
     recommendations = [
-        _recommendation(rank, index, candidates[index], ranking, near, tasks, metric,
-                        shown_for, keys)
+        _recommendation(rank, index, candidates[index], ranking, near, tasks, keys, metric,
+                        shown_for)
         for rank, index in enumerate(_diverse(ranking.order, candidates, top), start=1)]
     plain = None if ranking.plain is None else _recommendation(
-        0, ranking.plain, candidates[ranking.plain], ranking, near, tasks, metric, shown_for,
-        keys)
+        0, ranking.plain, candidates[ranking.plain], ranking, near, tasks, keys, metric,
+        shown_for)
     return {
         "metric": metric,
         "dataset": task["dataset"],
@@ -287,8 +286,8 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
 
 def _recommendation(rank: int, index: int, doc: dict[str, Any], ranking: Ranking,
                     near: list[tuple[str, float]], tasks: dict[str, list[MetaRow]],
-                    metric: str = "accuracy", n_train: int | None = None,
-                    keys: dict[int, str] | None = None) -> dict[str, Any]:
+                    keys: dict[int, str], metric: str = "accuracy",
+                    n_train: int | None = None) -> dict[str, Any]:
     interval = sorted(round(from_score(metric, float(v)), 4) for v in ranking.intervals[index])
     # The document shown states the settings a run on this data uses (the recipe's
     # "auto" ones resolved for its training rows), so that it reproduces the run.
@@ -301,7 +300,7 @@ def _recommendation(rank: int, index: int, doc: dict[str, Any], ranking: Ranking
         "interval": interval,
         "predicted_gain_over_plain_tuned": round(float(ranking.gains[index]), 4),
         "gain_interval": [round(float(v), 4) for v in ranking.gain_intervals[index]],
-        "evidence": _evidence(doc, near, tasks, metric, keys),
+        "evidence": _evidence(doc, near, tasks, keys, metric),
     }
 
 
