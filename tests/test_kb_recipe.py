@@ -13,6 +13,7 @@ import pytest
 
 from autodistill.meta import knowledge
 from autodistill.meta.candidates import candidate_pipelines
+from autodistill.meta.encoding import ENCODED_TRAINING, RECIPE_TRAINING, PipelineEncoder
 from autodistill.meta.kb_build import (
     PORTFOLIO,
     RECIPE_PORTFOLIO,
@@ -21,7 +22,7 @@ from autodistill.meta.kb_build import (
     study_lines,
 )
 from autodistill.meta.knowledge import shipped_space
-from autodistill.meta.model import ENCODED_TRAINING, RECIPE_TRAINING, MetaRow, PipelineEncoder
+from autodistill.meta.model import MetaRow
 from autodistill.meta.task_suite import KB_SPACE, KBTask, kb_space
 from autodistill.store.record import StudyRecord, write_study_record
 from autodistill.study.space_files import load_space

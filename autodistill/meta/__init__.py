@@ -58,7 +58,7 @@ _EXPORTS: dict[str, str] = {
     "shipped_version": "knowledge",
     "MetaModel": "model",
     "MetaRow": "model",
-    "PipelineEncoder": "model",
+    "PipelineEncoder": "encoding",
     "fit_meta_model": "model",
     "group_by_task": "model",
     "is_teacherless": "model",
