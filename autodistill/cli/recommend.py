@@ -72,7 +72,7 @@ def _render(doc: dict[str, Any]) -> None:
         f"{teacher['valid_accuracy']:.3f}); student {doc['student']}"
     )
     metric = doc.get("metric", "accuracy")
-    table = Table(title=f"Recommended pipelines: predicted student validation {metric}",
+    table = Table(title=f"Recommended pipelines: predicted student {metric} on unseen rows",
                   show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("predicted", justify="right")
@@ -110,10 +110,11 @@ def recommend_command(
     No search runs: a meta-model trained on the shipped knowledge base and on your own
     studies ranks candidate pipelines for this dataset, teacher and student. Each
     recommendation is a pipeline document that `autodistill distill --pipeline`
-    accepts unchanged, with a predicted validation accuracy, its predicted gain over a
+    accepts unchanged, with a predicted accuracy on unseen rows, its predicted gain over a
     tuned student without a teacher (plain_tuned), intervals and evidence from the
     nearest knowledge-base tasks. When no pipeline that uses the teacher is predicted to
-    beat plain_tuned beyond its interval, it says so and ranks the plain pipeline first.
+    beat the best one without it beyond their interval, it says so and ranks that plain
+    pipeline first.
     --metric ranks by another predicted score, when the knowledge base holds it.
     """
     from autodistill.meta.recommender import recommend

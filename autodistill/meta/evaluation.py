@@ -4,15 +4,16 @@ For each knowledge-base task in turn, everything learned from its dataset is hid
 (the task and any task on the same data with another student): the meta-model is
 fitted on the other datasets' tasks and picks one pipeline of the shared portfolio
 (the pipelines every task ran, so each pick has a measured outcome) exactly as
-``recommend`` does (:func:`~autodistill.meta.recommender.rank_candidates`: when no pipeline
-that uses the teacher is predicted to beat plain_tuned beyond its interval, the best
-teacherless one). The baselines: ``plain_tuned`` (the task's own 20-trial search over a
-teacherless student's training settings, ``kb_plain_tuned.jsonl``; not a pick, the
-measured result), ``plain``, ``hinton``, ``single_best`` (the portfolio pipeline with the best mean
-validation score relative to each task's best, over the other tasks: a one-item
-portfolio) and ``nearest_task`` (the best portfolio pipeline, on validation, of the
-nearest task of another dataset in meta-feature space). Every pick is measured on the held-out task's
-test split, against the study's best trial (selected on validation, measured on test).
+``recommend`` does (:func:`~autodistill.meta.recommender.rank_candidates`). The baselines:
+``plain_tuned`` (the task's own 20-trial search over a teacherless student's training
+settings, ``kb_plain_tuned.jsonl``; not a pick, the measured result), ``plain``,
+``hinton``, ``single_best`` (the portfolio pipeline with the best mean score relative to
+each task's best, over the other tasks: a one-item portfolio) and ``nearest_task`` (the
+best portfolio pipeline of the nearest task of another dataset in meta-feature space).
+The learned baselines see what the meta-model sees: the other datasets' test scores
+(:func:`~autodistill.meta.model.task_outcomes`). Every pick is measured on the held-out
+task's test split, against the study's best trial (selected on validation, measured on
+test).
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ import numpy as np
 
 from autodistill import progress
 from autodistill.meta.kb_plain import plain_of
-from autodistill.meta.model import MetaRow, fit_meta_model, group_by_task, is_teacherless
+from autodistill.meta.model import (
+    MetaRow,
+    dataset_of,
+    fit_meta_model,
+    group_by_task,
+    is_teacherless,
+)
 from autodistill.meta.recommender import nearest_tasks, rank_candidates
 from autodistill.meta.scores import from_score, plain_for_metric, require_evidence
 from autodistill.metrics import get_metric
@@ -47,18 +54,14 @@ def _portfolio(rows: Sequence[MetaRow]) -> dict[int, MetaRow]:
     return out
 
 
-def _dataset_of(task: str) -> str:
-    """The data spec of a task key (``kb:data|student`` or ``kb:data|student|teacher``)."""
-    return task.removeprefix("kb:").split("|", 1)[0]
-
-
 def _shown(metric: str, score: float | None) -> float:
     """A row's score in ``metric``'s own units (NaN when missing)."""
     return float(np.nan) if score is None else from_score(metric, score)
 
 
 def _best_of(portfolio: dict[int, MetaRow]) -> int:
-    return max(sorted(portfolio), key=lambda i: portfolio[i].valid)
+    """The portfolio pipeline with the best test score (a portfolio row always has one)."""
+    return max(sorted(portfolio), key=lambda i: portfolio[i].test)
 
 
 def _teacher_of(task: str) -> str | None:
@@ -68,19 +71,19 @@ def _teacher_of(task: str) -> str | None:
 
 
 def _is_real(task: str) -> bool:
-    return _dataset_of(task).startswith("pkg:")
+    return dataset_of(task).startswith("pkg:")
 
 
 def _single_best(indices: list[int], others: dict[str, list[MetaRow]],
                  portfolios: dict[str, dict[int, MetaRow]]) -> int:
-    """The pipeline of ``indices`` with the best mean validation score relative to each
-    other task's best, over the ``others`` that ran it."""
+    """The pipeline of ``indices`` with the best mean test score relative to each other
+    task's best portfolio test score, over the ``others`` that ran it."""
     relative: dict[int, list[float]] = {i: [] for i in indices}
-    for task, task_rows in others.items():
-        best = max(r.valid for r in task_rows) or 1.0
+    for task in others:
+        best = max(r.test for r in portfolios[task].values()) or 1.0
         for i in indices:
             if i in portfolios[task]:
-                relative[i].append(portfolios[task][i].valid / best)
+                relative[i].append(portfolios[task][i].test / best)
     return max(indices, key=lambda i: (
         float(np.mean(relative[i])) if relative[i] else -np.inf, -i))
 
@@ -112,7 +115,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
     if real_only is None:
         real_only = any(_is_real(t) for t in eligible)
     complete = [t for t in eligible if _is_real(t) or not real_only]
-    if len(complete) < 3 or len({_dataset_of(t) for t in eligible}) < 2:
+    if len(complete) < 3 or len({dataset_of(t) for t in eligible}) < 2:
         raise ValueError("the evaluation needs at least three tasks that ran the portfolio's "
                          "plain (0) and hinton (1) pipelines, on at least two datasets")
     methods_used = [m for m in METHODS if m != "plain_tuned" or plain]
@@ -121,10 +124,10 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
     for done, held_out in enumerate(complete, start=1):
         # Leave the whole *dataset* out: a task run with another student width or teacher
         # on the same data would otherwise leak what this task measured.
-        dataset = _dataset_of(held_out)
-        train = [r for r in rows if _dataset_of(r.task) != dataset]
+        dataset = dataset_of(held_out)
+        train = [r for r in rows if dataset_of(r.task) != dataset]
         # The other datasets' tasks that ran the portfolio: what the baselines see.
-        others = [t for t in eligible if _dataset_of(t) != dataset]
+        others = [t for t in eligible if dataset_of(t) != dataset]
         mine = portfolios[held_out]
         indices = sorted(mine)
         meta = tasks[held_out][0].meta_features

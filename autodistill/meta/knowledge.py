@@ -131,19 +131,22 @@ def meta_rows_from_records(tasks: list[dict[str, Any]], trials: list[dict[str, A
         tasks: ``kb_tasks.jsonl`` records.
         trials: ``kb_trials.jsonl`` records.
         plain: Task key -> ``kb_plain_tuned.jsonl`` record (default: the shipped ones);
-            each row's ``reference`` is its task's plain_tuned validation score.
+            each row's ``reference`` and ``reference_test`` are its task's plain_tuned
+            best's validation and test scores.
         metric: The score of every row (valid, test and reference).
     """
     from autodistill.meta.kb_plain import plain_of, read_plain_tuned
 
     plain = plain_for_metric(read_plain_tuned() if plain is None else plain, metric)
     by_key = {t["task"]: t for t in tasks}
-    references = {key: (found["best"]["valid"] if (found := plain_of(plain, key)) else None)
+    references = {key: ((found["best"]["valid"], found["best"].get("test"))
+                        if (found := plain_of(plain, key)) else (None, None))
                   for key in by_key}
     return [MetaRow(task=f"kb:{t['task']}", meta_features=by_key[t["task"]]["meta_features"],
                     pipeline=t["pipeline"], valid=valid, test=trial_score(t, metric, "test"),
                     teacher_valid=by_key[t["task"]].get("teacher_valid") or 1.0,
-                    portfolio=t.get("portfolio"), reference=references[t["task"]])
+                    portfolio=t.get("portfolio"), reference=references[t["task"]][0],
+                    reference_test=references[t["task"]][1])
             for t in trials
             if t["task"] in by_key and (valid := trial_score(t, metric)) is not None]
 
@@ -251,7 +254,8 @@ def _study_rows(url: str, metric: str = "accuracy") -> list[MetaRow]:
         if record is None or not record.meta_features:
             continue
         meta = record.meta_features
-        reference = _plain_reference(storage, summary.study_name, record, names, metric)
+        reference, reference_test = _plain_reference(storage, summary.study_name, record,
+                                                     names, metric)
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         for trial in study.get_trials(deepcopy=False,
                                       states=(optuna.trial.TrialState.COMPLETE,)):
@@ -265,22 +269,25 @@ def _study_rows(url: str, metric: str = "accuracy") -> list[MetaRow]:
                 valid=valid, test=to_score(metric, scores["test"].get(metric)),
                 teacher_valid=float(record.teacher_valid_accuracy
                                     or meta.get("teacher_valid_accuracy") or 1.0),
-                reference=reference,
+                reference=reference, reference_test=reference_test,
             ))
     return rows
 
 
 def _plain_reference(storage: Any, name: str, record: Any, names: set[str],
-                     metric: str = "accuracy") -> float | None:
-    """The validation score (by ``metric``) of the best trial of the plain_tuned study that
-    goes with study ``name`` (``<name>-plain_tuned``, same data, student and split), or None."""
+                     metric: str = "accuracy") -> tuple[float | None, float | None]:
+    """The validation and test scores (by ``metric``) of the best trial of the plain_tuned
+    study that goes with study ``name`` (``<name>-plain_tuned``, same data, student and
+    split), or Nones."""
     from autodistill.study.plain import plain_tuned_best
 
     found = plain_tuned_best(storage, name, record, names)
     if found is None:
-        return None
+        return None, None
     # A trial without the metrics attribute predates --metric: its value is accuracy.
-    return to_score(metric, trial_metrics(found[1])["valid"].get(metric))
+    scores = trial_metrics(found[1])
+    return (to_score(metric, scores["valid"].get(metric)),
+            to_score(metric, scores["test"].get(metric)))
 
 
 def load_meta_rows(url: str, *, include_studies: bool = True,

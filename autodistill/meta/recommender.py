@@ -110,12 +110,14 @@ class Ranking:
 
     Attributes:
         order: Candidate indices, best first.
-        scores, intervals: Predicted validation scores ``[n]`` and their ``[n, 2]`` intervals.
+        scores, intervals: Predicted scores on unseen rows ``[n]`` and their ``[n, 2]``
+            intervals.
         gains, gain_intervals: Predicted gains over the task's plain_tuned, likewise.
         uses_teacher: Per candidate, whether it uses the teacher.
         distillation_helps: Whether some candidate that uses the teacher is predicted to
             beat the best teacherless candidate beyond the interval of their paired
-            difference (its 10th percentile over the trees > 0).
+            difference (its 10th percentile over the bootstrap groups > 0, see
+            :func:`~autodistill.meta.model.summarise_trees`).
         plain: Index of the best teacherless candidate, or None when there is none.
         versus_plain: ``(index, gain, lo, hi)``: the teacher candidate with the highest
             lower end of that paired difference, and the difference's mean and interval;
@@ -143,14 +145,10 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
     teacherless candidate goes first. ``n_train``: the task's training rows (``"auto"``
     settings are encoded resolved).
 
-    Why paired, and against the teacherless candidate rather than plain_tuned itself: the
-    gains are measured against plain_tuned's best *validation* score, a maximum over 20
-    trials, which a single run's validation score trails by about a point even where it
-    is as good on test (the winner's curse; on suite 2's real tables the `plain` preset
-    trails plain_tuned by 0.013 on validation and leads it by 0.001 on test). A lower
-    interval end above that biased reference almost never happens, so the rule compares
-    like with like: one run with the teacher against the one run without it that would be
-    recommended instead.
+    Why paired, and against the teacherless candidate: that is the alternative the user
+    actually has (the plain pipeline this ranking would put first instead), and the
+    task's predicted level cancels out of the difference, so the interval is that of the
+    difference itself.
     """
     per_tree = model.predict_gain_trees(meta, candidates, n_train)
     gains, gain_intervals = summarise_trees(per_tree)
@@ -215,8 +213,8 @@ def recommend_for(dataset: Any, teacher: Any, student: str, *, top: int = 5,
 def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = None,
                   seed: int = 0, metric: str = "accuracy", resolve: bool = True
                   ) -> dict[str, Any]:
-    """The ``recommend --json`` document for a :func:`task_summary`, ranked by predicted
-    validation ``metric`` (scores in its units: ``log_loss`` lower is better; gains are on
+    """The ``recommend --json`` document for a :func:`task_summary`, ranked by the predicted
+    ``metric`` on unseen rows (scores in its units: ``log_loss`` lower is better; gains are on
     the meta-model's scale, :mod:`autodistill.meta.scores`). With ``resolve`` each
     pipeline states the settings a run on this task uses (the recipe's ``"auto"`` ones
     resolved for its training rows); without, it keeps them ``"auto"``, as a search space
@@ -270,7 +268,7 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
         "storage": store.mask_url(url),
         "model": {"training_trials": model.n_rows, "training_tasks": model.n_tasks,
                   "candidates": len(candidates),
-                  "target": f"gain over plain_tuned (validation {_scale(metric)})"},
+                  "target": f"gain over plain_tuned (test {_scale(metric)})"},
         "distillation_helps": ranking.distillation_helps,
         "teacher_vs_plain": None if ranking.versus_plain is None else {
             "pipeline": candidates[ranking.versus_plain[0]],
@@ -313,15 +311,15 @@ def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
     """One line: whether distillation is predicted to help, and by how much."""
     if ranking.distillation_helps and ranking.versus_plain is not None:
         _, gain, lo, hi = ranking.versus_plain
-        return (f"distillation is predicted to help: up to {gain:+.3f} validation "
-                f"{_scale(metric)} over the best pipeline without a teacher (interval "
+        return (f"distillation is predicted to help: up to {gain:+.3f} "
+                f"{_scale(metric)} on unseen rows over the best pipeline without a teacher (interval "
                 f"{lo:+.3f} to {hi:+.3f})")
     if ranking.distillation_helps:
         best = max((i for i, used in enumerate(ranking.uses_teacher) if used),
                    key=lambda i: ranking.gain_intervals[i, 0])
         lo, hi = ranking.gain_intervals[best]
         return (f"distillation is predicted to help: up to {ranking.gains[best]:+.3f} "
-                f"validation {_scale(metric)} over a tuned student without a teacher "
+                f"{_scale(metric)} on unseen rows over a tuned student without a teacher "
                 f"(interval {lo:+.3f} to {hi:+.3f})")
     return ("distillation is not predicted to help here: no pipeline that uses the teacher "
             "beats the best pipeline without one beyond its interval; train the plain "
