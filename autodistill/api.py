@@ -385,7 +385,7 @@ def recommend(data: Data, *, target: Target = None, teacher: str = "auto",
               split_seed: int = 0, name: str | None = None,
               metric: str = "accuracy") -> Recommendations:
     """Rank distillation pipelines for ``data`` without searching (``autodistill
-    recommend``) by their predicted validation ``metric``; pass ``result.best`` to
+    recommend``) by their predicted ``metric`` on unseen rows; pass ``result.best`` to
     :func:`distill`.
 
     Raises:

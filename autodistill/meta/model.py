@@ -37,8 +37,8 @@ kernel blend of the nearest tasks' measured gains into the score was tried and m
 worse under that evaluation, so the nearest tasks are reported beside each recommendation
 as evidence instead.
 
-Both models are extremely randomised tree ensembles that refit on a few thousand rows in
-about a second. Nothing is ever pickled: a fitted model is kept as plain arrays
+Both models are extremely randomised tree ensembles that refit on ten thousand rows in a
+few seconds. Nothing is ever pickled: a fitted model is kept as plain arrays
 (:class:`~autodistill.meta.forest.Forest`) in the cache directory, keyed by a hash of the
 training rows and the pipeline encoding, so the next command with the same database
 predicts without refitting and without importing scikit-learn.
