@@ -4,6 +4,7 @@ evaluate`'s baseline and the `studies` commands' gains over no teacher."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -11,7 +12,7 @@ from cli_runner import run_cli
 
 from autodistill.meta.kb_plain import PLAIN_FILE, parse_plain_tuned, read_plain_tuned
 from autodistill.meta.knowledge import meta_rows_from_records, read_shipped
-from autodistill.meta.model import MetaRow, is_teacherless, task_reference
+from autodistill.meta.model import MetaRow, is_teacherless, task_outcomes, task_reference
 from autodistill.meta.task_suite import kb_tasks
 from autodistill.training.pipeline import load_pipeline
 
@@ -191,19 +192,37 @@ def test_knowledge_base_rows_carry_their_tasks_plain_tuned_score():
     assert task_reference(second) == max(r.valid for r in second if is_teacherless(r.pipeline))
 
 
+def test_the_meta_model_learns_from_the_test_split_where_every_trial_has_one():
+    tasks, trials = read_shipped()
+    key = tasks[0]["task"]
+    rows = meta_rows_from_records(tasks[:1], trials, {key: {"best": {"valid": 0.9, "test": 0.7}}})
+    scores, reference = task_outcomes(rows)
+    assert list(scores) == [r.test for r in rows] and reference == 0.7
+    # one trial without a test score: the whole task falls back to validation
+    partial = [dataclasses.replace(rows[0], test=None), *rows[1:]]
+    scores, reference = task_outcomes(partial)
+    assert list(scores) == [r.valid for r in partial] and reference == 0.9
+    # no plain_tuned study: the test score of the teacherless trial the validation picks
+    alone = meta_rows_from_records(tasks[:1], trials, {})
+    picked = max((r for r in alone if is_teacherless(r.pipeline)), key=lambda r: r.valid)
+    assert task_outcomes(alone)[1] == picked.test
+
+
 # -- recommend: when distillation will not help -----------------------------------------------
 
 def _rows_with_the_teacher_moved(shift: float, plain_above: float | None = None,
-                                 ) -> list[MetaRow]:
+                                 valid_shift: float | None = None) -> list[MetaRow]:
     """The shipped knowledge base with every trial that uses the teacher moved ``shift`` in
-    validation and test accuracy (< 0: no pipeline with the teacher beats those without;
-    > 0: all of them do); ``plain_above``: each task's plain_tuned best set that far above
-    its best trial on both splits (else the shipped plain_tuned)."""
+    test accuracy and ``valid_shift`` (default ``shift``) in validation accuracy (< 0: no
+    pipeline with the teacher beats those without; > 0: all of them do); ``plain_above``:
+    each task's plain_tuned best set that far above its best trial on both splits (else
+    the shipped plain_tuned)."""
     tasks, trials = read_shipped()
+    shifts = {"valid": shift if valid_shift is None else valid_shift, "test": shift}
     # without its stored metrics, a trial is scored by its (moved) accuracy
     moved = [{**{k: v for k, v in t.items() if k != "metrics"},
-              **{split: t[split] + (0.0 if is_teacherless(t["pipeline"]) else shift)
-                 for split in ("valid", "test")}}
+              **{split: t[split] + (0.0 if is_teacherless(t["pipeline"]) else by)
+                 for split, by in shifts.items()}}
              for t in trials]
     plain = None
     if plain_above is not None:
@@ -277,6 +296,21 @@ def test_distillation_is_weighed_against_the_plain_pick_not_plain_tuneds_score(
     doc = rank_for_task(iris_task, top=3, storage=f"sqlite:///{tmp_path / 'r.db'}")
     assert all(r["gain_interval"][1] < 0 for r in doc["recommendations"])
     assert doc["distillation_helps"] is True and doc["recommendations"][0]["uses_teacher"]
+
+
+def test_a_teacher_that_only_looks_better_on_validation_is_not_recommended(
+        iris_task, tmp_path, monkeypatch):
+    """Validation reads high (early stopping picks the best epoch on it); the test split of
+    a knowledge-base task chose nothing, so it is what the recommender believes."""
+    from autodistill.meta import knowledge
+    from autodistill.meta.recommender import rank_for_task
+
+    monkeypatch.setattr(knowledge, "load_meta_rows", lambda url, **_: _rows_with_the_teacher_moved(
+        -0.1, valid_shift=0.1))
+    doc = rank_for_task(iris_task, top=3, storage=f"sqlite:///{tmp_path / 'r.db'}")
+    assert doc["distillation_helps"] is False
+    assert doc["teacher_vs_plain"]["gain"] < 0
+    assert doc["recommendations"][0]["uses_teacher"] is False
 
 
 # -- meta evaluate -----------------------------------------------------------------------------

@@ -318,6 +318,28 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
                 f"{rate} |") in studies, method
 
 
+def test_an_interval_is_the_spread_of_the_bootstrap_sub_ensembles_not_of_single_trees():
+    from autodistill.meta.model import BOOTSTRAP_GROUPS, summarise_trees
+
+    # 20 groups of 5 trees: group g predicts g on average, its single trees +-100 around it
+    wobble = np.asarray([100.0, -100.0, 50.0, -50.0, 0.0])
+    per_tree = (np.arange(BOOTSTRAP_GROUPS, dtype=float)[:, None] + wobble).reshape(-1, 1)
+    mean, interval = summarise_trees(per_tree)
+    assert mean[0] == pytest.approx(9.5)
+    assert interval[0] == pytest.approx(np.percentile(np.arange(20.0), [10, 90]))
+
+
+def test_the_same_rows_fit_the_same_model():
+    from autodistill.meta.model import fit_meta_model
+
+    tasks, trials = read_shipped()
+    rows = meta_rows_from_records(sorted(tasks, key=lambda t: t["task"])[:12], trials)
+    first, second = (fit_meta_model(rows, n_trees=40, keep=False) for _ in range(2))
+    meta, docs = rows[0].meta_features, [r.pipeline for r in rows[:6]]
+    assert np.array_equal(first.predict_gain_trees(meta, docs),
+                          second.predict_gain_trees(meta, docs))
+
+
 def test_evaluation_needs_a_complete_portfolio():
     from autodistill.meta.evaluation import evaluate_rows
 
