@@ -192,7 +192,7 @@ def test_knowledge_base_rows_carry_their_tasks_plain_tuned_score():
     assert task_reference(second) == max(r.valid for r in second if is_teacherless(r.pipeline))
 
 
-def test_the_meta_model_learns_from_the_test_split_where_every_trial_has_one():
+def test_the_meta_model_learns_from_the_knowledge_bases_test_splits_only():
     tasks, trials = read_shipped()
     key = tasks[0]["task"]
     rows = meta_rows_from_records(tasks[:1], trials, {key: {"best": {"valid": 0.9, "test": 0.7}}})
@@ -206,6 +206,10 @@ def test_the_meta_model_learns_from_the_test_split_where_every_trial_has_one():
     alone = meta_rows_from_records(tasks[:1], trials, {})
     picked = max((r for r in alone if is_teacherless(r.pipeline)), key=lambda r: r.valid)
     assert task_outcomes(alone)[1] == picked.test
+    # a user's own study teaches on validation: its test split stays the user's
+    study = [dataclasses.replace(r, task="study:mine") for r in alone]
+    scores, reference = task_outcomes(study)
+    assert list(scores) == [r.valid for r in study] and reference == picked.valid
 
 
 # -- recommend: when distillation will not help -----------------------------------------------

@@ -254,8 +254,7 @@ def _study_rows(url: str, metric: str = "accuracy") -> list[MetaRow]:
         if record is None or not record.meta_features:
             continue
         meta = record.meta_features
-        reference, reference_test = _plain_reference(storage, summary.study_name, record,
-                                                     names, metric)
+        reference = _plain_reference(storage, summary.study_name, record, names, metric)
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         for trial in study.get_trials(deepcopy=False,
                                       states=(optuna.trial.TrialState.COMPLETE,)):
@@ -269,25 +268,22 @@ def _study_rows(url: str, metric: str = "accuracy") -> list[MetaRow]:
                 valid=valid, test=to_score(metric, scores["test"].get(metric)),
                 teacher_valid=float(record.teacher_valid_accuracy
                                     or meta.get("teacher_valid_accuracy") or 1.0),
-                reference=reference, reference_test=reference_test,
+                reference=reference,
             ))
     return rows
 
 
 def _plain_reference(storage: Any, name: str, record: Any, names: set[str],
-                     metric: str = "accuracy") -> tuple[float | None, float | None]:
-    """The validation and test scores (by ``metric``) of the best trial of the plain_tuned
-    study that goes with study ``name`` (``<name>-plain_tuned``, same data, student and
-    split), or Nones."""
+                     metric: str = "accuracy") -> float | None:
+    """The validation score (by ``metric``) of the best trial of the plain_tuned study that
+    goes with study ``name`` (``<name>-plain_tuned``, same data, student and split), or None."""
     from autodistill.study.plain import plain_tuned_best
 
     found = plain_tuned_best(storage, name, record, names)
     if found is None:
-        return None, None
+        return None
     # A trial without the metrics attribute predates --metric: its value is accuracy.
-    scores = trial_metrics(found[1])
-    return (to_score(metric, scores["valid"].get(metric)),
-            to_score(metric, scores["test"].get(metric)))
+    return to_score(metric, trial_metrics(found[1])["valid"].get(metric))
 
 
 def load_meta_rows(url: str, *, include_studies: bool = True,

@@ -3,15 +3,16 @@
 Training rows are trials: a task's meta-features, the pipeline tried and its scores. The
 target is what the pipeline *gains over its task's* ``plain_tuned`` (the best, chosen on
 validation, of a search over a teacherless student's training settings alone, see
-:mod:`autodistill.study.plain`), measured on the task's **test split** when the trial and
-the reference both have one (every knowledge-base trial does), else on validation
-(:func:`task_outcomes`). Why test: a trial's validation score is the best epoch's, chosen
+:mod:`autodistill.study.plain`), measured on a knowledge-base task's **test split** (every
+knowledge-base trial and reference has one), else on validation
+(:func:`task_outcomes`; a user's own studies teach on validation, their test split stays
+the user's). Why test: a trial's validation score is the best epoch's, chosen
 by early stopping on that same split, and the reference's is the maximum of 20 trials;
 both read high, and the noisier a pipeline's training the higher (on suite 2's real
 tables the ``plain`` preset trails plain_tuned by 0.013 on validation and leads it by
 0.001 on test). The test split of a *knowledge-base* task was never used to choose
-anything, so it is an unbiased measure of what a pipeline gives; the user's own task is
-never in it (``meta evaluate`` leaves each dataset out whole). So the model learns when
+anything, so it is an unbiased measure of what a pipeline gives; the user's data is not
+in the knowledge base, and ``meta evaluate`` leaves each dataset out whole. So the model learns when
 distillation helps, not which learning rate is good nor which run was lucky on
 validation. A task without a plain_tuned study (a user's study run without one) falls back
 to its best teacherless trial (chosen on validation), a weaker reference. The target is
@@ -110,14 +111,19 @@ def task_reference(task_rows: Sequence[MetaRow]) -> float | None:
 
 def task_outcomes(task_rows: Sequence[MetaRow]) -> tuple[np.ndarray, float] | None:
     """What the meta-model learns from one task: each trial's score and the reference it
-    gains over, on the test split when every trial and the reference have one, else on
-    validation (see the module docstring); None when the task has no reference.
+    gains over, on the test split for a knowledge-base task whose trials and reference
+    all have one, else on validation (see the module docstring); None when the task has
+    no reference. A user's own study always teaches on validation: its test split is the
+    user's held-out measure, and the recommender must not choose by it.
 
     The test reference is the test score of the trial the validation chose: plain_tuned's
     best, or without a plain_tuned study the best teacherless trial."""
     valid_reference = task_reference(task_rows)
     if valid_reference is None:
         return None
+    validation = np.asarray([r.valid for r in task_rows], dtype=float), valid_reference
+    if not task_rows[0].task.startswith("kb:"):
+        return validation
     tests = [r.test for r in task_rows]
     known = [r.reference_test for r in task_rows if r.reference_test is not None]
     if known:
@@ -129,7 +135,7 @@ def task_outcomes(task_rows: Sequence[MetaRow]) -> tuple[np.ndarray, float] | No
         test_reference = max(plain, key=lambda r: r.valid).test
     if test_reference is not None and all(t is not None for t in tests):
         return np.asarray(tests, dtype=float), test_reference
-    return np.asarray([r.valid for r in task_rows], dtype=float), valid_reference
+    return validation
 
 
 def _meta_vector(meta_features: dict[str, float]) -> list[float]:
