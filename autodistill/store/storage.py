@@ -131,6 +131,14 @@ _ready: set[str] = set()
 _lock = threading.Lock()
 
 
+#: How long a SQLite connection waits for another process's write lock before "database is
+#: locked". The longest writer is the first command on an empty file loading the knowledge
+#: base (about ten thousand rows, seconds alone); ten commands started at once on a loaded
+#: two-core machine waited past 30 s for it. A command that waits is better than one that
+#: fails; a real deadlock SQLite reports at once, without waiting.
+SQLITE_BUSY_TIMEOUT_S = 300
+
+
 def get_engine(url: str) -> Engine:
     """A pooled SQLAlchemy engine for ``url``, one per URL and process.
 
@@ -142,7 +150,7 @@ def get_engine(url: str) -> Engine:
         if engine is None:
             kwargs: dict[str, Any] = {"pool_pre_ping": True}
             if is_sqlite(url):
-                kwargs["connect_args"] = {"timeout": 30}
+                kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
             try:
                 engine = create_engine(url, **kwargs)
             except (SQLAlchemyError, ImportError) as exc:
@@ -240,7 +248,7 @@ def open_optuna_storage(url: str, *, heartbeat_interval: int | None = None,
 
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if is_sqlite(url):
-        engine_kwargs["connect_args"] = {"timeout": 30}
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
