@@ -220,6 +220,17 @@ class _WrongAxis(KDLoss):
         return loss.expand(student_logits.shape[0])
 
 
+def test_the_pruner_is_asked_every_early_epoch_and_a_bounded_number_of_times():
+    from autodistill.study.population_worker import _asks_the_pruner
+
+    asks = [epoch for epoch in range(1000) if _asks_the_pruner(epoch)]
+    assert asks[:20] == list(range(20))
+    # each ask reads every running trial's whole curve from the storage: not every epoch
+    assert len(asks) <= 150
+    # and never a tenth of the run without one
+    assert all(later - earlier <= 1 + earlier // 10 for earlier, later in zip(asks, asks[1:], strict=False))
+
+
 def test_check_component_catches_a_wrong_member_axis():
     with pytest.raises(AssertionError, match="member axis: same losses as member by member"):
         check_component(_WrongAxis)

@@ -183,10 +183,22 @@ def _reporter(trials: Sequence[Any], prune: bool, stop: Any, metric: str = "accu
             return
         trial = trials[member]
         trial.report(accuracy if maximize else 1.0 - accuracy, epoch)
-        if trial.should_prune():
+        if _asks_the_pruner(epoch) and trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {accuracy:.4f})")
 
     return on_epoch
+
+
+def _asks_the_pruner(epoch: int) -> bool:
+    """Whether the pruner is asked at ``epoch``: every epoch up to 20, then every
+    ``epoch // 10``-th (42 asks in the first 100 epochs, 132 in 1,000).
+
+    Every epoch is still reported, so the median compares like steps; only the asking
+    thins out. Each ask reads every running trial with all its intermediate values from
+    the storage (Optuna's pruners list the study's trials first), so asking every epoch
+    costs the square of the epochs: a six-trial kb2 search on iris spent 103 of its 192
+    seconds there."""
+    return epoch < 20 or epoch % (epoch // 10) == 0
 
 
 def _tell(study: Any, trial: Any, outcome: Any, objective: Objective, started: float) -> None:
