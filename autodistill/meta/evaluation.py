@@ -74,7 +74,7 @@ def _is_real(task: str) -> bool:
     return dataset_of(task).startswith("pkg:")
 
 
-def _single_best(indices: list[int], others: dict[str, list[MetaRow]],
+def _single_best(indices: list[int], others: Sequence[str],
                  portfolios: dict[str, dict[int, MetaRow]]) -> int:
     """The pipeline of ``indices`` with the best mean test score relative to each other
     task's best portfolio test score, over the ``others`` that ran it."""
@@ -137,7 +137,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         ranking = rank_candidates(model, meta, teacher_valid, [mine[i].pipeline for i in indices])
         recommender = indices[ranking.order[0]]
 
-        single_best = _single_best(indices, {t: tasks[t] for t in others}, portfolios)
+        single_best = _single_best(indices, others, portfolios)
         near_task = nearest_tasks(meta, {t: tasks[t] for t in others}, k=1)[0][0]
         nearest = _best_of({i: row for i, row in portfolios[near_task].items() if i in mine})
 

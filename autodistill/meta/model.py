@@ -349,9 +349,7 @@ def _fit(tasks: dict[str, list[MetaRow]], encoder: PipelineEncoder, seed: int, n
             rank_x.append(meta + encoder.encode(r.pipeline))
             rank_y.append((gain - mean_gain) / spread if standardise else gain)
             task_of_row.append(number)
-    datasets = [dataset_of(task) for task in tasks]
-    names = sorted(set(datasets))
-    dataset_of_task = np.asarray([names.index(d) for d in datasets])
+    names, dataset_of_task = np.unique([dataset_of(task) for task in tasks], return_inverse=True)
     task_x_, task_y_ = np.asarray(task_x), np.asarray(task_y)
     rank_x_, rank_y_ = np.asarray(rank_x), np.asarray(rank_y)
     task_of_row_ = np.asarray(task_of_row)
