@@ -4,7 +4,7 @@ For each knowledge-base task in turn, everything learned from its dataset is hid
 (the task and any task on the same data with another student): the meta-model is
 fitted on the other datasets' tasks and picks one pipeline of the shared portfolio
 (the pipelines every task ran, so each pick has a measured outcome) exactly as
-``recommend`` does (:func:`~autodistill.meta.recommender.rank_candidates`). The baselines:
+``recommend`` does (:func:`~autodistill.meta.ranking.rank_candidates`). The baselines:
 ``plain_tuned`` (the task's own 20-trial search over a teacherless student's training
 settings, ``kb_plain_tuned.jsonl``; not a pick, the measured result), ``plain``,
 ``hinton``, ``single_best`` (the portfolio pipeline with the best mean score relative to
@@ -34,7 +34,8 @@ from autodistill.meta.model import (
     group_by_task,
     is_teacherless,
 )
-from autodistill.meta.recommender import nearest_tasks, rank_candidates
+from autodistill.meta.ranking import rank_candidates
+from autodistill.meta.recommender import nearest_tasks
 from autodistill.meta.scores import from_score, plain_for_metric, require_evidence
 from autodistill.metrics import get_metric
 from autodistill.store import storage as store
@@ -88,6 +89,16 @@ def _single_best(indices: list[int], others: Sequence[str],
         float(np.mean(relative[i])) if relative[i] else -np.inf, -i))
 
 
+def _model_without(dataset: str, fitted: tuple[str | None, Any], rows: Sequence[MetaRow],
+                   n_trees: int, standardise: bool) -> tuple[str, Any]:
+    """``(dataset, meta-model fitted on the other datasets' rows)``: ``fitted`` when it is
+    that already (a dataset's tasks are adjacent and share one model)."""
+    if fitted[0] == dataset:
+        return fitted  # type: ignore[return-value]
+    train = [r for r in rows if dataset_of(r.task) != dataset]
+    return dataset, fit_meta_model(train, n_trees=n_trees, keep=False, standardise=standardise)
+
+
 def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
                   plain: dict[str, dict[str, Any]] | None = None,
                   standardise: bool = True, metric: str = "accuracy",
@@ -121,11 +132,11 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
     methods_used = [m for m in METHODS if m != "plain_tuned" or plain]
     shown = partial(_shown, metric)
     per_task = []
+    fitted: tuple[str | None, Any] = (None, None)
     for done, held_out in enumerate(complete, start=1):
         # Leave the whole *dataset* out: a task run with another student width or teacher
         # on the same data would otherwise leak what this task measured.
         dataset = dataset_of(held_out)
-        train = [r for r in rows if dataset_of(r.task) != dataset]
         # The other datasets' tasks that ran the portfolio: what the baselines see.
         others = [t for t in eligible if dataset_of(t) != dataset]
         mine = portfolios[held_out]
@@ -133,8 +144,10 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         meta = tasks[held_out][0].meta_features
         teacher_valid = tasks[held_out][0].teacher_valid
 
-        model = fit_meta_model(train, n_trees=n_trees, keep=False, standardise=standardise)
-        ranking = rank_candidates(model, meta, teacher_valid, [mine[i].pipeline for i in indices])
+        fitted = _model_without(dataset, fitted, rows, n_trees, standardise)
+        # the presets are portfolio pipelines 0 and 1, first in `indices` (stored resolved)
+        ranking = rank_candidates(fitted[1], meta, teacher_valid,
+                                  [mine[i].pipeline for i in indices], defaults=[0, 1])
         recommender = indices[ranking.order[0]]
 
         single_best = _single_best(indices, others, portfolios)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,20 +24,15 @@ from autodistill.meta.candidates import (
     proposed_pipelines,
 )
 from autodistill.meta.features import META_FEATURES, student_task_features
-from autodistill.meta.model import (
-    MetaModel,
-    MetaRow,
-    fit_meta_model,
-    group_by_task,
-    summarise_trees,
-)
+from autodistill.meta.model import MetaModel, MetaRow, fit_meta_model, group_by_task
+from autodistill.meta.ranking import Ranking, rank_candidates
 from autodistill.meta.scores import from_score
 from autodistill.metrics import get_metric, majority_warning
 from autodistill.store import storage as store
 from autodistill.training.pipeline import Pipeline
 
 __all__ = ["recommend", "recommend_for", "recommend_pipelines", "rank_for_task",
-           "task_summary", "nearest_tasks", "Ranking", "rank_candidates"]
+           "task_summary", "nearest_tasks"]
 
 log = logging.getLogger(__name__)
 
@@ -102,76 +95,6 @@ def _diverse(order: list[int], candidates: list[dict[str, Any]], top: int) -> li
             return picked
     chosen = set(picked) | set([i for i in order if i not in picked][:top - len(picked)])
     return [i for i in order if i in chosen]
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """The meta-model's verdict on a task's candidates (see :func:`rank_candidates`).
-
-    Attributes:
-        order: Candidate indices, best first.
-        scores, intervals: Predicted scores on unseen rows ``[n]`` and their ``[n, 2]``
-            intervals.
-        gains, gain_intervals: Predicted gains over the task's plain_tuned, likewise.
-        uses_teacher: Per candidate, whether it uses the teacher.
-        distillation_helps: Whether some candidate that uses the teacher is predicted to
-            beat the best teacherless candidate beyond the interval of their paired
-            difference (its 10th percentile over the bootstrap groups > 0, see
-            :func:`~autodistill.meta.model.summarise_trees`).
-        plain: Index of the best teacherless candidate, or None when there is none.
-        versus_plain: ``(index, gain, lo, hi)``: the teacher candidate with the highest
-            lower end of that paired difference, and the difference's mean and interval;
-            None without a teacher or a teacherless candidate.
-    """
-
-    order: list[int]
-    scores: np.ndarray
-    intervals: np.ndarray
-    gains: np.ndarray
-    gain_intervals: np.ndarray
-    uses_teacher: list[bool]
-    distillation_helps: bool
-    plain: int | None
-    versus_plain: tuple[int, float, float, float] | None = None
-
-
-def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: float,
-                    candidates: Sequence[dict[str, Any]],
-                    support: dict[str, int] | None = None,
-                    n_train: int | None = None) -> Ranking:
-    """Order ``candidates`` by predicted score (ties to the pipeline seen on more tasks,
-    ``support``); when no candidate that uses the teacher is predicted to beat the best
-    teacherless candidate beyond the interval of their paired difference, the best
-    teacherless candidate goes first. ``n_train``: the task's training rows (``"auto"``
-    settings are encoded resolved).
-
-    Why paired, and against the teacherless candidate: that is the alternative the user
-    actually has (the plain pipeline this ranking would put first instead), and the
-    task's predicted level cancels out of the difference, so the interval is that of the
-    difference itself.
-    """
-    per_tree = model.predict_gain_trees(meta, candidates, n_train)
-    gains, gain_intervals = summarise_trees(per_tree)
-    scores, intervals = model.scores_from_gains(meta, teacher_valid, gains, gain_intervals)
-    support = support or {}
-    order = sorted(range(len(candidates)),
-                   key=lambda i: (-round(float(scores[i]), 6),
-                                  -support.get(pipeline_key(candidates[i]), 0), i))
-    uses = [Pipeline.from_dict(doc).uses_teacher for doc in candidates]
-    plain = next((i for i in order if not uses[i]), None)
-    teachers = [i for i in range(len(candidates)) if uses[i]]
-    versus = None
-    if plain is not None and teachers:
-        mean, bounds = summarise_trees(per_tree[:, teachers] - per_tree[:, [plain]])
-        best = int(np.argmax(bounds[:, 0]))
-        versus = (teachers[best], float(mean[best]), float(bounds[best, 0]),
-                  float(bounds[best, 1]))
-        helps = versus[2] > 0
-    else:  # nothing to compare with: the interval against plain_tuned decides
-        helps = any(uses[i] and gain_intervals[i, 0] > 0 for i in range(len(candidates)))
-    if not helps and plain is not None:
-        order = [plain, *(i for i in order if i != plain)]
-    return Ranking(order, scores, intervals, gains, gain_intervals, uses, helps, plain, versus)
 
 
 def task_summary(dataset: Any, teacher: Any, student: str, *, seed: int = 0) -> dict[str, Any]:
@@ -311,8 +234,8 @@ def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
     """One line: whether distillation is predicted to help, and by how much."""
     if ranking.distillation_helps and ranking.versus_plain is not None:
         _, gain, lo, hi = ranking.versus_plain
-        return (f"distillation is predicted to help: up to {gain:+.3f} "
-                f"{_scale(metric)} on unseen rows over the best pipeline without a teacher (interval "
+        return (f"distillation is predicted to help: the first pipeline gains {gain:+.3f} "
+                f"{_scale(metric)} on unseen rows over the plain pipeline (interval "
                 f"{lo:+.3f} to {hi:+.3f})")
     if ranking.distillation_helps:
         best = max((i for i, used in enumerate(ranking.uses_teacher) if used),
@@ -322,7 +245,7 @@ def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
                 f"{_scale(metric)} on unseen rows over a tuned student without a teacher "
                 f"(interval {lo:+.3f} to {hi:+.3f})")
     return ("distillation is not predicted to help here: no pipeline that uses the teacher "
-            "beats the best pipeline without one beyond its interval; train the plain "
+            "beats the plain pipeline beyond its interval; train the plain "
             "pipeline (ranked first) or tune its settings with "
             "`autodistill search DATA --space plain`")
 

@@ -1,0 +1,88 @@
+"""The ranking rule of `recommend`: a default pipeline first unless a candidate beats it
+beyond the interval (autodistill/meta/ranking.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autodistill.meta.model import BOOTSTRAP_GROUPS
+from autodistill.meta.ranking import default_candidates, rank_candidates
+from autodistill.training.pipeline import PRESETS, Pipeline
+
+PLAIN = Pipeline.from_dict(PRESETS["plain"]).to_dict()
+HINTON = Pipeline.from_dict(PRESETS["hinton"]).to_dict()
+PLAIN_FAST = {**PLAIN, "training": {**PLAIN["training"], "lr": 0.03}}
+SOFT_CE = {**HINTON, "kd_loss": {"name": "soft_ce", "params": {"temperature": 4.0, "alpha": 0.9}}}
+MSE = {**HINTON, "kd_loss": {"name": "mse_logits", "params": {"alpha": 0.5}}}
+CANDIDATES = [PLAIN_FAST, SOFT_CE, PLAIN, MSE, HINTON]
+
+
+class _Model:
+    """Stands in for a fitted meta-model: each bootstrap group predicts ``means`` plus its
+    own offset (``spread`` wide, the same for every candidate unless ``noisy``)."""
+
+    def __init__(self, means: list[float], spread: float = 0.01,
+                 noisy: list[int] | None = None) -> None:
+        offsets = np.linspace(-spread, spread, BOOTSTRAP_GROUPS)
+        per_group = np.tile(np.asarray(means, dtype=float), (BOOTSTRAP_GROUPS, 1))
+        for i in noisy or []:
+            per_group[:, i] += offsets  # this candidate's groups disagree about it
+        self.per_tree = np.repeat(per_group, 5, axis=0)  # 5 trees per group
+
+    def predict_gain_trees(self, meta, candidates, n_train=None):
+        return self.per_tree
+
+    def scores_from_gains(self, meta, teacher_valid, gains, intervals):
+        return 0.8 + gains, 0.8 + intervals
+
+
+def _rank(model: _Model):
+    return rank_candidates(model, {}, 0.9, CANDIDATES)
+
+
+def test_the_presets_are_found_among_the_candidates():
+    assert default_candidates(CANDIDATES) == [2, 4]
+    assert default_candidates([SOFT_CE, MSE]) == []
+
+
+def test_the_plain_preset_stays_first_when_no_other_plain_pipeline_is_surely_better():
+    # lr 0.03 is predicted 0.02 better, but its groups disagree by +-0.03: not beyond the
+    # interval; the teacher pipelines are predicted worse.
+    ranking = _rank(_Model([0.02, -0.01, 0.0, -0.02, -0.01], noisy=[0], spread=0.03))
+    assert ranking.distillation_helps is False
+    assert ranking.plain == 2 and ranking.order[0] == 2
+    # the rest follow by predicted score
+    assert ranking.order[1:] == [0, 1, 4, 3]
+
+
+def test_a_plain_pipeline_surely_better_than_the_preset_replaces_it():
+    ranking = _rank(_Model([0.02, -0.01, 0.0, -0.02, -0.01]))  # every group agrees
+    assert ranking.distillation_helps is False
+    assert ranking.plain == 0 and ranking.order[0] == 0
+
+
+def test_when_distillation_helps_hinton_goes_first_unless_another_is_surely_better():
+    # soft_ce is predicted higher than hinton, but not beyond the interval of their
+    # difference; both beat the plain preset in every group
+    ranking = _rank(_Model([0.0, 0.03, 0.0, -0.02, 0.02], noisy=[1], spread=0.02))
+    assert ranking.distillation_helps is True
+    assert ranking.order[0] == 4
+    assert ranking.versus_plain[0] == 4
+    assert ranking.versus_plain[1] == pytest.approx(0.02)
+    # every group agrees that soft_ce beats hinton: it goes first
+    ranking = _rank(_Model([0.0, 0.03, 0.0, -0.02, 0.02]))
+    assert ranking.distillation_helps is True and ranking.order[0] == 1
+
+
+def test_a_teacher_pipeline_that_beats_plain_goes_first_even_when_hinton_does_not():
+    ranking = _rank(_Model([0.0, 0.0, 0.0, 0.03, -0.01]))
+    assert ranking.distillation_helps is True
+    assert ranking.order[0] == 3 and ranking.versus_plain[0] == 3
+
+
+def test_without_presets_the_highest_predicted_of_each_kind_stands_in():
+    candidates = [PLAIN_FAST, SOFT_CE, MSE]
+    ranking = rank_candidates(_Model([0.01, 0.0, 0.005]), {}, 0.9, candidates)
+    assert ranking.plain == 0 and ranking.distillation_helps is False
+    assert ranking.order == [0, 2, 1]
