@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 from cli_runner import run_cli
 
@@ -350,6 +351,26 @@ def test_evaluation_reports_plain_tuned_as_a_baseline():
     # teacher_valid - 0.9 >= 0.02 picks the tasks whose teacher leads plain_tuned
     strong = sum((t["teacher_valid"] or 0) - 0.9 >= 0.02 for t in keep)
     assert versus["teacher_leads_plain_tuned_by_0.02"]["tasks"] == strong
+    # the made-up plain_tuned records hold no trials: the whole study is the budget
+    assert versus["equal_budget"]["all"] == versus["all"]
+
+
+def test_an_equal_budget_is_the_expected_best_of_that_many_trials_drawn_at_random():
+    from autodistill.meta.evaluation import _expected_best_test
+
+    def row(valid, test):
+        return MetaRow("kb:t", {}, {}, valid, test, 0.9)
+
+    trials = [row(0.8, 0.70), row(0.9, 0.60), row(0.9, 0.10), row(0.7, 0.90)]
+    # all four: the best on validation, the first of the tie
+    assert _expected_best_test(trials, 4) == pytest.approx(0.60)
+    assert _expected_best_test(trials, 9) == pytest.approx(0.60)
+    # one: any trial, equally likely
+    assert _expected_best_test(trials, 1) == pytest.approx(np.mean([0.7, 0.6, 0.1, 0.9]))
+    # two: by brute force over the six pairs (ties to the earlier trial)
+    pairs = [(a, b) for a in range(4) for b in range(a + 1, 4)]
+    by_hand = np.mean([trials[min(p, key=lambda i: (-trials[i].valid, i))].test for p in pairs])
+    assert _expected_best_test(trials, 2) == pytest.approx(by_hand)
 
 
 def test_evaluation_holds_out_real_tables_with_every_teacher_and_their_own_portfolio():

@@ -295,6 +295,12 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
     assert (f"on the {led['tasks']} tasks whose teacher leads `plain_tuned` by 2 points or more "
             f"on validation, ahead on {led['gain']} and behind on {led['loss']} "
             f"(mean {led['mean_test_gain']:+.4f})") in readme
+    even = versus["equal_budget"]
+    every, led = even["all"], even["teacher_leads_plain_tuned_by_0.02"]
+    assert (f"ahead on {every['gain']} of {every['tasks']} tasks and behind on {every['loss']} "
+            f"(mean {every['mean_test_gain']:+.4f}); where the teacher leads by 2 points, ahead "
+            f"on {led['gain']} and behind on {led['loss']} (mean {led['mean_test_gain']:+.4f})"
+            ) in readme
     least = {m: round(100 * mine["at_least_as_good"][m]) for m in ("plain", "hinton")}
     assert (f"at least as good as `plain` on {least['plain']}% of tasks and as `hinton` on "
             f"{least['hinton']}%") in readme

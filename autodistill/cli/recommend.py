@@ -88,8 +88,10 @@ def _render(doc: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"[bold]{doc['verdict']}[/]", highlight=False)
     console.print(f"Learned from {doc['model']['training_trials']} trials on "
-                  f"{doc['model']['training_tasks']} tasks ({doc['storage']}). The pipeline "
-                  "documents that `autodistill distill --pipeline` takes: add --json.")
+                  f"{doc['model']['training_tasks']} tasks ({doc['storage']}). First: a "
+                  "preset (plain or hinton) unless a pipeline beats it beyond the interval; "
+                  "the rest by predicted score. The pipeline documents that "
+                  "`autodistill distill --pipeline` takes: add --json.")
 
 
 def recommend_command(

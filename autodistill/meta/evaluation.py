@@ -18,6 +18,7 @@ test).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -245,9 +246,13 @@ def distillation_vs_plain_tuned(rows: Sequence[MetaRow], plain: dict[str, dict[s
     validation), both measured on test. Reported over all tasks with a plain_tuned study,
     and over those whose teacher beats plain_tuned by ``margin`` or more on validation
     (``tasks``: ``kb_tasks.jsonl`` records, for the teacher's validation accuracy).
+    ``"equal_budget"`` says the same with the distillation side held to as many trials as
+    the plain_tuned study ran (the expected best of that many drawn at random): a task's
+    distillation study runs more trials, and the best of more trials reads higher.
     """
     teacher = {t["task"]: t.get("teacher_valid") for t in tasks}
     diffs: list[tuple[str, float, bool]] = []
+    equal: list[tuple[str, float, bool]] = []
     for task, task_rows in group_by_task(rows).items():
         key = task.removeprefix("kb:")
         distilled = [r for r in task_rows if not is_teacherless(r.pipeline)
@@ -259,6 +264,10 @@ def distillation_vs_plain_tuned(rows: Sequence[MetaRow], plain: dict[str, dict[s
         strong = (teacher.get(key) is not None
                   and teacher[key] - reference["valid"] >= margin)
         diffs.append((key, float(best.test) - float(reference["test"]), strong))
+        budget = len(plain_of(plain, key).get("trials") or []) or len(distilled)
+        # rounded: a sum of weighted scores is level with one score to within 1e-16
+        equal.append((key, round(_expected_best_test(distilled, budget)
+                                 - float(reference["test"]), 9), strong))
 
     def summary(values: list[float]) -> dict[str, Any]:
         array = np.asarray(values)
@@ -267,9 +276,23 @@ def distillation_vs_plain_tuned(rows: Sequence[MetaRow], plain: dict[str, dict[s
                 "mean_test_gain": round(float(array.mean()), 5) if values else None,
                 "median_test_gain": round(float(np.median(array)), 5) if values else None}
 
+    strong_key = f"teacher_leads_plain_tuned_by_{margin:g}"
     return {"all": summary([d for _, d, _ in diffs]),
-            f"teacher_leads_plain_tuned_by_{margin:g}": summary([d for _, d, s in diffs if s]),
+            strong_key: summary([d for _, d, s in diffs if s]),
+            "equal_budget": {"all": summary([d for _, d, _ in equal]),
+                             strong_key: summary([d for _, d, s in equal if s])},
             "per_task": {key: round(d, 6) for key, d, _ in diffs}}
+
+
+def _expected_best_test(trials: Sequence[MetaRow], k: int) -> float:
+    """The expected test score of the best-by-validation trial (the first on ties) among
+    ``k`` of ``trials`` drawn at random without replacement: the ``j``-th best is the
+    pick when it is drawn and no better one is, with probability C(n-1-j, k-1) / C(n, k)."""
+    n = len(trials)
+    k = min(k, n)
+    ranked = sorted(range(n), key=lambda i: (-trials[i].valid, i))
+    return sum(math.comb(n - 1 - j, k - 1) / math.comb(n, k) * float(trials[i].test)
+               for j, i in enumerate(ranked))
 
 
 def teacher_vs_plain_tuned(tasks: Sequence[dict[str, Any]], plain: dict[str, dict[str, Any]],
