@@ -86,3 +86,12 @@ def test_without_presets_the_highest_predicted_of_each_kind_stands_in():
     ranking = rank_candidates(_Model([0.01, 0.0, 0.005]), {}, 0.9, candidates)
     assert ranking.plain == 0 and ranking.distillation_helps is False
     assert ranking.order == [0, 2, 1]
+
+
+def test_with_no_plain_candidate_hinton_stays_first_unless_another_is_surely_better():
+    candidates = [SOFT_CE, HINTON]
+    ranking = rank_candidates(_Model([0.02, 0.0], noisy=[0], spread=0.04), {}, 0.9, candidates)
+    assert ranking.plain is None and ranking.order == [1, 0]
+    ranking = rank_candidates(_Model([0.02, 0.0]), {}, 0.9, candidates)
+    assert ranking.order == [0, 1]
+

@@ -248,7 +248,8 @@ def distillation_vs_plain_tuned(rows: Sequence[MetaRow], plain: dict[str, dict[s
     (``tasks``: ``kb_tasks.jsonl`` records, for the teacher's validation accuracy).
     ``"equal_budget"`` says the same with the distillation side held to as many trials as
     the plain_tuned study ran (the expected best of that many drawn at random): a task's
-    distillation study runs more trials, and the best of more trials reads higher.
+    distillation study runs more trials, and the best of more trials reads higher on
+    validation (not on test, as it turned out: studies/README.md).
     """
     teacher = {t["task"]: t.get("teacher_valid") for t in tasks}
     diffs: list[tuple[str, float, bool]] = []

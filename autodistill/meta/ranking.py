@@ -138,6 +138,8 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
             first = pick
     else:  # nothing to compare with: the interval against plain_tuned decides
         helps = any(uses[i] and gain_intervals[i, 0] > 0 for i in range(len(candidates)))
-        first = order[0] if helps or plain is None else plain
-    order = [first, *(i for i in order if i != first)]
+        if plain is None and teachers:
+            first = _safe_choice(per_tree, teacher_default, teachers)
+    if first is not None:
+        order = [first, *(i for i in order if i != first)]
     return Ranking(order, scores, intervals, gains, gain_intervals, uses, helps, plain, versus)
