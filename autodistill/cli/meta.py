@@ -74,8 +74,7 @@ def build_kb_command(
     from autodistill.meta.kb_build import KB_POPULATION, PARTS, PORTFOLIO, build_knowledge_base
 
     if suite not in (1, 2):
-        raise AutodistillError(f"--suite {suite}: use 2 (the shipped knowledge base) or 1 "
-                               "(the previous 62 tasks)")
+        raise AutodistillError(f"--suite {suite}: use 2 (the shipped one) or 1 (the previous one)")
     if suite == 1 and (promote or status or budget_minutes is not None):
         raise AutodistillError("--promote, --status and --budget-minutes belong to --suite 2")
     if suite == 2:

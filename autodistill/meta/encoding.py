@@ -42,10 +42,6 @@ def _scaled(decl: Any, value: Any) -> float:
     return 0.0 if hi == lo else min(max((value - lo) / (hi - lo), 0.0), 1.0)
 
 
-#: The vectors :meth:`PipelineEncoder.encode_known` computed, for one set of columns.
-_MEMO: dict[str, Any] = {}
-
-
 class PipelineEncoder:
     """Encodes pipeline documents as fixed-length vectors.
 
@@ -79,20 +75,6 @@ class PipelineEncoder:
             + [f"{f}.{n}.{p}" for f, n, p, _ in self.params]
             + [f"training.{p}" for p in self.training]
         )
-        #: What the vectors depend on: the columns and each param's declared range.
-        self.signature = (tuple(self.columns), tuple(repr(decl) for *_, decl in self.params))
-
-    def encode_known(self, doc: dict[str, Any], canonical: str) -> list[float]:
-        """:meth:`encode` of ``doc`` (with no ``n_train``), whose canonical JSON is
-        ``canonical``, memoised across encoders with the same columns: the
-        leave-one-dataset-out evaluation fits a hundred models on nearly the same rows."""
-        if _MEMO.get("signature") != self.signature:
-            _MEMO.clear()
-            _MEMO["signature"] = self.signature
-        vectors = _MEMO.setdefault("vectors", {})
-        if canonical not in vectors:
-            vectors[canonical] = self.encode(doc)
-        return list(vectors[canonical])
 
     def encode(self, doc: dict[str, Any], n_train: int | None = None) -> list[float]:
         """The vector of one pipeline document; with ``n_train``, its ``"auto"`` training

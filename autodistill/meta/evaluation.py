@@ -90,16 +90,6 @@ def _single_best(indices: list[int], others: Sequence[str],
         float(np.mean(relative[i])) if relative[i] else -np.inf, -i))
 
 
-def _model_without(dataset: str, fitted: tuple[str | None, Any], rows: Sequence[MetaRow],
-                   n_trees: int, standardise: bool) -> tuple[str, Any]:
-    """``(dataset, meta-model fitted on the other datasets' rows)``: ``fitted`` when it is
-    that already (a dataset's tasks are adjacent and share one model)."""
-    if fitted[0] == dataset:
-        return fitted  # type: ignore[return-value]
-    train = [r for r in rows if dataset_of(r.task) != dataset]
-    return dataset, fit_meta_model(train, n_trees=n_trees, keep=False, standardise=standardise)
-
-
 def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
                   plain: dict[str, dict[str, Any]] | None = None,
                   standardise: bool = True, metric: str = "accuracy",
@@ -133,11 +123,11 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
     methods_used = [m for m in METHODS if m != "plain_tuned" or plain]
     shown = partial(_shown, metric)
     per_task = []
-    fitted: tuple[str | None, Any] = (None, None)
     for done, held_out in enumerate(complete, start=1):
         # Leave the whole *dataset* out: a task run with another student width or teacher
         # on the same data would otherwise leak what this task measured.
         dataset = dataset_of(held_out)
+        train = [r for r in rows if dataset_of(r.task) != dataset]
         # The other datasets' tasks that ran the portfolio: what the baselines see.
         others = [t for t in eligible if dataset_of(t) != dataset]
         mine = portfolios[held_out]
@@ -145,9 +135,9 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         meta = tasks[held_out][0].meta_features
         teacher_valid = tasks[held_out][0].teacher_valid
 
-        fitted = _model_without(dataset, fitted, rows, n_trees, standardise)
+        model = fit_meta_model(train, n_trees=n_trees, keep=False, standardise=standardise)
         # the presets are portfolio pipelines 0 and 1, first in `indices` (stored resolved)
-        ranking = rank_candidates(fitted[1], meta, teacher_valid,
+        ranking = rank_candidates(model, meta, teacher_valid,
                                   [mine[i].pipeline for i in indices], defaults=[0, 1])
         recommender = indices[ranking.order[0]]
 

@@ -53,7 +53,6 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -93,11 +92,6 @@ class MetaRow:
     def ratio(self) -> float:
         """Validation score relative to the teacher's."""
         return self.valid / max(self.teacher_valid, 1e-6)
-
-    @cached_property
-    def pipeline_json(self) -> str:
-        """The pipeline as canonical JSON, computed once (a row is fitted many times over)."""
-        return json.dumps(self.pipeline, sort_keys=True)
 
 
 def is_teacherless(doc: dict[str, Any]) -> bool:
@@ -243,8 +237,8 @@ def rows_digest(rows: Sequence[MetaRow]) -> str:
     digest = hashlib.sha256()
     for row in rows:
         digest.update(json.dumps([row.task, row.valid, row.test, row.teacher_valid,
-                                  row.reference, row.reference_test]).encode())
-        digest.update(row.pipeline_json.encode())
+                                  row.reference, row.reference_test, row.pipeline],
+                                 sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -352,7 +346,7 @@ def _fit(tasks: dict[str, list[MetaRow]], encoder: PipelineEncoder, seed: int, n
         task_y.append([reference / max(task_rows[0].teacher_valid, 1e-6), mean_gain,
                        math.log(spread)])
         for r, gain in zip(task_rows, gains, strict=True):
-            rank_x.append(meta + encoder.encode_known(r.pipeline, r.pipeline_json))
+            rank_x.append(meta + encoder.encode(r.pipeline))
             rank_y.append((gain - mean_gain) / spread if standardise else gain)
             task_of_row.append(number)
     names, dataset_of_task = np.unique([dataset_of(task) for task in tasks], return_inverse=True)
