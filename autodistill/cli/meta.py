@@ -285,20 +285,17 @@ def render_evaluation(report: dict[str, Any]) -> None:
                       f"(test {lead['mean_test_lead']:+.4f})")
     versus = report.get("distillation_vs_plain_tuned")
     if versus:
-        for label, part in (("all tasks", versus["all"]),
-                            *((k, v) for k, v in versus.items() if k.startswith("teacher_"))):
-            if part["tasks"]:
-                console.print(
-                    f"Best distillation trial vs plain_tuned on test, {label.replace('_', ' ')}: "
-                    f"ahead on {part['gain']} of {part['tasks']}, behind on {part['loss']}, "
-                    f"mean {part['mean_test_gain']:+.4f}, median {part['median_test_gain']:+.4f}")
-        for label, part in versus.get("equal_budget", {}).items():
-            if part["tasks"]:
-                console.print(
-                    f"The same with as many distillation trials as plain_tuned ran (expected "
-                    f"best), {'all tasks' if label == 'all' else label.replace('_', ' ')}: ahead on "
-                    f"{part['gain']} of {part['tasks']}, behind on {part['loss']}, "
-                    f"mean {part['mean_test_gain']:+.4f}, median {part['median_test_gain']:+.4f}")
+        for heading, parts in (
+                ("Best distillation trial vs plain_tuned on test", versus),
+                ("The same with as many distillation trials as plain_tuned ran (expected best)",
+                 versus.get("equal_budget", {}))):
+            for label, part in parts.items():
+                if (label == "all" or label.startswith("teacher_")) and part["tasks"]:
+                    console.print(
+                        f"{heading}, {'all tasks' if label == 'all' else label.replace('_', ' ')}"
+                        f": ahead on {part['gain']} of {part['tasks']}, behind on {part['loss']}, "
+                        f"mean {part['mean_test_gain']:+.4f}, "
+                        f"median {part['median_test_gain']:+.4f}")
     wins = Table(title="Win rate of the row against the column (ties count half)")
     wins.add_column("")
     for method in report["methods"]:

@@ -248,14 +248,15 @@ def distillation_vs_plain_tuned(rows: Sequence[MetaRow], plain: dict[str, dict[s
         key = task.removeprefix("kb:")
         distilled = [r for r in task_rows if not is_teacherless(r.pipeline)
                      and r.test is not None]
-        if plain_of(plain, key) is None or not distilled:
+        record = plain_of(plain, key)
+        if record is None or not distilled:
             continue
         best = max(distilled, key=lambda r: r.valid)
-        reference = plain_of(plain, key)["best"]
+        reference = record["best"]
         strong = (teacher.get(key) is not None
                   and teacher[key] - reference["valid"] >= margin)
         diffs.append((key, float(best.test) - float(reference["test"]), strong))
-        budget = len(plain_of(plain, key).get("trials") or []) or len(distilled)
+        budget = len(record.get("trials") or []) or len(distilled)
         # rounded: a sum of weighted scores is level with one score to within 1e-16
         equal.append((key, round(_expected_best_test(distilled, budget)
                                  - float(reference["test"]), 9), strong))

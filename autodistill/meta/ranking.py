@@ -31,7 +31,7 @@ import numpy as np
 
 from autodistill.meta.candidates import pipeline_key
 from autodistill.meta.model import MetaModel, summarise_trees
-from autodistill.training.pipeline import PRESETS, Pipeline
+from autodistill.training.pipeline import Pipeline
 
 __all__ = ["Ranking", "default_candidates", "rank_candidates"]
 
@@ -69,9 +69,10 @@ class Ranking:
 def default_candidates(candidates: Sequence[dict[str, Any]]) -> list[int]:
     """The indices of the ``plain`` and ``hinton`` presets among ``candidates`` (as a
     search space states them: the recipe's ``"auto"`` settings unresolved), those present."""
+    from autodistill.study.queue import preset_pipelines
+
     keys = [pipeline_key(doc) for doc in candidates]
-    presets = (pipeline_key(Pipeline.from_dict(PRESETS[name]).to_dict())
-               for name in ("plain", "hinton"))
+    presets = (pipeline_key(preset.to_dict()) for preset in preset_pipelines())
     return [keys.index(key) for key in presets if key in keys]
 
 
