@@ -57,7 +57,7 @@ def latency(home: Path) -> None:
 
     from autodistill import paths
     from autodistill.data.dataset import load_dataset
-    from autodistill.meta import model as metamodel
+    from autodistill.meta import fitting as metamodel
     from autodistill.meta.recommender import recommend
     from autodistill.training import teachers
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +183,7 @@ def test_recommend_bad_input_is_one_line(args, needle):
 
 def test_users_studies_join_the_meta_model(tmp_path):
     from autodistill.meta import KnowledgeAdvisor
-    from autodistill.meta.model import fit_meta_model
+    from autodistill.meta.fitting import fit_meta_model
     from autodistill.study.run import run_search
 
     url = f"sqlite:///{tmp_path / 'studies.db'}"
@@ -308,6 +309,9 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
             "the held-out tasks") in readme
     assert f"(median gain {methods['plain']['median_gain_over_plain_tuned']:+.4f})" in readme
     flat = " ".join(studies.split())
+    # the verdict's level each held-out fit chose, as studies/README.md lists them
+    for level, count in report["verdict_levels"].items():
+        assert re.search(rf"\b{level}th on {count}\b", flat), (level, count)
     for teacher, lead in report["teacher_vs_plain_tuned"].items():
         assert (f"`{teacher}` leads `plain_tuned` on validation on {lead['ahead_on_valid']} of "
                 f"{lead['tasks']} tasks, by 2 points or more on {lead['ahead_by_0.02_on_valid']}, "
@@ -337,7 +341,7 @@ def test_an_interval_is_the_spread_of_the_bootstrap_sub_ensembles_not_of_single_
 
 
 def test_the_same_rows_fit_the_same_model():
-    from autodistill.meta.model import fit_meta_model
+    from autodistill.meta.fitting import fit_meta_model
 
     tasks, trials = read_shipped()
     rows = meta_rows_from_records(sorted(tasks, key=lambda t: t["task"])[:12], trials)

@@ -261,8 +261,12 @@ def render_evaluation(report: dict[str, Any]) -> None:
                         "-" if median is None else f"{median:+.4f}",
                         f"{row['mean_test_score']:.4f}")
     console.print(summary)
+    levels = report.get("verdict_levels") or {}
     console.print(f"The recommender predicts that distillation helps on "
-                  f"{report['distillation_helps']:.0%} of the held-out tasks.")
+                  f"{report['distillation_helps']:.0%} of the held-out tasks"
+                  + ("" if not levels else "; verdict level chosen out of bag (percentile: "
+                     "tasks): " + ", ".join(f"{k}: {v}" for k, v in levels.items()))
+                  + ".")
     at_least = report["methods"]["recommender"].get("at_least_as_good", {})
     if at_least:
         console.print("The recommender's top-1 is at least as good as " + ", ".join(

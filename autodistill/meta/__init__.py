@@ -59,7 +59,7 @@ _EXPORTS: dict[str, str] = {
     "MetaModel": "model",
     "MetaRow": "model",
     "PipelineEncoder": "encoding",
-    "fit_meta_model": "model",
+    "fit_meta_model": "fitting",
     "group_by_task": "model",
     "is_teacherless": "model",
     "task_reference": "model",

@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 
 from autodistill import progress
+from autodistill.meta.fitting import fit_meta_model
 from autodistill.meta.kb_plain import plain_of
 from autodistill.meta.model import (
     MetaRow,
     dataset_of,
-    fit_meta_model,
     group_by_task,
     is_teacherless,
 )
@@ -159,7 +159,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
             "study_best_test": best_test,
             "nearest_task": near_task.removeprefix("kb:"),
             "picks": dict(picks),
-            "distillation_helps": ranking.distillation_helps,
+            "distillation_helps": ranking.distillation_helps, "verdict_level": ranking.level,
             # The top score's pick, as if the recommender never put the plain pipeline first.
             "top_score_test": shown(
                 mine[indices[int(np.argmax(np.round(ranking.scores, 6)))]].test),
@@ -179,11 +179,13 @@ def _methods_report(per_task: list[dict[str, Any]], methods_used: list[str],
     "mean_test_accuracy" (accuracy only),
     "win_rate": {other: rate}, "at_least_as_good": {other: share}}}, "by_teacher": the
     same per teacher (when task keys name one), "distillation_helps": share of tasks,
-    "per_task": [...]}``; in a win rate a win counts 1 and a tie 0.5; ``at_least_as_good``
+    "verdict_levels": {level: tasks} (the level each held-out fit chose), "per_task": [...]}``; in a win rate a win counts 1 and a tie 0.5; ``at_least_as_good``
     is the share of tasks where the method's test score is no worse than the other's."""
     teachers = sorted({t["teacher"] for t in per_task if t["teacher"] is not None})
     helps = float(np.mean([t["distillation_helps"] for t in per_task]))
+    levels = [t["verdict_level"] for t in per_task if "verdict_level" in t]
     return {"methods": _summarise(per_task, methods_used, with_plain, metric),
+            "verdict_levels": {f"{level:g}": levels.count(level) for level in sorted(set(levels))},
             "by_teacher": {teacher: _summarise([t for t in per_task if t["teacher"] == teacher],
                                                methods_used, with_plain, metric)
                            for teacher in teachers},

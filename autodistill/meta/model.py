@@ -39,17 +39,14 @@ worse under that evaluation, so the nearest tasks are reported beside each recom
 as evidence instead.
 
 Both models are extremely randomised tree ensembles that refit on ten thousand rows in a
-few seconds. Nothing is ever pickled: a fitted model is kept as plain arrays
-(:class:`~autodistill.meta.forest.Forest`) in the cache directory, keyed by a hash of the
-training rows and the pipeline encoding, so the next command with the same database
-predicts without refitting and without importing scikit-learn.
+few seconds (:mod:`autodistill.meta.fitting` fits and keeps them). Nothing is ever
+pickled: a fitted model is kept as plain arrays (:class:`~autodistill.meta.forest.Forest`)
+in the cache directory, so the next command with the same database predicts without
+refitting and without importing scikit-learn.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -61,13 +58,10 @@ from autodistill.families import FAMILIES
 from autodistill.meta.encoding import PipelineEncoder
 from autodistill.meta.features import META_FEATURES
 from autodistill.meta.forest import Forest
-from autodistill.paths import write_atomically
 
-__all__ = ["BOOTSTRAP_GROUPS", "MetaRow", "MetaModel", "dataset_of", "fit_meta_model",
-           "group_by_task", "group_size",
+__all__ = ["BOOTSTRAP_GROUPS", "Fitted", "MetaRow", "MetaModel", "dataset_of",
+           "group_by_task", "group_means", "group_size",
            "is_teacherless", "summarise_trees", "task_outcomes", "task_reference"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -143,16 +137,22 @@ def _meta_vector(meta_features: dict[str, float]) -> list[float]:
 
 
 class MetaModel:
-    """A fitted meta-model; see the module docstring. Build it with :func:`fit_meta_model`."""
+    """A fitted meta-model; see the module docstring. Build it with
+    :func:`~autodistill.meta.fitting.fit_meta_model`."""
 
     def __init__(self, encoder: PipelineEncoder, task_model: Forest, rank_model: Forest,
-                 n_rows: int, n_tasks: int, standardise: bool = True) -> None:
+                 n_rows: int, n_tasks: int, standardise: bool = True,
+                 verdict_level: float = 10.0) -> None:
         self.encoder = encoder
         self.task_model = task_model
         self.rank_model = rank_model
         self.n_rows = n_rows
         self.n_tasks = n_tasks
         self.standardise = standardise
+        #: The percentile of a teacher pipeline's paired difference with the plain pick
+        #: that must be above 0 for distillation to help (chosen on the training tasks,
+        #: :mod:`autodistill.meta.verdict_level`).
+        self.verdict_level = verdict_level
 
     def predict_gain(self, meta_features: dict[str, float], pipelines: Sequence[dict[str, Any]],
                      n_train: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -218,6 +218,14 @@ def group_size(n_trees: int) -> int:
     return max(1, n_trees // BOOTSTRAP_GROUPS)
 
 
+def group_means(per_tree: np.ndarray) -> np.ndarray:
+    """Per-tree predictions ``[trees, ...]`` as each bootstrap group's mean ``[groups, ...]``
+    (the trees of a group are stored together, :mod:`autodistill.meta.fitting`)."""
+    size = group_size(len(per_tree))
+    return per_tree[: len(per_tree) // size * size].reshape(
+        -1, size, *per_tree.shape[1:]).mean(1)
+
+
 def summarise_trees(per_tree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-tree predictions ``[trees, n]`` as their mean ``[n]`` and the [lo, hi] interval
     ``[n, 2]``: the 10th and 90th percentiles of the bootstrap groups' means.
@@ -226,23 +234,8 @@ def summarise_trees(per_tree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     happens to hold being the uncertainty), not of one run's outcome: single trees spread
     as widely as the noisy test splits they were fitted on, which says nothing about
     whether a pipeline is better on average."""
-    size = group_size(len(per_tree))
-    groups = per_tree[: len(per_tree) // size * size].reshape(-1, size, *per_tree.shape[1:])
-    lo, hi = np.percentile(groups.mean(1), [10, 90], axis=0)
+    lo, hi = np.percentile(group_means(per_tree), [10, 90], axis=0)
     return per_tree.mean(0), np.stack([lo, hi], axis=1)
-
-
-def rows_digest(rows: Sequence[MetaRow]) -> str:
-    """A content hash of the training rows (the in-process cache key)."""
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(json.dumps([row.task, row.valid, row.test, row.teacher_valid,
-                                  row.reference, row.reference_test, row.pipeline],
-                                 sort_keys=True).encode())
-    return digest.hexdigest()
-
-
-_CACHE: dict[str, MetaModel] = {}
 
 
 def group_by_task(rows: Iterable[MetaRow]) -> dict[str, list[MetaRow]]:
@@ -253,132 +246,18 @@ def group_by_task(rows: Iterable[MetaRow]) -> dict[str, list[MetaRow]]:
     return tasks
 
 
-#: Bumped when the stored arrays or the fitting change meaning.
-MODEL_FORMAT = 3
+@dataclass(frozen=True)
+class Fitted:
+    """What :func:`_fit` fitted, and what it knows of the fit that the stored model does not
+    keep (:mod:`autodistill.meta.verdict_level` chooses on it)."""
 
-
-def _model_path(key: str) -> Any:
-    from autodistill.paths import cache_dir
-
-    return cache_dir() / "metamodel" / f"{key}.npz"
-
-
-def _load_stored(key: str) -> tuple[Forest, Forest] | None:
-    try:
-        with np.load(_model_path(key), allow_pickle=False) as arrays:
-            return Forest.from_arrays(arrays, "task"), Forest.from_arrays(arrays, "rank")
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # noqa: BLE001 - a damaged cache file is refitted, not fatal
-        log.debug("stored meta-model ignored: %s", exc)
-        return None
-
-
-def _store(key: str, task_model: Forest, rank_model: Forest) -> None:
-    try:
-        path = _model_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {**task_model.arrays("task"), **rank_model.arrays("rank")}
-
-        def save(tmp: str) -> None:
-            with open(tmp, "wb") as handle:  # a handle: numpy would append .npz to a name
-                np.savez_compressed(handle, **arrays)
-
-        write_atomically(path, save)
-    except OSError as exc:  # a read-only cache only costs the next command a refit
-        log.debug("meta-model not stored: %s", exc)
-
-
-def fit_meta_model(rows: Sequence[MetaRow], *, seed: int = 0, n_trees: int = 100,
-                   keep: bool = True, standardise: bool = True) -> MetaModel:
-    """Fit the task-level and ranking models on ``rows``, or read them back from the
-    cache directory when these rows were fitted before (memoised in-process too).
-
-    ``keep=False`` fits without reading or writing the cache directory (the
-    leave-one-dataset-out evaluation fits one throw-away model per task).
-    ``standardise=False`` fits the ranking model on raw gains (see the module docstring).
-
-    Raises:
-        ValueError: when ``rows`` hold fewer than two tasks with a reference score.
-    """
-    tasks = {task: task_rows for task, task_rows in group_by_task(rows).items()
-             if task_reference(task_rows) is not None}
-    if len(tasks) < 2:
-        raise ValueError("the meta-model needs studies of at least two datasets, each with "
-                         "a plain_tuned study or a teacherless trial")
-    encoder = PipelineEncoder(row.pipeline for row in rows)
-    key = hashlib.sha256(json.dumps(
-        [MODEL_FORMAT, rows_digest(rows), seed, n_trees, standardise, encoder.columns,
-         list(META_FEATURES)]).encode()).hexdigest()[:32]
-    if key in _CACHE:
-        return _CACHE[key]
-    stored = _load_stored(key) if keep else None
-    if stored is None:
-        stored = _fit(tasks, encoder, seed, n_trees, standardise)
-        if keep:
-            _store(key, *stored)
-    model = MetaModel(encoder, *stored, sum(len(r) for r in tasks.values()), len(tasks),
-                      standardise=standardise)
-    _CACHE[key] = model
-    return model
-
-
-def _fit(tasks: dict[str, list[MetaRow]], encoder: PipelineEncoder, seed: int, n_trees: int,
-         standardise: bool) -> tuple[Forest, Forest]:
-    """Both forests as :data:`BOOTSTRAP_GROUPS` sub-ensembles, each fitted on its own
-    bootstrap sample of the datasets (the task-level and ranking trees of a group on the
-    same sample, stored in group order so that they pair)."""
-    from types import SimpleNamespace
-
-    from sklearn.ensemble import ExtraTreesRegressor
-    from sklearn.utils.parallel import Parallel, delayed
-
-    task_x, task_y, task_of_row, rank_x, rank_y = [], [], [], [], []
-    for number, task_rows in enumerate(tasks.values()):
-        scores, reference = task_outcomes(task_rows)  # type: ignore[misc]
-        gains = scores - reference
-        mean_gain = float(gains.mean())
-        # Standardised within the task, so that every task weighs the same in the ranking
-        # model whether its pipelines differ by 0.1% or by 20%.
-        spread = max(float(gains.std()), 1e-3)
-        meta = _meta_vector(task_rows[0].meta_features)
-        task_x.append(meta)
-        task_y.append([reference / max(task_rows[0].teacher_valid, 1e-6), mean_gain,
-                       math.log(spread)])
-        for r, gain in zip(task_rows, gains, strict=True):
-            rank_x.append(meta + encoder.encode(r.pipeline))
-            rank_y.append((gain - mean_gain) / spread if standardise else gain)
-            task_of_row.append(number)
-    names, dataset_of_task = np.unique([dataset_of(task) for task in tasks], return_inverse=True)
-    task_x_, task_y_ = np.asarray(task_x), np.asarray(task_y)
-    rank_x_, rank_y_ = np.asarray(rank_x), np.asarray(rank_y)
-    task_of_row_ = np.asarray(task_of_row)
-    size = group_size(n_trees)
-    rng = np.random.default_rng(seed)
-    draws = [rng.multinomial(len(names), np.full(len(names), 1 / len(names)))
-             for _ in range(n_trees // size)]
-
-    def fit_group(group: int) -> tuple[list[Any], list[Any]]:
-        weight = draws[group][dataset_of_task].astype(float)
-        kept, row_weight = weight > 0, weight[task_of_row_]
-        rows_kept = row_weight > 0
-        task_model = ExtraTreesRegressor(n_estimators=size, min_samples_leaf=2,
-                                         random_state=seed * 1000 + group, n_jobs=1)
-        task_model.fit(task_x_[kept], task_y_[kept], sample_weight=weight[kept])
-        rank_model = ExtraTreesRegressor(n_estimators=size, min_samples_leaf=3,
-                                         max_features=0.5, random_state=seed * 1000 + group,
-                                         n_jobs=1)
-        rank_model.fit(rank_x_[rows_kept], rank_y_[rows_kept],
-                       sample_weight=row_weight[rows_kept])
-        return task_model.estimators_, rank_model.estimators_
-
-    # threads: the tree fitting releases the GIL; groups come back in order, so they pair
-    fitted = Parallel(n_jobs=-1, prefer="threads")(
-        delayed(fit_group)(group) for group in range(len(draws)))
-    task_trees = [tree for task_part, _ in fitted for tree in task_part]
-    rank_trees = [tree for _, rank_part in fitted for tree in rank_part]
-    return (Forest.from_sklearn(SimpleNamespace(estimators_=task_trees)),
-            Forest.from_sklearn(SimpleNamespace(estimators_=rank_trees)))
+    task_model: Forest
+    rank_model: Forest
+    #: ``{dataset: [groups] bool}``: which bootstrap groups drew each dataset (the
+    #: others' trees never saw it).
+    in_bag: dict[str, np.ndarray]
+    #: ``{task: [rows, features]}``: the ranking model's input for each of a task's rows.
+    rank_x: dict[str, np.ndarray]
 
 
 def dataset_of(task: str) -> str:

@@ -11,10 +11,15 @@ difference (the 10th percentile of the groups' mean differences above 0).
 1. The teacherless pick: the ``plain`` preset (the evidence-chosen training recipe),
    unless another teacherless candidate beats it beyond the interval.
 2. Distillation helps when some candidate that uses the teacher beats the teacherless
-   pick beyond the interval. Then the teacher pick goes first: the ``hinton`` preset
-   when it is one of those, unless another teacher candidate beats ``hinton`` beyond
-   the interval too; otherwise the one with the highest lower end. When it does not
-   help, the teacherless pick goes first.
+   pick beyond the verdict's level: the model's ``verdict_level``-th percentile of
+   their paired difference is above 0. That level is not fixed: each fitted model
+   chooses it on its own training tasks, out of bag (:mod:`autodistill.meta.verdict_level`),
+   as the one that best balances recommending the teacher where plain was better
+   against recommending plain where ``hinton`` was better. Then the teacher pick goes
+   first: the ``hinton`` preset when it is one of those, unless another teacher
+   candidate beats ``hinton`` beyond the interval (the 10th percentile, as in 1);
+   otherwise the one with the highest lower end. When it does not help, the
+   teacherless pick goes first.
 3. The rest follow by predicted score.
 
 Without a default among the candidates (a database of the user's own studies only), the
@@ -30,10 +35,19 @@ from typing import Any
 import numpy as np
 
 from autodistill.meta.candidates import pipeline_key
-from autodistill.meta.model import MetaModel, summarise_trees
+from autodistill.meta.model import MetaModel, group_means, summarise_trees
 from autodistill.training.pipeline import Pipeline
 
-__all__ = ["Ranking", "default_candidates", "rank_candidates"]
+__all__ = ["DEFAULT_LEVEL", "FirstPick", "LEAVE_DEFAULT_LEVEL", "Ranking", "VERDICT_LEVELS",
+           "default_candidates", "first_pick", "first_picks", "rank_candidates"]
+
+#: The percentile of a paired difference that must be above 0 for a candidate to replace
+#: a default (the 10th: "beyond the interval").
+LEAVE_DEFAULT_LEVEL = 10.0
+#: The verdict's level when the model has not chosen one (too few tasks to choose on).
+DEFAULT_LEVEL = 10.0
+#: The levels a fitted model chooses its verdict's from (:mod:`autodistill.meta.verdict_level`).
+VERDICT_LEVELS = (10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0)
 
 
 @dataclass(frozen=True)
@@ -51,8 +65,11 @@ class Ranking:
         plain: Index of the teacherless pick, or None when there is no teacherless candidate.
         versus_plain: ``(index, gain, lo, hi)``: the teacher candidate compared with the
             teacherless pick (the teacher pick when distillation helps, else the one with
-            the highest lower end), and the paired difference's mean and interval; None
-            without a teacher or a teacherless candidate.
+            the highest lower end), and the paired difference's mean and interval (its
+            ``level``-th to ``100 - level``-th percentile); None without a teacher or a
+            teacherless candidate.
+        level: The verdict's level: the percentile of the paired difference that must
+            be above 0 for distillation to help (chosen when the model was fitted).
     """
 
     order: list[int]
@@ -64,6 +81,7 @@ class Ranking:
     distillation_helps: bool
     plain: int | None
     versus_plain: tuple[int, float, float, float] | None = None
+    level: float = DEFAULT_LEVEL
 
 
 def default_candidates(candidates: Sequence[dict[str, Any]]) -> list[int]:
@@ -76,22 +94,70 @@ def default_candidates(candidates: Sequence[dict[str, Any]]) -> list[int]:
     return [keys.index(key) for key in presets if key in keys]
 
 
-def _paired(per_tree: np.ndarray, others: list[int], base: int) -> tuple[np.ndarray, np.ndarray]:
-    """The mean and [lo, hi] interval of each of ``others``' gain minus ``base``'s."""
-    return summarise_trees(per_tree[:, others] - per_tree[:, [base]])
+def _lower(groups: np.ndarray, others: list[int], base: int, levels: Any) -> np.ndarray:
+    """The ``levels``-th percentiles (one level: ``[len(others)]``; several: ``[levels,
+    len(others)]``), over the bootstrap groups, of each of ``others``' gain minus
+    ``base``'s (``groups``: the groups' mean predictions ``[groups, n]``)."""
+    return np.percentile(groups[:, others] - groups[:, [base]], levels, axis=0)
 
 
-def _safe_choice(per_tree: np.ndarray, default: int | None, pool: list[int]) -> int:
+def _safe_choice(groups: np.ndarray, default: int | None, pool: list[int]) -> int:
     """``default``, unless a candidate of ``pool`` (best predicted first) beats it beyond
-    the interval: then the best predicted of those. Without a default, ``pool``'s first."""
+    the interval (:data:`LEAVE_DEFAULT_LEVEL`): then the best predicted of those. Without a
+    default, ``pool``'s first."""
     if default is None:
         return pool[0]
     others = [i for i in pool if i != default]
     if not others:
         return default
-    _, bounds = _paired(per_tree, others, default)
-    better = [i for i, lo in zip(others, bounds[:, 0], strict=True) if lo > 0]
+    lower = _lower(groups, others, default, LEAVE_DEFAULT_LEVEL)
+    better = [i for i, lo in zip(others, lower, strict=True) if lo > 0]
     return better[0] if better else default
+
+
+@dataclass(frozen=True)
+class FirstPick:
+    """What the rule decides from the groups' predictions (see :func:`first_pick`)."""
+
+    first: int | None
+    plain: int | None
+    helps: bool | None
+    versus: int | None
+
+
+def first_picks(groups: np.ndarray, order: list[int], uses: Sequence[bool],
+                defaults: Sequence[int], levels: Sequence[float]) -> list[FirstPick]:
+    """The module's rule on one task at each of ``levels``: the candidate that goes first,
+    the teacherless pick, whether distillation helps (None: no teacherless candidate to
+    compare with) and the teacher candidate compared with the plain pick.
+
+    ``groups``: the bootstrap groups' mean predicted gains ``[groups, n]``; ``order``:
+    candidates best predicted first; a level: the percentile of the paired difference
+    that must be above 0 for distillation to help (the model's verdict level). Several
+    levels at once share what does not depend on the level
+    (:mod:`autodistill.meta.verdict_level` replays the rule at each)."""
+    teacherless = [i for i in order if not uses[i]]
+    teachers = [i for i in order if uses[i]]
+    plain_default = next((i for i in defaults if not uses[i]), None)
+    teacher_default = next((i for i in defaults if uses[i]), None)
+    plain = _safe_choice(groups, plain_default, teacherless) if teacherless else None
+    if plain is None or not teachers:
+        first = (_safe_choice(groups, teacher_default, teachers) if plain is None and teachers
+                 else plain)
+        return [FirstPick(first, plain, None, None) for _ in levels]
+    safe = _safe_choice(groups, teacher_default, teachers)
+    picks = []
+    for lower in np.atleast_2d(_lower(groups, teachers, plain, list(levels))):
+        beyond = [i for i, lo in zip(teachers, lower, strict=True) if lo > 0]
+        pick = safe if safe in beyond else teachers[int(np.argmax(lower))]
+        picks.append(FirstPick(pick if beyond else plain, plain, bool(beyond), pick))
+    return picks
+
+
+def first_pick(groups: np.ndarray, order: list[int], uses: Sequence[bool],
+               defaults: Sequence[int], level: float) -> FirstPick:
+    """:func:`first_picks` at one level."""
+    return first_picks(groups, order, uses, defaults, [level])[0]
 
 
 def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: float,
@@ -119,28 +185,20 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
                                   -support.get(pipeline_key(candidates[i]), 0), i))
     uses = [Pipeline.from_dict(doc).uses_teacher for doc in candidates]
     defaults = default_candidates(candidates) if defaults is None else list(defaults)
-    teacherless = [i for i in order if not uses[i]]
-    teachers = [i for i in order if uses[i]]
-    plain_default = next((i for i in defaults if not uses[i]), None)
-    teacher_default = next((i for i in defaults if uses[i]), None)
-    plain = (_safe_choice(per_tree, plain_default, teacherless)
-             if teacherless else None)
-    versus, first = None, plain
-    if plain is not None and teachers:
-        mean, bounds = _paired(per_tree, teachers, plain)
-        beyond = [i for i, lo in zip(teachers, bounds[:, 0], strict=True) if lo > 0]
-        helps = bool(beyond)
-        pick = _safe_choice(per_tree, teacher_default, teachers)
-        if pick not in beyond:
-            pick = teachers[int(np.argmax(bounds[:, 0]))]
-        at = teachers.index(pick)
-        versus = (pick, float(mean[at]), float(bounds[at, 0]), float(bounds[at, 1]))
-        if helps:
-            first = pick
-    else:  # nothing to compare with: the interval against plain_tuned decides
+    level = float(getattr(model, "verdict_level", DEFAULT_LEVEL))
+    groups = group_means(per_tree)
+    decided = first_pick(groups, order, uses, defaults, level)
+    versus = None
+    if decided.versus is not None:
+        difference = groups[:, decided.versus] - groups[:, decided.plain]
+        lo, hi = np.percentile(difference, [level, 100 - level])
+        versus = (decided.versus, float(per_tree[:, decided.versus].mean()
+                                        - per_tree[:, decided.plain].mean()),
+                  float(lo), float(hi))
+    helps = decided.helps
+    if helps is None:  # nothing to compare with: the interval against plain_tuned decides
         helps = any(uses[i] and gain_intervals[i, 0] > 0 for i in range(len(candidates)))
-        if plain is None and teachers:
-            first = _safe_choice(per_tree, teacher_default, teachers)
-    if first is not None:
-        order = [first, *(i for i in order if i != first)]
-    return Ranking(order, scores, intervals, gains, gain_intervals, uses, helps, plain, versus)
+    if decided.first is not None:
+        order = [decided.first, *(i for i in order if i != decided.first)]
+    return Ranking(order, scores, intervals, gains, gain_intervals, uses, helps,
+                   decided.plain, versus, level)

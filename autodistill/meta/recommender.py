@@ -24,7 +24,8 @@ from autodistill.meta.candidates import (
     proposed_pipelines,
 )
 from autodistill.meta.features import META_FEATURES, student_task_features
-from autodistill.meta.model import MetaModel, MetaRow, fit_meta_model, group_by_task
+from autodistill.meta.fitting import fit_meta_model
+from autodistill.meta.model import MetaModel, MetaRow, group_by_task
 from autodistill.meta.ranking import Ranking, rank_candidates
 from autodistill.meta.scores import from_score
 from autodistill.metrics import get_metric, majority_warning
@@ -191,12 +192,14 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
         "storage": store.mask_url(url),
         "model": {"training_trials": model.n_rows, "training_tasks": model.n_tasks,
                   "candidates": len(candidates),
-                  "target": f"gain over plain_tuned (test {_scale(metric)})"},
+                  "target": f"gain over plain_tuned (test {_scale(metric)})",
+                  "verdict_level": model.verdict_level},
         "distillation_helps": ranking.distillation_helps,
         "teacher_vs_plain": None if ranking.versus_plain is None else {
             "pipeline": candidates[ranking.versus_plain[0]],
             "gain": round(ranking.versus_plain[1], 4),
-            "interval": [round(v, 4) for v in ranking.versus_plain[2:]]},
+            "interval": [round(v, 4) for v in ranking.versus_plain[2:]],
+            "verdict_level": ranking.level},
         "plain_tuned_predicted_score": round(
             from_score(metric, model.reference_score(meta, teacher_valid)), 4),
         "plain": None if plain is None else {k: v for k, v in plain.items() if k != "rank"},
@@ -235,8 +238,8 @@ def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
     if ranking.distillation_helps and ranking.versus_plain is not None:
         _, gain, lo, hi = ranking.versus_plain
         return (f"distillation is predicted to help: the first pipeline gains {gain:+.3f} "
-                f"{_scale(metric)} on unseen rows over the plain pipeline (interval "
-                f"{lo:+.3f} to {hi:+.3f})")
+                f"{_scale(metric)} on unseen rows over the plain pipeline "
+                f"({100 - 2 * ranking.level:.0f}% interval {lo:+.3f} to {hi:+.3f})")
     if ranking.distillation_helps:
         best = max((i for i, used in enumerate(ranking.uses_teacher) if used),
                    key=lambda i: ranking.gain_intervals[i, 0])
@@ -245,7 +248,8 @@ def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
                 f"{_scale(metric)} on unseen rows over a tuned student without a teacher "
                 f"(interval {lo:+.3f} to {hi:+.3f})")
     return ("distillation is not predicted to help here: no pipeline that uses the teacher "
-            "beats the plain pipeline beyond its interval; train the plain "
+            f"beats the plain pipeline beyond its {100 - 2 * ranking.level:.0f}% interval; "
+            "train the plain "
             "pipeline (ranked first) or tune its settings with "
             "`autodistill search DATA --space plain`")
 

@@ -1,0 +1,121 @@
+"""How sure the meta-model must be before it says distillation helps: the verdict's level,
+chosen on the model's own training tasks, out of bag.
+
+``recommend`` puts a pipeline that uses the teacher first when the model predicts it
+beats the plain pick beyond a level: the ``level``-th percentile of their paired
+difference over the bootstrap groups is above 0 (:mod:`autodistill.meta.ranking`). A low
+level is cautious: it recommends plain where the teacher would have helped; a high one
+recommends the teacher where plain was better. Which trade is right depends on how much
+the model knows, so it is not fixed: each fitted model replays the ranking rule on its
+own training tasks at each of :data:`~autodistill.meta.ranking.VERDICT_LEVELS` and keeps
+the level whose first picks are at least as good, on the tasks' test splits, as the
+``plain`` preset and as the ``hinton`` preset on the most tasks (the smaller of the two
+shares; then the higher mean test score; then the lower level).
+
+Out of bag: the forests are fitted as bootstrap groups over datasets, so each training
+task is predicted only by the groups whose sample left its dataset out (about a third),
+as if it were a dataset the model had never seen. Nothing held out of the fit (a dataset
+``meta evaluate`` holds out, a user's table) takes part in the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from autodistill.meta.model import Fitted, MetaRow, dataset_of, group_means
+from autodistill.meta.ranking import DEFAULT_LEVEL, VERDICT_LEVELS, first_picks
+from autodistill.training.pipeline import Pipeline
+
+__all__ = ["MIN_TASKS", "choose_verdict_level", "level_outcomes"]
+
+#: Fewer training tasks with both presets than this, and the level stays the default.
+MIN_TASKS = 10
+#: Out-of-bag groups a task needs for a percentile over them to mean anything.
+MIN_GROUPS = 3
+
+
+def _portfolio(task_rows: Sequence[MetaRow]) -> list[int]:
+    """The positions among ``task_rows`` of a knowledge-base task's portfolio trials with a
+    test score, one per pipeline, in portfolio order (pipelines 0 and 1 are the ``plain``
+    and ``hinton`` presets)."""
+    seen: dict[int, int] = {}
+    for position, row in enumerate(task_rows):
+        if row.portfolio is not None and row.test is not None:
+            seen.setdefault(int(row.portfolio), position)
+    return [seen[i] for i in sorted(seen)]
+
+
+def level_outcomes(tasks: dict[str, list[MetaRow]], fitted: Fitted,
+                   levels: Sequence[float] = VERDICT_LEVELS) -> dict[str, Any]:
+    """Replay the ranking rule out of bag on the knowledge-base tasks among ``tasks`` that
+    ran both presets (real tables only, when there are :data:`MIN_TASKS` of them) at each
+    of ``levels``.
+
+    Returns:
+        ``{"tasks": n, "levels": {level: {"at_least_plain", "at_least_hinton",
+        "mean_test", "helps"}}}``: the shares of tasks whose first pick's test score is
+        no worse than the ``plain`` and the ``hinton`` preset's, the picks' mean test
+        score, and the share of tasks where distillation was said to help.
+    """
+    in_bag = fitted.in_bag
+    usable = {task: _portfolio(rows) for task, rows in tasks.items() if task.startswith("kb:")}
+    usable = {task: positions for task, positions in usable.items()
+              if [tasks[task][p].portfolio for p in positions[:2]] == [0, 1]
+              and (~in_bag[dataset_of(task)]).sum() >= MIN_GROUPS}
+    real = {task: positions for task, positions in usable.items()
+            if dataset_of(task).startswith("pkg:")}
+    if len(real) >= MIN_TASKS:
+        usable = real
+    if not usable:
+        return {"tasks": 0, "levels": {}}
+    x = np.concatenate([fitted.rank_x[task][positions] for task, positions in usable.items()])
+    per_tree = fitted.rank_model.predict_per_tree(x)[:, :, 0]  # [trees, all candidates]
+    # The ranking model's prediction differs from the gain by the task's level and a
+    # positive scale only, which leave every paired comparison's sign and order unchanged.
+    groups_all = group_means(per_tree)
+    uses_of: dict[int | None, bool] = {}  # a portfolio pipeline's components are the same everywhere
+    cases = []
+    start = 0
+    for task, positions in usable.items():
+        trials = [tasks[task][p] for p in positions]
+        columns = slice(start, start + len(trials))
+        start += len(trials)
+        groups = groups_all[~in_bag[dataset_of(task)], columns]
+        means = groups.mean(0)
+        order = sorted(range(len(trials)), key=lambda i: (-round(float(means[i]), 9), i))
+        for r in trials:
+            if r.portfolio not in uses_of:
+                uses_of[r.portfolio] = Pipeline.from_dict(r.pipeline).uses_teacher
+        uses = [uses_of[r.portfolio] for r in trials]  # type: ignore[index]
+        tests = np.asarray([float(r.test) for r in trials])  # type: ignore[arg-type]
+        cases.append((groups, order, uses, tests))
+    picked: list[list[tuple[float, bool, bool, bool]]] = [[] for _ in levels]
+    for groups, order, uses, tests in cases:
+        for at, decided in enumerate(first_picks(groups, order, uses, [0, 1], levels)):
+            first = order[0] if decided.first is None else decided.first
+            picked[at].append((tests[first], tests[first] >= tests[0],
+                               tests[first] >= tests[1], bool(decided.helps)))
+    report: dict[float, dict[str, float]] = {}
+    for level, picks in zip(levels, picked, strict=True):
+        values = np.asarray(picks, dtype=float)
+        report[float(level)] = {"mean_test": float(values[:, 0].mean()),
+                                "at_least_plain": float(values[:, 1].mean()),
+                                "at_least_hinton": float(values[:, 2].mean()),
+                                "helps": float(values[:, 3].mean())}
+    return {"tasks": len(cases), "levels": report}
+
+
+def choose_verdict_level(tasks: dict[str, list[MetaRow]], fitted: Fitted) -> float:
+    """The verdict level of a model fitted on ``tasks`` (see the module docstring);
+    :data:`~autodistill.meta.ranking.DEFAULT_LEVEL` with fewer than :data:`MIN_TASKS`
+    tasks to choose on."""
+    outcomes = level_outcomes(tasks, fitted)
+    if outcomes["tasks"] < MIN_TASKS:
+        return DEFAULT_LEVEL
+    levels = outcomes["levels"]
+    return max(levels, key=lambda level: (
+        round(min(levels[level]["at_least_plain"], levels[level]["at_least_hinton"]), 9),
+        round(levels[level]["mean_test"], 9), -level))
