@@ -16,6 +16,11 @@ from pathlib import Path
 import pytest
 
 _SESSION_ENV = {"AUTODISTILL_PLUGINS": ""}
+# Under pytest-xdist (the README's command runs one worker per core), each worker and the
+# commands it starts use one thread: two workers of two threads each on two cores fight
+# over them.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    _SESSION_ENV.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
 # Collection parametrizes over the registry, so it must see what the tests see: only the
 # built-ins, whatever third-party plugins (the example plugin, in CI) are installed.
 os.environ.update(_SESSION_ENV)
