@@ -22,6 +22,8 @@ class _Model:
     """Stands in for a fitted meta-model: each bootstrap group predicts ``means`` plus its
     own offset (``spread`` wide, the same for every candidate unless ``noisy``)."""
 
+    verdict_level = 10.0
+
     def __init__(self, means: list[float], spread: float = 0.01,
                  noisy: list[int] | None = None) -> None:
         offsets = np.linspace(-spread, spread, BOOTSTRAP_GROUPS)
@@ -95,3 +97,16 @@ def test_with_no_plain_candidate_hinton_stays_first_unless_another_is_surely_bet
     ranking = rank_candidates(_Model([0.02, 0.0]), {}, 0.9, candidates)
     assert ranking.order == [0, 1]
 
+
+
+def test_the_models_verdict_level_decides_how_sure_it_must_be():
+    # hinton predicted +0.01 over plain, its groups spread +-0.03 around that: not above 0
+    # at the 10th percentile, above it at the 40th
+    model = _Model([0.0, 0.0, 0.0, 0.0, 0.01], noisy=[4], spread=0.03)
+    assert _rank(model).distillation_helps is False
+    model.verdict_level = 40.0
+    ranking = _rank(model)
+    assert ranking.distillation_helps is True and ranking.order[0] == 4
+    assert ranking.level == 40.0
+    groups = np.linspace(-0.03, 0.03, BOOTSTRAP_GROUPS) + 0.01
+    assert ranking.versus_plain[2:] == pytest.approx(tuple(np.percentile(groups, [40, 60])))

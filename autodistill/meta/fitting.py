@@ -26,10 +26,10 @@ from autodistill.meta.model import (
     Fitted,
     MetaModel,
     MetaRow,
-    _meta_vector,
     dataset_of,
     group_by_task,
     group_size,
+    meta_vector,
     task_outcomes,
     task_reference,
 )
@@ -147,7 +147,7 @@ def _fit(tasks: dict[str, list[MetaRow]], encoder: PipelineEncoder, seed: int, n
         # Standardised within the task, so that every task weighs the same in the ranking
         # model whether its pipelines differ by 0.1% or by 20%.
         spread = max(float(gains.std()), 1e-3)
-        meta = _meta_vector(task_rows[0].meta_features)
+        meta = meta_vector(task_rows[0].meta_features)
         task_x.append(meta)
         task_y.append([reference / max(task_rows[0].teacher_valid, 1e-6), mean_gain,
                        math.log(spread)])

@@ -61,7 +61,7 @@ from autodistill.meta.forest import Forest
 
 __all__ = ["BOOTSTRAP_GROUPS", "Fitted", "MetaRow", "MetaModel", "dataset_of",
            "group_by_task", "group_means", "group_size",
-           "is_teacherless", "summarise_trees", "task_outcomes", "task_reference"]
+           "is_teacherless", "meta_vector", "summarise_trees", "task_outcomes", "task_reference"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,9 @@ def task_outcomes(task_rows: Sequence[MetaRow]) -> tuple[np.ndarray, float] | No
     return validation
 
 
-def _meta_vector(meta_features: dict[str, float]) -> list[float]:
+def meta_vector(meta_features: dict[str, float]) -> list[float]:
+    """A task's meta-features as the models' input columns, in :data:`META_FEATURES` order
+    (0 for one the task lacks)."""
     return [float(meta_features.get(name, 0.0)) for name in META_FEATURES]
 
 
@@ -168,7 +170,7 @@ class MetaModel:
         """Each tree's predicted gain of each pipeline, shape ``[trees, n]``: what
         :meth:`predict_gain` summarises, and what a paired comparison of two pipelines on
         one task takes its interval from (the task's level cancels out of it)."""
-        meta = _meta_vector(meta_features)
+        meta = meta_vector(meta_features)
         task_trees = self.task_model.predict_per_tree([meta])[:, 0, :]
         x = np.asarray([meta + self.encoder.encode(doc, n_train) for doc in pipelines])
         rank_trees = self.rank_model.predict_per_tree(x)[:, :, 0]
@@ -183,7 +185,7 @@ class MetaModel:
 
     def reference_score(self, meta_features: dict[str, float], teacher_valid: float) -> float:
         """The predicted score of the task's plain_tuned student on unseen rows."""
-        ratio = float(self.task_model.predict([_meta_vector(meta_features)])[0][0])
+        ratio = float(self.task_model.predict([meta_vector(meta_features)])[0][0])
         return max(teacher_valid, 1e-6) * ratio
 
     def predict(self, meta_features: dict[str, float], teacher_valid: float,

@@ -185,7 +185,7 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
                                   -support.get(pipeline_key(candidates[i]), 0), i))
     uses = [Pipeline.from_dict(doc).uses_teacher for doc in candidates]
     defaults = default_candidates(candidates) if defaults is None else list(defaults)
-    level = float(getattr(model, "verdict_level", DEFAULT_LEVEL))
+    level = model.verdict_level
     groups = group_means(per_tree)
     decided = first_pick(groups, order, uses, defaults, level)
     versus = None
