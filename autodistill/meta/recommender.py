@@ -239,7 +239,8 @@ def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
         _, gain, lo, hi = ranking.versus_plain
         return (f"distillation is predicted to help: the first pipeline gains {gain:+.3f} "
                 f"{_scale(metric)} on unseen rows over the plain pipeline "
-                f"({100 - 2 * ranking.level:.0f}% interval {lo:+.3f} to {hi:+.3f})")
+                f"(its {ranking.level:.0f}th to {100 - ranking.level:.0f}th percentile: "
+                f"{lo:+.3f} to {hi:+.3f})")
     if ranking.distillation_helps:
         best = max((i for i, used in enumerate(ranking.uses_teacher) if used),
                    key=lambda i: ranking.gain_intervals[i, 0])
@@ -248,9 +249,8 @@ def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
                 f"{_scale(metric)} on unseen rows over a tuned student without a teacher "
                 f"(interval {lo:+.3f} to {hi:+.3f})")
     return ("distillation is not predicted to help here: no pipeline that uses the teacher "
-            f"beats the plain pipeline beyond its {100 - 2 * ranking.level:.0f}% interval; "
-            "train the plain "
-            "pipeline (ranked first) or tune its settings with "
+            f"beats the plain pipeline at the {ranking.level:.0f}th percentile of its predicted "
+            "gain; train the plain pipeline (ranked first) or tune its settings with "
             "`autodistill search DATA --space plain`")
 
 
