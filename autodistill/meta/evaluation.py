@@ -19,6 +19,7 @@ test).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -34,6 +35,7 @@ from autodistill.meta.model import (
     dataset_of,
     group_by_task,
     is_teacherless,
+    portfolio_positions,
 )
 from autodistill.meta.ranking import rank_candidates
 from autodistill.meta.recommender import nearest_tasks
@@ -49,11 +51,8 @@ METHODS = ("recommender", "plain_tuned", "plain", "hinton", "single_best", "near
 
 
 def _portfolio(rows: Sequence[MetaRow]) -> dict[int, MetaRow]:
-    out: dict[int, MetaRow] = {}
-    for row in rows:
-        if row.portfolio is not None and row.test is not None:
-            out.setdefault(int(row.portfolio), row)
-    return out
+    """A task's portfolio trials by portfolio index (:func:`portfolio_positions`)."""
+    return {index: rows[position] for index, position in portfolio_positions(rows).items()}
 
 
 def _shown(metric: str, score: float | None) -> float:
@@ -179,13 +178,14 @@ def _methods_report(per_task: list[dict[str, Any]], methods_used: list[str],
     "mean_test_accuracy" (accuracy only),
     "win_rate": {other: rate}, "at_least_as_good": {other: share}}}, "by_teacher": the
     same per teacher (when task keys name one), "distillation_helps": share of tasks,
-    "verdict_levels": {level: tasks} (the level each held-out fit chose), "per_task": [...]}``; in a win rate a win counts 1 and a tie 0.5; ``at_least_as_good``
-    is the share of tasks where the method's test score is no worse than the other's."""
+    "verdict_levels": {level: tasks} (the level each held-out fit chose), "per_task":
+    [...]}``; in a win rate a win counts 1 and a tie 0.5; ``at_least_as_good`` is the share
+    of tasks where the method's test score is no worse than the other's."""
     teachers = sorted({t["teacher"] for t in per_task if t["teacher"] is not None})
     helps = float(np.mean([t["distillation_helps"] for t in per_task]))
-    levels = [t["verdict_level"] for t in per_task if "verdict_level" in t]
+    levels = Counter(t["verdict_level"] for t in per_task)
     return {"methods": _summarise(per_task, methods_used, with_plain, metric),
-            "verdict_levels": {f"{level:g}": levels.count(level) for level in sorted(set(levels))},
+            "verdict_levels": {f"{level:g}": levels[level] for level in sorted(levels)},
             "by_teacher": {teacher: _summarise([t for t in per_task if t["teacher"] == teacher],
                                                methods_used, with_plain, metric)
                            for teacher in teachers},

@@ -61,7 +61,7 @@ from autodistill.meta.forest import Forest
 
 __all__ = ["BOOTSTRAP_GROUPS", "Fitted", "MetaRow", "MetaModel", "dataset_of",
            "group_by_task", "group_means", "group_size",
-           "is_teacherless", "meta_vector", "summarise_trees", "task_outcomes", "task_reference"]
+           "is_teacherless", "meta_vector", "portfolio_positions", "summarise_trees", "task_outcomes", "task_reference"]
 
 
 @dataclass(frozen=True)
@@ -260,6 +260,17 @@ class Fitted:
     in_bag: dict[str, np.ndarray]
     #: ``{task: [rows, features]}``: the ranking model's input for each of a task's rows.
     rank_x: dict[str, np.ndarray]
+
+
+def portfolio_positions(task_rows: Sequence[MetaRow]) -> dict[int, int]:
+    """A knowledge-base task's portfolio trials with a test score: ``{portfolio index:
+    position in task_rows}``, the first trial of each pipeline (pipelines 0 and 1 are the
+    ``plain`` and ``hinton`` presets)."""
+    positions: dict[int, int] = {}
+    for position, row in enumerate(task_rows):
+        if row.portfolio is not None and row.test is not None:
+            positions.setdefault(int(row.portfolio), position)
+    return positions
 
 
 def dataset_of(task: str) -> str:

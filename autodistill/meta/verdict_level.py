@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from autodistill.meta.model import Fitted, MetaRow, dataset_of, group_means
+from autodistill.meta.model import (
+    Fitted,
+    MetaRow,
+    dataset_of,
+    group_means,
+    portfolio_positions,
+)
 from autodistill.meta.ranking import DEFAULT_LEVEL, VERDICT_LEVELS, first_picks
 from autodistill.training.pipeline import Pipeline
 
@@ -35,17 +41,6 @@ __all__ = ["MIN_TASKS", "choose_verdict_level", "level_outcomes"]
 MIN_TASKS = 10
 #: Out-of-bag groups a task needs for a percentile over them to mean anything.
 MIN_GROUPS = 3
-
-
-def _portfolio(task_rows: Sequence[MetaRow]) -> list[int]:
-    """The positions among ``task_rows`` of a knowledge-base task's portfolio trials with a
-    test score, one per pipeline, in portfolio order (pipelines 0 and 1 are the ``plain``
-    and ``hinton`` presets)."""
-    seen: dict[int, int] = {}
-    for position, row in enumerate(task_rows):
-        if row.portfolio is not None and row.test is not None:
-            seen.setdefault(int(row.portfolio), position)
-    return [seen[i] for i in sorted(seen)]
 
 
 def level_outcomes(tasks: dict[str, list[MetaRow]], fitted: Fitted,
@@ -61,7 +56,8 @@ def level_outcomes(tasks: dict[str, list[MetaRow]], fitted: Fitted,
         score, and the share of tasks where distillation was said to help.
     """
     in_bag = fitted.in_bag
-    usable = {task: _portfolio(rows) for task, rows in tasks.items() if task.startswith("kb:")}
+    usable = {task: [p for _, p in sorted(portfolio_positions(rows).items())]
+              for task, rows in tasks.items() if task.startswith("kb:")}
     usable = {task: positions for task, positions in usable.items()
               if [tasks[task][p].portfolio for p in positions[:2]] == [0, 1]
               and (~in_bag[dataset_of(task)]).sum() >= MIN_GROUPS}
