@@ -8,6 +8,7 @@ import pytest
 
 from autodistill.meta.model import BOOTSTRAP_GROUPS
 from autodistill.meta.ranking import default_candidates, rank_candidates
+from autodistill.meta.recommender import _verdict
 from autodistill.training.pipeline import PRESETS, Pipeline
 
 PLAIN = Pipeline.from_dict(PRESETS["plain"]).to_dict()
@@ -109,4 +110,20 @@ def test_the_models_verdict_level_decides_how_sure_it_must_be():
     assert ranking.distillation_helps is True and ranking.order[0] == 4
     assert ranking.level == 40.0
     groups = np.linspace(-0.03, 0.03, BOOTSTRAP_GROUPS) + 0.01
-    assert ranking.versus_plain[2:] == pytest.approx(tuple(np.percentile(groups, [40, 60])))
+    assert ranking.versus_plain[2:] == pytest.approx(
+        tuple(np.percentile(groups, [40, 60], method="median_unbiased")))
+
+
+def test_with_no_teacherless_candidate_the_gain_over_plain_tuned_decides_at_the_models_level():
+    # hinton is predicted +0.01 over plain_tuned, its groups spread +-0.03 around that
+    candidates = [SOFT_CE, HINTON]
+    model = _Model([-0.02, 0.01], noisy=[1], spread=0.03)
+    ranking = rank_candidates(model, {}, 0.9, candidates)
+    assert ranking.distillation_helps is False
+    model.verdict_level = 40.0
+    ranking = rank_candidates(model, {}, 0.9, candidates)
+    assert ranking.distillation_helps is True and ranking.versus_tuned[0] == 1
+    groups = np.linspace(-0.03, 0.03, BOOTSTRAP_GROUPS) + 0.01
+    assert ranking.versus_tuned[2:] == pytest.approx(
+        tuple(np.percentile(groups, [40, 60], method="median_unbiased")))
+    assert "its 40th to 60th percentile" in _verdict(ranking)

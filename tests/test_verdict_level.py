@@ -112,3 +112,18 @@ def test_a_stored_model_keeps_its_level(fresh_home, monkeypatch):
     monkeypatch.setattr(fitting, "_fit", lambda *a, **k: pytest.fail("refitted"))
     again = fitting.fit_meta_model(rows, n_trees=40)
     assert again.verdict_level == fitted.verdict_level
+
+
+@pytest.mark.parametrize("level", [10.0, 20.0, 30.0])
+def test_a_level_means_the_same_caution_over_few_groups_as_over_all(level):
+    # The level is chosen on a training task's ~7 out-of-bag groups and applied on all 20:
+    # read off normal draws, the percentile must sit at the level's quantile (in the
+    # median case) for both counts, or the chosen caution is not the one applied.
+    from statistics import NormalDist
+
+    rng = np.random.default_rng(0)
+    for groups in (7, BOOTSTRAP_GROUPS):
+        values = rng.standard_normal((20_000, groups))
+        quantile = np.median([NormalDist().cdf(v) for v in
+                              meta_model.group_percentile(values, level, axis=1)])
+        assert quantile == pytest.approx(level / 100, abs=0.015), groups

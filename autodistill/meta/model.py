@@ -60,7 +60,7 @@ from autodistill.meta.features import META_FEATURES
 from autodistill.meta.forest import Forest
 
 __all__ = ["BOOTSTRAP_GROUPS", "Fitted", "MetaRow", "MetaModel", "dataset_of",
-           "group_by_task", "group_means", "group_size",
+           "group_by_task", "group_means", "group_percentile", "group_size",
            "is_teacherless", "meta_vector", "portfolio_positions", "summarise_trees", "task_outcomes", "task_reference"]
 
 
@@ -228,15 +228,29 @@ def group_means(per_tree: np.ndarray) -> np.ndarray:
         -1, size, *per_tree.shape[1:]).mean(1)
 
 
+def group_percentile(values: np.ndarray, levels: Any, axis: int = 0) -> np.ndarray:
+    """The ``levels``-th percentiles of ``values`` over bootstrap groups (along ``axis``),
+    estimated median-unbiased (Hyndman and Fan's type 8).
+
+    Why not numpy's default (linear interpolation): its 10th percentile of 7 normal values
+    sits, in the median case, at the 16th percentile of their distribution, of 20 values
+    at the 13th, so the same level would mean less caution where fewer groups are read
+    (the verdict level is chosen on about 7 out-of-bag groups and applied on all 20).
+    Type 8 sits at the 10th for both: the level means the same for any number of groups
+    from about 7 on."""
+    return np.percentile(values, levels, axis=axis, method="median_unbiased")
+
+
 def summarise_trees(per_tree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-tree predictions ``[trees, n]`` as their mean ``[n]`` and the [lo, hi] interval
-    ``[n, 2]``: the 10th and 90th percentiles of the bootstrap groups' means.
+    ``[n, 2]``: the 10th and 90th percentiles of the bootstrap groups' means
+    (:func:`group_percentile`).
 
     That is the interval of the *expected* value (which datasets the knowledge base
     happens to hold being the uncertainty), not of one run's outcome: single trees spread
     as widely as the noisy test splits they were fitted on, which says nothing about
     whether a pipeline is better on average."""
-    lo, hi = np.percentile(group_means(per_tree), [10, 90], axis=0)
+    lo, hi = group_percentile(group_means(per_tree), [10, 90])
     return per_tree.mean(0), np.stack([lo, hi], axis=1)
 
 

@@ -23,7 +23,9 @@ difference (the 10th percentile of the groups' mean differences above 0).
 3. The rest follow by predicted score.
 
 Without a default among the candidates (a database of the user's own studies only), the
-highest predicted candidate of its kind stands in for it.
+highest predicted candidate of its kind stands in for it. Without any teacherless
+candidate, distillation helps when a teacher candidate's predicted gain over plain_tuned
+is above 0 at the verdict's level.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from autodistill.meta.candidates import pipeline_key
-from autodistill.meta.model import MetaModel, group_means, summarise_trees
+from autodistill.meta.model import MetaModel, group_means, group_percentile, summarise_trees
 from autodistill.training.pipeline import Pipeline
 
 __all__ = ["DEFAULT_LEVEL", "FirstPick", "LEAVE_DEFAULT_LEVEL", "Ranking", "VERDICT_LEVELS",
@@ -70,6 +72,10 @@ class Ranking:
             teacherless candidate.
         level: The verdict's level: the percentile of the paired difference that must
             be above 0 for distillation to help (chosen when the model was fitted).
+        versus_tuned: Without a teacherless candidate, ``(index, gain, lo, hi)``: the
+            teacher candidate with the highest ``level``-th percentile of its predicted
+            gain over plain_tuned, that gain and its ``level``-th to ``100 - level``-th
+            percentile (distillation helps when that percentile is above 0); else None.
     """
 
     order: list[int]
@@ -82,6 +88,7 @@ class Ranking:
     plain: int | None
     versus_plain: tuple[int, float, float, float] | None = None
     level: float = DEFAULT_LEVEL
+    versus_tuned: tuple[int, float, float, float] | None = None
 
 
 def default_candidates(candidates: Sequence[dict[str, Any]]) -> list[int]:
@@ -98,7 +105,7 @@ def _lower(groups: np.ndarray, others: list[int], base: int, levels: Any) -> np.
     """The ``levels``-th percentiles (one level: ``[len(others)]``; several: ``[levels,
     len(others)]``), over the bootstrap groups, of each of ``others``' gain minus
     ``base``'s (``groups``: the groups' mean predictions ``[groups, n]``)."""
-    return np.percentile(groups[:, others] - groups[:, [base]], levels, axis=0)
+    return group_percentile(groups[:, others] - groups[:, [base]], levels)
 
 
 def _safe_choice(groups: np.ndarray, default: int | None, pool: list[int]) -> int:
@@ -191,14 +198,22 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
     versus = None
     if decided.versus is not None:
         difference = groups[:, decided.versus] - groups[:, decided.plain]
-        lo, hi = np.percentile(difference, [level, 100 - level])
+        lo, hi = group_percentile(difference, [level, 100 - level])
         versus = (decided.versus, float(per_tree[:, decided.versus].mean()
                                         - per_tree[:, decided.plain].mean()),
                   float(lo), float(hi))
-    helps = decided.helps
-    if helps is None:  # nothing to compare with: the interval against plain_tuned decides
-        helps = any(uses[i] and gain_intervals[i, 0] > 0 for i in range(len(candidates)))
+    helps = bool(decided.helps)
+    versus_tuned = None
+    teachers = [i for i in range(len(candidates)) if uses[i]]
+    if decided.helps is None and teachers:
+        # no teacherless candidate to compare with: the gain over plain_tuned decides, at
+        # the same level
+        lower = group_percentile(groups[:, teachers], level)
+        best = teachers[int(np.argmax(lower))]
+        lo, hi = group_percentile(groups[:, best], [level, 100 - level])
+        versus_tuned = (best, float(per_tree[:, best].mean()), float(lo), float(hi))
+        helps = bool(lower.max() > 0)
     if decided.first is not None:
         order = [decided.first, *(i for i in order if i != decided.first)]
     return Ranking(order, scores, intervals, gains, gain_intervals, uses, helps,
-                   decided.plain, versus, level)
+                   decided.plain, versus, level, versus_tuned)

@@ -241,13 +241,12 @@ def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
                 f"{_scale(metric)} on unseen rows over the plain pipeline "
                 f"(its {ranking.level:.0f}th to {100 - ranking.level:.0f}th percentile: "
                 f"{lo:+.3f} to {hi:+.3f})")
-    if ranking.distillation_helps:
-        best = max((i for i, used in enumerate(ranking.uses_teacher) if used),
-                   key=lambda i: ranking.gain_intervals[i, 0])
-        lo, hi = ranking.gain_intervals[best]
-        return (f"distillation is predicted to help: up to {ranking.gains[best]:+.3f} "
+    if ranking.distillation_helps and ranking.versus_tuned is not None:
+        _, gain, lo, hi = ranking.versus_tuned
+        return (f"distillation is predicted to help: up to {gain:+.3f} "
                 f"{_scale(metric)} on unseen rows over a tuned student without a teacher "
-                f"(interval {lo:+.3f} to {hi:+.3f})")
+                f"(its {ranking.level:.0f}th to {100 - ranking.level:.0f}th percentile: "
+                f"{lo:+.3f} to {hi:+.3f})")
     return ("distillation is not predicted to help here: no pipeline that uses the teacher "
             f"beats the plain pipeline at the {ranking.level:.0f}th percentile of its predicted "
             "gain; train the plain pipeline (ranked first) or tune its settings with "
