@@ -270,6 +270,8 @@ def test_a_knowledge_base_trial_is_proposed_with_the_settings_its_space_leaves_t
 
 @pytest.mark.slow
 def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
+    from autodistill.meta.evaluation import describe_verdict_check
+
     # Whatever they are: the evaluation is reported, not asserted to flatter the product.
     done = run_cli("meta", "evaluate", "--storage", f"sqlite:///{tmp_path / 'e.db'}", "--json")
     assert done.returncode == 0, done.stderr
@@ -309,6 +311,8 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
             "the held-out tasks") in readme
     assert f"(median gain {methods['plain']['median_gain_over_plain_tuned']:+.4f})" in readme
     flat = " ".join(studies.split())
+    # whether the verdict tells the tasks apart, as the command prints it
+    assert describe_verdict_check(report["verdict_check"]) in flat
     # the verdict's level each held-out fit chose, as studies/README.md lists them
     for level, count in report["verdict_levels"].items():
         assert re.search(rf"\b{level}th on {count}\b", flat), (level, count)

@@ -127,3 +127,30 @@ def test_a_level_means_the_same_caution_over_few_groups_as_over_all(level):
         quantile = np.median([NormalDist().cdf(v) for v in
                               meta_model.group_percentile(values, level, axis=1)])
         assert quantile == pytest.approx(level / 100, abs=0.015), groups
+
+
+def test_the_evaluation_says_whether_the_verdict_tells_the_tasks_apart():
+    from autodistill.meta.evaluation import describe_verdict_check, verdict_check
+
+    def task(helps, plain, hinton, pick):
+        return {"distillation_helps": helps,
+                "test": {"plain": plain, "hinton": hinton, "recommender": pick}}
+
+    # a verdict with skill: hinton ahead where it says yes, behind where it says no
+    per_task = [task(True, 0.80, 0.82, 0.82), task(True, 0.70, 0.70, 0.71),
+                task(False, 0.90, 0.88, 0.90)]
+    check = verdict_check(per_task)
+    assert check["helps"] == {"tasks": 2, "hinton_at_least_plain": 1.0,
+                              "hinton_gain_over_plain": 0.01, "pick_at_least_plain": 1.0,
+                              "pick_gain_over_plain": 0.015}
+    assert check["does_not_help"]["hinton_at_least_plain"] == 0.0
+    assert check["does_not_help"]["hinton_gain_over_plain"] == pytest.approx(-0.02)
+    line = describe_verdict_check(check)
+    assert "helps (2 tasks), hinton is at least as good as plain on 100.0%" in line
+    assert "where it says not (1), on 0.0% (-0.0200)" in line
+    # log loss: lower is better, so hinton's lower loss is a gain
+    check = verdict_check([task(True, 0.5, 0.4, 0.4), task(False, 0.5, 0.6, 0.5)], "log_loss")
+    assert check["helps"]["hinton_gain_over_plain"] == pytest.approx(0.1)
+    assert check["does_not_help"]["hinton_at_least_plain"] == 0.0
+    # a verdict that always says yes has nothing to compare
+    assert describe_verdict_check(verdict_check(per_task[:2])) is None

@@ -243,6 +243,7 @@ def render_evaluation(report: dict[str, Any]) -> None:
     from rich.console import Console
 
     from autodistill.cli.tables import Table
+    from autodistill.meta.evaluation import describe_verdict_check
 
     console = Console()
     held_out = "real-table " if report.get("held_out") == "real tables" else ""
@@ -267,10 +268,13 @@ def render_evaluation(report: dict[str, Any]) -> None:
                   + ("" if not levels else "; verdict level chosen out of bag (percentile: "
                      "tasks): " + ", ".join(f"{k}: {v}" for k, v in levels.items()))
                   + ".")
+    line = describe_verdict_check(report.get("verdict_check", {}))
+    if line:
+        console.print(line)
     at_least = report["methods"]["recommender"].get("at_least_as_good", {})
     if at_least:
         console.print("The recommender's top-1 is at least as good as " + ", ".join(
-            f"{other} on {share:.0%}" for other, share in at_least.items()) + " of the tasks.")
+            f"{other} on {share:.1%}" for other, share in at_least.items()) + " of the tasks.")
     for teacher, methods in report.get("by_teacher", {}).items():
         mine, tuned = methods["recommender"], methods.get("plain_tuned")
         console.print(
