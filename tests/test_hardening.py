@@ -441,6 +441,9 @@ def test_a_teacher_at_chance_level_warns(tmp_path: Path, caplog) -> None:
     with caplog.at_level("WARNING"):
         get_teacher("auto", dataset, device=torch.device("cpu"))
     assert "no better than chance" in caplog.text and "200 classes" in caplog.text
+    # one warning, about the teacher asked for, not also about the ensemble's gbdt part
+    assert caplog.text.count("no better than chance") == 1
+    assert "teacher 'auto" in caplog.text and "teacher 'gbdt'" not in caplog.text
 
 
 class _NaNTeacher(torch.nn.Module):

@@ -283,12 +283,12 @@ def test_recommend_says_distillation_helps_when_it_is_predicted_to(iris_task, tm
     assert doc["verdict"].startswith("distillation is predicted to help")
     versus = doc["teacher_vs_plain"]
     assert versus["interval"][0] > 0 and versus["gain"] > 0
-    assert f"{versus['gain']:+.3f}" in doc["verdict"]
+    assert f"{versus['gain']:+.4f}" in doc["verdict"]
     # the interval shown is the one the verdict was decided at
     level = versus["verdict_level"]
     assert level == doc["model"]["verdict_level"]
     assert (f"its {level:.0f}th to {100 - level:.0f}th percentile: "
-            f"{versus['interval'][0]:+.3f}") in doc["verdict"]
+            f"{versus['interval'][0]:+.4f}") in doc["verdict"]
     assert doc["recommendations"][0]["uses_teacher"]
     scores = [r["predicted_score"] for r in doc["recommendations"]]
     assert scores[1:] == sorted(scores[1:], reverse=True)  # the rule's pick, then by score

@@ -99,7 +99,7 @@ def _encode_labels(labels: np.ndarray, where: str, column: str) -> tuple[np.ndar
     series = pd.Series(labels)
     missing = int(series.isna().sum())
     if missing:
-        verb = "row has" if missing == 1 else "rows have"
+        verb = "rows has" if missing == 1 else "rows have"
         raise DataError(f"{where}: {missing} of {len(series)} {verb} no value in target "
                         f"column '{column}'; drop those rows or fill them in")
     if pd.api.types.is_bool_dtype(series):

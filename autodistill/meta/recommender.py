@@ -237,16 +237,16 @@ def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
     """One line: whether distillation is predicted to help, and by how much."""
     if ranking.distillation_helps and ranking.versus_plain is not None:
         _, gain, lo, hi = ranking.versus_plain
-        return (f"distillation is predicted to help: the first pipeline gains {gain:+.3f} "
+        return (f"distillation is predicted to help: the first pipeline gains {gain:+.4f} "
                 f"{_scale(metric)} on unseen rows over the plain pipeline "
                 f"(its {ranking.level:.0f}th to {100 - ranking.level:.0f}th percentile: "
-                f"{lo:+.3f} to {hi:+.3f})")
+                f"{lo:+.4f} to {hi:+.4f})")
     if ranking.distillation_helps and ranking.versus_tuned is not None:
         _, gain, lo, hi = ranking.versus_tuned
-        return (f"distillation is predicted to help: up to {gain:+.3f} "
+        return (f"distillation is predicted to help: up to {gain:+.4f} "
                 f"{_scale(metric)} on unseen rows over a tuned student without a teacher "
                 f"(its {ranking.level:.0f}th to {100 - ranking.level:.0f}th percentile: "
-                f"{lo:+.3f} to {hi:+.3f})")
+                f"{lo:+.4f} to {hi:+.4f})")
     return ("distillation is not predicted to help here: no pipeline that uses the teacher "
             f"beats the plain pipeline at the {ranking.level:.0f}th percentile of its predicted "
             "gain; train the plain pipeline (ranked first) or tune its settings with "

@@ -63,9 +63,9 @@ AUTO_CONFIG: dict[str, Any] = {
     "kind": "mlp", "hidden": [256, 256], "lr": 1e-3, "weight_decay": 1e-4,
     "batch_size": 128, "max_epochs": 200, "patience": 15, "version": 2,
 }
-#: What ``auto`` adds to its MLP: the mean of its class probabilities and the ``gbdt``
-#: teacher's (benchmarks/bench_teachers.py: on 20 real tables the mean test accuracy went
-#: from 0.726 to 0.735 and the validation log-loss from 0.629 to 0.594).
+#: What ``auto`` adds to its MLP (``""``: nothing): the mean of its class probabilities and
+#: the ``gbdt`` teacher's (benchmarks/bench_teachers.py: on 20 real tables the mean test
+#: accuracy went from 0.726 to 0.735 and the validation log-loss from 0.629 to 0.594).
 AUTO_ENSEMBLE = "gbdt"
 _FORMS = ("'auto', 'gbdt', a TorchScript file PATH.pt, sklearn:PATH (skops), onnx:PATH or "
           "outputs:PATH (.csv/.npy)")
@@ -121,17 +121,14 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
         if memo_key in _MEMO:
             return TeacherOutputs(**{**_MEMO[memo_key].__dict__, "seconds": 0.0,
                                      "from_cache": True})
-        outputs = ensemble(mlp, get_teacher(AUTO_ENSEMBLE, dataset, device=device, seed=seed),
-                           dataset, teacher_name(config, "auto"))
+        # not get_teacher("gbdt"): a part at chance is not the teacher the user asked for,
+        # whose own warning follows
+        outputs = ensemble(mlp, _gbdt_teacher(dataset, device, seed), dataset,
+                           teacher_name(config, "auto"))
         _MEMO[memo_key] = outputs
         return _warn_if_chance(outputs, dataset)
     if text.lower() == "gbdt":
-        from autodistill.training.gbdt_teacher import GBDT_CONFIG, load_gbdt, train_gbdt
-
-        config = {**GBDT_CONFIG, "seed": int(seed)}
-        outputs = _cached(_cache_key(dataset, config), device,
-                          lambda: train_gbdt(dataset, config), load_gbdt(dataset, config), "gbdt")
-        return _warn_if_chance(outputs, dataset)
+        return _warn_if_chance(_gbdt_teacher(dataset, device, seed), dataset)
     from autodistill.training import user_teachers
 
     if text.split(":", 1)[0].lower() in user_teachers.KINDS:
@@ -156,6 +153,15 @@ def get_teacher(spec: str, dataset: Dataset, *, device: torch.device | None = No
     if path.is_file():
         raise TeacherError(f"--teacher '{text}': it is {user_teachers.describe_file(path)}")
     raise TeacherError(f"--teacher '{text}': unknown teacher; pass {_FORMS}")
+
+
+def _gbdt_teacher(dataset: Dataset, device: torch.device, seed: int) -> TeacherOutputs:
+    """The ``gbdt`` teacher's outputs, trained or read from the cache (without a warning)."""
+    from autodistill.training.gbdt_teacher import GBDT_CONFIG, load_gbdt, train_gbdt
+
+    config = {**GBDT_CONFIG, "seed": int(seed)}
+    return _cached(_cache_key(dataset, config), device,
+                   lambda: train_gbdt(dataset, config), load_gbdt(dataset, config), "gbdt")
 
 
 def _warn_if_chance(outputs: TeacherOutputs, dataset: Dataset) -> TeacherOutputs:
