@@ -127,3 +127,22 @@ def test_with_no_teacherless_candidate_the_gain_over_plain_tuned_decides_at_the_
     assert ranking.versus_tuned[2:] == pytest.approx(
         tuple(np.percentile(groups, [40, 60], method="median_unbiased")))
     assert "its 40th to 60th percentile" in _verdict(ranking)
+
+
+def test_the_verdict_says_when_its_out_of_bag_replay_did_not_tell_tables_apart():
+    ranking = _rank(_Model([0.0, 0.0, 0.0, 0.03, -0.01]))
+    assert ranking.distillation_helps is True
+
+    def check(yes_gain, no_gain):
+        return {"helps": {"tasks": 150, "hinton_gain_over_plain": yes_gain},
+                "does_not_help": {"tasks": 50, "hinton_gain_over_plain": no_gain}}
+
+    blind = _verdict(ranking, "accuracy", check(0.0031, 0.0072))
+    assert blind.startswith("distillation is predicted to help")
+    assert ("this verdict did not tell them apart: hinton gained +0.0031 over plain where it "
+            "said yes and +0.0072 where it said no") in blind
+    assert "\n" not in blind
+    for told in (check(0.0072, 0.0031), None,
+                 {"helps": {"tasks": 200, "hinton_gain_over_plain": 0.004},
+                  "does_not_help": {"tasks": 0}}):
+        assert "tell them apart" not in _verdict(ranking, "accuracy", told)

@@ -270,7 +270,7 @@ def test_a_knowledge_base_trial_is_proposed_with_the_settings_its_space_leaves_t
 
 @pytest.mark.slow
 def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
-    from autodistill.meta.evaluation import describe_verdict_check
+    from autodistill.meta.verdict_level import describe_verdict_check
 
     # Whatever they are: the evaluation is reported, not asserted to flatter the product.
     done = run_cli("meta", "evaluate", "--storage", f"sqlite:///{tmp_path / 'e.db'}", "--json")
@@ -313,6 +313,19 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
     flat = " ".join(studies.split())
     # whether the verdict tells the tasks apart, as the command prints it
     assert describe_verdict_check(report["verdict_check"]) in flat
+    # and what the model recommend uses measured of its verdict out of bag
+    done = run_cli("recommend", "builtin:iris", "--top", "1", "--json",
+                   "--storage", f"sqlite:///{tmp_path / 'e.db'}")
+    assert done.returncode == 0, done.stderr
+    check = json.loads(done.stdout)["model"]["verdict_check"]
+    yes, no = check["helps"], check["does_not_help"]
+    assert (f"said yes ({yes['tasks']} tables), `hinton` was at least as good as `plain` on "
+            f"{100 * yes['hinton_at_least_plain']:.1f}% and gained "
+            f"{yes['hinton_gain_over_plain']:+.4f} on average; where it said no "
+            f"({no['tasks']}), on {100 * no['hinton_at_least_plain']:.1f}%, gaining "
+            f"{no['hinton_gain_over_plain']:+.4f}") in flat
+    assert (f"hinton gained {yes['hinton_gain_over_plain']:+.4f} over plain where it said yes "
+            f"and {no['hinton_gain_over_plain']:+.4f} where it said no") in flat
     # the verdict's level each held-out fit chose, as studies/README.md lists them
     for level, count in report["verdict_levels"].items():
         assert re.search(rf"\b{level}th on {count}\b", flat), (level, count)

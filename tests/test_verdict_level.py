@@ -10,7 +10,13 @@ from autodistill.meta import fitting
 from autodistill.meta import model as meta_model
 from autodistill.meta.model import BOOTSTRAP_GROUPS, Fitted, MetaRow
 from autodistill.meta.ranking import DEFAULT_LEVEL, VERDICT_LEVELS
-from autodistill.meta.verdict_level import MIN_TASKS, choose_verdict_level, level_outcomes
+from autodistill.meta.verdict_level import (
+    MIN_TASKS,
+    choose_verdict,
+    choose_verdict_level,
+    level_outcomes,
+    tells_apart,
+)
 from autodistill.training.pipeline import PRESETS, Pipeline
 
 PLAIN = Pipeline.from_dict(PRESETS["plain"]).to_dict()
@@ -112,6 +118,7 @@ def test_a_stored_model_keeps_its_level(fresh_home, monkeypatch):
     monkeypatch.setattr(fitting, "_fit", lambda *a, **k: pytest.fail("refitted"))
     again = fitting.fit_meta_model(rows, n_trees=40)
     assert again.verdict_level == fitted.verdict_level
+    assert again.verdict_check == fitted.verdict_check is not None
 
 
 @pytest.mark.parametrize("level", [10.0, 20.0, 30.0])
@@ -130,7 +137,7 @@ def test_a_level_means_the_same_caution_over_few_groups_as_over_all(level):
 
 
 def test_the_evaluation_says_whether_the_verdict_tells_the_tasks_apart():
-    from autodistill.meta.evaluation import describe_verdict_check, verdict_check
+    from autodistill.meta.verdict_level import describe_verdict_check, verdict_check
 
     def task(helps, plain, hinton, pick):
         return {"distillation_helps": helps,
@@ -154,3 +161,28 @@ def test_the_evaluation_says_whether_the_verdict_tells_the_tasks_apart():
     assert check["does_not_help"]["hinton_at_least_plain"] == 0.0
     # a verdict that always says yes has nothing to compare
     assert describe_verdict_check(verdict_check(per_task[:2])) is None
+
+
+@pytest.mark.parametrize("skill", [True, False])
+def test_the_model_keeps_how_its_verdict_did_out_of_bag(skill):
+    # hinton was better on test on the first six tables, plain on the other six; the model
+    # predicts hinton +0.05 where it was better (skill) or where it was worse (none)
+    tasks = _tasks(MIN_TASKS + 2, hinton_test=0.85)
+    for i, task in enumerate(tasks):
+        if i >= 6:
+            tasks[task][1] = meta_model.MetaRow(task, {"n_rows": 100.0 + i}, HINTON, 0.8,
+                                                0.75, 0.9, portfolio=1)
+    in_bag = {meta_model.dataset_of(t): np.arange(BOOTSTRAP_GROUPS) % 2 == 0 for t in tasks}
+
+    def predict(group, row):
+        task, candidate = divmod(row, 2)
+        return 0.0 if candidate == 0 else (0.05 if (task < 6) == skill else -0.05)
+
+    level, check = choose_verdict(tasks, _fitted(tasks, predict, in_bag))
+    said_yes, said_no = check["helps"], check["does_not_help"]
+    assert said_yes["tasks"] == said_no["tasks"] == 6
+    assert said_yes["hinton_gain_over_plain"] == pytest.approx(0.05 if skill else -0.05)
+    assert said_no["hinton_gain_over_plain"] == pytest.approx(-0.05 if skill else 0.05)
+    assert tells_apart(check) is skill
+    too_few = _tasks(MIN_TASKS - 1, hinton_test=0.85)
+    assert choose_verdict(too_few, _fitted(too_few, predict, in_bag)) == (DEFAULT_LEVEL, None)

@@ -243,7 +243,7 @@ def render_evaluation(report: dict[str, Any]) -> None:
     from rich.console import Console
 
     from autodistill.cli.tables import Table
-    from autodistill.meta.evaluation import describe_verdict_check
+    from autodistill.meta.verdict_level import describe_verdict_check
 
     console = Console()
     held_out = "real-table " if report.get("held_out") == "real tables" else ""

@@ -40,11 +40,12 @@ from autodistill.meta.model import (
 from autodistill.meta.ranking import rank_candidates
 from autodistill.meta.recommender import nearest_tasks
 from autodistill.meta.scores import from_score, plain_for_metric, require_evidence
+from autodistill.meta.verdict_level import verdict_check
 from autodistill.metrics import get_metric
 from autodistill.store import storage as store
 
-__all__ = ["METHODS", "describe_verdict_check", "distillation_vs_plain_tuned",
-           "evaluate_recommender", "evaluate_rows", "teacher_vs_plain_tuned", "verdict_check"]
+__all__ = ["METHODS", "distillation_vs_plain_tuned", "evaluate_recommender", "evaluate_rows",
+           "teacher_vs_plain_tuned"]
 
 #: The methods compared, recommender first (``plain_tuned`` only when the tasks have one).
 METHODS = ("recommender", "plain_tuned", "plain", "hinton", "single_best", "nearest_task")
@@ -179,7 +180,7 @@ def _methods_report(per_task: list[dict[str, Any]], methods_used: list[str],
     "win_rate": {other: rate}, "at_least_as_good": {other: share}}}, "by_teacher": the
     same per teacher (when task keys name one), "distillation_helps": share of tasks,
     "verdict_levels": {level: tasks} (the level each held-out fit chose), "verdict_check":
-    :func:`verdict_check`, "per_task": [...]}``; in a win rate a win counts 1 and a tie 0.5; ``at_least_as_good`` is the share
+    :func:`~autodistill.meta.verdict_level.verdict_check`, "per_task": [...]}``; in a win rate a win counts 1 and a tie 0.5; ``at_least_as_good`` is the share
     of tasks where the method's test score is no worse than the other's."""
     teachers = sorted({t["teacher"] for t in per_task if t["teacher"] is not None})
     helps = float(np.mean([t["distillation_helps"] for t in per_task]))
@@ -191,40 +192,6 @@ def _methods_report(per_task: list[dict[str, Any]], methods_used: list[str],
                            for teacher in teachers},
             "distillation_helps": round(helps, 4),
             "verdict_check": verdict_check(per_task, metric), "per_task": per_task}
-
-
-def verdict_check(per_task: list[dict[str, Any]], metric: str = "accuracy") -> dict[str, Any]:
-    """Whether the verdict tells the tasks apart: over the held-out tasks where it said
-    distillation helps and those where it said not, how often ``hinton`` was at least as
-    good as ``plain`` on test, ``hinton``'s mean gain over ``plain``, and the same for the
-    recommender's pick. A verdict with skill finds ``hinton`` ahead more often where it
-    says yes; one without finds the same share on both sides."""
-    sign = 1.0 if get_metric(metric).maximize else -1.0
-    check = {}
-    for side, said in (("helps", True), ("does_not_help", False)):
-        tasks = [t for t in per_task if t["distillation_helps"] == said]
-        test = {m: sign * np.asarray([t["test"][m] for t in tasks])
-                for m in ("plain", "hinton", "recommender")}
-        check[side] = {"tasks": len(tasks)} | ({} if not tasks else {
-            "hinton_at_least_plain": round(float(np.mean(test["hinton"] >= test["plain"])), 4),
-            "hinton_gain_over_plain": round(float(np.mean(test["hinton"] - test["plain"])), 5),
-            "pick_at_least_plain": round(float(np.mean(test["recommender"] >= test["plain"])), 4),
-            "pick_gain_over_plain": round(float(np.mean(test["recommender"] - test["plain"])), 5),
-        })
-    return check
-
-
-def describe_verdict_check(check: dict[str, Any]) -> str | None:
-    """:func:`verdict_check` in one sentence (None unless the verdict said both yes and no)."""
-    if not all(check.get(side, {}).get("tasks") for side in ("helps", "does_not_help")):
-        return None
-    yes, no = check["helps"], check["does_not_help"]
-    return (f"Where it says distillation helps ({yes['tasks']} tasks), hinton is at least as "
-            f"good as plain on {yes['hinton_at_least_plain']:.1%} (mean "
-            f"{yes['hinton_gain_over_plain']:+.4f}); where it says not ({no['tasks']}), on "
-            f"{no['hinton_at_least_plain']:.1%} ({no['hinton_gain_over_plain']:+.4f}). Its pick "
-            f"gains {yes['pick_gain_over_plain']:+.4f} over plain where it says yes (at least "
-            f"as good on {yes['pick_at_least_plain']:.1%}).")
 
 
 def _summarise(per_task: list[dict[str, Any]], methods_used: list[str],

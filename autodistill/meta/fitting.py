@@ -33,7 +33,7 @@ from autodistill.meta.model import (
     task_outcomes,
     task_reference,
 )
-from autodistill.meta.verdict_level import choose_verdict_level
+from autodistill.meta.verdict_level import choose_verdict
 from autodistill.paths import write_atomically
 
 __all__ = ["MODEL_FORMAT", "fit_meta_model", "rows_digest"]
@@ -55,7 +55,7 @@ _CACHE: dict[str, MetaModel] = {}
 
 
 #: Bumped when the stored arrays or the fitting change meaning.
-MODEL_FORMAT = 4
+MODEL_FORMAT = 5
 
 
 def _model_path(key: str) -> Any:
@@ -64,11 +64,11 @@ def _model_path(key: str) -> Any:
     return cache_dir() / "metamodel" / f"{key}.npz"
 
 
-def _load_stored(key: str) -> tuple[Forest, Forest, float] | None:
+def _load_stored(key: str) -> tuple[Forest, Forest, float, dict[str, Any] | None] | None:
     try:
         with np.load(_model_path(key), allow_pickle=False) as arrays:
             return (Forest.from_arrays(arrays, "task"), Forest.from_arrays(arrays, "rank"),
-                    float(arrays["verdict_level"]))
+                    float(arrays["verdict_level"]), json.loads(str(arrays["verdict_check"])))
     except FileNotFoundError:
         return None
     except Exception as exc:  # noqa: BLE001 - a damaged cache file is refitted, not fatal
@@ -76,12 +76,14 @@ def _load_stored(key: str) -> tuple[Forest, Forest, float] | None:
         return None
 
 
-def _store(key: str, task_model: Forest, rank_model: Forest, verdict_level: float) -> None:
+def _store(key: str, task_model: Forest, rank_model: Forest, verdict_level: float,
+           verdict_check: dict[str, Any] | None) -> None:
     try:
         path = _model_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {**task_model.arrays("task"), **rank_model.arrays("rank"),
-                  "verdict_level": np.asarray(verdict_level)}
+                  "verdict_level": np.asarray(verdict_level),
+                  "verdict_check": np.asarray(json.dumps(verdict_check))}
 
         def save(tmp: str) -> None:
             with open(tmp, "wb") as handle:  # a handle: numpy would append .npz to a name
@@ -118,13 +120,13 @@ def fit_meta_model(rows: Sequence[MetaRow], *, seed: int = 0, n_trees: int = 100
     stored = _load_stored(key) if keep else None
     if stored is None:
         fitted = _fit(tasks, encoder, seed, n_trees, standardise)
-        level = choose_verdict_level(tasks, fitted)
-        stored = fitted.task_model, fitted.rank_model, level
+        stored = fitted.task_model, fitted.rank_model, *choose_verdict(tasks, fitted)
         if keep:
             _store(key, *stored)
-    task_model, rank_model, level = stored
+    task_model, rank_model, level, check = stored
     model = MetaModel(encoder, task_model, rank_model, sum(len(r) for r in tasks.values()),
-                      len(tasks), standardise=standardise, verdict_level=level)
+                      len(tasks), standardise=standardise, verdict_level=level,
+                      verdict_check=check)
     _CACHE[key] = model
     return model
 

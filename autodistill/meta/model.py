@@ -144,7 +144,8 @@ class MetaModel:
 
     def __init__(self, encoder: PipelineEncoder, task_model: Forest, rank_model: Forest,
                  n_rows: int, n_tasks: int, standardise: bool = True,
-                 verdict_level: float = 10.0) -> None:
+                 verdict_level: float = 10.0,
+                 verdict_check: dict[str, Any] | None = None) -> None:
         self.encoder = encoder
         self.task_model = task_model
         self.rank_model = rank_model
@@ -155,6 +156,9 @@ class MetaModel:
         #: that must be above 0 for distillation to help (chosen on the training tasks,
         #: :mod:`autodistill.meta.verdict_level`).
         self.verdict_level = verdict_level
+        #: How the verdict did when replayed out of bag on the training tasks at that level
+        #: (:func:`~autodistill.meta.verdict_level.verdict_check`); None when too few.
+        self.verdict_check = verdict_check
 
     def predict_gain(self, meta_features: dict[str, float], pipelines: Sequence[dict[str, Any]],
                      n_train: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ from autodistill.meta.fitting import fit_meta_model
 from autodistill.meta.model import MetaModel, MetaRow, group_by_task
 from autodistill.meta.ranking import Ranking, rank_candidates
 from autodistill.meta.scores import from_score
+from autodistill.meta.verdict_level import tells_apart
 from autodistill.metrics import get_metric, majority_warning
 from autodistill.store import storage as store
 from autodistill.training.pipeline import Pipeline
@@ -193,7 +194,8 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
         "model": {"training_trials": model.n_rows, "training_tasks": model.n_tasks,
                   "candidates": len(candidates),
                   "target": f"gain over plain_tuned (test {_scale(metric)})",
-                  "verdict_level": model.verdict_level},
+                  "verdict_level": model.verdict_level,
+                  "verdict_check": model.verdict_check},
         "distillation_helps": ranking.distillation_helps,
         "teacher_vs_plain": None if ranking.versus_plain is None else {
             "pipeline": candidates[ranking.versus_plain[0]],
@@ -203,7 +205,7 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
         "plain_tuned_predicted_score": round(
             from_score(metric, model.reference_score(meta, teacher_valid)), 4),
         "plain": None if plain is None else {k: v for k, v in plain.items() if k != "rank"},
-        "verdict": _verdict(ranking, metric),
+        "verdict": _verdict(ranking, metric, model.verdict_check),
         "recommendations": recommendations,
     }
 
@@ -233,24 +235,35 @@ def _scale(metric: str) -> str:
     return "exp(-log_loss)" if metric == "log_loss" else metric
 
 
-def _verdict(ranking: Ranking, metric: str = "accuracy") -> str:
-    """One line: whether distillation is predicted to help, and by how much."""
+def _verdict(ranking: Ranking, metric: str = "accuracy",
+             check: dict[str, Any] | None = None) -> str:
+    """One line: whether distillation is predicted to help, and by how much; and, when the
+    model's out-of-bag replay (``check``: its ``verdict_check``) found that the verdict
+    does not tell tables apart, that too."""
     if ranking.distillation_helps and ranking.versus_plain is not None:
         _, gain, lo, hi = ranking.versus_plain
-        return (f"distillation is predicted to help: the first pipeline gains {gain:+.4f} "
+        said = (f"distillation is predicted to help: the first pipeline gains {gain:+.4f} "
                 f"{_scale(metric)} on unseen rows over the plain pipeline "
                 f"(its {ranking.level:.0f}th to {100 - ranking.level:.0f}th percentile: "
                 f"{lo:+.4f} to {hi:+.4f})")
-    if ranking.distillation_helps and ranking.versus_tuned is not None:
+    elif ranking.distillation_helps and ranking.versus_tuned is not None:
         _, gain, lo, hi = ranking.versus_tuned
-        return (f"distillation is predicted to help: up to {gain:+.4f} "
+        said = (f"distillation is predicted to help: up to {gain:+.4f} "
                 f"{_scale(metric)} on unseen rows over a tuned student without a teacher "
                 f"(its {ranking.level:.0f}th to {100 - ranking.level:.0f}th percentile: "
                 f"{lo:+.4f} to {hi:+.4f})")
-    return ("distillation is not predicted to help here: no pipeline that uses the teacher "
-            f"beats the plain pipeline at the {ranking.level:.0f}th percentile of its predicted "
-            "gain; train the plain pipeline (ranked first) or tune its settings with "
-            "`autodistill search DATA --space plain`")
+    else:
+        said = ("distillation is not predicted to help here: no pipeline that uses the "
+                f"teacher beats the plain pipeline at the {ranking.level:.0f}th percentile of "
+                "its predicted gain; train the plain pipeline (ranked first) or tune its "
+                "settings with `autodistill search DATA --space plain`")
+    if check is None or tells_apart(check) is not False:
+        return said
+    yes, no = check["helps"], check["does_not_help"]
+    return (f"{said}. But replayed on the knowledge base's own tables (out of bag), this "
+            f"verdict did not tell them apart: hinton gained "
+            f"{yes['hinton_gain_over_plain']:+.4f} over plain where it said yes and "
+            f"{no['hinton_gain_over_plain']:+.4f} where it said no")
 
 
 def recommend_pipelines(dataset: Any, teacher: Any, student: str, *, top: int = 5,

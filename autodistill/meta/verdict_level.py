@@ -33,9 +33,11 @@ from autodistill.meta.model import (
     portfolio_positions,
 )
 from autodistill.meta.ranking import DEFAULT_LEVEL, VERDICT_LEVELS, first_picks
+from autodistill.metrics import get_metric
 from autodistill.training.pipeline import Pipeline
 
-__all__ = ["MIN_TASKS", "choose_verdict_level", "level_outcomes"]
+__all__ = ["MIN_TASKS", "choose_verdict", "choose_verdict_level", "describe_verdict_check",
+           "level_outcomes", "tells_apart", "verdict_check"]
 
 #: Fewer training tasks with both presets than this, and the level stays the default.
 MIN_TASKS = 10
@@ -89,29 +91,86 @@ def level_outcomes(tasks: dict[str, list[MetaRow]], fitted: Fitted,
         tests = np.asarray([float(r.test) for r in trials])  # type: ignore[arg-type]
         cases.append((groups, order, uses, tests))
     picked: list[list[tuple[float, bool, bool, bool]]] = [[] for _ in levels]
+    records: list[list[dict[str, Any]]] = [[] for _ in levels]
     for groups, order, uses, tests in cases:
         for at, decided in enumerate(first_picks(groups, order, uses, [0, 1], levels)):
             first = order[0] if decided.first is None else decided.first
             picked[at].append((tests[first], tests[first] >= tests[0],
                                tests[first] >= tests[1], bool(decided.helps)))
-    report: dict[float, dict[str, float]] = {}
-    for level, picks in zip(levels, picked, strict=True):
+            records[at].append({"distillation_helps": bool(decided.helps), "test": {
+                "plain": tests[0], "hinton": tests[1], "recommender": tests[first]}})
+    report: dict[float, dict[str, Any]] = {}
+    for level, picks, said in zip(levels, picked, records, strict=True):
         values = np.asarray(picks, dtype=float)
         report[float(level)] = {"mean_test": float(values[:, 0].mean()),
                                 "at_least_plain": float(values[:, 1].mean()),
                                 "at_least_hinton": float(values[:, 2].mean()),
-                                "helps": float(values[:, 3].mean())}
+                                "helps": float(values[:, 3].mean()),
+                                "check": verdict_check(said)}
     return {"tasks": len(cases), "levels": report}
 
 
-def choose_verdict_level(tasks: dict[str, list[MetaRow]], fitted: Fitted) -> float:
-    """The verdict level of a model fitted on ``tasks`` (see the module docstring);
-    :data:`~autodistill.meta.ranking.DEFAULT_LEVEL` with fewer than :data:`MIN_TASKS`
-    tasks to choose on."""
+def choose_verdict(tasks: dict[str, list[MetaRow]], fitted: Fitted,
+                   ) -> tuple[float, dict[str, Any] | None]:
+    """The verdict level of a model fitted on ``tasks`` (see the module docstring) and
+    :func:`verdict_check` of the out-of-bag replay at that level: how far the verdict is
+    to be trusted. :data:`~autodistill.meta.ranking.DEFAULT_LEVEL` and None with fewer
+    than :data:`MIN_TASKS` tasks to choose on."""
     outcomes = level_outcomes(tasks, fitted)
     if outcomes["tasks"] < MIN_TASKS:
-        return DEFAULT_LEVEL
+        return DEFAULT_LEVEL, None
     levels = outcomes["levels"]
-    return max(levels, key=lambda level: (
+    level = max(levels, key=lambda level: (
         round(min(levels[level]["at_least_plain"], levels[level]["at_least_hinton"]), 9),
         round(levels[level]["mean_test"], 9), -level))
+    return level, levels[level]["check"]
+
+
+def choose_verdict_level(tasks: dict[str, list[MetaRow]], fitted: Fitted) -> float:
+    """:func:`choose_verdict`'s level."""
+    return choose_verdict(tasks, fitted)[0]
+
+
+def verdict_check(per_task: list[dict[str, Any]], metric: str = "accuracy") -> dict[str, Any]:
+    """Whether the verdict tells the tasks apart: over the tasks where it said distillation
+    helps and those where it said not, how often ``hinton`` was at least as good as
+    ``plain`` on test, ``hinton``'s mean gain over ``plain``, and the same for the pick
+    (``per_task``: ``{"distillation_helps", "test": {"plain", "hinton", "recommender"}}``,
+    scored by ``metric``). A verdict with skill finds ``hinton`` ahead more often, and by
+    more, where it says yes; one without finds the same on both sides."""
+    sign = 1.0 if get_metric(metric).maximize else -1.0
+    check = {}
+    for side, said in (("helps", True), ("does_not_help", False)):
+        tasks = [t for t in per_task if t["distillation_helps"] == said]
+        test = {m: sign * np.asarray([t["test"][m] for t in tasks])
+                for m in ("plain", "hinton", "recommender")}
+        check[side] = {"tasks": len(tasks)} | ({} if not tasks else {
+            "hinton_at_least_plain": round(float(np.mean(test["hinton"] >= test["plain"])), 4),
+            "hinton_gain_over_plain": round(float(np.mean(test["hinton"] - test["plain"])), 5),
+            "pick_at_least_plain": round(float(np.mean(test["recommender"] >= test["plain"])), 4),
+            "pick_gain_over_plain": round(float(np.mean(test["recommender"] - test["plain"])), 5),
+        })
+    return check
+
+
+def describe_verdict_check(check: dict[str, Any]) -> str | None:
+    """:func:`verdict_check` in one sentence (None unless the verdict said both yes and no)."""
+    if not all(check.get(side, {}).get("tasks") for side in ("helps", "does_not_help")):
+        return None
+    yes, no = check["helps"], check["does_not_help"]
+    return (f"Where it says distillation helps ({yes['tasks']} tasks), hinton is at least as "
+            f"good as plain on {yes['hinton_at_least_plain']:.1%} (mean "
+            f"{yes['hinton_gain_over_plain']:+.4f}); where it says not ({no['tasks']}), on "
+            f"{no['hinton_at_least_plain']:.1%} ({no['hinton_gain_over_plain']:+.4f}). Its pick "
+            f"gains {yes['pick_gain_over_plain']:+.4f} over plain where it says yes (at least "
+            f"as good on {yes['pick_at_least_plain']:.1%}).")
+
+
+def tells_apart(check: dict[str, Any]) -> bool | None:
+    """Whether, in ``check`` (:func:`verdict_check`), ``hinton`` gained more over ``plain``
+    where the verdict said yes than where it said no; None unless it said both."""
+    if not all(check.get(side, {}).get("tasks") for side in ("helps", "does_not_help")):
+        return None
+    return bool(check["helps"]["hinton_gain_over_plain"]
+                > check["does_not_help"]["hinton_gain_over_plain"])
+
