@@ -180,8 +180,9 @@ def _methods_report(per_task: list[dict[str, Any]], methods_used: list[str],
     "win_rate": {other: rate}, "at_least_as_good": {other: share}}}, "by_teacher": the
     same per teacher (when task keys name one), "distillation_helps": share of tasks,
     "verdict_levels": {level: tasks} (the level each held-out fit chose), "verdict_check":
-    :func:`~autodistill.meta.verdict_level.verdict_check`, "per_task": [...]}``; in a win rate a win counts 1 and a tie 0.5; ``at_least_as_good`` is the share
-    of tasks where the method's test score is no worse than the other's."""
+    :func:`~autodistill.meta.verdict_level.verdict_check`, "per_task": [...]}``; in a win
+    rate a win counts 1 and a tie 0.5; ``at_least_as_good`` is the share of tasks where the
+    method's test score is no worse than the other's."""
     teachers = sorted({t["teacher"] for t in per_task if t["teacher"] is not None})
     helps = float(np.mean([t["distillation_helps"] for t in per_task]))
     levels = Counter(t["verdict_level"] for t in per_task)

@@ -16,6 +16,11 @@ Out of bag: the forests are fitted as bootstrap groups over datasets, so each tr
 task is predicted only by the groups whose sample left its dataset out (about a third),
 as if it were a dataset the model had never seen. Nothing held out of the fit (a dataset
 ``meta evaluate`` holds out, a user's table) takes part in the choice.
+
+The same replay says how far to trust the verdict at the chosen level
+(:func:`verdict_check`, kept with the model): whether ``hinton`` beat ``plain`` more
+often, and by more, on the training tasks where the verdict said yes than where it said
+no. ``meta evaluate`` reports the same check on held-out tasks.
 """
 
 from __future__ import annotations
@@ -155,7 +160,7 @@ def verdict_check(per_task: list[dict[str, Any]], metric: str = "accuracy") -> d
 
 def describe_verdict_check(check: dict[str, Any]) -> str | None:
     """:func:`verdict_check` in one sentence (None unless the verdict said both yes and no)."""
-    if not all(check.get(side, {}).get("tasks") for side in ("helps", "does_not_help")):
+    if not _said_both(check):
         return None
     yes, no = check["helps"], check["does_not_help"]
     return (f"Where it says distillation helps ({yes['tasks']} tasks), hinton is at least as "
@@ -169,8 +174,12 @@ def describe_verdict_check(check: dict[str, Any]) -> str | None:
 def tells_apart(check: dict[str, Any]) -> bool | None:
     """Whether, in ``check`` (:func:`verdict_check`), ``hinton`` gained more over ``plain``
     where the verdict said yes than where it said no; None unless it said both."""
-    if not all(check.get(side, {}).get("tasks") for side in ("helps", "does_not_help")):
+    if not _said_both(check):
         return None
     return bool(check["helps"]["hinton_gain_over_plain"]
                 > check["does_not_help"]["hinton_gain_over_plain"])
 
+
+def _said_both(check: dict[str, Any]) -> bool:
+    """Whether the verdict said yes on some tasks of ``check`` and no on others."""
+    return all(check.get(side, {}).get("tasks") for side in ("helps", "does_not_help"))
