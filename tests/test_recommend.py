@@ -270,6 +270,7 @@ def test_a_knowledge_base_trial_is_proposed_with_the_settings_its_space_leaves_t
 
 @pytest.mark.slow
 def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
+    from autodistill.meta.teacher_margin import describe_hinton_by_margin
     from autodistill.meta.verdict_level import describe_verdict_check
 
     # Whatever they are: the evaluation is reported, not asserted to flatter the product.
@@ -311,8 +312,9 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
             "the held-out tasks") in readme
     assert f"(median gain {methods['plain']['median_gain_over_plain_tuned']:+.4f})" in readme
     flat = " ".join(studies.split())
-    # whether the verdict tells the tasks apart, as the command prints it
+    # whether the verdict tells the tasks apart, and where hinton gains, as printed
     assert describe_verdict_check(report["verdict_check"]) in flat
+    assert describe_hinton_by_margin(report["hinton_by_teacher_margin"]) in flat
     # and what the model recommend uses measured of its verdict out of bag
     done = run_cli("recommend", "builtin:iris", "--top", "1", "--json",
                    "--storage", f"sqlite:///{tmp_path / 'e.db'}")

@@ -243,6 +243,7 @@ def render_evaluation(report: dict[str, Any]) -> None:
     from rich.console import Console
 
     from autodistill.cli.tables import Table
+    from autodistill.meta.teacher_margin import describe_hinton_by_margin
     from autodistill.meta.verdict_level import describe_verdict_check
 
     console = Console()
@@ -286,6 +287,9 @@ def render_evaluation(report: dict[str, Any]) -> None:
     if "staged" in report:
         console.print(f"Staged build in {report['storage']}: {report['staged']['tasks_done']} "
                       f"of {report['staged']['tasks_total']} tasks done (a preview).")
+    margin_line = describe_hinton_by_margin(report.get("hinton_by_teacher_margin", {}))
+    if margin_line:
+        console.print(margin_line)
     for teacher, lead in report.get("teacher_vs_plain_tuned", {}).items():
         console.print(f"Teacher {teacher} against plain_tuned on validation: ahead on "
                       f"{lead['ahead_on_valid']} of {lead['tasks']} tasks, by 2 points or more "

@@ -61,6 +61,8 @@ _EXPORTS: dict[str, str] = {
     "PipelineEncoder": "encoding",
     "fit_meta_model": "fitting",
     "describe_verdict_check": "verdict_level",
+    "describe_hinton_by_margin": "teacher_margin",
+    "hinton_by_teacher_margin": "teacher_margin",
     "verdict_check": "verdict_level",
     "group_by_task": "model",
     "is_teacherless": "model",

@@ -40,6 +40,7 @@ from autodistill.meta.model import (
 from autodistill.meta.ranking import rank_candidates
 from autodistill.meta.recommender import nearest_tasks
 from autodistill.meta.scores import from_score, plain_for_metric, require_evidence
+from autodistill.meta.teacher_margin import hinton_by_teacher_margin
 from autodistill.meta.verdict_level import verdict_check
 from autodistill.metrics import get_metric
 from autodistill.store import storage as store
@@ -356,6 +357,8 @@ def evaluate_recommender(storage: str | None = None, *, n_trees: int = 100,
     report["distillation_vs_plain_tuned"] = distillation_vs_plain_tuned(
         accuracy_rows, plain, tasks)
     report["teacher_vs_plain_tuned"] = teacher_vs_plain_tuned(tasks, plain)
+    report["hinton_by_teacher_margin"] = hinton_by_teacher_margin(report["per_task"], tasks,
+                                                                  metric)
     report["storage"] = where
     if status is not None:
         report["staged"] = {"tasks_done": status["tasks"]["done"],
