@@ -58,9 +58,10 @@ def level_outcomes(tasks: dict[str, list[MetaRow]], fitted: Fitted,
 
     Returns:
         ``{"tasks": n, "levels": {level: {"at_least_plain", "at_least_hinton",
-        "mean_test", "helps"}}}``: the shares of tasks whose first pick's test score is
-        no worse than the ``plain`` and the ``hinton`` preset's, the picks' mean test
-        score, and the share of tasks where distillation was said to help.
+        "mean_test", "helps", "check"}}}``: the shares of tasks whose first pick's test
+        score is no worse than the ``plain`` and the ``hinton`` preset's, the picks' mean
+        test score, the share of tasks where distillation was said to help, and
+        :func:`verdict_check` of what was said.
     """
     in_bag = fitted.in_bag
     usable = {task: [p for _, p in sorted(portfolio_positions(rows).items())]
@@ -95,23 +96,22 @@ def level_outcomes(tasks: dict[str, list[MetaRow]], fitted: Fitted,
         uses = [uses_of[r.portfolio] for r in trials]  # type: ignore[index]
         tests = np.asarray([float(r.test) for r in trials])  # type: ignore[arg-type]
         cases.append((groups, order, uses, tests))
-    picked: list[list[tuple[float, bool, bool, bool]]] = [[] for _ in levels]
     records: list[list[dict[str, Any]]] = [[] for _ in levels]
     for groups, order, uses, tests in cases:
         for at, decided in enumerate(first_picks(groups, order, uses, [0, 1], levels)):
             first = order[0] if decided.first is None else decided.first
-            picked[at].append((tests[first], tests[first] >= tests[0],
-                               tests[first] >= tests[1], bool(decided.helps)))
             records[at].append({"distillation_helps": bool(decided.helps), "test": {
                 "plain": tests[0], "hinton": tests[1], "recommender": tests[first]}})
     report: dict[float, dict[str, Any]] = {}
-    for level, picks, said in zip(levels, picked, records, strict=True):
-        values = np.asarray(picks, dtype=float)
-        report[float(level)] = {"mean_test": float(values[:, 0].mean()),
-                                "at_least_plain": float(values[:, 1].mean()),
-                                "at_least_hinton": float(values[:, 2].mean()),
-                                "helps": float(values[:, 3].mean()),
-                                "check": verdict_check(said)}
+    for level, said in zip(levels, records, strict=True):
+        test = {m: np.asarray([t["test"][m] for t in said])
+                for m in ("plain", "hinton", "recommender")}
+        report[float(level)] = {
+            "mean_test": float(test["recommender"].mean()),
+            "at_least_plain": float(np.mean(test["recommender"] >= test["plain"])),
+            "at_least_hinton": float(np.mean(test["recommender"] >= test["hinton"])),
+            "helps": float(np.mean([t["distillation_helps"] for t in said])),
+            "check": verdict_check(said)}
     return {"tasks": len(cases), "levels": report}
 
 
