@@ -1,4 +1,4 @@
-"""Measure what groups of the next knowledge base (suite 2) cost, to estimate the full build.
+"""Measure what groups of the knowledge base (suite 2) cost, to estimate the full build.
 
 Runs the staged builder's group function on the named tables (both teachers and the shared
 plain_tuned study), in the given folder (never the real staging folder), and prints one JSON

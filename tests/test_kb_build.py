@@ -1,4 +1,4 @@
-"""The next knowledge base (suite 2): its tasks, the staged build that resumes across
+"""The shipped knowledge base (suite 2): its tasks, the staged build that resumes across
 sessions, its promotion, and what the export carries (:mod:`autodistill.meta.kb_staged_build`,
 :mod:`autodistill.meta.kb_stage`, :func:`autodistill.meta.kb_build.build_knowledge_base`'s
 export)."""

@@ -1,4 +1,4 @@
-"""The next knowledge base (suite 2) trains with the training recipe, suite 1 stays as
+"""The shipped knowledge base (suite 2) trains with the training recipe, suite 1 stays as
 shipped, and the meta-model's pipeline encoding covers the recipe's settings
 (:mod:`autodistill.meta.kb_build`, :mod:`autodistill.meta.task_suite`,
 :mod:`autodistill.meta.model`)."""

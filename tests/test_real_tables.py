@@ -142,7 +142,7 @@ def test_usable_tables_logs_each_skip_with_its_reason(caplog):
 
 
 def test_next_knowledge_base_serves_80_catalogued_real_tables_within_the_row_bounds():
-    """Suite 2 (the next knowledge base) takes its real tables from the catalogue (so each
+    """Suite 2 (the shipped knowledge base) takes its real tables from the catalogue (so each
     has its provenance and licence in studies/README.md) and at least 80 of them serve."""
     specs = {task.data for task in kb_tasks(2) if task.is_real}
     tables = [t for t in catalogue() if t.spec in specs]

@@ -1,4 +1,4 @@
-"""The staged next knowledge base: finished tasks as committed files, and their promotion.
+"""A staged suite-2 build: finished tasks as committed files, and their promotion.
 
 A rebuild of the knowledge base takes longer than one work session, and CI and the next
 session start from a clean clone. So :mod:`autodistill.meta.kb_staged_build` writes each

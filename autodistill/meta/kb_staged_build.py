@@ -1,4 +1,4 @@
-"""Build the next knowledge base (suite 2) in bounded sessions that resume from committed files.
+"""Build the knowledge base (suite 2) in bounded sessions that resume from committed files.
 
 ``autodistill meta build-kb --suite 2`` works through the suite's (data, student) groups
 (:func:`autodistill.meta.task_suite.kb_tasks`): for each, first the ``plain_tuned`` study

@@ -5,7 +5,7 @@ four bundled datasets with two student widths each, and synthetic families drawn
 fixed seed over rows (200 to 20,000), features (2 to 200), classes (2 to 30), label noise,
 imbalance, class separation and the teacher/student gap (student widths 4 to 32).
 
-Suite 2 (issue 11, the next knowledge base): every table of the real catalogue
+Suite 2 (issue 11, the shipped knowledge base): every table of the real catalogue
 (:mod:`autodistill.data.real_catalogue`, ``pkg:SOURCE/DATASET``) plus a synthetic minority
 (every third synthetic task of suite 1), each with BOTH teachers, ``auto`` and ``gbdt``.
 Its task key names the teacher (``data|student|teacher``); the task's ``plain_tuned``
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 __all__ = ["KB_SPACE", "KB_SPACES", "KB_TEACHERS", "SUITES", "KBTask", "kb_space", "kb_tasks"]
 
-#: The space suite 1's studies searched (the shipped knowledge base): epoch-based
-#: training settings, as its trials were recorded.
+#: The space suite 1's studies searched (the previous knowledge base; suite 2 ships):
+#: epoch-based training settings, as its trials were recorded.
 KB_SPACE = "kb"
 #: The space each suite's distillation studies search: suite 2 trains with the training
 #: recipe (``kb2``: ``kb``'s components, ``plain``'s training ranges), so its teacher
