@@ -177,8 +177,8 @@ class DistillResult:
         return self.report["student"]["accuracy"]
 
     @property
-    def teacher_accuracy(self) -> float:
-        """The teacher's test accuracy."""
+    def teacher_accuracy(self) -> float | None:
+        """The teacher's test accuracy (None with ``teacher="none"``)."""
         return self.report["teacher"]["accuracy"]
 
     @property
@@ -206,7 +206,7 @@ def distill(data: Data, pipeline: Pipeline | dict | str = "hinton", *, target: T
             :class:`~autodistill.training.pipeline.Pipeline`.
         target: The label column, or the labels.
         teacher: ``auto``, a TorchScript file, ``sklearn:PATH``, ``onnx:PATH`` or
-            ``outputs:PATH``.
+            ``outputs:PATH``; ``none`` (a pipeline without one): no teacher is trained.
         student: The student spec, e.g. ``mlp:16``.
         seed: Seed of student training.
         split_seed: Seed of the 64/16/20 split.

@@ -23,6 +23,26 @@ def assert_one_line_error(done: subprocess.CompletedProcess, *needles: str) -> N
         assert needle in lines[0], lines[0]
 
 
+def test_distill_with_teacher_none_trains_the_plain_pipeline_and_no_teacher(fresh_home):
+    # what `recommend` says when distillation will not help: train the plain pipeline
+    done = run_cli("distill", "builtin:iris", "--pipeline", "plain", "--teacher", "none",
+                   "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["teacher"]["spec"] == "none" and report["teacher"]["accuracy"] is None
+    assert report["student"]["teacher_agreement"] is None
+    assert report["student"]["accuracy"] > 0.8
+    assert not (fresh_home / "cache" / "teachers").exists()  # none trained, none cached
+    shown = run_cli("distill", "builtin:iris", "--pipeline", "plain", "--teacher", "none")
+    assert shown.returncode == 0, shown.stderr
+    assert "student (mlp:16)" in shown.stdout and "teacher (" not in shown.stdout
+    import autodistill
+
+    result = autodistill.distill("builtin:iris", "plain", teacher="none")
+    assert result.teacher_accuracy is None
+    assert result.accuracy == pytest.approx(report["student"]["accuracy"])
+
+
 @pytest.mark.slow
 def test_distill_digits_hinton_json_has_every_key(tmp_path):
     done = run_cli("distill", "builtin:digits", "--pipeline", "hinton", "--json",

@@ -266,6 +266,7 @@ def test_recommend_says_distillation_will_not_help_when_nothing_beats_plain(
     # no pipeline with the teacher beats the plain pick beyond the paired interval
     assert doc["teacher_vs_plain"]["interval"][0] <= 0
     assert doc["verdict"].startswith("distillation is not predicted to help")
+    assert "`autodistill distill --teacher none`" in doc["verdict"]  # and how, with no teacher
     json.dumps(doc)  # what --json prints
     _render(doc)
     printed = " ".join(capsys.readouterr().out.split())

@@ -76,14 +76,16 @@ def distill_command(
         table.add_column(column)
     t, s = report["teacher"], report["student"]
     t_test = t["metrics"]["test"]
-    table.add_row(f"teacher ({t['spec']})", *[f"{t['score']:.4f}" for _ in shown],
-                  f"{t['accuracy']:.4f}", f"{t_test['macro_f1']:.4f}", str(t["params"]),
-                  f"{report['seconds']['teacher']:.1f}")
+    if t_test is not None:  # with --teacher none, no teacher ran
+        table.add_row(f"teacher ({t['spec']})", *[f"{t['score']:.4f}" for _ in shown],
+                      f"{t['accuracy']:.4f}", f"{t_test['macro_f1']:.4f}", str(t["params"]),
+                      f"{report['seconds']['teacher']:.1f}")
     table.add_row(f"student ({s['spec']})", *[f"{s['score']:.4f}" for _ in shown],
                   f"{s['accuracy']:.4f}", f"{s['macro_f1']:.4f}", str(s["params"]),
                   f"{report['seconds']['student']:.1f}")
     console.print(table)
-    console.print(f"teacher agreement on test: {s['teacher_agreement']:.4f}")
+    if s["teacher_agreement"] is not None:
+        console.print(f"teacher agreement on test: {s['teacher_agreement']:.4f}")
     if out is not None:
         console.print(f"model written to {out}/ (score new rows: autodistill predict {out} DATA)")
 

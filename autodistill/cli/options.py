@@ -22,8 +22,8 @@ TeacherOpt = Annotated[
         "(histogram gradient boosting, logits only), 'auto+mcmi[:LAMBDA]' or "
         "'auto:mlp+mcmi[:LAMBDA]' (the MLP trained as an MCMI teacher, cached apart), a "
         "TorchScript .pt file, sklearn:PATH (a skops file), onnx:PATH, outputs:PATH (.csv/.npy "
-        "of per-row probabilities or logits, in the data file's row order), or 'none' (only "
-        "with --space plain, which implies it)."))
+        "of per-row probabilities or logits, in the data file's row order), or 'none' (no teacher: "
+        "search --space plain, which implies it, or distill with a pipeline that uses none)."))
 ]
 TeacherInputOpt = Annotated[
     str | None, typer.Option("--teacher-input", help=(

@@ -255,8 +255,9 @@ def _verdict(ranking: Ranking, metric: str = "accuracy",
     else:
         said = ("distillation is not predicted to help here: no pipeline that uses the "
                 f"teacher beats the plain pipeline at the {ranking.level:.0f}th percentile of "
-                "its predicted gain; train the plain pipeline (ranked first) or tune its "
-                "settings with `autodistill search DATA --space plain`")
+                "its predicted gain; train the plain pipeline (ranked first; `autodistill distill "
+                "--teacher none` trains no teacher for it) or tune its settings with "
+                "`autodistill search DATA --space plain`")
     if check is None or tells_apart(check) is not False:
         return said
     yes, no = check["helps"], check["does_not_help"]

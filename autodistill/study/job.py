@@ -16,12 +16,10 @@ from typing import TYPE_CHECKING, Any
 from autodistill.store import journal as _journal
 from autodistill.store import storage as store
 from autodistill.study.queue import STARTUP_TRIALS
+from autodistill.training.pipeline import NO_TEACHER
 
 if TYPE_CHECKING:
     pass
-
-#: The teacher spec of a study that trains no teacher (``--space plain``: plain_tuned).
-NO_TEACHER = "none"
 
 __all__ = ["NO_TEACHER", "Interrupted", "Job", "Objective", "ProgressFn", "Stop", "load_inputs",
            "open_run_storage", "quiet_optuna", "sampler_seed"]

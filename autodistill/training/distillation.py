@@ -12,9 +12,11 @@ import torch
 
 from autodistill import progress
 from autodistill.data.dataset import Dataset, load_dataset
+from autodistill.errors import PipelineError
+from autodistill.families import FAMILIES
 from autodistill.metrics import all_metrics, get_metric, warn_majority
 from autodistill.training.engine import TrainResult, train_student
-from autodistill.training.pipeline import Pipeline
+from autodistill.training.pipeline import NO_TEACHER, Pipeline
 from autodistill.training.students import check_student_fits, count_params
 from autodistill.training.teachers import get_teacher
 
@@ -75,7 +77,7 @@ def distill_run(
     warn_majority(dataset, metric)
     check_student_fits(student, dataset.n_features, dataset.n_classes)  # before the teacher
     started = time.perf_counter()
-    teacher_outputs = get_teacher(teacher, dataset)
+    teacher_outputs = None if _no_teacher(teacher, pipeline) else get_teacher(teacher, dataset)
     teacher_seconds = time.perf_counter() - started
     pipeline = pipeline.for_rows(len(dataset.y_train))  # the settings this run uses
     epochs = int(pipeline.training["epochs"])
@@ -87,8 +89,6 @@ def distill_run(
                            on_epoch=on_epoch, metric=metric)
     progress.report("distill", epochs, epochs, "epoch", f"trained, {result.epochs_run} epochs",
                     valid=result.valid_accuracy)
-    teacher_metrics = all_metrics(
-        torch.softmax(teacher_outputs.logits["test"].float(), 1), dataset.y_test)
     report = {
         "metric": metric,
         "dataset": dataset.name,
@@ -100,13 +100,7 @@ def distill_run(
             "test": int(len(dataset.y_test)),
             "split_seed": split_seed,
         },
-        "teacher": {
-            "spec": teacher,
-            "accuracy": teacher_outputs.accuracy,
-            "params": teacher_outputs.params,
-            "score": teacher_metrics[metric],
-            "metrics": {"test": teacher_metrics},
-        },
+        "teacher": _teacher_report(teacher, teacher_outputs, dataset, metric),
         "student": {
             "spec": student,
             "accuracy": result.test_accuracy,
@@ -123,6 +117,34 @@ def distill_run(
     if out is not None:
         save_student(result, dataset, pipeline, report, Path(out))
     return report, dataset, result
+
+
+def _teacher_report(teacher: str, outputs: Any, dataset: Dataset, metric: str,
+                    ) -> dict[str, Any]:
+    """The report's ``teacher`` part: its test figures, or None for each without one."""
+    if outputs is None:
+        return {"spec": NO_TEACHER, "accuracy": None, "params": None, "score": None,
+                "metrics": {"test": None}}
+    metrics = all_metrics(torch.softmax(outputs.logits["test"].float(), 1), dataset.y_test)
+    return {"spec": teacher, "accuracy": outputs.accuracy, "params": outputs.params,
+            "score": metrics[metric], "metrics": {"test": metrics}}
+
+
+def _no_teacher(teacher: str, pipeline: Pipeline) -> bool:
+    """Whether ``teacher`` is ``none`` (no teacher is loaded or trained).
+
+    Raises:
+        PipelineError: ``none`` with a pipeline that uses the teacher.
+    """
+    if teacher.strip().lower() != NO_TEACHER:
+        return False
+    if pipeline.uses_teacher:
+        used = ", ".join(f"{family} {pipeline.component(family).name}" for family in FAMILIES
+                         if pipeline.component(family).name != "none")
+        raise PipelineError(f"--teacher {NO_TEACHER}: the pipeline uses a teacher ({used}); "
+                            "pass a teacher (e.g. --teacher auto) or a pipeline without one "
+                            "(--pipeline plain)")
+    return True
 
 
 def save_student(result: TrainResult, dataset: Dataset, pipeline: Pipeline,

@@ -36,11 +36,16 @@ from autodistill.training.recipe import (
 
 __all__ = [
     "ComponentSpec",
+    "NO_TEACHER",
     "Pipeline",
     "PRESETS",
     "TRAINING_PARAMS",
     "load_pipeline",
 ]
+
+#: The teacher spec of a run that trains no teacher: a ``plain_tuned`` study (``--space
+#: plain``), or ``distill`` with a pipeline that uses none.
+NO_TEACHER = "none"
 
 #: Declarations of the training settings: validation here, search space in ``space.py``.
 #: The defaults are the training recipe (see :mod:`autodistill.training.recipe`): a
