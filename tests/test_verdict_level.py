@@ -13,7 +13,6 @@ from autodistill.meta.ranking import DEFAULT_LEVEL, VERDICT_LEVELS
 from autodistill.meta.verdict_level import (
     MIN_TASKS,
     choose_verdict,
-    choose_verdict_level,
     level_outcomes,
     tells_apart,
 )
@@ -97,14 +96,14 @@ def test_the_level_follows_what_the_training_tasks_measured(hinton_test, chosen)
     plain was better, the most cautious level."""
     tasks = _tasks(MIN_TASKS + 2, hinton_test=hinton_test)
     in_bag = {meta_model.dataset_of(t): np.arange(BOOTSTRAP_GROUPS) % 2 == 0 for t in tasks}
-    level = choose_verdict_level(tasks, _fitted(tasks, _uncertain_gain, in_bag))
+    level, _ = choose_verdict(tasks, _fitted(tasks, _uncertain_gain, in_bag))
     assert level == chosen
 
 
 def test_too_few_tasks_keep_the_default_level():
     tasks = _tasks(MIN_TASKS - 1, hinton_test=0.85)
     in_bag = {meta_model.dataset_of(t): np.arange(BOOTSTRAP_GROUPS) % 2 == 0 for t in tasks}
-    assert choose_verdict_level(tasks, _fitted(tasks, _uncertain_gain, in_bag)) == DEFAULT_LEVEL
+    assert choose_verdict(tasks, _fitted(tasks, _uncertain_gain, in_bag)) == (DEFAULT_LEVEL, None)
 
 
 def test_a_stored_model_keeps_its_level(fresh_home, monkeypatch):

@@ -41,8 +41,8 @@ from autodistill.meta.ranking import DEFAULT_LEVEL, VERDICT_LEVELS, first_picks
 from autodistill.metrics import get_metric
 from autodistill.training.pipeline import Pipeline
 
-__all__ = ["MIN_TASKS", "choose_verdict", "choose_verdict_level", "describe_verdict_check",
-           "level_outcomes", "tells_apart", "verdict_check"]
+__all__ = ["MIN_TASKS", "choose_verdict", "describe_verdict_check", "level_outcomes",
+           "tells_apart", "verdict_check"]
 
 #: Fewer training tasks with both presets than this, and the level stays the default.
 MIN_TASKS = 10
@@ -129,11 +129,6 @@ def choose_verdict(tasks: dict[str, list[MetaRow]], fitted: Fitted,
         round(min(levels[level]["at_least_plain"], levels[level]["at_least_hinton"]), 9),
         round(levels[level]["mean_test"], 9), -level))
     return level, levels[level]["check"]
-
-
-def choose_verdict_level(tasks: dict[str, list[MetaRow]], fitted: Fitted) -> float:
-    """:func:`choose_verdict`'s level."""
-    return choose_verdict(tasks, fitted)[0]
 
 
 def verdict_check(per_task: list[dict[str, Any]], metric: str = "accuracy") -> dict[str, Any]:
