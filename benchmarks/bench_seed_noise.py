@@ -18,13 +18,12 @@ to ``--out`` one table at a time; a rerun skips the tables already there (resuma
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench_teacher_control import control_outputs, kb_tables
+from bench_teacher_control import append_result, control_outputs, kb_tables, read_results
 
 
 def run_table(table: dict, seeds: int, folder: Path) -> dict:
@@ -71,17 +70,14 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("autodistill").setLevel(logging.ERROR)  # the uniform teacher's warning
     tables = kb_tables(max_rows=10**9)[:args.tables]
-    done = {}
-    if args.out.exists():
-        done = {r["data"]: r for r in map(json.loads, args.out.read_text().splitlines())}
+    done = read_results(args.out)
     for table in tables:
         if table["data"] in done and len(done[table["data"]]["plain_by_seed"]) > args.seeds:
             continue
         with tempfile.TemporaryDirectory() as folder:
             result = run_table(table, args.seeds, Path(folder))
         done[table["data"]] = result
-        with args.out.open("a") as handle:
-            handle.write(json.dumps(result, sort_keys=True) + "\n")
+        append_result(args.out, result)
         print(f"{table['data']:<40} {table['n_rows']:>6} rows  plain by seed "
               + " ".join(f"{v:.4f}" for v in result["plain_by_seed"]), flush=True)
     results = [done[t["data"]] for t in tables if t["data"] in done]

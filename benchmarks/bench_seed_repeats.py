@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_teacher_control import STUDIES, kb_tables
+from bench_teacher_control import STUDIES, append_result, kb_tables, read_results
 
 TEACHERS = ("auto", "gbdt")
 SEEDS = 5
@@ -99,20 +99,17 @@ def main() -> None:
                         help="`autodistill meta evaluate --json` output: the verdicts to check")
     args = parser.parse_args()
     logging.getLogger("autodistill").setLevel(logging.ERROR)
-    plain = {r["data"]: r["plain_by_seed"] for r in map(
-        json.loads, (STUDIES / "controls" / "seed_noise.jsonl").read_text().splitlines())}
+    plain = {data: r["plain_by_seed"]
+             for data, r in read_results(STUDIES / "controls" / "seed_noise.jsonl").items()}
     tables = kb_tables(max_rows=10**9)[:args.tables]
     part, parts = map(int, args.part.split("/"))
-    done = {}
-    if args.out.exists():
-        done = {r["data"]: r for r in map(json.loads, args.out.read_text().splitlines())}
+    done = read_results(args.out)
     for table in tables[part::parts]:
         if table["data"] in done:
             continue
         result = run_table(table)
         done[table["data"]] = result
-        with args.out.open("a") as handle:
-            handle.write(json.dumps(result, sort_keys=True) + "\n")
+        append_result(args.out, result)
         print(f"{table['data']:<40} {table['n_rows']:>6} rows  plain mean "
               f"{np.mean(plain[table['data']]):.4f}  " + "  ".join(
                   f"hinton/{t} mean {np.mean(s):.4f}" for t, s in result["hinton_by_seed"].items())

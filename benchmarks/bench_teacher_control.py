@@ -69,6 +69,20 @@ def kb_tables(max_rows: int) -> list[dict]:
                   key=lambda t: hashlib.sha256(t["data"].encode()).hexdigest())
 
 
+def read_results(path: Path) -> dict[str, dict]:
+    """The results already in ``path`` (one JSON object a line), by table; a later line for
+    the same table wins. Empty when the file does not exist yet."""
+    if not path.exists():
+        return {}
+    return {r["data"]: r for r in map(json.loads, path.read_text().splitlines())}
+
+
+def append_result(path: Path, result: dict) -> None:
+    """Add one table's ``result`` to ``path`` (written as soon as it is done: resumable)."""
+    with path.open("a") as handle:
+        handle.write(json.dumps(result, sort_keys=True) + "\n")
+
+
 def control_outputs(dataset, kind: str) -> np.ndarray:
     """Per-row probabilities (the data file's row order) of a teacher that knows nothing
     about the inputs: ``uniform``, or ``smoothed`` (label smoothing on training rows only)."""
@@ -155,17 +169,14 @@ def main() -> None:
     # the control teachers are at chance by design: their warning says nothing here
     logging.getLogger("autodistill").setLevel(logging.ERROR)
     tables = kb_tables(args.max_rows)[:args.tables]
-    done = {}
-    if args.out.exists():
-        done = {r["data"]: r for r in map(json.loads, args.out.read_text().splitlines())}
+    done = read_results(args.out)
     for table in tables:
         if table["data"] in done:
             continue
         with tempfile.TemporaryDirectory() as folder:
             result = run_table(table, Path(folder))
         done[table["data"]] = result
-        with args.out.open("a") as handle:
-            handle.write(json.dumps(result, sort_keys=True) + "\n")
+        append_result(args.out, result)
         print(f"{table['data']:<40} {table['n_rows']:>6} rows  plain {result['plain']:.4f} "
               f"(shipped {table['kb']['plain']:.4f})  uniform {result['uniform']:.4f}  "
               f"smoothed {result['smoothed']:.4f}  {result['seconds']:.0f} s", flush=True)

