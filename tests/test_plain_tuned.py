@@ -65,8 +65,9 @@ def test_plain_tuned_trains_no_teacher_and_searches_training_settings_only(searc
     assert summary["best"]["valid_score"] == max(t.value for t in trials)
 
 
-def test_a_space_that_uses_a_teacher_refuses_teacher_none(tmp_path):
-    done = run_cli("search", "builtin:iris", "--teacher", "none", "--space", "fast",
+@pytest.mark.parametrize("none", ["none", "None"])  # read in any case, as distill reads it
+def test_a_space_that_uses_a_teacher_refuses_teacher_none(tmp_path, none):
+    done = run_cli("search", "builtin:iris", "--teacher", none, "--space", "fast",
                    "--trials", "1", "--storage", f"sqlite:///{tmp_path / 's.db'}")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--teacher none" in done.stderr and "--space plain" in done.stderr

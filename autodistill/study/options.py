@@ -13,6 +13,7 @@ from autodistill.errors import AutodistillError, StorageError
 from autodistill.metrics import warn_majority
 from autodistill.study.job import NO_TEACHER, Job
 from autodistill.study.population_worker import default_population
+from autodistill.training.pipeline import is_no_teacher
 
 __all__ = ["MAX_STUDY_NAME", "PLAIN_SUFFIX", "checked_options", "default_study_name",
            "refuse_other_metric", "study_name", "teacher_for", "warn_majority"]
@@ -48,11 +49,14 @@ def study_name(study: str | None, dataset: Any, job: Job) -> str:
 
 
 def teacher_for(space: str, teacher: str) -> str:
-    """``none`` when no pipeline of ``space`` uses a teacher (``plain``: no teacher is
-    trained for a study that cannot use it), else ``teacher``."""
+    """``none`` when ``teacher`` says none (in any case) or no pipeline of ``space`` uses a
+    teacher (``plain``: no teacher is trained for a study that cannot use it), else
+    ``teacher``."""
     from autodistill.study.space_files import load_space
 
-    if teacher != NO_TEACHER and not load_space(space).uses_teacher:
+    if is_no_teacher(teacher):
+        return NO_TEACHER
+    if not load_space(space).uses_teacher:
         log.info("space '%s' uses no teacher: none is trained", space)
         return NO_TEACHER
     return teacher

@@ -16,7 +16,7 @@ from autodistill.errors import PipelineError
 from autodistill.families import FAMILIES
 from autodistill.metrics import all_metrics, get_metric, warn_majority
 from autodistill.training.engine import TrainResult, train_student
-from autodistill.training.pipeline import NO_TEACHER, Pipeline
+from autodistill.training.pipeline import NO_TEACHER, Pipeline, is_no_teacher
 from autodistill.training.students import check_student_fits, count_params
 from autodistill.training.teachers import get_teacher
 
@@ -136,7 +136,7 @@ def _no_teacher(teacher: str, pipeline: Pipeline) -> bool:
     Raises:
         PipelineError: ``none`` with a pipeline that uses the teacher.
     """
-    if teacher.strip().lower() != NO_TEACHER:
+    if not is_no_teacher(teacher):
         return False
     if pipeline.uses_teacher:
         used = ", ".join(f"{family} {pipeline.component(family).name}" for family in FAMILIES

@@ -38,6 +38,7 @@ __all__ = [
     "ComponentSpec",
     "NO_TEACHER",
     "Pipeline",
+    "is_no_teacher",
     "PRESETS",
     "TRAINING_PARAMS",
     "load_pipeline",
@@ -46,6 +47,12 @@ __all__ = [
 #: The teacher spec of a run that trains no teacher: a ``plain_tuned`` study (``--space
 #: plain``), or ``distill`` with a pipeline that uses none.
 NO_TEACHER = "none"
+
+
+def is_no_teacher(teacher: str) -> bool:
+    """Whether a teacher spec asks for no teacher: ``none`` in any case, as ``auto`` and
+    ``gbdt`` are read in any case."""
+    return teacher.strip().lower() == NO_TEACHER
 
 #: Declarations of the training settings: validation here, search space in ``space.py``.
 #: The defaults are the training recipe (see :mod:`autodistill.training.recipe`): a
