@@ -19,8 +19,9 @@ over tasks, which one seed per task does not bias; its knowledge-base test score
 Seed 0 is the knowledge base's own run, repeated as a check. Prints, per method, the mean
 over tasks of its seed-mean test accuracy, its mean gain over ``plain_tuned``, and how
 often its seed mean is at least as good as ``plain``'s and ``hinton``'s; then the goal's
-line for the recommender. The protocol (which pick, on
-which split) is ``meta evaluate``'s; only the number of seeds behind each score differs.
+line for the recommender, and the same tasks' shares on one seed (the knowledge base's runs).
+The protocol (which pick, on which split) is ``meta evaluate``'s; only the number of seeds
+behind each score differs.
 Results are appended to ``--out`` one table at a time, each with the picks it was trained
 for; a rerun skips what is there (resumable) and trains what a changed pick needs.
 

@@ -54,6 +54,7 @@ def is_no_teacher(teacher: str) -> bool:
     ``gbdt`` are read in any case."""
     return teacher.strip().lower() == NO_TEACHER
 
+
 #: Declarations of the training settings: validation here, search space in ``space.py``.
 #: The defaults are the training recipe (see :mod:`autodistill.training.recipe`): a
 #: document leaves ``epochs``, ``batch_size`` and ``patience`` to the data (``"auto"``;
