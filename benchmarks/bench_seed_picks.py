@@ -39,7 +39,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from bench_teacher_control import STUDIES, append_result, kb_tables, read_results
+from bench_teacher_control import STUDIES, append_result, kb_tables, read_results, seed_controls
 
 SEEDS = 5
 METHODS = ("recommender", "plain_tuned", "plain", "hinton", "single_best", "nearest_task")
@@ -207,10 +207,7 @@ def main() -> None:
     logging.getLogger("autodistill").setLevel(logging.ERROR)
     evaluation = json.loads(args.evaluation.read_text())
     pipelines, tuned = portfolio_pipelines(), plain_tuned_tests()
-    controls = STUDIES / "controls"
-    plain = {d: r["plain_by_seed"] for d, r in read_results(controls / "seed_noise.jsonl").items()}
-    hinton = {d: r["hinton_by_seed"]
-              for d, r in read_results(controls / "seed_repeats.jsonl").items()}
+    plain, hinton = seed_controls()
     by_table: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     for task in evaluation["per_task"]:
         by_table[task["task"].split("|")[0]][task["task"]] = {

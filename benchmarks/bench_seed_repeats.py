@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_teacher_control import STUDIES, append_result, kb_tables, read_results
+from bench_teacher_control import append_result, kb_tables, read_results, seed_controls
 
 TEACHERS = ("auto", "gbdt")
 SEEDS = 5
@@ -99,8 +99,7 @@ def main() -> None:
                         help="`autodistill meta evaluate --json` output: the verdicts to check")
     args = parser.parse_args()
     logging.getLogger("autodistill").setLevel(logging.ERROR)
-    plain = {data: r["plain_by_seed"]
-             for data, r in read_results(STUDIES / "controls" / "seed_noise.jsonl").items()}
+    plain, _ = seed_controls()
     tables = kb_tables(max_rows=10**9)[:args.tables]
     part, parts = map(int, args.part.split("/"))
     done = read_results(args.out)

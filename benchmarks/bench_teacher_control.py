@@ -83,6 +83,18 @@ def append_result(path: Path, result: dict) -> None:
         handle.write(json.dumps(result, sort_keys=True) + "\n")
 
 
+def seed_controls(studies: Path = STUDIES) -> tuple[dict[str, list[float]],
+                                                   dict[str, dict[str, list[float]]]]:
+    """The shipped seed controls under ``studies``: table -> ``plain``'s test accuracy by
+    seed (``bench_seed_noise.py``), and table -> teacher -> ``hinton``'s by seed
+    (``bench_seed_repeats.py``)."""
+    controls = studies / "controls"
+    plain = {d: r["plain_by_seed"] for d, r in read_results(controls / "seed_noise.jsonl").items()}
+    hinton = {d: r["hinton_by_seed"]
+              for d, r in read_results(controls / "seed_repeats.jsonl").items()}
+    return plain, hinton
+
+
 def control_outputs(dataset, kind: str) -> np.ndarray:
     """Per-row probabilities (the data file's row order) of a teacher that knows nothing
     about the inputs: ``uniform``, or ``smoothed`` (label smoothing on training rows only)."""

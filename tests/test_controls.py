@@ -113,7 +113,7 @@ def test_rerunning_a_table_with_other_seeds_reproduces_its_shipped_result(fresh_
 
 def _seed_repeats() -> tuple[list[dict], dict[str, list[float]]]:
     shipped = _shipped("seed_repeats")
-    plain = {data: r["plain_by_seed"] for data, r in _shipped("seed_noise").items()}
+    plain, _ = load_benchmark("bench_teacher_control").seed_controls()
     return [shipped[data] for data in _kb_tables() if data in shipped], plain
 
 
@@ -146,8 +146,7 @@ def test_rerunning_hinton_with_other_seeds_reproduces_its_shipped_result(fresh_h
 def _seed_picks() -> tuple[list[dict], dict, dict, dict]:
     bench = load_benchmark("bench_seed_picks")
     shipped = _shipped("seed_picks")
-    plain = {data: r["plain_by_seed"] for data, r in _shipped("seed_noise").items()}
-    hinton = {data: r["hinton_by_seed"] for data, r in _shipped("seed_repeats").items()}
+    plain, hinton = bench.seed_controls()
     return ([shipped[data] for data in _kb_tables() if data in shipped], plain, hinton,
             bench.portfolio_pipelines())
 

@@ -361,10 +361,9 @@ def _seed_repeat_verdict_lines(root: Path, report: dict) -> list[str]:
     from benchmark_loader import load_benchmark
 
     bench = load_benchmark("bench_seed_repeats")
-    controls = root / "studies" / "controls"
-    results = list(bench.read_results(controls / "seed_repeats.jsonl").values())
-    plain = {data: r["plain_by_seed"]
-             for data, r in bench.read_results(controls / "seed_noise.jsonl").items()}
+    results = list(bench.read_results(root / "studies" / "controls"
+                                      / "seed_repeats.jsonl").values())
+    plain, _ = bench.seed_controls(root / "studies")
     return [line for line in bench.summarise(results, plain, report)
             if line.startswith("where the held-out verdict")]
 
