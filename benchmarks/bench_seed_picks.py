@@ -19,7 +19,8 @@ over tasks, which one seed per task does not bias; its knowledge-base test score
 Seed 0 is the knowledge base's own run, repeated as a check. Prints, per method, the mean
 over tasks of its seed-mean test accuracy, its mean gain over ``plain_tuned``, and how
 often its seed mean is at least as good as ``plain``'s and ``hinton``'s; then the goal's
-line for the recommender, and the same tasks' shares on one seed (the knowledge base's runs).
+line for the recommender, the 95% intervals of its two shares (tables resampled), and the
+same tasks' shares on one seed (the knowledge base's runs).
 The protocol (which pick, on which split) is ``meta evaluate``'s; only the number of seeds
 behind each score differs.
 Results are appended to ``--out`` one table at a time, each with the picks it was trained
@@ -143,6 +144,21 @@ def task_seed_means(task: str, picks: dict[str, int], result: dict,
     return means
 
 
+def share_interval(tables: list[str], hits: np.ndarray,
+                   draws: int = 10_000) -> tuple[float, float]:
+    """The 95% interval of the share of ``hits`` (one per task, ``tables`` naming each
+    task's table) when tables are resampled with replacement, a table's tasks together (its
+    two teachers' tasks share a split, so they are not independent). Seeded: reproducible."""
+    names = sorted(set(tables))
+    index = {name: i for i, name in enumerate(names)}
+    rows = np.asarray([index[t] for t in tables])
+    hit_sums = np.bincount(rows, weights=hits.astype(float), minlength=len(names))
+    task_counts = np.bincount(rows, minlength=len(names))
+    draw = np.random.default_rng(0).integers(0, len(names), (draws, len(names)))
+    shares = hit_sums[draw].sum(1) / task_counts[draw].sum(1)
+    return float(np.percentile(shares, 2.5)), float(np.percentile(shares, 97.5))
+
+
 def summarise(results: list[dict], plain: dict[str, list[float]],
               hinton: dict[str, dict[str, list[float]]],
               pipelines: dict[str, dict[int, dict]], tuned: dict[str, float]) -> list[str]:
@@ -180,6 +196,12 @@ def summarise(results: list[dict], plain: dict[str, list[float]],
                  f"test accuracy and at least as good as plain on "
                  f"{np.mean(recommender >= table['plain']):.1%} of tasks and as hinton on "
                  f"{np.mean(recommender >= table['hinton']):.1%} (goal: 75%)")
+    tables = [task.split("|")[0] for task, _, m in found if m]
+    intervals = {other: share_interval(tables, recommender >= table[other])
+                 for other in ("plain", "hinton")}
+    lines.append("95% intervals of those two shares, resampling tables (a table's tasks "
+                 "together): " + ", ".join(f"{other} {lo:.1%} to {hi:.1%}"
+                                          for other, (lo, hi) in intervals.items()))
     if one_seed:
         pick, plain_kb, hinton_kb = np.asarray(one_seed).T
         lines.append(f"the same {len(one_seed)} tasks on one seed (the knowledge base's runs, as "
