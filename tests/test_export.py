@@ -83,6 +83,27 @@ def test_predict_cli_equals_the_in_process_student_on_raw_test_rows(trained, tmp
     assert f"accuracy {result.test_accuracy:.4f}" in done.stderr
 
 
+def test_predict_scores_only_the_rows_that_have_a_label(trained, tmp_path):
+    dataset, _, out, _ = trained
+    raw_test = dataset.raw.split("test")
+    raw_test["label"] = np.asarray(dataset.classes, dtype=object)[dataset.y_test]
+    new = tmp_path / "new.csv"
+    raw_test.to_csv(new, index=False)
+    scored = json.loads(run_cli("predict", str(out), str(new), "--json").stdout)
+    predictions = np.asarray(scored["predictions"]["prediction"])
+    raw_test.loc[raw_test.index[:10], "label"] = None  # unlabelled rows to be scored
+    raw_test.to_csv(new, index=False)
+    done = run_cli("predict", str(out), str(new), "--json")
+    assert done.returncode == 0, done.stderr
+    partial = json.loads(done.stdout)
+    assert partial["rows"] == len(raw_test) and partial["unlabelled_rows"] == 10
+    labelled = raw_test["label"].notna().to_numpy()
+    assert partial["accuracy"] == pytest.approx(
+        float((predictions[labelled] == raw_test["label"][labelled]).mean()))
+    done = run_cli("predict", str(out), str(new))
+    assert "(10 rows without a label left out)" in done.stderr
+
+
 def test_parquet_in_and_out_match_csv(trained, tmp_path):
     dataset, _, out, _ = trained
     raw_test = dataset.raw.split("test")

@@ -34,7 +34,7 @@ def predict_command(
     """Predict the class of every row of DATA with a distilled student, from its raw columns.
 
     When DATA holds the label column the model was trained on, the accuracy is reported
-    on stderr (and in --json).
+    on stderr (and in --json), over the rows whose label is not missing.
     """
     import numpy as np
     import pandas as pd
@@ -51,7 +51,7 @@ def predict_command(
     if proba:
         for i, name in enumerate(classes):
             table[f"proba_{name}"] = probabilities[:, i]
-    accuracy = _accuracy(frame, model.schema.target, labels)
+    accuracy, unlabelled = _accuracy(frame, model.schema.target, labels)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".parquet":
@@ -60,7 +60,7 @@ def predict_command(
             table.to_csv(out, index=False)
     if as_json:
         doc = {"model": str(model_dir), "data": where, "rows": int(len(table)),
-               "classes": list(classes), "accuracy": accuracy,
+               "classes": list(classes), "accuracy": accuracy, "unlabelled_rows": unlabelled,
                "out": str(out) if out is not None else None}
         if out is None:
             doc["predictions"] = table.to_dict(orient="list")
@@ -71,19 +71,25 @@ def predict_command(
     message = f"scored {len(table)} rows of {where}"
     if accuracy is not None:
         message += f"; accuracy {accuracy:.4f} on column '{model.schema.target}'"
+        if unlabelled:
+            message += f" ({unlabelled} rows without a label left out)"
     if out is not None:
         message += f"; predictions in {out}"
     typer.echo(message, err=True)
 
 
-def _accuracy(frame, target: str | None, labels) -> float | None:
-    """Accuracy against the label column, when the table has it (labels compared as text)."""
+def _accuracy(frame, target: str | None, labels) -> tuple[float | None, int]:
+    """Accuracy against the label column, when the table has it (labels compared as text),
+    over the rows that have a label; and how many rows have none (left out)."""
     if target is None or target not in frame.columns or not len(labels):
-        return None
+        return None, 0
     from autodistill.data.input_schema import category_strings
 
-    truth = category_strings(frame[target])
-    return float((truth == labels.astype(str)).mean())
+    labelled = frame[target].notna().to_numpy()
+    if not labelled.any():
+        return None, int(len(labels))
+    truth = category_strings(frame[target][labelled])
+    return float((truth == labels[labelled].astype(str)).mean()), int((~labelled).sum())
 
 
 def register(app: typer.Typer) -> None:
