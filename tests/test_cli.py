@@ -79,6 +79,14 @@ def test_help_has_an_example():
     assert "Example" in done.stdout
 
 
+@pytest.mark.parametrize("group, command", [((), "recommend"), (("studies",), "compare"),
+                                            (("meta",), "evaluate")])
+def test_a_bare_command_group_shows_its_help_without_an_empty_error(group, command):
+    done = run_cli(*group)
+    assert command in done.stdout + done.stderr
+    assert "Error" not in done.stderr
+
+
 def _csv(tmp_path: Path, name: str, text: str) -> str:
     path = tmp_path / name
     path.write_text(text)

@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
         if _debug():
             raise
         if _is_usage_error(exc):
+            if not str(exc.format_message()).strip():  # a group run bare: its help is shown
+                sys.exit(exc.exit_code)
             _fail(_usage_message(exc), exc.exit_code)
         known = environment_error(exc)
         if known is not None:
