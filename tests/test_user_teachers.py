@@ -117,6 +117,28 @@ def test_sklearn_teacher_sees_a_dataframe_and_its_class_order_is_mapped(files):
         torch.testing.assert_close(outputs.logits[split], npy.logits[split])
 
 
+def test_outputs_for_every_file_row_follow_the_rows_that_have_a_label(files, tmp_path):
+    from autodistill.training.teachers import get_teacher
+
+    root, _ = files
+    frame = pd.read_csv(root / "data.csv")
+    frame.loc[::9, "kind"] = None  # unlabelled rows: left out of the dataset
+    frame.to_csv(tmp_path / "gaps.csv", index=False)
+    dataset = load_dataset(str(tmp_path / "gaps.csv"), target="kind")
+    assert dataset.n_rows < len(frame) == dataset.raw.file_row_count
+    model = get_teacher(f"sklearn:{root / 'gbdt.skops'}", dataset, device="cpu")
+    every_row = get_teacher(f"outputs:{root / 'outputs.npy'}", dataset, device="cpu")
+    proba = np.load(root / "outputs.npy")
+    np.save(tmp_path / "labelled.npy", proba[frame["kind"].notna().to_numpy()])
+    labelled = get_teacher(f"outputs:{tmp_path / 'labelled.npy'}", dataset, device="cpu")
+    for split in ("train", "valid", "test"):
+        torch.testing.assert_close(every_row.logits[split], model.logits[split])
+        torch.testing.assert_close(labelled.logits[split], model.logits[split])
+    np.save(tmp_path / "short.npy", proba[:-1])
+    with pytest.raises(Exception, match="with the rows that have no label"):
+        get_teacher(f"outputs:{tmp_path / 'short.npy'}", dataset, device="cpu")
+
+
 def test_untrusted_skops_type_names_the_type_and_the_flag(files, tmp_path):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

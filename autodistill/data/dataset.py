@@ -95,13 +95,29 @@ class Dataset:
 # --------------------------------------------------------------------------- labels, split
 
 
+def _labelled_rows(frame: pd.DataFrame, labels: np.ndarray, where: str,
+                   column: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+    """The rows that have a label, and where they stand in the file (None: all of them).
+
+    A row without a label cannot be learned from or scored, so it is left out with one
+    warning, as the knowledge base's own tables are loaded.
+    """
+    missing = pd.isna(pd.Series(labels)).to_numpy()
+    if not missing.any():
+        return frame, labels, None
+    if missing.all():
+        raise DataError(f"{where}: target column '{column}' is empty (no row has a label); "
+                        f"pass the column of class labels")
+    count = int(missing.sum())
+    log.warning("%s: %d of %d %s no value in target column '%s'; left out (a row without a "
+                "label can be neither learned from nor scored)", where, count, len(labels),
+                "row has" if count == 1 else "rows have", column)
+    kept = np.flatnonzero(~missing)
+    return frame.iloc[kept].reset_index(drop=True), labels[kept], kept
+
+
 def _encode_labels(labels: np.ndarray, where: str, column: str) -> tuple[np.ndarray, tuple]:
     series = pd.Series(labels)
-    missing = int(series.isna().sum())
-    if missing:
-        verb = "rows has" if missing == 1 else "rows have"
-        raise DataError(f"{where}: {missing} of {len(series)} {verb} no value in target "
-                        f"column '{column}'; drop those rows or fill them in")
     if pd.api.types.is_bool_dtype(series):
         series = series.astype(str)
     if pd.api.types.is_numeric_dtype(series):
@@ -252,6 +268,8 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     ds = parse_spec(spec)
     frame, labels, fingerprint, label_column = load_raw(ds, target)
     where = ds.spec
+    file_row_count = len(labels)
+    frame, labels, file_rows = _labelled_rows(frame, labels, where, label_column)
     y, classes = _encode_labels(labels, where, label_column)
     n_raw = frame.shape[1]
     missing_fraction = float(frame.isna().to_numpy().mean()) if frame.size else 0.0
@@ -293,4 +311,5 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
                                 numeric=tuple(numeric), categorical=tuple(categorical),
                                 dropped=tuple(c for c in raw_frame.columns
                                               if c not in frame.columns),
-                                target=label_column))
+                                target=label_column, file_rows=file_rows,
+                                file_row_count=file_row_count))

@@ -40,6 +40,9 @@ class RawTable:
         categorical: Columns encoded as categories (one-hot).
         dropped: Columns left out because they hold no value at all.
         target: The label column's name (``None`` for arrays and built-ins without one).
+        file_rows: Where each row of ``frame`` stands in the file, when rows without a
+            label were left out (``None`` when every row is kept).
+        file_row_count: The rows in the file, those without a label included.
     """
 
     frame: pd.DataFrame = field(repr=False)
@@ -48,6 +51,8 @@ class RawTable:
     categorical: tuple[str, ...]
     dropped: tuple[str, ...] = ()
     target: str | None = None
+    file_rows: np.ndarray | None = field(default=None, repr=False)
+    file_row_count: int | None = None
 
     def split(self, name: str) -> pd.DataFrame:
         """The raw rows of split ``name`` (``train``, ``valid`` or ``test``), in order."""

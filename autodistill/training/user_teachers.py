@@ -349,10 +349,16 @@ def _from_outputs_file(path: Path, dataset: Dataset, spec: str) -> dict[str, np.
         raise TeacherError(f"--teacher '{spec}': outputs must be a .csv or .npy file")
     values = np.asarray(values, dtype=np.float64)
     values = values.reshape(-1, 1) if values.ndim == 1 else values
+    raw = dataset.raw
+    if raw is not None and raw.file_rows is not None and values.shape[0] == raw.file_row_count:
+        values = values[raw.file_rows]  # one row per file row: keep the labelled ones
     n_rows = dataset.n_rows
     if values.shape[0] != n_rows:
+        whole = (f" ({raw.file_row_count} with the rows that have no label)"
+                 if raw is not None and raw.file_rows is not None else "")
         raise TeacherError(f"--teacher '{spec}': {values.shape[0]} rows of outputs but the data "
-                           f"has {n_rows} rows; give one row per data row, in the file's order")
+                           f"has {n_rows} rows{whole}; give one row per data row, in the "
+                           f"file's order")
     if values.shape[1] != dataset.n_classes:
         raise TeacherError(f"--teacher '{spec}': {values.shape[1]} columns of outputs but the "
                            f"data has {dataset.n_classes} classes ({', '.join(dataset.classes)})")
