@@ -111,9 +111,9 @@ BAD_DATA = [
     ("empty file", lambda p: [_csv(p, "t.csv", ""), "--target", "y"], ["t.csv"]),
     ("garbage",
      lambda p: [str(_bytes(p, "t.csv", bytes(range(256)) * 8)), "--target", "y"], ["t.csv"]),
-    ("nan labels",
-     lambda p: [_csv(p, "t.csv", "a,b,y\n" + _good_rows() + "1,a,\n2,b,\n"), "--target", "y"],
-     ["y"]),
+    ("no labels",
+     lambda p: [_csv(p, "t.csv", "a,b,y\n" + "1,a,\n2,b,\n" * 20), "--target", "y"],
+     ["target column 'y' is empty"]),
     ("no target", lambda p: [_csv(p, "t.csv", "a,b,y\n" + _good_rows())], ["--target"]),
 ]
 
