@@ -173,6 +173,10 @@ def test_the_seed_pick_figures_are_the_ones_its_command_prints():
     assert (f"the recommender's top-1 is at least as good as `plain` on {shares[0][0]}% of "
             f"those tasks ({shares[1][0]}% on one seed) and as `hinton` on {shares[0][1]}% "
             f"({shares[1][1]}% on one seed)") in readme
+    interval = next(line for line in lines if line.startswith("95% intervals"))
+    bounds = re.findall(r"(\d+\.\d)%", interval)
+    assert (f"the 95% intervals (tables resampled) are {bounds[0]}% to {bounds[1]}% and "
+            f"{bounds[2]}% to {bounds[3]}%") in readme
 
 
 def test_the_share_interval_resamples_tables_not_tasks():
