@@ -184,9 +184,11 @@ def _warn_if_chance(outputs: TeacherOutputs, dataset: Dataset) -> TeacherOutputs
 
 
 def _cache_key(dataset: Dataset, config: dict[str, Any]) -> str:
-    # ``reader``: how a file's cells were read; 2 keeps ``None`` as a category
+    from autodistill.data.sources import CSV_READER_VERSION  # loaded with the dataset
+
     payload = {"fingerprint": dataset.fingerprint, "split_seed": dataset.split_seed,
-               "config": config, "torch": torch.__version__.split("+")[0], "reader": 2}
+               "config": config, "torch": torch.__version__.split("+")[0],
+               "reader": CSV_READER_VERSION}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

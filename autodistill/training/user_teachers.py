@@ -350,12 +350,13 @@ def _from_outputs_file(path: Path, dataset: Dataset, spec: str) -> dict[str, np.
     values = np.asarray(values, dtype=np.float64)
     values = values.reshape(-1, 1) if values.ndim == 1 else values
     raw = dataset.raw
-    if raw is not None and raw.file_rows is not None and values.shape[0] == raw.file_row_count:
+    unlabelled_left_out = raw is not None and raw.file_rows is not None
+    if unlabelled_left_out and values.shape[0] == raw.file_row_count:
         values = values[raw.file_rows]  # one row per file row: keep the labelled ones
     n_rows = dataset.n_rows
     if values.shape[0] != n_rows:
         whole = (f" ({raw.file_row_count} with the rows that have no label)"
-                 if raw is not None and raw.file_rows is not None else "")
+                 if unlabelled_left_out else "")
         raise TeacherError(f"--teacher '{spec}': {values.shape[0]} rows of outputs but the data "
                            f"has {n_rows} rows{whole}; give one row per data row, in the "
                            f"file's order")
