@@ -446,6 +446,49 @@ def test_a_teacher_at_chance_level_warns(tmp_path: Path, caplog) -> None:
     assert "teacher 'auto" in caplog.text and "teacher 'gbdt'" not in caplog.text
 
 
+def test_a_teacher_below_the_majority_that_tells_classes_apart_gets_its_own_warning(
+        tmp_path: Path, caplog) -> None:
+    """Under class imbalance a teacher can trail "always the majority class" in accuracy
+    and still separate the classes (balanced accuracy above chance): the warning says that,
+    not "no better than chance", and points to --metric balanced_accuracy."""
+    from autodistill.data.dataset import load_dataset
+    from autodistill.training.teacher_outputs import TeacherOutputs
+    from autodistill.training.teachers import _warn_if_chance
+
+    rng = np.random.default_rng(0)
+    labels = ["a"] * 900 + ["b"] * 100
+    rows = [f"{v:.3f},{y}" for v, y in zip(rng.normal(size=1000), labels)]
+    path = tmp_path / "imbalanced.csv"
+    path.write_text("x,y\n" + "\n".join(rows) + "\n")
+    dataset = load_dataset(str(path), target="y")
+    y = torch.as_tensor(np.asarray(dataset.y_test))
+    minority = int(np.bincount(dataset.y_test).argmin())
+
+    def outputs(pred: torch.Tensor) -> TeacherOutputs:
+        logits = torch.nn.functional.one_hot(pred, dataset.n_classes).float()
+        accuracy = float((pred == y).float().mean())
+        return TeacherOutputs(logits={"test": logits}, hidden=None, accuracy=accuracy,
+                              valid_accuracy=accuracy, params=0, spec="t.pt", seconds=0.0,
+                              module=None)
+
+    # every minority row found, a third of the majority rows called minority too
+    finds = torch.where((y == minority) | (torch.arange(len(y)) % 3 == 0),
+                        torch.tensor(minority), 1 - torch.tensor(minority))
+    with caplog.at_level("WARNING"):
+        _warn_if_chance(outputs(finds), dataset)
+    assert "balanced accuracy" in caplog.text and "above chance" in caplog.text
+    assert "no better than chance" not in caplog.text
+    assert "--metric balanced_accuracy" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # always the majority class: chance by both measures
+        _warn_if_chance(outputs(torch.full_like(y, 1 - minority)), dataset)
+    assert "no better than chance" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # the labels themselves: no warning
+        _warn_if_chance(outputs(y), dataset)
+    assert caplog.text == ""
+
+
 class _NaNTeacher(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.full((x.shape[0], 3), float("nan"))

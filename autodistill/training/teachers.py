@@ -30,6 +30,7 @@ from torch import nn
 from autodistill import progress
 from autodistill._stamps import file_digest
 from autodistill.errors import TeacherError
+from autodistill.metrics import balanced_accuracy
 from autodistill.paths import cache_dir, write_atomically
 from autodistill.training.engine import Member, default_device, train_population
 from autodistill.training.mcmi import split_teacher_spec, teacher_loss, teacher_name
@@ -166,17 +167,34 @@ def _gbdt_teacher(dataset: Dataset, device: torch.device, seed: int) -> TeacherO
 
 def _warn_if_chance(outputs: TeacherOutputs, dataset: Dataset) -> TeacherOutputs:
     """Warn when the teacher is no better than always answering the most frequent class:
-    a student distilled from it learns nothing the labels do not already say."""
+    a student distilled from it learns nothing the labels do not already say.
+
+    Judged by accuracy and by balanced accuracy: on an imbalanced table a teacher can trail
+    the majority class in accuracy while telling the classes apart (balanced accuracy above
+    chance), which is worth distilling under ``--metric balanced_accuracy``; it gets a
+    warning that says so rather than "no better than chance".
+    """
     y = np.asarray(dataset.y_test)
     if len(y) == 0:
         return outputs
     chance = max(float(np.bincount(y).max() / len(y)), 1.0 / max(dataset.n_classes, 1))
-    if outputs.accuracy <= chance:
+    if outputs.accuracy > chance:
+        return outputs
+    balanced = balanced_accuracy(outputs.logits["test"], y)
+    balanced_chance = 1.0 / len(np.unique(y))
+    if balanced <= balanced_chance + 1e-9:
         log.warning("teacher '%s' reaches test accuracy %.3f on %s, no better than chance "
-                    "(%.3f, always the most frequent class): %d rows for %d classes may be "
-                    "too few to learn from; add rows per class or pass another --teacher",
-                    outputs.spec, outputs.accuracy, dataset.name, chance, dataset.n_rows,
-                    dataset.n_classes)
+                    "(%.3f, always the most frequent class; balanced accuracy %.3f): %d rows "
+                    "for %d classes may be too few to learn from; add rows per class or "
+                    "pass another --teacher", outputs.spec, outputs.accuracy, dataset.name,
+                    chance, balanced, dataset.n_rows, dataset.n_classes)
+    else:
+        log.warning("teacher '%s' reaches test accuracy %.3f on %s, no better than always "
+                    "the most frequent class (%.3f), though its balanced accuracy %.3f is "
+                    "above chance (%.3f): it tells the classes apart but may not help "
+                    "--metric accuracy; consider --metric balanced_accuracy or another "
+                    "--teacher", outputs.spec, outputs.accuracy, dataset.name, chance,
+                    balanced, balanced_chance)
     return outputs
 
 
