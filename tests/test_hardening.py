@@ -414,6 +414,50 @@ def test_decimal_comma_in_a_comma_csv_names_the_column(tmp_path: Path, caplog) -
     assert "'price'" in caplog.text and "decimal comma" in caplog.text
 
 
+def test_thousands_commas_in_a_comma_csv_are_numbers(tmp_path: Path) -> None:
+    """A spreadsheet in an English locale quotes amounts as "12,345.67": they load as
+    numbers (the values, not one category per amount), and predict reads them alike."""
+    from autodistill.data.dataset import load_dataset
+    from autodistill.training.model_dir import read_rows
+
+    amounts = [1234.5 + 1000 * i for i in range(60)]
+    rows = ["amount,code,label"] + [f'"{a:,.2f}",{i % 3},{"ab"[i >= 30]}'
+                                    for i, a in enumerate(amounts)]
+    path = tmp_path / "us.csv"
+    path.write_text("\n".join(rows) + "\n")
+    dataset = load_dataset(str(path), target="label")
+    assert dataset.info["n_numeric"] == 2 and dataset.info["n_categorical"] == 0
+    assert dataset.n_features == 2
+    frame, _ = read_rows(str(path))
+    assert frame["amount"].tolist() == [round(a, 2) for a in amounts]
+
+
+def test_identifier_columns_are_left_out_with_a_warning(tmp_path: Path, caplog) -> None:
+    """A text column with a different value on every row (a customer id, a timestamp)
+    cannot carry over to rows the model has not seen: it is left out, named in a warning,
+    and a model written from the table scores rows that lack it. A category that
+    recurs stays."""
+    from autodistill.data.dataset import load_dataset
+    from autodistill.errors import DataError
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    rows = ["id,x,city,label"] + [f"cust-{i:04d},{v:.3f},{'PLN'[i % 3]},{int(v > 0)}"
+                                  for i, v in enumerate(x)]
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with caplog.at_level("WARNING"):
+        dataset = load_dataset(str(path), target="label")
+    assert "column 'id' has a different value on nearly every row" in caplog.text
+    assert "'city'" not in caplog.text
+    raw = dataset.raw
+    assert (raw.numeric, raw.categorical, raw.dropped) == (("x",), ("city",), ("id",))
+    only_ids = tmp_path / "only_ids.csv"
+    only_ids.write_text("id,label\n" + "".join(f"r{i},{i % 2}\n" for i in range(40)))
+    with pytest.raises(DataError, match="different text on every row"):
+        load_dataset(str(only_ids), target="label")
+
+
 def test_a_wide_table_loads(tmp_path: Path) -> None:
     from autodistill.data.dataset import load_dataset
 
@@ -457,7 +501,7 @@ def test_a_teacher_below_the_majority_that_tells_classes_apart_gets_its_own_warn
 
     rng = np.random.default_rng(0)
     labels = ["a"] * 900 + ["b"] * 100
-    rows = [f"{v:.3f},{y}" for v, y in zip(rng.normal(size=1000), labels)]
+    rows = [f"{v:.3f},{y}" for v, y in zip(rng.normal(size=1000), labels, strict=True)]
     path = tmp_path / "imbalanced.csv"
     path.write_text("x,y\n" + "\n".join(rows) + "\n")
     dataset = load_dataset(str(path), target="y")

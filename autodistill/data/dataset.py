@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 SPLIT = (0.64, 0.16, 0.20)  # train, valid, test
 _MAX_CATEGORIES = 21  # the 20 most frequent categories of a column, the rest -> "infrequent"
+_MAX_UNIQUE_RATIO = 0.99  # a text column with more distinct values per row is an identifier
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,6 +214,15 @@ def _prepare_columns(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, lis
             log.warning("%s: column '%s' looks numeric with a decimal comma (e.g. '%s') but is "
                         "read as categories; save the file with '.' decimals or ';' "
                         "separators", where, col, series[present].iloc[0])
+    identifiers = _identifier_columns(frame, is_numeric, where)
+    if identifiers:
+        keep = np.array([c not in identifiers for c in columns], dtype=bool)
+        if not keep.any():
+            raise DataError(f"{where}: no usable feature column (every column besides the "
+                            f"target is empty or holds a different text on every row); add "
+                            f"feature columns")
+        frame, is_numeric = frame.loc[:, keep], is_numeric[keep]
+        columns = [c for c in columns if c not in identifiers]
     numeric = [columns[i] for i in np.flatnonzero(is_numeric)]
     categorical = [columns[i] for i in np.flatnonzero(~is_numeric)]
     parts = []
@@ -229,6 +239,28 @@ def _prepare_columns(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, lis
                                   index=frame.index))
     out = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
     return out[columns], numeric, categorical, coerced
+
+
+def _identifier_columns(frame: pd.DataFrame, is_numeric: np.ndarray, where: str) -> set:
+    """Text columns with a different value on nearly every row (an id, a name, a timestamp),
+    each named in a warning.
+
+    As categories they cannot carry over: a value seen once lands in one split only, so
+    validation, test and new rows meet it as unseen. Left out as AutoGluon's
+    ``DropUniqueFeatureGenerator`` leaves them out (more than 99% of the rows distinct).
+    """
+    found = set()
+    for index in np.flatnonzero(~is_numeric):
+        series = frame.iloc[:, index]
+        if pd.api.types.is_bool_dtype(series) or len(series) < 2:
+            continue
+        if series.nunique(dropna=True) > _MAX_UNIQUE_RATIO * len(series):
+            found.add(frame.columns[index])
+            log.warning("%s: column '%s' has a different value on nearly every row (e.g. "
+                        "'%s'), like an id, a name or a timestamp; left out, since no value "
+                        "recurs for the model to learn from (convert a date to a number to "
+                        "keep it)", where, frame.columns[index], series.dropna().iloc[0])
+    return found
 
 
 def _make_preprocessor(numeric: list, categorical: list) -> Any:

