@@ -226,3 +226,50 @@ def test_a_plugin_student_exports_and_scores_as_trained(trained, tmp_path):
     with torch.no_grad():
         expected = torch.softmax(result.student(torch.as_tensor(dataset.X_test))[0], 1).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def test_iso_dates_are_numbers_in_training_and_in_the_exported_model(tmp_path):
+    """A column of ISO dates (with gaps and a stray cell) is a number, days since 1970,
+    not one category per day; the exported model reads the same dates alike, as text from
+    a file or as pandas datetimes, and its probabilities equal the in-process student's."""
+    rng = np.random.default_rng(0)
+    days = rng.integers(0, 730, 400)
+    when = (pd.Timestamp("2020-01-01") + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"when": when.astype(object), "x": rng.normal(size=400).round(3)})
+    frame["label"] = np.where(days > 365, "late", "early")
+    frame.loc[[3, 7], "when"] = None
+    frame.loc[11, "when"] = "unknown"
+    path = tmp_path / "dated.csv"
+    frame.to_csv(path, index=False)
+    dataset = load_dataset(str(path), target="label")
+    assert dataset.raw.dates == ("when",) and "when" in dataset.raw.numeric
+    assert dataset.n_features == 2  # not a one-hot of the days
+    pipeline = load_pipeline('{"kd_loss": {"name": "none"}, "training": {"epochs": 30}}')
+    result = train_student(pipeline, dataset, None, student="mlp:16", seed=0, device="cpu")
+    assert result.test_accuracy > 0.9  # the label is a date threshold: a number learns it
+    out = save_model(tmp_path / "model", dataset, result.student, pipeline=pipeline.to_dict(),
+                     student_spec="mlp:16")
+    model = load_model(out)
+    assert model.schema.dates == ("when",)
+    raw_test = dataset.raw.split("test")
+    with torch.no_grad():
+        expected = torch.softmax(result.student(torch.as_tensor(dataset.X_test))[0], 1).numpy()
+    np.testing.assert_allclose(model.predict_proba(raw_test), expected, atol=1e-5, rtol=0)
+    as_datetimes = raw_test.assign(when=pd.to_datetime(raw_test["when"], errors="coerce"))
+    np.testing.assert_allclose(model.predict_proba(as_datetimes), expected, atol=1e-5, rtol=0)
+
+
+def test_a_parquet_datetime_column_is_a_date_like_its_iso_text(tmp_path):
+    """The same dates stored as Parquet datetimes and as CSV text encode alike, so a
+    model trained from either file scores the other."""
+    rng = np.random.default_rng(1)
+    when = pd.Timestamp("2021-03-01") + pd.to_timedelta(rng.integers(0, 500, 300), unit="D")
+    frame = pd.DataFrame({"when": when, "x": rng.normal(size=300).round(3),
+                          "label": rng.choice(["a", "b"], 300)})
+    frame.to_parquet(tmp_path / "t.parquet")
+    frame.assign(when=frame["when"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "t.csv",
+                                                                      index=False)
+    from_parquet = load_dataset(str(tmp_path / "t.parquet"), target="label")
+    from_csv = load_dataset(str(tmp_path / "t.csv"), target="label")
+    assert from_parquet.raw.dates == from_csv.raw.dates == ("when",)
+    np.testing.assert_array_equal(from_parquet.X_train, from_csv.X_train)

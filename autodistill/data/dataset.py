@@ -19,7 +19,12 @@ import numpy as np
 import pandas as pd
 
 from autodistill._resources import check_fits
-from autodistill.data.input_schema import RawTable, category_strings
+from autodistill.data.input_schema import (
+    RawTable,
+    category_strings,
+    date_numbers,
+    looks_like_dates,
+)
 from autodistill.data.sources import (
     BUILTINS,
     FILE_SUFFIXES,
@@ -184,11 +189,14 @@ def split_indices(y: np.ndarray, split_seed: int) -> tuple[np.ndarray, np.ndarra
 # --------------------------------------------------------------------------- features
 
 
-def _prepare_columns(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, list, list, int]:
+def _prepare_columns(frame: pd.DataFrame, where: str
+                     ) -> tuple[pd.DataFrame, list, list, int, list]:
     """Type each column (numeric or categorical), stateless: no statistics of the rows.
 
     Vectorised over the numeric columns (a table may have 100,000 of them); only the
-    columns that are not numeric already are looked at one by one.
+    columns that are not numeric already are looked at one by one. A text column of ISO
+    dates becomes a number (days since 1970, :func:`date_numbers`); the last item returned
+    names those columns.
     """
     frame = frame.loc[:, frame.notna().any(axis=0).to_numpy()]  # all-missing columns carry nothing
     if frame.shape[1] == 0:
@@ -198,10 +206,14 @@ def _prepare_columns(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, lis
     is_numeric = np.array([k.kind in "iufc" for k in kinds], dtype=bool)
     columns = list(frame.columns)
     converted: dict[Any, pd.Series] = {}
-    coerced = 0
+    coerced, dates = 0, []
     for index in np.flatnonzero(~is_numeric):
         col, series = columns[index], frame.iloc[:, index]
         if pd.api.types.is_bool_dtype(series):
+            continue
+        if looks_like_dates(series):
+            converted[col], is_numeric[index] = date_numbers(series), True
+            dates.append(col)
             continue
         parsed = pd.to_numeric(series, errors="coerce")
         present = series.notna()
@@ -238,12 +250,12 @@ def _prepare_columns(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, lis
         parts.append(pd.DataFrame({col: category_strings(frame[col]) for col in categorical},
                                   index=frame.index))
     out = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
-    return out[columns], numeric, categorical, coerced
+    return out[columns], numeric, categorical, coerced, dates
 
 
 def _identifier_columns(frame: pd.DataFrame, is_numeric: np.ndarray, where: str) -> set:
-    """Text columns with a different value on nearly every row (an id, a name, a timestamp),
-    each named in a warning.
+    """Text columns with a different value on nearly every row (an id, a name, a date not
+    written YYYY-MM-DD), each named in a warning.
 
     As categories they cannot carry over: a value seen once lands in one split only, so
     validation, test and new rows meet it as unseen. Left out as AutoGluon's
@@ -257,9 +269,9 @@ def _identifier_columns(frame: pd.DataFrame, is_numeric: np.ndarray, where: str)
         if series.nunique(dropna=True) > _MAX_UNIQUE_RATIO * len(series):
             found.add(frame.columns[index])
             log.warning("%s: column '%s' has a different value on nearly every row (e.g. "
-                        "'%s'), like an id, a name or a timestamp; left out, since no value "
-                        "recurs for the model to learn from (convert a date to a number to "
-                        "keep it)", where, frame.columns[index], series.dropna().iloc[0])
+                        "'%s'), like an id or a name; left out, since no value recurs for "
+                        "the model to learn from (a date written YYYY-MM-DD is kept, as a "
+                        "number)", where, frame.columns[index], series.dropna().iloc[0])
     return found
 
 
@@ -306,7 +318,7 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     n_raw = frame.shape[1]
     missing_fraction = float(frame.isna().to_numpy().mean()) if frame.size else 0.0
     raw_frame = frame
-    frame, numeric, categorical, coerced = _prepare_columns(frame, where)
+    frame, numeric, categorical, coerced, dates = _prepare_columns(frame, where)
     # encoded width: a numeric column stays one, a categorical one becomes at most 21
     width = len(numeric) + sum(min(int(frame[c].nunique()), _MAX_CATEGORIES)
                                for c in categorical)
@@ -343,5 +355,5 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
                                 numeric=tuple(numeric), categorical=tuple(categorical),
                                 dropped=tuple(c for c in raw_frame.columns
                                               if c not in frame.columns),
-                                target=label_column, file_rows=file_rows,
+                                target=label_column, dates=tuple(dates), file_rows=file_rows,
                                 file_row_count=file_row_count))

@@ -4,8 +4,8 @@
 encoded from (the columns as the user has them, with strings and missing values) and the
 rows of each split, so that a user's own teacher can see those columns and an exported
 student can be checked on them. :class:`InputSchema` is the part that leaves the tool in
-``model.json``: each column's name, kind (numeric or categorical), original dtype and
-training categories. :meth:`InputSchema.prepare` applies the training-time typing rules
+``model.json``: each column's name, kind (numeric or categorical; a numeric column may be
+an ISO date, read as days since 1970), original dtype and training categories. :meth:`InputSchema.prepare` applies the training-time typing rules
 to a new table, naming the columns it lacks.
 """
 
@@ -20,13 +20,35 @@ import pandas as pd
 
 from autodistill.errors import DataError
 
-__all__ = ["MISSING_CATEGORY", "RawTable", "InputSchema"]
+__all__ = ["MISSING_CATEGORY", "RawTable", "InputSchema", "looks_like_dates", "date_numbers"]
 
 log = logging.getLogger(__name__)
 
 #: The category a missing string cell becomes (before one-hot encoding), in training and at
 #: prediction time alike.
 MISSING_CATEGORY = "<missing>"
+#: A date as ISO 8601 writes it (``2021-01-31``), optionally with a time and a zone.
+_ISO_DATE = (r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
+             r"(Z|[+-]\d{2}:?\d{2})?")
+
+
+def looks_like_dates(values: pd.Series) -> bool:
+    """Whether a column holds dates: pandas datetimes (a Parquet file's), or text of which
+    at least 90% of the present cells are ISO dates."""
+    if values.dtype.kind == "M":
+        return True
+    if values.dtype.kind != "O":
+        return False
+    text = values.dropna().astype(str).str.strip()
+    return bool(len(text)) and text.str.fullmatch(_ISO_DATE).mean() >= 0.9
+
+
+def date_numbers(values: pd.Series) -> pd.Series:
+    """ISO dates (text, or pandas datetimes) as days since 1970-01-01 (float64; a cell that
+    is not a date is missing). Zones are taken to UTC, so one instant is one number."""
+    when = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    days = (when - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
+    return days.astype(np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +62,7 @@ class RawTable:
         categorical: Columns encoded as categories (one-hot).
         dropped: Columns left out because they hold no value at all, or a different text
             on every row (an identifier).
+        dates: The numeric columns that hold ISO dates (read as days since 1970).
         target: The label column's name (``None`` for arrays and built-ins without one).
         file_rows: Where each row of ``frame`` stands in the file, when rows without a
             label were left out (``None`` when every row is kept).
@@ -52,6 +75,7 @@ class RawTable:
     categorical: tuple[str, ...]
     dropped: tuple[str, ...] = ()
     target: str | None = None
+    dates: tuple[str, ...] = ()
     file_rows: np.ndarray | None = field(default=None, repr=False)
     file_row_count: int | None = None
 
@@ -63,7 +87,8 @@ class RawTable:
         """The input schema of this table (categories are filled in by the exporter)."""
         dtypes = {str(c): str(self.frame[c].dtype) for c in self.frame.columns}
         return InputSchema(numeric=self.numeric, categorical=self.categorical,
-                           dropped=self.dropped, dtypes=dtypes, target=self.target)
+                           dropped=self.dropped, dtypes=dtypes, target=self.target,
+                           dates=self.dates)
 
 
 @dataclass(frozen=True)
@@ -79,6 +104,8 @@ class InputSchema:
     #: Per categorical column, what an unseen category becomes: ``"infrequent"`` (the
     #: column's infrequent slot) or ``"zeros"`` (an all-zero one-hot), as in training.
     unseen_as: dict[str, str] = field(default_factory=dict)
+    #: The numeric columns that hold ISO dates, fed as days since 1970 (:func:`date_numbers`).
+    dates: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -92,6 +119,8 @@ class InputSchema:
             entry: dict[str, Any] = {"name": name, "dtype": self.dtypes.get(name, "")}
             if name in self.numeric:
                 entry.update(kind="numeric", onnx_type="double")
+                if name in self.dates:
+                    entry.update(parse="iso_date_days")
             else:
                 entry.update(kind="categorical", onnx_type="string",
                              categories=list(self.categories.get(name, [])),
@@ -109,6 +138,7 @@ class InputSchema:
                    dropped=tuple(doc.get("dropped_columns", ())),
                    dtypes={i["name"]: i.get("dtype", "") for i in inputs},
                    target=doc.get("target"),
+                   dates=tuple(i["name"] for i in inputs if i.get("parse") == "iso_date_days"),
                    categories={i["name"]: list(i.get("categories", ()))
                                for i in inputs if i["kind"] == "categorical"},
                 unseen_as={i["name"]: i.get("unseen_as", "zeros")
@@ -118,7 +148,7 @@ class InputSchema:
         """Type a new table's columns the way training did; return one array per column.
 
         Numeric columns become float64 ``[n, 1]`` (non-numeric cells and infinities become
-        missing, NaN, as in training); categorical columns become strings ``[n, 1]`` with
+        missing, NaN, as in training; a date column's ISO dates become days since 1970); categorical columns become strings ``[n, 1]`` with
         missing cells as :data:`MISSING_CATEGORY`.
 
         Raises:
@@ -136,11 +166,15 @@ class InputSchema:
         feeds: dict[str, np.ndarray] = {}
         for name in self.numeric:
             series = frame[name]
-            values = pd.to_numeric(series, errors="coerce").astype(np.float64)
+            if name in self.dates:
+                values = date_numbers(series)
+            else:
+                values = pd.to_numeric(series, errors="coerce").astype(np.float64)
             garbage = int((values.isna() & series.notna()).sum())
             if garbage:
-                log.warning("%s: column '%s' has %d non-numeric cell%s; treating them as "
+                log.warning("%s: column '%s' has %d %s cell%s; treating them as "
                             "missing (imputed as in training)", where, name, garbage,
+                            "non-date" if name in self.dates else "non-numeric",
                             "" if garbage == 1 else "s")
             array = values.to_numpy(dtype=np.float64, copy=True)
             array[~np.isfinite(array)] = np.nan
