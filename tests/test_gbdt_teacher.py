@@ -66,6 +66,18 @@ def test_gbdt_and_auto_are_cached_apart_and_by_seed(cancer, fresh_home, monkeypa
     assert key(cancer, base) != key(cancer, {**teachers.AUTO_CONFIG, "seed": 0})
 
 
+def test_a_teacher_cached_for_another_encoding_of_the_same_file_is_not_reused(cancer):
+    """A teacher takes encoded rows: when the same file encodes to other columns (a date
+    read as a number, an identifier left out, by a newer release), it is trained again."""
+    import dataclasses
+
+    config = {**gbdt_teacher.GBDT_CONFIG, "seed": 0}
+    wider = dataclasses.replace(cancer, feature_names=(*cancer.feature_names, "id_x"))
+    assert teachers._cache_key(wider, config) != teachers._cache_key(cancer, config)
+    assert teachers._cache_key(dataclasses.replace(cancer), config) == \
+        teachers._cache_key(cancer, config)
+
+
 def test_students_distil_from_gbdt_but_mi_objectives_need_hidden_features(cancer, fresh_home):
     out = get_teacher("gbdt", cancer, device=CPU)
     hinton = load_pipeline("hinton").to_dict()

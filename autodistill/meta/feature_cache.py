@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 #: Bumped when the stored summary changes layout or meaning.
 FORMAT = 1
 #: Modules whose code decides the summary.
-_SHAPING_MODULES = ("autodistill.data.dataset", "autodistill.data.sources", "autodistill.training.teachers",
+_SHAPING_MODULES = ("autodistill.data.dataset", "autodistill.data.sources",
+                    "autodistill.data.input_schema", "autodistill.training.teachers",
                     "autodistill.training.students", "autodistill.students",
                     "autodistill.plugins.students", "autodistill.meta.features")
 

@@ -204,9 +204,12 @@ def _warn_if_chance(outputs: TeacherOutputs, dataset: Dataset) -> TeacherOutputs
 def _cache_key(dataset: Dataset, config: dict[str, Any]) -> str:
     from autodistill.data.sources import CSV_READER_VERSION  # loaded with the dataset
 
+    # the encoded columns too: a teacher takes encoded rows, so a change in how a column is
+    # typed (a date, an identifier left out) must not meet a teacher cached before it
+    layout = hashlib.sha256("\n".join(dataset.feature_names).encode()).hexdigest()
     payload = {"fingerprint": dataset.fingerprint, "split_seed": dataset.split_seed,
                "config": config, "torch": torch.__version__.split("+")[0],
-               "reader": CSV_READER_VERSION}
+               "reader": CSV_READER_VERSION, "columns": layout}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
