@@ -153,6 +153,10 @@ def worker_main(fields: dict[str, Any], coordinator: int | None = None) -> None:
     die_with_parent(coordinator)
     job = Job(**fields)
     logging.basicConfig(level=logging.WARNING, format="autodistill worker: %(message)s")
+    # the coordinator loaded the same data and teacher before starting this worker and has
+    # already shown their warnings (blank labels, a column left out, a teacher at chance)
+    for name in ("autodistill.data", "autodistill.training.teachers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     _secrets.remember(job.url)
     _secrets.scrub_logs()
     quiet_optuna(job.quiet)
