@@ -191,7 +191,9 @@ def split_indices(y: np.ndarray, split_seed: int) -> tuple[np.ndarray, np.ndarra
 
 def _prepare_columns(frame: pd.DataFrame, where: str
                      ) -> tuple[pd.DataFrame, list, list, int, list]:
-    """Type each column (numeric or categorical), stateless: no statistics of the rows.
+    """Type each column (numeric, categorical or left out) from its own cells alone: no
+    label is looked at and nothing is fitted (the encoders are fitted later, on training
+    rows only).
 
     Vectorised over the numeric columns (a table may have 100,000 of them); only the
     columns that are not numeric already are looked at one by one. A text column of ISO

@@ -40,7 +40,9 @@ def looks_like_dates(values: pd.Series) -> bool:
     if values.dtype.kind != "O":
         return False
     text = values.dropna().astype(str).str.strip()
-    return bool(len(text)) and text.str.fullmatch(_ISO_DATE).mean() >= 0.9
+    if not len(text) or text.iloc[:100].str.fullmatch(_ISO_DATE).mean() < 0.5:
+        return False  # most text columns are categories: a glance at 100 cells settles it
+    return bool(text.str.fullmatch(_ISO_DATE).mean() >= 0.9)
 
 
 def date_numbers(values: pd.Series) -> pd.Series:
