@@ -5,8 +5,9 @@ encoded from (the columns as the user has them, with strings and missing values)
 rows of each split, so that a user's own teacher can see those columns and an exported
 student can be checked on them. :class:`InputSchema` is the part that leaves the tool in
 ``model.json``: each column's name, kind (numeric or categorical; a numeric column may be
-an ISO date, read as days since 1970), original dtype and training categories. :meth:`InputSchema.prepare` applies the training-time typing rules
-to a new table, naming the columns it lacks.
+an ISO date, read as days since 1970), original dtype and training categories.
+:meth:`InputSchema.prepare` applies the training-time typing rules to a new table, naming
+the columns it lacks.
 """
 
 from __future__ import annotations
@@ -150,8 +151,9 @@ class InputSchema:
         """Type a new table's columns the way training did; return one array per column.
 
         Numeric columns become float64 ``[n, 1]`` (non-numeric cells and infinities become
-        missing, NaN, as in training; a date column's ISO dates become days since 1970); categorical columns become strings ``[n, 1]`` with
-        missing cells as :data:`MISSING_CATEGORY`.
+        missing, NaN, as in training; a date column's ISO dates become days since 1970);
+        categorical columns become strings ``[n, 1]`` with missing cells as
+        :data:`MISSING_CATEGORY`.
 
         Raises:
             DataError: naming the columns the table lacks.
