@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -307,10 +308,16 @@ def _read_table(ds: DataSpec, suffix: str) -> pd.DataFrame:
 
 def looks_decimal_comma(values: pd.Series) -> bool:
     """Whether most cells read like numbers written with a decimal comma (``1,15``)."""
+    return _written_as(values, _DECIMAL_COMMA)
+
+
+def _written_as(values: pd.Series, pattern: str) -> bool:
+    """Whether text cells read as numbers written ``pattern``'s way: at least 90% of them
+    match it, and one has a comma (else pandas would have read them as numbers)."""
     if len(values) == 0 or values.dtype.kind != "O":
         return False
     text = values.astype(str).str.strip()
-    return bool(text.str.fullmatch(_DECIMAL_COMMA).mean() >= 0.9 and text.str.contains(",").any())
+    return bool(text.str.fullmatch(pattern).mean() >= 0.9 and text.str.contains(",").any())
 
 
 def _none_in_numbers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -324,33 +331,33 @@ def _none_in_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns holding decimal-comma numbers (``1,15``, ``1.234,5``) as numbers."""
+def _commas_as_numbers(frame: pd.DataFrame, pattern: str,
+                       rewrite: Callable[[pd.Series], pd.Series]) -> pd.DataFrame:
+    """Text columns whose cells are numbers written ``pattern``'s way as numbers:
+    ``rewrite`` turns a cell into Python's notation; a cell that then is no number is
+    missing, as :func:`load_dataset` treats a numeric column's stray cells."""
     for col in frame.columns[[d.kind == "O" for d in frame.dtypes]]:
-        present = frame[col].dropna()
-        if looks_decimal_comma(present):
-            text = frame[col].astype("string").str.strip()
-            text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        if _written_as(frame[col].dropna(), pattern):
+            text = rewrite(frame[col].astype("string").str.strip())
             frame[col] = pd.to_numeric(text, errors="coerce").astype(np.float64)
     return frame
+
+
+def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns holding decimal-comma numbers (``1,15``, ``1.234,5``) as numbers."""
+    return _commas_as_numbers(frame, _DECIMAL_COMMA, lambda text: text.str.replace(
+        ".", "", regex=False).str.replace(",", ".", regex=False))
 
 
 def _thousands_commas(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns holding numbers with ',' thousands (``"12,345.67"``) as numbers.
 
-    A column qualifies when at least 90% of its cells read so and one of them has a
-    comma; the other cells become missing, as :func:`load_dataset` treats a numeric
-    column's stray cells. Read as text, each distinct amount would be a category of its
-    own. In a ';' or tab file, cells such as ``1,234`` were already read as decimal
-    commas by :func:`_decimal_commas`, which runs first.
+    Read as text, each distinct amount would be a category of its own. In a ';' or tab
+    file, cells such as ``1,234`` were already read as decimal commas by
+    :func:`_decimal_commas`, which runs first.
     """
-    for col in frame.columns[[d.kind == "O" for d in frame.dtypes]]:
-        text = frame[col].dropna().astype(str).str.strip()
-        if len(text) and text.str.contains(",").any() and \
-                text.str.fullmatch(_THOUSANDS_COMMA).mean() >= 0.9:
-            cells = frame[col].astype("string").str.strip().str.replace(",", "", regex=False)
-            frame[col] = pd.to_numeric(cells, errors="coerce").astype(np.float64)
-    return frame
+    return _commas_as_numbers(frame, _THOUSANDS_COMMA,
+                              lambda text: text.str.replace(",", "", regex=False))
 
 
 def _read_npz(ds: DataSpec) -> tuple[pd.DataFrame, np.ndarray]:
