@@ -208,7 +208,7 @@ def _prepare_columns(frame: pd.DataFrame, where: str
     is_numeric = np.array([k.kind in "iufc" for k in kinds], dtype=bool)
     columns = list(frame.columns)
     converted: dict[Any, pd.Series] = {}
-    coerced, dates = 0, []
+    coerced, dates, identifiers = 0, [], set()
     for index in np.flatnonzero(~is_numeric):
         col, series = columns[index], frame.iloc[:, index]
         if pd.api.types.is_bool_dtype(series):
@@ -224,11 +224,17 @@ def _prepare_columns(frame: pd.DataFrame, where: str
             log.warning("%s: column '%s' has non-numeric cells; treating them as missing",
                         where, col)
             converted[col], coerced, is_numeric[index] = parsed, coerced + 1, True
-        elif looks_decimal_comma(series[present]):
+            continue
+        if looks_decimal_comma(series[present]):
             log.warning("%s: column '%s' looks numeric with a decimal comma (e.g. '%s') but is "
                         "read as categories; save the file with '.' decimals or ';' "
                         "separators", where, col, series[present].iloc[0])
-    identifiers = _identifier_columns(frame, is_numeric, where)
+        if _is_identifier(series):
+            identifiers.add(col)
+            log.warning("%s: column '%s' has a different value on nearly every row (e.g. "
+                        "'%s'), like an id or a name; left out, since no value recurs for "
+                        "the model to learn from (a date written YYYY-MM-DD is kept, as a "
+                        "number)", where, col, series[present].iloc[0])
     if identifiers:
         keep = np.array([c not in identifiers for c in columns], dtype=bool)
         if not keep.any():
@@ -255,26 +261,15 @@ def _prepare_columns(frame: pd.DataFrame, where: str
     return out[columns], numeric, categorical, coerced, dates
 
 
-def _identifier_columns(frame: pd.DataFrame, is_numeric: np.ndarray, where: str) -> set:
-    """Text columns with a different value on nearly every row (an id, a name, a date not
-    written YYYY-MM-DD), each named in a warning.
+def _is_identifier(series: pd.Series) -> bool:
+    """Whether a text column has a different value on nearly every row (an id, a name, a
+    date not written YYYY-MM-DD).
 
-    As categories they cannot carry over: a value seen once lands in one split only, so
-    validation, test and new rows meet it as unseen. Left out as AutoGluon's
+    As categories such values cannot carry over: a value seen once lands in one split
+    only, so validation, test and new rows meet it as unseen. Left out as AutoGluon's
     ``DropUniqueFeatureGenerator`` leaves them out (more than 99% of the rows distinct).
     """
-    found = set()
-    for index in np.flatnonzero(~is_numeric):
-        series = frame.iloc[:, index]
-        if pd.api.types.is_bool_dtype(series) or len(series) < 2:
-            continue
-        if series.nunique(dropna=True) > _MAX_UNIQUE_RATIO * len(series):
-            found.add(frame.columns[index])
-            log.warning("%s: column '%s' has a different value on nearly every row (e.g. "
-                        "'%s'), like an id or a name; left out, since no value recurs for "
-                        "the model to learn from (a date written YYYY-MM-DD is kept, as a "
-                        "number)", where, frame.columns[index], series.dropna().iloc[0])
-    return found
+    return len(series) > 1 and series.nunique(dropna=True) > _MAX_UNIQUE_RATIO * len(series)
 
 
 def _make_preprocessor(numeric: list, categorical: list) -> Any:
