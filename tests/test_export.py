@@ -228,13 +228,17 @@ def test_a_plugin_student_exports_and_scores_as_trained(trained, tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
 
 
-def test_iso_dates_are_numbers_in_training_and_in_the_exported_model(tmp_path):
-    """A column of ISO dates (with gaps and a stray cell) is a number, days since 1970,
-    not one category per day; the exported model reads the same dates alike, as text from
-    a file or as pandas datetimes, and its probabilities equal the in-process student's."""
+@pytest.mark.parametrize(("written", "order"), [
+    ("%Y-%m-%d", "iso"), ("%d/%m/%Y", "dmy"), ("%m/%d/%y", "mdy"), ("%d.%m.%Y %H:%M", "dmy"),
+    ("%Y/%m/%d", "ymd")])
+def test_dates_are_numbers_in_training_and_in_the_exported_model(tmp_path, written, order):
+    """A column of dates (ISO, or numbers only in the order the cells show; with gaps and a
+    stray cell) is a number, days since 1970, not one category per day; the exported model
+    reads the same dates alike, as text from a file or as pandas datetimes, and its
+    probabilities equal the in-process student's."""
     rng = np.random.default_rng(0)
     days = rng.integers(0, 730, 400)
-    when = (pd.Timestamp("2020-01-01") + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d")
+    when = (pd.Timestamp("2020-01-01") + pd.to_timedelta(days, unit="D")).strftime(written)
     frame = pd.DataFrame({"when": when.astype(object), "x": rng.normal(size=400).round(3)})
     frame["label"] = np.where(days > 365, "late", "early")
     frame.loc[[3, 7], "when"] = None
@@ -242,7 +246,9 @@ def test_iso_dates_are_numbers_in_training_and_in_the_exported_model(tmp_path):
     path = tmp_path / "dated.csv"
     frame.to_csv(path, index=False)
     dataset = load_dataset(str(path), target="label")
-    assert dataset.raw.dates == ("when",) and "when" in dataset.raw.numeric
+    assert dataset.raw.dates == {"when": order} and "when" in dataset.raw.numeric
+    first = dataset.raw.frame.index[dataset.raw.frame["when"].notna()][0]
+    assert dataset.raw.frame["when"].iloc[first] == when[first]  # the raw cells stay text
     assert dataset.n_features == 2  # not a one-hot of the days
     pipeline = load_pipeline('{"kd_loss": {"name": "none"}, "training": {"epochs": 30}}')
     result = train_student(pipeline, dataset, None, student="mlp:16", seed=0, device="cpu")
@@ -250,12 +256,13 @@ def test_iso_dates_are_numbers_in_training_and_in_the_exported_model(tmp_path):
     out = save_model(tmp_path / "model", dataset, result.student, pipeline=pipeline.to_dict(),
                      student_spec="mlp:16")
     model = load_model(out)
-    assert model.schema.dates == ("when",)
+    assert model.schema.dates == {"when": order}
     raw_test = dataset.raw.split("test")
     with torch.no_grad():
         expected = torch.softmax(result.student(torch.as_tensor(dataset.X_test))[0], 1).numpy()
     np.testing.assert_allclose(model.predict_proba(raw_test), expected, atol=1e-5, rtol=0)
-    as_datetimes = raw_test.assign(when=pd.to_datetime(raw_test["when"], errors="coerce"))
+    as_datetimes = raw_test.assign(when=pd.to_datetime(raw_test["when"], errors="coerce",
+                                                       format=written))
     np.testing.assert_allclose(model.predict_proba(as_datetimes), expected, atol=1e-5, rtol=0)
 
 
@@ -271,5 +278,5 @@ def test_a_parquet_datetime_column_is_a_date_like_its_iso_text(tmp_path):
                                                                       index=False)
     from_parquet = load_dataset(str(tmp_path / "t.parquet"), target="label")
     from_csv = load_dataset(str(tmp_path / "t.csv"), target="label")
-    assert from_parquet.raw.dates == from_csv.raw.dates == ("when",)
+    assert from_parquet.raw.dates == from_csv.raw.dates == {"when": "iso"}
     np.testing.assert_array_equal(from_parquet.X_train, from_csv.X_train)

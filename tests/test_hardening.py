@@ -458,6 +458,35 @@ def test_identifier_columns_are_left_out_with_a_warning(tmp_path: Path, caplog) 
         load_dataset(str(only_ids), target="label")
 
 
+def test_dates_whose_order_no_cell_tells_warn_and_predict_reads_them_alike(
+        tmp_path: Path) -> None:
+    """Dates like 03/04/2021 where no day exceeds 12 could be day- or month-first: the
+    column is still a number, one warning names it and the order taken, and the exported
+    model's ``model.json`` states that order, so ``predict`` reads new rows (a day above
+    12 among them) as training did."""
+    rng = np.random.default_rng(0)
+    months, days = rng.integers(1, 13, 300), rng.integers(1, 13, 300)
+    x = rng.normal(size=300)
+    rows = ["when,x,label"] + [f"{m:02d}/{d:02d}/2021,{v:.3f},{'ab'[int(v + m / 6 > 1)]}"
+                               for m, d, v in zip(months, days, x, strict=True)]
+    path = tmp_path / "dated.csv"
+    path.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "model"
+    done = run("distill", str(path), "--target", "label", "--pipeline", "plain",
+                   "--teacher", "none", "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    assert ("column 'when' holds dates (e.g. '" in done.stderr
+            and "read the month first" in done.stderr)
+    entry = next(i for i in json.loads((out / "model.json").read_text())["inputs"]
+                 if i["name"] == "when")
+    assert (entry["kind"], entry["parse"], entry["date_order"]) == ("numeric", "date_days", "mdy")
+    new = tmp_path / "new.csv"
+    new.write_text("when,x\n12/25/2021,0.1\n01/02/2021,-0.3\n")
+    done = run("predict", str(out), str(new), "--json")
+    assert done.returncode == 0, done.stderr
+    assert "non-date" not in done.stderr  # 12/25 is the 25th of December, not a bad cell
+
+
 def test_a_wide_table_loads(tmp_path: Path) -> None:
     from autodistill.data.dataset import load_dataset
 

@@ -23,7 +23,7 @@ from autodistill.data.input_schema import (
     RawTable,
     category_strings,
     date_numbers,
-    looks_like_dates,
+    read_dates,
 )
 from autodistill.data.sources import (
     BUILTINS,
@@ -190,15 +190,15 @@ def split_indices(y: np.ndarray, split_seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _prepare_columns(frame: pd.DataFrame, where: str
-                     ) -> tuple[pd.DataFrame, list, list, int, list]:
+                     ) -> tuple[pd.DataFrame, list, list, int, dict[str, str]]:
     """Type each column (numeric, categorical or left out) from its own cells alone: no
     label is looked at and nothing is fitted (the encoders are fitted later, on training
     rows only).
 
     Vectorised over the numeric columns (a table may have 100,000 of them); only the
-    columns that are not numeric already are looked at one by one. A text column of ISO
-    dates becomes a number (days since 1970, :func:`date_numbers`); the last item returned
-    names those columns.
+    columns that are not numeric already are looked at one by one. A text column of dates
+    becomes a number (days since 1970, :func:`date_numbers`); the last item returned maps
+    those columns to how their text is read.
     """
     frame = frame.loc[:, frame.notna().any(axis=0).to_numpy()]  # all-missing columns carry nothing
     if frame.shape[1] == 0:
@@ -208,14 +208,20 @@ def _prepare_columns(frame: pd.DataFrame, where: str
     is_numeric = np.array([k.kind in "iufc" for k in kinds], dtype=bool)
     columns = list(frame.columns)
     converted: dict[Any, pd.Series] = {}
-    coerced, dates, identifiers = 0, [], set()
+    coerced, dates, identifiers = 0, {}, set()
     for index in np.flatnonzero(~is_numeric):
         col, series = columns[index], frame.iloc[:, index]
         if pd.api.types.is_bool_dtype(series):
             continue
-        if looks_like_dates(series):
-            converted[col], is_numeric[index] = date_numbers(series), True
-            dates.append(col)
+        reading = read_dates(series)
+        if reading is not None:
+            converted[col], is_numeric[index] = date_numbers(series, reading.order), True
+            dates[col] = reading.order
+            if reading.guessed:
+                log.warning("%s: column '%s' holds dates (e.g. '%s') but no day above 12 tells "
+                            "whether the day or the month comes first; read %s first",
+                            where, col, series.dropna().iloc[0],
+                            "the day" if reading.order == "dmy" else "the month")
             continue
         parsed = pd.to_numeric(series, errors="coerce")
         present = series.notna()
@@ -233,8 +239,8 @@ def _prepare_columns(frame: pd.DataFrame, where: str
             identifiers.add(col)
             log.warning("%s: column '%s' has a different value on nearly every row (e.g. "
                         "'%s'), like an id or a name; left out, since no value recurs for "
-                        "the model to learn from (a date written YYYY-MM-DD is kept, as a "
-                        "number)", where, col, series[present].iloc[0])
+                        "the model to learn from (a column of dates is kept, as a number)",
+                        where, col, series[present].iloc[0])
     if identifiers:
         keep = np.array([c not in identifiers for c in columns], dtype=bool)
         if not keep.any():
@@ -263,7 +269,7 @@ def _prepare_columns(frame: pd.DataFrame, where: str
 
 def _is_identifier(series: pd.Series) -> bool:
     """Whether a text column has a different value on nearly every row (an id, a name, a
-    date not written YYYY-MM-DD).
+    free text).
 
     As categories such values cannot carry over: a value seen once lands in one split
     only, so validation, test and new rows meet it as unseen. Left out as AutoGluon's
@@ -352,5 +358,5 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
                                 numeric=tuple(numeric), categorical=tuple(categorical),
                                 dropped=tuple(c for c in raw_frame.columns
                                               if c not in frame.columns),
-                                target=label_column, dates=tuple(dates), file_rows=file_rows,
+                                target=label_column, dates=dates, file_rows=file_rows,
                                 file_row_count=file_row_count))

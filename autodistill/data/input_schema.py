@@ -5,7 +5,7 @@ encoded from (the columns as the user has them, with strings and missing values)
 rows of each split, so that a user's own teacher can see those columns and an exported
 student can be checked on them. :class:`InputSchema` is the part that leaves the tool in
 ``model.json``: each column's name, kind (numeric or categorical; a numeric column may be
-an ISO date, read as days since 1970), original dtype and training categories.
+a column of dates, read as days since 1970), original dtype and training categories.
 :meth:`InputSchema.prepare` applies the training-time typing rules to a new table, naming
 the columns it lacks.
 """
@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from autodistill.errors import DataError
 
-__all__ = ["MISSING_CATEGORY", "RawTable", "InputSchema", "looks_like_dates", "date_numbers"]
+__all__ = ["DATE_ORDERS", "MISSING_CATEGORY", "DateReading", "InputSchema", "RawTable",
+           "date_numbers", "read_dates"]
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +32,89 @@ MISSING_CATEGORY = "<missing>"
 #: A date as ISO 8601 writes it (``2021-01-31``), optionally with a time and a zone.
 _ISO_DATE = (r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
              r"(Z|[+-]\d{2}:?\d{2})?")
+#: A date written with numbers only, in some order, one separator (``31/01/2021``,
+#: ``1/31/21``, ``31.01.2021``, ``2021/01/31``), optionally with a time.
+_NUMERIC_DATE = (r"(?P<a>\d{1,4})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{1,4})"
+                 r"(?:[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d+)?)?)?")
+#: How a date column's cells are read: ISO 8601, or numbers-only dates day first, month
+#: first or year first.
+DATE_ORDERS = ("iso", "dmy", "mdy", "ymd")
+#: Share of a column's present cells that must be dates (and valid ones) for it to be read
+#: as dates.
+_DATE_SHARE = 0.9
 
 
-def looks_like_dates(values: pd.Series) -> bool:
-    """Whether a column holds dates: pandas datetimes (a Parquet file's), or text of which
-    at least 90% of the present cells are ISO dates."""
+class DateReading(NamedTuple):
+    """How a column of dates is read: its :data:`DATE_ORDERS` entry, and whether the order
+    was guessed (no cell has a day above 12 to tell day-first from month-first)."""
+
+    order: str
+    guessed: bool = False
+
+
+def read_dates(values: pd.Series) -> DateReading | None:
+    """How to read ``values`` as dates, or None when it is not a column of dates.
+
+    Dates are pandas datetimes (a Parquet file's) or text of which at least 90% of the
+    present cells are dates: ISO 8601 (``2021-01-31``, with a time or zone or not), or
+    numbers only (``31/01/2021``, ``1/31/21``, ``31.01.2021``, ``2021/01/31``). Whether a
+    numbers-only date is day-first or month-first is read from the cells (a first number
+    above 12 is a day; a second one, a month); when no cell tells, ``.`` and ``-`` dates
+    are taken as day-first and ``/`` dates as month-first, and the reading says it guessed.
+    """
     if values.dtype.kind == "M":
-        return True
+        return DateReading("iso")
     if values.dtype.kind != "O":
-        return False
+        return None
     text = values.dropna().astype(str).str.strip()
-    if not len(text) or text.iloc[:100].str.fullmatch(_ISO_DATE).mean() < 0.5:
-        return False  # most text columns are categories: a glance at 100 cells settles it
-    return bool(text.str.fullmatch(_ISO_DATE).mean() >= 0.9)
+    if not len(text):
+        return None
+    glance = text.iloc[:100]  # most text columns are categories: 100 cells settle it
+    if glance.str.fullmatch(_ISO_DATE).mean() >= 0.5:
+        return DateReading("iso") if text.str.fullmatch(_ISO_DATE).mean() >= _DATE_SHARE else None
+    if glance.str.fullmatch(_NUMERIC_DATE).mean() < 0.5:
+        return None
+    parts = text.str.extract(f"^{_NUMERIC_DATE}$").dropna(subset=["a"])
+    if len(parts) < _DATE_SHARE * len(text) or parts["sep"].nunique() > 1:
+        return None
+    width_a, width_c = parts["a"].str.len(), parts["c"].str.len()
+    if (width_a == 4).all() and (width_c <= 2).all():
+        reading = DateReading("ymd")
+    elif (width_a <= 2).all() and width_c.isin([2, 4]).all():
+        day_first = (parts["a"].astype(int) > 12).any()
+        month_first = (parts["b"].astype(int) > 12).any()
+        if day_first and month_first:
+            return None
+        if day_first or month_first:
+            reading = DateReading("dmy" if day_first else "mdy")
+        else:
+            reading = DateReading("mdy" if parts["sep"].iloc[0] == "/" else "dmy", guessed=True)
+    else:
+        return None
+    valid = date_numbers(text, reading.order).notna().mean()
+    return reading if valid >= _DATE_SHARE else None
 
 
-def date_numbers(values: pd.Series) -> pd.Series:
-    """ISO dates (text, or pandas datetimes) as days since 1970-01-01 (float64; a cell that
-    is not a date is missing). Zones are taken to UTC, so one instant is one number."""
-    when = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
-    days = (when - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
-    return days.astype(np.float64)
+def date_numbers(values: pd.Series, order: str = "iso") -> pd.Series:
+    """Dates (text read in ``order``, one of :data:`DATE_ORDERS`, or pandas datetimes) as
+    days since 1970-01-01 (float64; a cell that is not a valid date is missing). Zones are
+    taken to UTC, so one instant is one number; a date without a zone is taken as UTC. A
+    two-digit year is 1969-2068, as C's ``strptime`` reads ``%y``."""
+    if order == "iso" or values.dtype.kind == "M":
+        when = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+        days = (when - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
+        return days.astype(np.float64)
+    parts = values.astype("string").str.strip().str.extract(f"^{_NUMERIC_DATE}$")
+    numbers = parts.drop(columns="sep").apply(pd.to_numeric, errors="coerce").astype(np.float64)
+    first, second, third = (numbers[k] for k in "abc")
+    year, month, day = {"dmy": (third, second, first), "mdy": (third, first, second),
+                        "ymd": (first, second, third)}[order]
+    year = year.where(year >= 100, year + np.where(year < 69, 2000, 1900))
+    clock = numbers[["hour", "minute", "second"]].fillna(0)
+    when = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day,
+                                        "hour": clock["hour"], "minute": clock["minute"],
+                                        "second": clock["second"]}), errors="coerce")
+    return ((when - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).astype(np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +128,8 @@ class RawTable:
         categorical: Columns encoded as categories (one-hot).
         dropped: Columns left out because they hold no value at all, or a different text
             on every row (an identifier).
-        dates: The numeric columns that hold ISO dates (read as days since 1970).
+        dates: The numeric columns that hold dates (read as days since 1970), each with
+            how its text is read (a :data:`DATE_ORDERS` entry).
         target: The label column's name (``None`` for arrays and built-ins without one).
         file_rows: Where each row of ``frame`` stands in the file, when rows without a
             label were left out (``None`` when every row is kept).
@@ -78,7 +142,7 @@ class RawTable:
     categorical: tuple[str, ...]
     dropped: tuple[str, ...] = ()
     target: str | None = None
-    dates: tuple[str, ...] = ()
+    dates: dict[str, str] = field(default_factory=dict)
     file_rows: np.ndarray | None = field(default=None, repr=False)
     file_row_count: int | None = None
 
@@ -91,7 +155,7 @@ class RawTable:
         dtypes = {str(c): str(self.frame[c].dtype) for c in self.frame.columns}
         return InputSchema(numeric=self.numeric, categorical=self.categorical,
                            dropped=self.dropped, dtypes=dtypes, target=self.target,
-                           dates=self.dates)
+                           dates=dict(self.dates))
 
 
 @dataclass(frozen=True)
@@ -107,8 +171,9 @@ class InputSchema:
     #: Per categorical column, what an unseen category becomes: ``"infrequent"`` (the
     #: column's infrequent slot) or ``"zeros"`` (an all-zero one-hot), as in training.
     unseen_as: dict[str, str] = field(default_factory=dict)
-    #: The numeric columns that hold ISO dates, fed as days since 1970 (:func:`date_numbers`).
-    dates: tuple[str, ...] = ()
+    #: The numeric columns that hold dates, fed as days since 1970, each with how its text
+    #: is read (:func:`date_numbers`).
+    dates: dict[str, str] = field(default_factory=dict)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -122,8 +187,10 @@ class InputSchema:
             entry: dict[str, Any] = {"name": name, "dtype": self.dtypes.get(name, "")}
             if name in self.numeric:
                 entry.update(kind="numeric", onnx_type="double")
-                if name in self.dates:
+                if self.dates.get(name) == "iso":
                     entry.update(parse="iso_date_days")
+                elif name in self.dates:
+                    entry.update(parse="date_days", date_order=self.dates[name])
             else:
                 entry.update(kind="categorical", onnx_type="string",
                              categories=list(self.categories.get(name, [])),
@@ -141,7 +208,8 @@ class InputSchema:
                    dropped=tuple(doc.get("dropped_columns", ())),
                    dtypes={i["name"]: i.get("dtype", "") for i in inputs},
                    target=doc.get("target"),
-                   dates=tuple(i["name"] for i in inputs if i.get("parse") == "iso_date_days"),
+                   dates={i["name"]: "iso" if i["parse"] == "iso_date_days" else i["date_order"]
+                          for i in inputs if i.get("parse") in ("iso_date_days", "date_days")},
                    categories={i["name"]: list(i.get("categories", ()))
                                for i in inputs if i["kind"] == "categorical"},
                 unseen_as={i["name"]: i.get("unseen_as", "zeros")
@@ -151,7 +219,8 @@ class InputSchema:
         """Type a new table's columns the way training did; return one array per column.
 
         Numeric columns become float64 ``[n, 1]`` (non-numeric cells and infinities become
-        missing, NaN, as in training; a date column's ISO dates become days since 1970);
+        missing, NaN, as in training; a date column's dates become days since 1970, read as
+        in training);
         categorical columns become strings ``[n, 1]`` with missing cells as
         :data:`MISSING_CATEGORY`.
 
@@ -171,7 +240,7 @@ class InputSchema:
         for name in self.numeric:
             series = frame[name]
             if name in self.dates:
-                values = date_numbers(series)
+                values = date_numbers(series, self.dates[name])
             else:
                 values = pd.to_numeric(series, errors="coerce").astype(np.float64)
             garbage = int((values.isna() & series.notna()).sum())
