@@ -452,6 +452,13 @@ def test_identifier_columns_are_left_out_with_a_warning(tmp_path: Path, caplog) 
     assert "'city'" not in caplog.text
     raw = dataset.raw
     assert (raw.numeric, raw.categorical, raw.dropped) == (("x",), ("city",), ("id",))
+    # the table describes itself (the recommender's meta-features) as it would without it
+    from autodistill.meta.features import compute_meta_features
+
+    without = tmp_path / "customers_without_id.csv"
+    without.write_text("\n".join(row.split(",", 1)[1] for row in rows) + "\n")
+    assert compute_meta_features(dataset, None, None) == compute_meta_features(
+        load_dataset(str(without), target="label"), None, None)
     only_ids = tmp_path / "only_ids.csv"
     only_ids.write_text("id,label\n" + "".join(f"r{i},{i % 2}\n" for i in range(40)))
     with pytest.raises(DataError, match="different text on every row"):

@@ -318,10 +318,15 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     file_row_count = len(labels)
     frame, labels, file_rows = _labelled_rows(frame, labels, where, label_column)
     y, classes = _encode_labels(labels, where, label_column)
-    n_raw = frame.shape[1]
-    missing_fraction = float(frame.isna().to_numpy().mean()) if frame.size else 0.0
     raw_frame = frame
     frame, numeric, categorical, coerced, dates = _prepare_columns(frame, where)
+    # The table's facts leave out identifier columns, which the model never sees: a table
+    # with a customer id describes itself as the same table without it (an empty column
+    # still counts, as it always has in the knowledge base's meta-features).
+    described = raw_frame.loc[:, [c in frame.columns or raw_frame[c].isna().all()
+                                  for c in raw_frame.columns]]
+    n_raw = described.shape[1]
+    missing_fraction = float(described.isna().to_numpy().mean()) if described.size else 0.0
     # encoded width: a numeric column stays one, a categorical one becomes at most 21
     width = len(numeric) + sum(min(int(frame[c].nunique()), _MAX_CATEGORIES)
                                for c in categorical)
