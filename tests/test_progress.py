@@ -37,7 +37,8 @@ def test_distill_reports_teacher_and_student_epochs():
     tasks = {e.task for e in events}
     assert "distill" in tasks
     final = [e for e in events if e.task == "distill" and e.done == e.total]
-    assert final and final[-1].total == 8
+    # one line at the end, with the kept (best) epoch's score: not also the last epoch's
+    assert [(e.total, e.message) for e in final] == [(8, "trained, 8 epochs")]
 
 
 def test_search_outside_a_terminal_writes_one_line_per_trial(tmp_path):

@@ -83,7 +83,8 @@ def distill_run(
     epochs = int(pipeline.training["epochs"])
 
     def on_epoch(epoch: int, valid_accuracy: float) -> None:
-        progress.report("distill", epoch + 1, epochs, "epoch", valid=valid_accuracy)
+        if epoch + 1 < epochs:  # the end is reported below, with the kept epoch's score
+            progress.report("distill", epoch + 1, epochs, "epoch", valid=valid_accuracy)
 
     result = train_student(pipeline, dataset, teacher_outputs, student=student, seed=seed,
                            on_epoch=on_epoch, metric=metric)
