@@ -334,8 +334,9 @@ def _train_auto(dataset: Dataset, config: dict[str, Any],
     def report(_member: int, epoch: int, valid: float) -> None:
         nonlocal best
         best = max(best, valid)
-        progress.report("teacher", epoch + 1, config["max_epochs"], "epoch", valid=valid,
-                        best=best)
+        if epoch + 1 < config["max_epochs"]:  # the end is reported once, below
+            progress.report("teacher", epoch + 1, config["max_epochs"], "epoch", valid=valid,
+                            best=best)
 
     pipeline = Pipeline.from_dict({"training": {
         "epochs": config["max_epochs"], "lr": config["lr"], "batch_size": config["batch_size"],
