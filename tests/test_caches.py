@@ -109,6 +109,33 @@ def _recommend(*args: str, home: Path) -> tuple[dict, dict]:
     return json.loads(done.stdout), probe
 
 
+def test_a_second_recommend_repeats_the_first_ones_warnings(tmp_path):
+    """Served from the cache, recommend loads neither the data nor the teacher, yet says
+    what the first run said about them (a column left out, unlabelled rows, the majority
+    class, the teacher), in the same order."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=600)
+    label = np.where(x + rng.normal(scale=0.3, size=600) > 1.8, "rare", "common")
+    rows = ["id,x,label"] + [f"u{i},{v:.3f},{'' if i % 50 == 0 else y}"
+                             for i, (v, y) in enumerate(zip(x, label, strict=True))]
+    path = tmp_path / "skewed.csv"
+    path.write_text("\n".join(rows) + "\n")
+    env = {**os.environ, "AUTODISTILL_HOME": str(tmp_path / "home")}
+
+    def warnings_of_a_run() -> list[str]:
+        done = subprocess.run([sys.executable, "-m", "autodistill", "recommend", str(path),
+                               "--target", "label", "--top", "1"],
+                              capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return [line for line in done.stderr.splitlines() if line.startswith("autodistill: ")]
+
+    first, second = warnings_of_a_run(), warnings_of_a_run()
+    assert any("column 'id'" in line for line in first)
+    assert any("have no value in target column 'label'" in line for line in first)
+    assert any("the majority class is" in line for line in first)
+    assert second == first
+
+
 @pytest.mark.slow
 def test_second_recommend_reuses_everything_and_answers_the_same(tmp_path, messy_csv):
     csv = messy_csv(tmp_path / "accounts.csv", rows=500, seed=11)

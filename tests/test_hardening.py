@@ -563,6 +563,9 @@ def test_a_teacher_below_the_majority_that_tells_classes_apart_gets_its_own_warn
     with caplog.at_level("WARNING"):  # always the majority class: chance by both measures
         _warn_if_chance(outputs(torch.full_like(y, 1 - minority)), dataset)
     assert "no better than chance" in caplog.text
+    # with 64 training rows of the minority it blames the columns, not the number of rows
+    assert "too few" not in caplog.text
+    assert "with 64 or more training rows of every class" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING"):  # the labels themselves: no warning
         _warn_if_chance(outputs(y), dataset)

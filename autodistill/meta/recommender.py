@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -277,6 +279,32 @@ def recommend_pipelines(dataset: Any, teacher: Any, student: str, *, top: int = 
             for r in doc["recommendations"]]
 
 
+class _Collector(logging.Handler):
+    """Keeps the text of every warning it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextmanager
+def _collected_warnings() -> Iterator[list[str]]:
+    """The warnings the data and training modules log inside the block (they are shown as
+    usual too)."""
+    collector = _Collector()
+    loggers = [logging.getLogger(name) for name in ("autodistill.data", "autodistill.training")]
+    for logger in loggers:
+        logger.addHandler(collector)
+    try:
+        yield collector.lines
+    finally:
+        for logger in loggers:
+            logger.removeHandler(collector)
+
+
 def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
               student: str = "mlp:16", top: int = 5, storage: str | None = None,
               split_seed: int = 0, metric: str = "accuracy") -> dict[str, Any]:
@@ -286,6 +314,8 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
     A task seen before (same data bytes, options, teacher and student) is read from
     :mod:`autodistill.meta.feature_cache` instead: neither the data nor the teacher is loaded.
     With ``metric`` accuracy, a table whose majority class exceeds 90% logs one warning.
+    What loading the data and the teacher warned about (a column left out, rows without a
+    label, a teacher no better than chance) is kept with the cached task and said again.
     """
     from autodistill.meta import feature_cache
 
@@ -299,13 +329,24 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
         from autodistill.data.dataset import load_dataset
         from autodistill.training.teachers import get_teacher
 
-        dataset = load_dataset(data, target=target, split_seed=split_seed)
-        task = task_summary(dataset, get_teacher(teacher, dataset), student)
-        task["majority_warning"] = majority_warning(
+        with _collected_warnings() as about_data:  # a column left out, unlabelled rows
+            dataset = load_dataset(data, target=target, split_seed=split_seed)
+        majority = majority_warning(
             np.concatenate([dataset.y_train, dataset.y_valid, dataset.y_test]), dataset.spec)
+        if metric == "accuracy" and majority:  # before the teacher's own, as search does
+            log.warning(majority)
+        with _collected_warnings() as about_teacher:  # a teacher no better than chance
+            task = task_summary(dataset, get_teacher(teacher, dataset), student)
+        task.update(majority_warning=majority, data_warnings=about_data,
+                    teacher_warnings=about_teacher)
         feature_cache.write(key, task)
-    if metric == "accuracy" and task.get("majority_warning"):
-        log.warning(task["majority_warning"])
+    else:  # the cache must not hide what the first run warned about, in the same order
+        for line in task.get("data_warnings", ()):
+            log.warning(line)
+        if metric == "accuracy" and task.get("majority_warning"):
+            log.warning(task["majority_warning"])
+        for line in task.get("teacher_warnings", ()):
+            log.warning(line)
     task_seconds = time.perf_counter() - started
     doc = rank_for_task(task, top=top, storage=storage, metric=metric)
     doc["seconds"] = {"teacher": round(task_seconds, 3),

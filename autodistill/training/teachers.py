@@ -165,36 +165,51 @@ def _gbdt_teacher(dataset: Dataset, device: torch.device, seed: int) -> TeacherO
                    lambda: train_gbdt(dataset, config), load_gbdt(dataset, config), "gbdt")
 
 
-def _warn_if_chance(outputs: TeacherOutputs, dataset: Dataset) -> TeacherOutputs:
-    """Warn when the teacher is no better than always answering the most frequent class:
-    a student distilled from it learns nothing the labels do not already say.
+#: Fewer training rows than this in a class, and a teacher at chance is blamed on too few
+#: rows; with more of every class, on the columns.
+_FEW_ROWS_PER_CLASS = 30
+
+
+def _chance_warning(outputs: TeacherOutputs, dataset: Dataset) -> str | None:
+    """The warning for a teacher no better than always answering the most frequent class
+    (a student distilled from it learns nothing the labels do not already say), or None.
 
     Judged by accuracy and by balanced accuracy: on an imbalanced table a teacher can trail
     the majority class in accuracy while telling the classes apart (balanced accuracy above
-    chance), which is worth distilling under ``--metric balanced_accuracy``; it gets a
-    warning that says so rather than "no better than chance".
+    chance), which is worth distilling under ``--metric balanced_accuracy``; its warning
+    says so rather than "no better than chance". At chance, the likely cause is named: too
+    few rows of some class, or, with enough of every class, columns that say little.
     """
     y = np.asarray(dataset.y_test)
     if len(y) == 0:
-        return outputs
+        return None
     chance = max(float(np.bincount(y).max() / len(y)), 1.0 / max(dataset.n_classes, 1))
     if outputs.accuracy > chance:
-        return outputs
+        return None
     balanced = balanced_accuracy(outputs.logits["test"], y)
     balanced_chance = 1.0 / len(np.unique(y))
-    if balanced <= balanced_chance + 1e-9:
-        log.warning("teacher '%s' reaches test accuracy %.3f on %s, no better than chance "
-                    "(%.3f, always the most frequent class; balanced accuracy %.3f): %d rows "
-                    "for %d classes may be too few to learn from; add rows per class or "
-                    "pass another --teacher", outputs.spec, outputs.accuracy, dataset.name,
-                    chance, balanced, dataset.n_rows, dataset.n_classes)
-    else:
-        log.warning("teacher '%s' reaches test accuracy %.3f on %s, no better than always "
-                    "the most frequent class (%.3f), though its balanced accuracy %.3f is "
-                    "above chance (%.3f): it tells the classes apart but may not help "
-                    "--metric accuracy; consider --metric balanced_accuracy or another "
-                    "--teacher", outputs.spec, outputs.accuracy, dataset.name, chance,
-                    balanced, balanced_chance)
+    head = f"teacher '{outputs.spec}' reaches test accuracy {outputs.accuracy:.3f} on {dataset.name}"
+    if balanced > balanced_chance + 1e-9:
+        return (f"{head}, no better than always the most frequent class ({chance:.3f}), though "
+                f"its balanced accuracy {balanced:.3f} is above chance ({balanced_chance:.3f}): "
+                f"it tells the classes apart but may not help --metric accuracy; consider "
+                f"--metric balanced_accuracy or another --teacher")
+    rarest = int(np.bincount(dataset.y_train, minlength=dataset.n_classes).min())
+    if rarest < _FEW_ROWS_PER_CLASS:
+        cause = (f"{dataset.n_rows} rows for {dataset.n_classes} classes (the rarest with "
+                 f"{rarest} training rows) may be too few to learn from; add rows per class")
+    else:  # enough rows of every class: what is missing is signal, not rows
+        cause = (f"with {rarest} or more training rows of every class, the feature columns "
+                 f"may say little about the target; check the columns")
+    return (f"{head}, no better than chance ({chance:.3f}, always the most frequent class; "
+            f"balanced accuracy {balanced:.3f}): {cause} or pass another --teacher")
+
+
+def _warn_if_chance(outputs: TeacherOutputs, dataset: Dataset) -> TeacherOutputs:
+    """Log :func:`_chance_warning` when there is one; return ``outputs``."""
+    warning = _chance_warning(outputs, dataset)
+    if warning is not None:
+        log.warning(warning)
     return outputs
 
 
