@@ -432,6 +432,43 @@ def test_thousands_commas_in_a_comma_csv_are_numbers(tmp_path: Path) -> None:
     assert frame["amount"].tolist() == [round(a, 2) for a in amounts]
 
 
+@pytest.mark.parametrize("name", ["t.tsv", "t.csv.gz", "t.TSV.bz2", "t.csv.xz", "t.csv.zip"])
+def test_tsv_and_compressed_files_read_as_their_csv(tmp_path: Path, messy_csv, name: str) -> None:
+    """A table saved as TSV, or compressed as downloads often are, loads as the same CSV
+    would (same columns, same encoding, the same name for studies), and predict reads it."""
+    import pandas as pd
+
+    from autodistill.data.dataset import load_dataset
+    from autodistill.training.model_dir import read_rows
+
+    plain = messy_csv(tmp_path / "t.csv")
+    frame = pd.read_csv(plain, keep_default_na=False)
+    other = tmp_path / "other" / name
+    other.parent.mkdir()
+    frame.to_csv(other, sep="\t" if ".tsv" in name.lower() else ",", index=False,
+                 compression="infer" if name.lower().endswith(("gz", "bz2", "xz", "zip"))
+                 else None)
+    expected, got = (load_dataset(str(path), target="label") for path in (plain, other))
+    assert got.name == expected.name == "t"
+    assert got.feature_names == expected.feature_names
+    np.testing.assert_array_equal(got.X_train, expected.X_train)
+    rows, _ = read_rows(str(other))
+    assert rows.shape == frame.shape
+
+
+def test_a_file_that_is_not_what_its_name_says_is_one_line(tmp_path: Path) -> None:
+    from autodistill.data.dataset import load_dataset
+
+    fake = tmp_path / "t.csv.gz"
+    fake.write_text("a,label\n1,x\n2,y\n")  # not gzipped
+    with pytest.raises(DataError, match=r"t\.csv\.gz: cannot read it as csv \(Not a gzipped"):
+        load_dataset(str(fake), target="label")
+    text = tmp_path / "t.txt"
+    text.write_text("a,label\n1,x\n")
+    with pytest.raises(DataError, match=r"unsupported file type '\.txt'; use a \.csv or \.tsv"):
+        load_dataset(str(text), target="label")
+
+
 def test_identifier_columns_are_left_out_with_a_warning(tmp_path: Path, caplog) -> None:
     """A text column with a different value on every row (a customer id, a timestamp)
     cannot carry over to rows the model has not seen: it is left out, named in a warning,

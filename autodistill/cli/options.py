@@ -9,7 +9,8 @@ import typer
 DataArg = Annotated[
     str,
     typer.Argument(
-        help="Data spec: builtin:NAME, synthetic:FAMILY?k=v&..., or a .csv/.parquet/.npz path.",
+        help="Data spec: builtin:NAME, synthetic:FAMILY?k=v&..., or a .csv or .tsv (either "
+             "may be .gz, .bz2, .xz or .zip compressed), .parquet or .npz path.",
         show_default=False,
     ),
 ]

