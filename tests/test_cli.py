@@ -174,3 +174,16 @@ def test_torchscript_teacher_that_fits_is_used(tmp_path):
                    "--teacher", str(path), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["teacher"]["params"] == 15
+
+
+@pytest.mark.parametrize("command", [("recommend",), ("meta", "evaluate"), ("search",)])
+def test_help_paragraphs_fill_their_lines(command):
+    """A command's description wraps at the terminal's width, not at the docstring's line
+    breaks as well (which left a word or two alone on every other line)."""
+    done = run_cli(*command, "--help", COLUMNS="80", TERM="dumb")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    description = lines[:next(i for i, line in enumerate(lines) if "─" in line)]
+    for line, after in zip(description, description[1:], strict=False):
+        if line.strip() and after.strip():  # not a paragraph's last line
+            assert len(line.rstrip()) >= 60, f"{line!r} is followed by {after!r}"

@@ -7,6 +7,7 @@ line on stderr and exit code 2; ``AUTODISTILL_DEBUG=1`` shows tracebacks instead
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
@@ -47,7 +48,22 @@ def make_app(plugin_commands: bool = True) -> typer.Typer:
         from autodistill.registry.manager import get_plugin_manager
 
         get_plugin_manager().hook.register_commands(app=app)
+    _one_line_paragraphs(app)
     return app
+
+
+def _one_line_paragraphs(app: typer.Typer) -> None:
+    """Give every command whose help is its docstring that docstring with each paragraph
+    on one line: typer's help keeps a docstring's line breaks and wraps at the terminal's
+    width besides, which leaves a word or two alone on every other line."""
+    for command in app.registered_commands:
+        doc = command.callback.__doc__ if command.callback is not None else None
+        if command.help is None and doc:
+            command.help = "\n\n".join(" ".join(paragraph.split())
+                                       for paragraph in inspect.cleandoc(doc).split("\n\n"))
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            _one_line_paragraphs(group.typer_instance)
 
 
 def _names_builtin_command(argv: list[str]) -> bool:

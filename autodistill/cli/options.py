@@ -15,7 +15,7 @@ DataArg = Annotated[
     ),
 ]
 TargetOpt = Annotated[
-    str | None, typer.Option("--target", help="Label column of a CSV/Parquet file.")
+    str | None, typer.Option("--target", help="Label column of a CSV, TSV or Parquet file.")
 ]
 TeacherOpt = Annotated[
     str, typer.Option("--teacher", help=(

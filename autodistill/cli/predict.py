@@ -19,8 +19,9 @@ EPILOG = (
 def predict_command(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by 'distill --out'.",
                                               show_default=False)],
-    data: Annotated[str, typer.Argument(help="A .csv or .parquet file with the model's columns "
-                                             "(extra columns are ignored).", show_default=False)],
+    data: Annotated[str, typer.Argument(help="A .csv, .tsv (maybe compressed) or .parquet file "
+                                             "with the model's columns (extra columns are "
+                                             "ignored).", show_default=False)],
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write predictions here (.csv or .parquet); default: CSV on stdout.",
     )] = None,

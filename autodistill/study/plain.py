@@ -48,7 +48,7 @@ def run_plain_tuned(data: str, *, target: str | None = None, student: str = "mlp
 
     Args:
         data: Data spec.
-        target: Label column of a CSV/Parquet file.
+        target: Label column of a CSV, TSV or Parquet file.
         student: Student spec.
         trials: Trials in total (resuming runs only the owed ones).
         storage: Database URL.

@@ -132,7 +132,7 @@ def run_search(
 
     Args:
         data: Data spec (``builtin:wine``, a CSV path, ...).
-        target: Label column of a CSV/Parquet file.
+        target: Label column of a CSV, TSV or Parquet file.
         teacher: ``auto``, ``gbdt``, a TorchScript file, or ``none`` (implied by space plain).
         student: Student spec, e.g. ``mlp:16``.
         space: A shipped space name or a YAML file.

@@ -186,8 +186,8 @@ def load_model(directory: Path | str) -> DeployedModel:
 
 
 def read_rows(data: str) -> tuple[pd.DataFrame, str]:
-    """Read a CSV/Parquet file (or a builtin/synthetic spec) as raw rows; return the table
-    and a name for messages. The label column, if present, is kept."""
+    """Read a CSV, TSV or Parquet file (or a builtin/synthetic spec) as raw rows; return
+    the table and a name for messages. The label column, if present, is kept."""
     from autodistill.data.sources import file_suffix, load_raw, parse_spec, read_table
 
     spec = parse_spec(data)
