@@ -456,6 +456,37 @@ def test_tsv_and_compressed_files_read_as_their_csv(tmp_path: Path, messy_csv, n
     assert rows.shape == frame.shape
 
 
+def test_an_excel_workbook_reads_as_its_csv(tmp_path: Path, messy_csv, caplog) -> None:
+    """An .xlsx (the first sheet; a warning names the others) loads as the same table saved
+    as CSV; predict reads it; without openpyxl it is one line naming the extra."""
+    import sys
+
+    import pandas as pd
+
+    from autodistill.data.dataset import load_dataset
+    from autodistill.training.model_dir import read_rows
+
+    plain = messy_csv(tmp_path / "t.csv")
+    frame = pd.read_csv(plain, keep_default_na=False, na_values=[""])
+    book = tmp_path / "book" / "t.xlsx"
+    book.parent.mkdir()
+    with pd.ExcelWriter(book) as writer:
+        frame.to_excel(writer, sheet_name="accounts", index=False)
+        frame.head(3).to_excel(writer, sheet_name="notes", index=False)
+    expected = load_dataset(str(plain), target="label")
+    with caplog.at_level("WARNING"):
+        got = load_dataset(str(book), target="label")
+    assert "reading its first sheet, 'accounts', of 2 ('accounts', 'notes')" in caplog.text
+    assert got.name == "t" and got.feature_names == expected.feature_names
+    np.testing.assert_allclose(got.X_train, expected.X_train, rtol=0, atol=1e-6)
+    assert read_rows(str(book))[0].shape == frame.shape
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "openpyxl", None)  # as if it were not installed
+        with pytest.raises(DataError,
+                           match=r"needs openpyxl; pip install 'autodistill-kd\[excel\]'"):
+            load_dataset(str(book), target="label")
+
+
 def test_a_file_that_is_not_what_its_name_says_is_one_line(tmp_path: Path) -> None:
     from autodistill.data.dataset import load_dataset
 

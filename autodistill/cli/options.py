@@ -10,12 +10,12 @@ DataArg = Annotated[
     str,
     typer.Argument(
         help="Data spec: builtin:NAME, synthetic:FAMILY?k=v&..., or a .csv or .tsv (either "
-             "may be .gz, .bz2, .xz or .zip compressed), .parquet or .npz path.",
+             "may be .gz, .bz2, .xz or .zip compressed), .xlsx, .parquet or .npz path.",
         show_default=False,
     ),
 ]
 TargetOpt = Annotated[
-    str | None, typer.Option("--target", help="Label column of a CSV, TSV or Parquet file.")
+    str | None, typer.Option("--target", help="Label column of a CSV, TSV, Excel or Parquet file.")
 ]
 TeacherOpt = Annotated[
     str, typer.Option("--teacher", help=(

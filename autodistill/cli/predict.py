@@ -19,7 +19,7 @@ EPILOG = (
 def predict_command(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by 'distill --out'.",
                                               show_default=False)],
-    data: Annotated[str, typer.Argument(help="A .csv, .tsv (maybe compressed) or .parquet file "
+    data: Annotated[str, typer.Argument(help="A .csv, .tsv (maybe compressed), .xlsx or .parquet file "
                                              "with the model's columns (extra columns are "
                                              "ignored).", show_default=False)],
     out: Annotated[Path | None, typer.Option(

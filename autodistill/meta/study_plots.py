@@ -19,7 +19,7 @@ __all__ = ["plot_study", "FORMATS"]
 
 #: File extensions :func:`plot_study` writes.
 FORMATS = (".png", ".html")
-_INSTALL_HINT = "pip install 'autodistill[plot]'"
+_INSTALL_HINT = "pip install 'autodistill-kd[plot]'"
 _LABELS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
            "WAITING": "waiting"}
 

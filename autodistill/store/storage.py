@@ -112,7 +112,7 @@ def storage_error(url: str, exc: BaseException) -> StorageError:
     if isinstance(exc, (NoSuchModuleError, ModuleNotFoundError)):
         return StorageError(
             f"cannot open {mask_url(url)}: its database driver is not installed "
-            f"({exc}); for PostgreSQL: pip install 'autodistill[postgres]'"
+            f"({exc}); for PostgreSQL: pip install 'autodistill-kd[postgres]'"
         )
     orig = getattr(exc, "orig", None) or exc
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
