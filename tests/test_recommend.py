@@ -146,6 +146,33 @@ def test_recommend_json_follows_the_contract(recommended):
         assert {"task", "distance", "best_valid", "plain_valid"} <= set(rec["evidence"][0])
         Pipeline.from_dict(rec["pipeline"])
     assert len({json.dumps(r["pipeline"], sort_keys=True) for r in recs}) == len(recs)
+    known = recommended["familiarity"]
+    assert set(known) == {"nearest_distance", "knowledge_base_p95", "knowledge_base_max",
+                          "unlike_knowledge_base"}
+    assert known["nearest_distance"] == recs[0]["evidence"][0]["distance"]
+
+
+def test_a_table_unlike_the_knowledge_base_is_said_to_be(tmp_path):
+    """A table whose meta-features lie farther from every knowledge-base task than 95% of
+    those tasks lie from their nearest (of another dataset) is flagged: its predictions
+    extrapolate. A knowledge-base table itself is not."""
+    from autodistill.meta.knowledge import load_meta_rows
+    from autodistill.meta.model import group_by_task
+    from autodistill.meta.recommender import familiarity
+    from autodistill.store import storage as store
+
+    rows = load_meta_rows(store.resolve_url(f"sqlite:///{tmp_path / 'k.db'}"),
+                          include_studies=False)
+    tasks = {t: r for t, r in group_by_task(rows).items() if t.startswith("kb:")}
+    some = next(t for t in tasks if t.startswith("kb:pkg:"))
+    own = familiarity(tasks[some][0].meta_features, tasks)
+    assert own["nearest_distance"] == 0.0 and not own["unlike_knowledge_base"]
+    assert 0 < own["knowledge_base_p95"] <= own["knowledge_base_max"]
+    far = {**tasks[some][0].meta_features, "log_rows": 9.0, "log_rows_per_class": 9.0,
+           "mean_abs_skew": 80.0}
+    away = familiarity(far, tasks)
+    assert away["unlike_knowledge_base"]
+    assert away["nearest_distance"] > away["knowledge_base_p95"]
 
 
 @pytest.mark.slow

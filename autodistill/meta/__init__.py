@@ -82,6 +82,7 @@ _EXPORTS: dict[str, str] = {
     "Ranking": "ranking",
     "candidate_pipelines": "candidates",
     "nearest_tasks": "recommender",
+    "familiarity": "recommender",
     "default_candidates": "ranking",
     "rank_candidates": "ranking",
     "rank_for_task": "recommender",

@@ -27,7 +27,7 @@ from autodistill.meta.candidates import (
 )
 from autodistill.meta.features import META_FEATURES, student_task_features
 from autodistill.meta.fitting import fit_meta_model
-from autodistill.meta.model import MetaModel, MetaRow, group_by_task
+from autodistill.meta.model import MetaModel, MetaRow, dataset_of, group_by_task
 from autodistill.meta.ranking import Ranking, rank_candidates
 from autodistill.meta.scores import from_score
 from autodistill.meta.verdict_level import tells_apart
@@ -36,9 +36,26 @@ from autodistill.store import storage as store
 from autodistill.training.pipeline import Pipeline
 
 __all__ = ["recommend", "recommend_for", "recommend_pipelines", "rank_for_task",
-           "task_summary", "nearest_tasks"]
+           "task_summary", "nearest_tasks", "familiarity", "FAMILIAR_PERCENTILE"]
 
 log = logging.getLogger(__name__)
+
+#: A table is unlike the knowledge base when its nearest task is farther than this
+#: percentile of the knowledge-base tasks' own distances to their nearest task of another
+#: dataset (the distances ``meta evaluate``'s held-out tables had).
+FAMILIAR_PERCENTILE = 95
+
+
+def _standardised(meta_features: dict[str, float], tasks: dict[str, list[MetaRow]]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The tasks' meta-feature vectors and the query's, standardised over the tasks."""
+    matrix = np.asarray([[tasks[n][0].meta_features.get(f, 0.0) for f in META_FEATURES]
+                         for n in tasks])
+    mean, std = matrix.mean(0), matrix.std(0)
+    std[std < 1e-9] = 1.0
+    query = (np.asarray([meta_features.get(f, 0.0) for f in META_FEATURES]) - mean) / std
+    return (matrix - mean) / std, query
+
 
 def nearest_tasks(meta_features: dict[str, float], tasks: dict[str, list[MetaRow]],
                   k: int = 3) -> list[tuple[str, float]]:
@@ -46,14 +63,34 @@ def nearest_tasks(meta_features: dict[str, float], tasks: dict[str, list[MetaRow
     names = list(tasks)
     if not names:
         return []
-    matrix = np.asarray([[tasks[n][0].meta_features.get(f, 0.0) for f in META_FEATURES]
-                         for n in names])
-    mean, std = matrix.mean(0), matrix.std(0)
-    std[std < 1e-9] = 1.0
-    query = (np.asarray([meta_features.get(f, 0.0) for f in META_FEATURES]) - mean) / std
-    distances = np.sqrt((((matrix - mean) / std - query) ** 2).sum(1))
+    matrix, query = _standardised(meta_features, tasks)
+    distances = np.sqrt(((matrix - query) ** 2).sum(1))
     order = np.argsort(distances, kind="stable")[:k]
     return [(names[i], float(distances[i])) for i in order]
+
+
+def familiarity(meta_features: dict[str, float], tasks: dict[str, list[MetaRow]]
+                ) -> dict[str, Any] | None:
+    """How far a table is from the knowledge base, against how far its tables are from
+    one another: the distance to the nearest task (as :func:`nearest_tasks` measures it),
+    the :data:`FAMILIAR_PERCENTILE`-th percentile and the largest of each task's distance to
+    its nearest task of another dataset, and whether the table lies beyond that percentile
+    (``"unlike_knowledge_base"``: its predictions extrapolate from tables unlike it). None
+    with tasks of fewer than two datasets."""
+    names = list(tasks)
+    datasets = np.asarray([dataset_of(name) for name in names])
+    if len(set(datasets.tolist())) < 2:
+        return None
+    matrix, query = _standardised(meta_features, tasks)
+    nearest = float(np.sqrt(((matrix - query) ** 2).sum(1)).min())
+    between = np.sqrt(((matrix[:, None, :] - matrix[None, :, :]) ** 2).sum(-1))
+    between[datasets[:, None] == datasets[None, :]] = np.inf
+    own = between.min(1)
+    usual = float(np.percentile(own, FAMILIAR_PERCENTILE))
+    return {"nearest_distance": round(nearest, 3),
+            f"knowledge_base_p{FAMILIAR_PERCENTILE}": round(usual, 3),
+            "knowledge_base_max": round(float(own.max()), 3),
+            "unlike_knowledge_base": bool(nearest > usual)}
 
 
 def _evidence(doc: dict[str, Any], near: list[tuple[str, float]],
@@ -179,7 +216,8 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
     n_train = task.get("n_train")
     ranking = rank_candidates(model, meta, teacher_valid, candidates, support, n_train)
     shown_for = n_train if resolve else None
-    near = nearest_tasks(meta, {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks)
+    reference = {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks
+    near = nearest_tasks(meta, reference)
     recommendations = [
         _recommendation(rank, index, candidates[index], ranking, near, tasks, keys, metric,
                         shown_for)
@@ -208,6 +246,7 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
             from_score(metric, model.reference_score(meta, teacher_valid)), 4),
         "plain": None if plain is None else {k: v for k, v in plain.items() if k != "rank"},
         "verdict": _verdict(ranking, metric, model.verdict_check),
+        "familiarity": familiarity(meta, reference),
         "recommendations": recommendations,
     }
 
@@ -349,6 +388,13 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
             log.warning(line)
     task_seconds = time.perf_counter() - started
     doc = rank_for_task(task, top=top, storage=storage, metric=metric)
+    known = doc["familiarity"]
+    if known is not None and known["unlike_knowledge_base"]:
+        log.warning("%s is unlike the knowledge base's tables: its nearest task is at distance "
+                    "%.2f, and %d%% of those tables have one of another dataset within %.2f; "
+                    "the predictions and their intervals extrapolate, so measure with "
+                    "`autodistill search`", doc["dataset"]["name"], known["nearest_distance"],
+                    FAMILIAR_PERCENTILE, known[f"knowledge_base_p{FAMILIAR_PERCENTILE}"])
     doc["seconds"] = {"teacher": round(task_seconds, 3),
                       "total": round(time.perf_counter() - started, 3)}
     return doc
