@@ -122,7 +122,7 @@ CASES: list[tuple[str, Args, tuple[str, ...]]] = [
      ("std",)),
     ("synthetic-n-too-small", lambda c: ["distill", "synthetic:moons?n=2", "--pipeline",
                                          "plain"], ("n must be",)),
-    ("unsupported-suffix", lambda c: ["distill", c.file("t.xlsx", "a"), "--pipeline", "plain"],
+    ("unsupported-suffix", lambda c: ["distill", c.file("t.xls", "a"), "--pipeline", "plain"],
      ("unsupported",)),
     ("empty-csv", lambda c: ["distill", c.file("e.csv", ""), "--target", "y", "--pipeline",
                              "plain"], ("empty",)),

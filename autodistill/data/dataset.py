@@ -31,9 +31,9 @@ from autodistill.data.sources import (
     SYNTHETIC_FAMILIES,
     DataSpec,
     load_raw,
-    looks_decimal_comma,
     parse_spec,
 )
+from autodistill.data.table_files import looks_decimal_comma
 from autodistill.errors import DataError
 
 __all__ = [

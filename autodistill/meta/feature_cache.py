@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 #: Modules whose code decides the summary.
 _SHAPING_MODULES = ("autodistill.data.dataset", "autodistill.data.sources",
+                    "autodistill.data.table_files",
                     "autodistill.data.input_schema", "autodistill.training.teachers",
                     "autodistill.training.students", "autodistill.students",
                     "autodistill.plugins.students", "autodistill.meta.features")

@@ -217,7 +217,7 @@ def _warn_if_chance(outputs: TeacherOutputs, dataset: Dataset) -> TeacherOutputs
 
 
 def _cache_key(dataset: Dataset, config: dict[str, Any]) -> str:
-    from autodistill.data.sources import CSV_READER_VERSION  # loaded with the dataset
+    from autodistill.data.table_files import CSV_READER_VERSION  # loaded with the dataset
 
     # the encoded columns too: a teacher takes encoded rows, so a change in how a column is
     # typed (a date, an identifier left out) must not meet a teacher cached before it

@@ -1,0 +1,202 @@
+"""Reading a data file's table as it is: CSV and TSV (compressed or not), Excel, Parquet.
+
+What the file's name says decides the reader (:func:`file_suffix`); a CSV's separator,
+missing-value markers, decimal commas and thousands separators are read as a spreadsheet
+user means them. Used by :mod:`autodistill.data.sources` (training data) and by ``predict``
+(new rows); nothing here knows about targets, splits or encodings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from autodistill.errors import DataError
+
+__all__ = ["COMPRESSIONS", "CSV_MISSING_MARKERS", "CSV_READER_VERSION", "FILE_KINDS",
+           "FILE_SUFFIXES", "file_suffix", "full_suffix", "looks_decimal_comma", "read_table"]
+
+log = logging.getLogger(__name__)
+
+#: The data files read, by the format their name says (:func:`file_suffix`).
+FILE_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".xlsx", ".parquet", ".npz")
+#: Compressions a ``.csv`` or ``.tsv`` file may carry (``data.csv.gz``), read as pandas
+#: reads them; a ``.zip`` holds one file.
+COMPRESSIONS: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zip")
+#: The files read, as a message says it.
+FILE_KINDS = ("a .csv or .tsv file (either may be compressed: .gz, .bz2, .xz, .zip), "
+              "an Excel .xlsx, a .parquet or an .npz file")
+#: A number written with a decimal comma, optionally with '.' thousands: 1,15 or 1.234,5.
+_DECIMAL_COMMA = r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"
+#: A number written with ',' thousands (as a spreadsheet in an English locale quotes it
+#: into a comma-separated file), or a plain number: 12,345.67, 1,000, 42 or 0.5.
+_THOUSANDS_COMMA = r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[+-]?\.\d+"
+#: The cells a CSV file may hold to say "missing": pandas' defaults but ``None``, which
+#: real tables use as a category (R's ``MASS::survey`` has exercise ``Freq``, ``Some``,
+#: ``None``) more often than as a marker (Python writes ``None`` as an empty cell). In a
+#: column whose other cells are all numbers, ``None`` still reads as missing.
+CSV_MISSING_MARKERS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                       "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "n/a", "nan",
+                       "null")
+#: How a CSV file's cells are read; part of what a cached teacher depends on. 2: ``None``
+#: is a category (see :data:`CSV_MISSING_MARKERS`); 3: numbers with ',' thousands are
+#: numbers (:func:`_thousands_commas`).
+CSV_READER_VERSION = 3
+
+
+def full_suffix(path: Path) -> str:
+    """The extension with its compression, as written: ``.csv.gz``, ``.csv``, ``.npz``."""
+    if path.suffix.lower() in COMPRESSIONS and len(path.suffixes) >= 2:
+        return "".join(path.suffixes[-2:])
+    return path.suffix
+
+
+def file_suffix(path: Path) -> str:
+    """The table format a file's name says, lower case, compression aside: ``.csv`` for
+    ``data.CSV.gz``; a compressed file that is not a ``.csv`` or ``.tsv`` keeps its whole
+    extension (``.parquet.gz``), which no reader takes."""
+    full = full_suffix(path).lower()
+    if full != path.suffix.lower():
+        inner = path.suffixes[-2].lower()
+        return inner if inner in (".csv", ".tsv") else full
+    return full
+
+
+def _head(path: Path, size: int = 8192) -> bytes:
+    """The first ``size`` bytes of a file's text, decompressed when its name says so."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    compression = path.suffix.lower()
+    if compression == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if not n.endswith("/")]
+            if len(names) != 1:
+                raise ValueError(f"a .zip must hold exactly one file, it holds {len(names)}")
+            with archive.open(names[0]) as handle:
+                return handle.read(size)
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(compression, open)
+    with opener(path, "rb") as handle:
+        return handle.read(size)
+
+
+def _read_excel(path: Path, where: str) -> pd.DataFrame:
+    """The first sheet of an ``.xlsx`` workbook, its missing-value cells read as a CSV's
+    (a spreadsheet's ``#N/A`` among them); a warning names the sheets left unread."""
+    try:
+        import openpyxl  # noqa: F401 - pandas reads .xlsx through it
+    except ImportError:
+        raise DataError(f"{where}: reading an Excel file needs openpyxl; pip install "
+                        f"'autodistill-kd[excel]', or save the sheet as CSV") from None
+    with pd.ExcelFile(path, engine="openpyxl") as book:
+        sheets = [str(name) for name in book.sheet_names]
+        if len(sheets) > 1:
+            log.warning("%s: reading its first sheet, '%s', of %d (%s); put the sheet you mean "
+                        "first, or save it as CSV", where, sheets[0], len(sheets),
+                        ", ".join(f"'{name}'" for name in sheets))
+        return pd.read_excel(book, sheet_name=sheets[0], keep_default_na=False,
+                             na_values=list(CSV_MISSING_MARKERS))
+
+
+def read_table(path: Path, where: str) -> pd.DataFrame:
+    """Read the CSV, TSV (compressed or not), Excel or Parquet table at ``path`` as it is;
+    ``where`` names it in messages.
+
+    Raises:
+        DataError: a file that cannot be read as its extension says, empty or without rows.
+    """
+    suffix = file_suffix(path)
+    try:
+        if suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        elif suffix == ".xlsx":
+            frame = _none_in_numbers(_read_excel(path, where))
+        else:
+            head = _head(path)
+            if b"\0" in head:
+                raise DataError(f"{where}: not a text CSV file (it holds binary data); "
+                                f"pass a comma-separated text file")
+            header = head.splitlines()[0] if head.strip() else b""
+            # comma unless the header clearly uses semicolons or tabs (European/TSV exports)
+            sep = "\t" if suffix == ".tsv" else next(
+                (s for s in (",", ";", "\t") if s.encode() in header), ",")
+            markers = {"keep_default_na": False, "na_values": list(CSV_MISSING_MARKERS)}
+            try:
+                frame = pd.read_csv(path, sep=sep, **markers)
+            except UnicodeDecodeError:  # not UTF-8: most such exports are Latin-1
+                frame = pd.read_csv(path, sep=sep, encoding="latin-1", **markers)
+            frame = _none_in_numbers(frame)
+            if sep != ",":  # a ';' or tab export usually writes decimal commas too
+                frame = _decimal_commas(frame)
+            frame = _thousands_commas(frame)
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{where}: the file is empty; it needs a header and rows") from None
+    except Exception as exc:  # parsers raise many types; the user needs one line
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{where}: cannot read it as {suffix[1:]} ({reason}); "
+                        f"check the file format") from None
+    if len(frame) == 0:
+        raise DataError(f"{where}: the file has no rows; it needs at least a few per class")
+    return frame
+
+
+def looks_decimal_comma(values: pd.Series) -> bool:
+    """Whether most cells read like numbers written with a decimal comma (``1,15``)."""
+    return _written_as(values, _DECIMAL_COMMA)
+
+
+def _written_as(values: pd.Series, pattern: str) -> bool:
+    """Whether text cells read as numbers written ``pattern``'s way: at least 90% of them
+    match it, and one has a comma (else pandas would have read them as numbers)."""
+    if len(values) == 0 or values.dtype.kind != "O":
+        return False
+    text = values.astype(str).str.strip()
+    return bool(text.str.fullmatch(pattern).mean() >= 0.9 and text.str.contains(",").any())
+
+
+def _none_in_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns of numbers with ``None`` cells as numbers, ``None`` as missing."""
+    for col in frame.columns[[d.kind == "O" for d in frame.dtypes]]:
+        is_none = frame[col].eq("None")
+        if is_none.any() and not is_none.all():
+            numbers = pd.to_numeric(frame[col].mask(is_none), errors="coerce")
+            if numbers.notna().sum() == frame[col].notna().sum() - is_none.sum():
+                frame[col] = numbers.astype(np.float64)
+    return frame
+
+
+def _commas_as_numbers(frame: pd.DataFrame, pattern: str,
+                       rewrite: Callable[[pd.Series], pd.Series]) -> pd.DataFrame:
+    """Text columns whose cells are numbers written ``pattern``'s way as numbers:
+    ``rewrite`` turns a cell into Python's notation; a cell that then is no number is
+    missing, as :func:`load_dataset` treats a numeric column's stray cells."""
+    for col in frame.columns[[d.kind == "O" for d in frame.dtypes]]:
+        if _written_as(frame[col].dropna(), pattern):
+            text = rewrite(frame[col].astype("string").str.strip())
+            frame[col] = pd.to_numeric(text, errors="coerce").astype(np.float64)
+    return frame
+
+
+def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns holding decimal-comma numbers (``1,15``, ``1.234,5``) as numbers."""
+    return _commas_as_numbers(frame, _DECIMAL_COMMA, lambda text: text.str.replace(
+        ".", "", regex=False).str.replace(",", ".", regex=False))
+
+
+def _thousands_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns holding numbers with ',' thousands (``"12,345.67"``) as numbers.
+
+    Read as text, each distinct amount would be a category of its own. In a ';' or tab
+    file, cells such as ``1,234`` were already read as decimal commas by
+    :func:`_decimal_commas`, which runs first.
+    """
+    return _commas_as_numbers(frame, _THOUSANDS_COMMA,
+                              lambda text: text.str.replace(",", "", regex=False))
