@@ -91,3 +91,20 @@ def test_tables_wrap_long_names_at_80_columns(tmp_path):
     assert max(len(line) for line in listed.stdout.splitlines()) <= 80
     rows = [line.split("│") for line in listed.stdout.splitlines() if line.startswith("│")]
     assert "".join(cells[1].strip() for cells in rows) == name  # folded, never cut
+
+
+def test_a_population_reports_its_furthest_epoch_as_it_goes():
+    """A search's trials are trained together and finish together: meanwhile the
+    population's furthest epoch is reported (once per epoch, whichever member reaches it),
+    with no total, so plain output prints nothing for it."""
+    from types import SimpleNamespace
+
+    from autodistill.study.population_worker import _reporter
+
+    on_epoch = _reporter([None, None], prune=False, stop=SimpleNamespace(requested=False))
+    events = []
+    with listening(events.append):
+        for member, epoch in [(0, 0), (1, 0), (0, 1), (1, 1), (1, 2)]:
+            on_epoch(member, epoch, 0.5)
+    assert [(e.task, e.done, e.total, e.fields["trials"]) for e in events] == [
+        ("population", 1, None, 2), ("population", 2, None, 2), ("population", 3, None, 2)]

@@ -168,17 +168,27 @@ def _reporter(trials: Sequence[Any], prune: bool, stop: Any, metric: str = "accu
     hands over each epoch's validation accuracy; a study that minimises its metric
     (``log_loss``) is reported the validation error ``1 - accuracy`` instead, so that
     the pruner compares intermediate values in the study's direction.
+
+    The population's furthest epoch goes to :mod:`autodistill.progress` as it advances
+    (a search's trials finish together, so on a large table the display would otherwise
+    stand still for minutes; a terminal shows it, plain output does not).
     """
     import optuna
 
+    from autodistill import progress
     from autodistill.metrics import get_metric
     from autodistill.study.job import Interrupted
 
     maximize = get_metric(metric).maximize
+    furthest = 0
 
     def on_epoch(member: int, epoch: int, accuracy: float) -> None:
+        nonlocal furthest
         if stop.requested:
             raise Interrupted("stopped by a signal")
+        if epoch + 1 > furthest:
+            furthest = epoch + 1
+            progress.report("population", furthest, None, "epoch", trials=len(trials))
         if not prune:
             return
         trial = trials[member]
