@@ -83,6 +83,36 @@ def test_predict_cli_equals_the_in_process_student_on_raw_test_rows(trained, tmp
     assert f"accuracy {result.test_accuracy:.4f}" in done.stderr
 
 
+@pytest.mark.parametrize("name", ["p.tsv", "p.csv.gz", "p.xlsx", "p.parquet"])
+def test_predictions_are_written_in_the_format_their_name_says(trained, tmp_path, name):
+    """--out p.tsv is tab-separated, p.csv.gz gzipped, p.xlsx a workbook: each reads back
+    as the same predictions as p.csv."""
+    _, _, out, _ = trained
+    new = tmp_path / "new.csv"
+    trained[0].raw.split("test").to_csv(new, index=False)
+    done = run_cli("predict", str(out), str(new), "--proba", "--out", str(tmp_path / "p.csv"))
+    assert done.returncode == 0, done.stderr
+    expected = pd.read_csv(tmp_path / "p.csv")
+    done = run_cli("predict", str(out), str(new), "--proba", "--out", str(tmp_path / name))
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / name
+    got = (pd.read_parquet(path) if name.endswith("parquet") else pd.read_excel(path)
+           if name.endswith("xlsx") else pd.read_csv(path, sep="\t" if ".tsv" in name else ","))
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, atol=1e-6, check_dtype=False)
+
+
+def test_predict_refuses_an_out_it_cannot_write_before_scoring(trained, tmp_path):
+    _, _, out, _ = trained
+    new = tmp_path / "new.csv"
+    trained[0].raw.split("test").to_csv(new, index=False)
+    done = run_cli("predict", str(out), str(new), "--out", str(tmp_path / "p.json"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"Error: --out {tmp_path / 'p.json'}: cannot write predictions as '.json'; name a .csv "
+        "or .tsv (maybe .gz, .bz2, .xz or .zip), .xlsx or .parquet file"]
+    assert not (tmp_path / "p.json").exists()
+
+
 def test_predict_scores_only_the_rows_that_have_a_label(trained, tmp_path):
     dataset, _, out, _ = trained
     raw_test = dataset.raw.split("test")

@@ -19,11 +19,13 @@ EPILOG = (
 def predict_command(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by 'distill --out'.",
                                               show_default=False)],
-    data: Annotated[str, typer.Argument(help="A .csv, .tsv (maybe compressed), .xlsx or .parquet file "
-                                             "with the model's columns (extra columns are "
-                                             "ignored).", show_default=False)],
+    data: Annotated[str, typer.Argument(help="A .csv, .tsv (maybe compressed), .xlsx or "
+                                             ".parquet file with the model's columns (extra "
+                                             "columns are ignored).", show_default=False)],
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Write predictions here (.csv or .parquet); default: CSV on stdout.",
+        "--out", "-o", help="Write predictions here, in the format its name says: .csv or "
+                            ".tsv (maybe .gz, .bz2, .xz or .zip), .xlsx or .parquet; default: "
+                            "CSV on stdout.",
     )] = None,
     proba: Annotated[bool, typer.Option(
         "--proba", help="Add one probability column per class (proba_<class>).")] = False,
@@ -42,6 +44,8 @@ def predict_command(
 
     from autodistill.training.model_dir import load_model, read_rows
 
+    if out is not None:
+        _check_out(out)  # before any work, so a bad name costs nothing
     model = load_model(model_dir)
     frame, where = read_rows(data)
     probabilities = model.predict_proba(frame, strict=strict, where=where)
@@ -54,11 +58,7 @@ def predict_command(
             table[f"proba_{name}"] = probabilities[:, i]
     accuracy, unlabelled = _accuracy(frame, model.schema.target, labels)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() == ".parquet":
-            table.to_parquet(out, index=False)
-        else:
-            table.to_csv(out, index=False)
+        _write(table, out)
     if as_json:
         doc = {"model": str(model_dir), "data": where, "rows": int(len(table)),
                "classes": list(classes), "accuracy": accuracy, "unlabelled_rows": unlabelled,
@@ -77,6 +77,43 @@ def predict_command(
     if out is not None:
         message += f"; predictions in {out}"
     typer.echo(message, err=True)
+
+
+_WRITTEN = (".csv", ".tsv", ".xlsx", ".parquet")
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` whose name says no format predictions are written in (a
+    ``.json`` would otherwise have held CSV text), or an Excel file without openpyxl."""
+    from autodistill.data.table_files import file_suffix
+    from autodistill.errors import AutodistillError
+
+    suffix = file_suffix(out)
+    if suffix not in _WRITTEN:
+        raise AutodistillError(f"--out {out}: cannot write predictions as '{suffix or out.name}'; "
+                               "name a .csv or .tsv (maybe .gz, .bz2, .xz or .zip), .xlsx or "
+                               ".parquet file")
+    if suffix == ".xlsx":
+        try:
+            import openpyxl  # noqa: F401
+        except ImportError:
+            raise AutodistillError(f"--out {out}: writing Excel needs openpyxl; pip install "
+                                   "'autodistill-kd[excel]', or name a .csv file") from None
+
+
+def _write(table, out: Path) -> None:
+    """Write the predictions in the format ``out``'s name says (checked by :func:`_check_out`;
+    pandas compresses a CSV or TSV by its extension)."""
+    from autodistill.data.table_files import file_suffix
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = file_suffix(out)
+    if suffix == ".parquet":
+        table.to_parquet(out, index=False)
+    elif suffix == ".xlsx":
+        table.to_excel(out, index=False)
+    else:
+        table.to_csv(out, index=False, sep="\t" if suffix == ".tsv" else ",")
 
 
 def _accuracy(frame, target: str | None, labels) -> tuple[float | None, int]:
