@@ -305,6 +305,11 @@ def test_export_has_one_row_per_trial_and_flat_param_columns(db: Db, tmp_path: P
                        "--storage", db.url)
     assert code == 0 and str(target) in out
     assert json.loads(target.read_text()) == rows
+    # without --format, an -o named .json gets JSON (it used to get CSV text)
+    target.unlink()
+    code, out, _ = run("studies", "export", db.a, "-o", str(target), "--storage", db.url)
+    assert code == 0 and "(json)" in out
+    assert json.loads(target.read_text()) == rows
 
 
 @pytest.mark.parametrize("suffix", [".png", ".html"])

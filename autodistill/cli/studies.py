@@ -206,7 +206,9 @@ def compare_command(
 )
 def export_command(
     name: NameArg,
-    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="csv or json (default: json for an -o named .json, else csv).",
+        show_default=False)] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
@@ -218,6 +220,8 @@ def export_command(
     """
     from autodistill.meta.past_studies import export_trials, to_csv
 
+    if fmt is None:  # what the file's name says, else CSV
+        fmt = "json" if output is not None and output.suffix.lower() == ".json" else "csv"
     fmt = fmt.lower()
     if fmt not in ("csv", "json"):
         raise AutodistillError(f"--format {fmt}: unknown export format; use csv or json")
