@@ -83,9 +83,11 @@ def familiarity(meta_features: dict[str, float], tasks: dict[str, list[MetaRow]]
         return None
     matrix, query = _standardised(meta_features, tasks)
     nearest = float(np.sqrt(((matrix - query) ** 2).sum(1)).min())
-    between = np.sqrt(((matrix[:, None, :] - matrix[None, :, :]) ** 2).sum(-1))
-    between[datasets[:, None] == datasets[None, :]] = np.inf
-    own = between.min(1)
+    own = np.empty(len(names))
+    for i, row in enumerate(matrix):  # row by row: memory stays linear in the tasks
+        distances = np.sqrt(((matrix - row) ** 2).sum(1))
+        distances[datasets == datasets[i]] = np.inf
+        own[i] = distances.min()
     usual = float(np.percentile(own, FAMILIAR_PERCENTILE))
     return {"nearest_distance": round(nearest, 3),
             f"knowledge_base_p{FAMILIAR_PERCENTILE}": round(usual, 3),
