@@ -158,7 +158,7 @@ def test_a_table_unlike_the_knowledge_base_is_said_to_be(tmp_path):
     extrapolate. A knowledge-base table itself is not."""
     from autodistill.meta.knowledge import load_meta_rows
     from autodistill.meta.model import group_by_task
-    from autodistill.meta.recommender import familiarity
+    from autodistill.meta.neighbours import familiarity
     from autodistill.store import storage as store
 
     rows = load_meta_rows(store.resolve_url(f"sqlite:///{tmp_path / 'k.db'}"),

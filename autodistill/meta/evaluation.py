@@ -37,8 +37,8 @@ from autodistill.meta.model import (
     is_teacherless,
     portfolio_positions,
 )
+from autodistill.meta.neighbours import nearest_tasks
 from autodistill.meta.ranking import rank_candidates
-from autodistill.meta.recommender import nearest_tasks
 from autodistill.meta.scores import from_score, plain_for_metric, require_evidence
 from autodistill.meta.teacher_margin import hinton_by_teacher_margin
 from autodistill.meta.verdict_level import verdict_check
