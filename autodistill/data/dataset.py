@@ -22,7 +22,6 @@ from autodistill._resources import check_fits
 from autodistill.data.input_schema import (
     RawTable,
     category_strings,
-    date_numbers,
     read_dates,
 )
 from autodistill.data.sources import (
@@ -215,7 +214,7 @@ def _prepare_columns(frame: pd.DataFrame, where: str
             continue
         reading = read_dates(series)
         if reading is not None:
-            converted[col], is_numeric[index] = date_numbers(series, reading.order), True
+            converted[col], is_numeric[index] = reading.days, True
             dates[col] = reading.order
             if reading.guessed:
                 log.warning("%s: column '%s' holds dates (e.g. '%s') but no day above 12 tells "

@@ -45,11 +45,13 @@ _DATE_SHARE = 0.9
 
 
 class DateReading(NamedTuple):
-    """How a column of dates is read: its :data:`DATE_ORDERS` entry, and whether the order
-    was guessed (no cell has a day above 12 to tell day-first from month-first)."""
+    """How a column of dates is read: its :data:`DATE_ORDERS` entry, whether the order was
+    guessed (no cell has a day above 12 to tell day-first from month-first), and the
+    column read so (:func:`date_numbers`)."""
 
     order: str
-    guessed: bool = False
+    guessed: bool
+    days: pd.Series
 
 
 def read_dates(values: pd.Series) -> DateReading | None:
@@ -63,7 +65,7 @@ def read_dates(values: pd.Series) -> DateReading | None:
     are taken as day-first and ``/`` dates as month-first, and the reading says it guessed.
     """
     if values.dtype.kind == "M":
-        return DateReading("iso")
+        return DateReading("iso", False, date_numbers(values))
     if values.dtype.kind != "O":
         return None
     text = values.dropna().astype(str).str.strip()
@@ -71,28 +73,33 @@ def read_dates(values: pd.Series) -> DateReading | None:
         return None
     glance = text.iloc[:100]  # most text columns are categories: 100 cells settle it
     if glance.str.fullmatch(_ISO_DATE).mean() >= 0.5:
-        return DateReading("iso") if text.str.fullmatch(_ISO_DATE).mean() >= _DATE_SHARE else None
+        if text.str.fullmatch(_ISO_DATE).mean() < _DATE_SHARE:
+            return None
+        return DateReading("iso", False, date_numbers(values))
     if glance.str.fullmatch(_NUMERIC_DATE).mean() < 0.5:
         return None
     parts = text.str.extract(f"^{_NUMERIC_DATE}$").dropna(subset=["a"])
     if len(parts) < _DATE_SHARE * len(text) or parts["sep"].nunique() > 1:
         return None
     width_a, width_c = parts["a"].str.len(), parts["c"].str.len()
+    guessed = False
     if (width_a == 4).all() and (width_c <= 2).all():
-        reading = DateReading("ymd")
+        order = "ymd"
     elif (width_a <= 2).all() and width_c.isin([2, 4]).all():
         day_first = (parts["a"].astype(int) > 12).any()
         month_first = (parts["b"].astype(int) > 12).any()
         if day_first and month_first:
             return None
         if day_first or month_first:
-            reading = DateReading("dmy" if day_first else "mdy")
+            order = "dmy" if day_first else "mdy"
         else:
-            reading = DateReading("mdy" if parts["sep"].iloc[0] == "/" else "dmy", guessed=True)
+            order, guessed = ("mdy" if parts["sep"].iloc[0] == "/" else "dmy"), True
     else:
         return None
-    valid = date_numbers(text, reading.order).notna().mean()
-    return reading if valid >= _DATE_SHARE else None
+    days = date_numbers(values, order)
+    # valid dates among the present cells (a missing cell is no date either way)
+    return DateReading(order, guessed, days) if days.notna().sum() >= _DATE_SHARE * len(text) \
+        else None
 
 
 def date_numbers(values: pd.Series, order: str = "iso") -> pd.Series:
