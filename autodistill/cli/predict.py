@@ -79,17 +79,15 @@ def predict_command(
     typer.echo(message, err=True)
 
 
-_WRITTEN = (".csv", ".tsv", ".xlsx", ".parquet")
-
-
 def _check_out(out: Path) -> None:
-    """Refuse an ``--out`` whose name says no format predictions are written in (a
-    ``.json`` would otherwise have held CSV text), or an Excel file without openpyxl."""
-    from autodistill.data.table_files import file_suffix
+    """Refuse an ``--out`` whose name says no format predictions are written in (every
+    table format data is read from, but ``.npz``; a ``.json`` would otherwise have held CSV
+    text), or an Excel file without openpyxl."""
+    from autodistill.data.table_files import FILE_SUFFIXES, file_suffix
     from autodistill.errors import AutodistillError
 
     suffix = file_suffix(out)
-    if suffix not in _WRITTEN:
+    if suffix not in FILE_SUFFIXES or suffix == ".npz":
         raise AutodistillError(f"--out {out}: cannot write predictions as '{suffix or out.name}'; "
                                "name a .csv or .tsv (maybe .gz, .bz2, .xz or .zip), .xlsx or "
                                ".parquet file")

@@ -215,7 +215,6 @@ def load_raw(ds: DataSpec, target: str | None) -> tuple[pd.DataFrame, np.ndarray
         frame, labels = _read_npz(ds)
         return frame, labels, fingerprint, "y"
     frame = read_table(ds.path, ds.spec)
-    frame.columns = [str(c) for c in frame.columns]
     columns = list(frame.columns)
     if target is None:
         raise DataError(f"{ds.spec}: which column is the label? pass --target COLUMN "

@@ -105,8 +105,8 @@ def _read_excel(path: Path, where: str) -> pd.DataFrame:
 
 
 def read_table(path: Path, where: str) -> pd.DataFrame:
-    """Read the CSV, TSV (compressed or not), Excel or Parquet table at ``path`` as it is;
-    ``where`` names it in messages.
+    """Read the CSV, TSV (compressed or not), Excel or Parquet table at ``path`` as it is,
+    its column names as text; ``where`` names it in messages.
 
     Raises:
         DataError: a file that cannot be read as its extension says, empty or without rows.
@@ -145,6 +145,7 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
                         f"check the file format") from None
     if len(frame) == 0:
         raise DataError(f"{where}: the file has no rows; it needs at least a few per class")
+    frame.columns = [str(c) for c in frame.columns]  # a header cell may read as a number
     return frame
 
 

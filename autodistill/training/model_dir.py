@@ -186,18 +186,16 @@ def load_model(directory: Path | str) -> DeployedModel:
 
 
 def read_rows(data: str) -> tuple[pd.DataFrame, str]:
-    """Read a CSV, TSV or Parquet file (or a builtin/synthetic spec) as raw rows; return
-    the table and a name for messages. The label column, if present, is kept."""
+    """Read a CSV, TSV, Excel or Parquet file (or a builtin/synthetic spec) as raw rows;
+    return the table and a name for messages. The label column, if present, is kept."""
     from autodistill.data.sources import load_raw, parse_spec
     from autodistill.data.table_files import file_suffix, read_table
 
     spec = parse_spec(data)
     if spec.kind == "file" and spec.path is not None:
         if file_suffix(spec.path) == ".npz":
-            raise DataError(f"{data}: predict reads a .csv, .tsv or .parquet table with named "
-                            f"columns")
-        frame = read_table(spec.path, spec.spec)
-        frame.columns = [str(c) for c in frame.columns]
-        return frame, spec.spec
+            raise DataError(f"{data}: predict reads a .csv, .tsv, .xlsx or .parquet table with "
+                            f"named columns")
+        return read_table(spec.path, spec.spec), spec.spec
     frame, labels, _, label_column = load_raw(spec, None)
     return frame.assign(**{label_column: labels}), spec.spec
