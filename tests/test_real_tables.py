@@ -22,8 +22,9 @@ from autodistill.errors import DataError
 from autodistill.meta.task_suite import kb_tasks
 
 README = Path(__file__).resolve().parents[1] / "studies" / "README.md"
-#: Catalogued on purpose although unusable: it shows the skip-with-reason path.
-EXPECTED_SKIPS = {"pkg:pydataset/Ecdat/HC": "has a single row"}
+#: Catalogued tables that cannot serve, with why: none since Ecdat/HC serves with its two
+#: single-row classes left out (before, it refused the whole table).
+EXPECTED_SKIPS: dict[str, str] = {}
 
 
 def _installed(source: str) -> bool:
@@ -132,11 +133,11 @@ def test_missing_source_package_names_the_extra(monkeypatch):
 
 def test_usable_tables_logs_each_skip_with_its_reason(caplog):
     _need("pydataset")
-    tables = [t for t in catalogue() if t.spec in EXPECTED_SKIPS or t.dataset == "MASS/crabs"]
-    usable, skipped = real_table_checks.usable_tables(tables)
-    assert [t.dataset for t in usable] == ["MASS/crabs"]
-    assert [t.spec for t, _ in skipped] == list(EXPECTED_SKIPS)
-    assert "skipping pkg:pydataset/Ecdat/HC: " in caplog.text
+    crabs = [t for t in catalogue() if t.dataset == "MASS/crabs"]
+    length = real_tables.RealTable("pydataset", "MASS/crabs", "CL")  # carapace length, in mm
+    usable, skipped = real_table_checks.usable_tables(crabs + [length])
+    assert usable == crabs and [(t, "continuous" in why) for t, why in skipped] == [(length, True)]
+    assert "skipping pkg:pydataset/MASS/crabs: " in caplog.text and "'CL' holds continuous" in caplog.text
     few = real_tables.RealTable("pydataset", "datasets/iris", "Species")
     assert "150 rows" in real_table_checks.table_problem(few)
 

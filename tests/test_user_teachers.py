@@ -135,8 +135,43 @@ def test_outputs_for_every_file_row_follow_the_rows_that_have_a_label(files, tmp
         torch.testing.assert_close(every_row.logits[split], model.logits[split])
         torch.testing.assert_close(labelled.logits[split], model.logits[split])
     np.save(tmp_path / "short.npy", proba[:-1])
-    with pytest.raises(Exception, match="with the rows that have no label"):
+    with pytest.raises(Exception, match="400 in the file, with the rows left out for lacking a label"):
         get_teacher(f"outputs:{tmp_path / 'short.npy'}", dataset, device="cpu")
+
+
+def test_a_teacher_trained_with_a_class_left_out_for_its_single_row_is_read(tmp_path):
+    """The data keeps three classes; the user's teacher, fitted on the whole file, knows
+    four. Named (classes_, a CSV header) or by position (.npy), its columns are matched."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from autodistill.training.teachers import get_teacher
+
+    frame = table(200).drop(columns="shape")
+    frame.loc[57, "kind"] = "odd"  # one row: left out of the data, known to the teacher
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    X, y = frame[["size", "weight"]], frame["kind"]
+    model = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+    skops_io.dump(model, tmp_path / "gbdt.skops")
+    proba = model.predict_proba(X)
+    pd.DataFrame(proba[:, ::-1], columns=model.classes_[::-1]).to_csv(tmp_path / "out.csv",
+                                                                        index=False)
+    np.save(tmp_path / "out.npy", proba)
+    dataset = load_dataset(str(tmp_path / "data.csv"), target="kind")
+    assert dataset.classes == ("big", "mid", "small") and len(model.classes_) == 4
+    given = [get_teacher(spec, dataset, device="cpu") for spec in (
+        f"sklearn:{tmp_path / 'gbdt.skops'}", f"outputs:{tmp_path / 'out.csv'}",
+        f"outputs:{tmp_path / 'out.npy'}")]
+    expected = np.log(np.clip(proba[np.r_[0:57, 58:200]][:, [0, 1, 3]], 1e-7, 1.0))
+    for outputs in given:
+        logits = np.concatenate([outputs.logits[s].numpy()[np.argsort(dataset.raw.rows[s])]
+                                 for s in ("train", "valid", "test")])
+        order = np.argsort(np.concatenate([np.sort(dataset.raw.rows[s])
+                                           for s in ("train", "valid", "test")]))
+        np.testing.assert_allclose(logits[order], expected, rtol=1e-5, atol=1e-5)
+    done = run_cli("distill", str(tmp_path / "data.csv"), "--target", "kind", "--teacher",
+                   f"outputs:{tmp_path / 'out.csv'}", "--pipeline", PIPELINE, "--json")
+    assert done.returncode == 0, done.stderr
+    assert "class 'odd' of target column 'kind' has a single row" in done.stderr
 
 
 def test_untrusted_skops_type_names_the_type_and_the_flag(files, tmp_path):

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from autodistill._resources import check_fits
+from autodistill.data.class_labels import class_labels
 from autodistill.data.input_schema import (
     RawTable,
     category_strings,
@@ -97,54 +98,7 @@ class Dataset:
         return len(self.classes)
 
 
-# --------------------------------------------------------------------------- labels, split
-
-
-def _labelled_rows(frame: pd.DataFrame, labels: np.ndarray, where: str,
-                   column: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
-    """The rows that have a label, and where they stand in the file (None: all of them).
-
-    A row without a label cannot be learned from or scored, so it is left out with one
-    warning, as the knowledge base's own tables are loaded.
-    """
-    missing = pd.isna(pd.Series(labels)).to_numpy()
-    if not missing.any():
-        return frame, labels, None
-    if missing.all():
-        raise DataError(f"{where}: target column '{column}' is empty (no row has a label); "
-                        f"pass the column of class labels")
-    count = int(missing.sum())
-    log.warning("%s: %d of %d %s no value in target column '%s'; left out (a row without a "
-                "label can be neither learned from nor scored)", where, count, len(labels),
-                "row has" if count == 1 else "rows have", column)
-    kept = np.flatnonzero(~missing)
-    return frame.iloc[kept].reset_index(drop=True), labels[kept], kept
-
-
-def _encode_labels(labels: np.ndarray, where: str, column: str) -> tuple[np.ndarray, tuple]:
-    series = pd.Series(labels)
-    if pd.api.types.is_bool_dtype(series):
-        series = series.astype(str)
-    if pd.api.types.is_numeric_dtype(series):
-        values = series.to_numpy(dtype=np.float64)
-        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
-            raise DataError(f"{where}: target column '{column}' holds continuous values; "
-                            f"autodistill does classification: pass a column of class labels")
-        uniques, codes = np.unique(values, return_inverse=True)
-        names = tuple(str(int(v)) for v in uniques)
-    else:
-        uniques, codes = np.unique(series.astype(str).to_numpy(), return_inverse=True)
-        names = tuple(str(v) for v in uniques)
-    if len(names) < 2:
-        raise DataError(f"{where}: target column '{column}' has only one class "
-                        f"('{names[0]}'); a classifier needs at least two")
-    counts = np.bincount(codes, minlength=len(names))
-    lonely = [names[i] for i in np.flatnonzero(counts < 2)]
-    if lonely:
-        shown = ", ".join(f"'{c}'" for c in lonely[:10])
-        raise DataError(f"{where}: class {shown} of target column '{column}' has a single row; "
-                        f"each class needs at least 2 rows: add rows or drop that class")
-    return codes.astype(np.int64), names
+# --------------------------------------------------------------------------- split
 
 
 def _apportion(counts: np.ndarray, total: int, cap: np.ndarray,
@@ -315,8 +269,7 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     frame, labels, fingerprint, label_column = load_raw(ds, target)
     where = ds.spec
     file_row_count = len(labels)
-    frame, labels, file_rows = _labelled_rows(frame, labels, where, label_column)
-    y, classes = _encode_labels(labels, where, label_column)
+    frame, y, classes, file_rows, file_classes = class_labels(frame, labels, where, label_column)
     raw_frame = frame
     frame, numeric, categorical, coerced, dates = _prepare_columns(frame, where)
     # The table's facts leave out identifier columns, which the model never sees: a table
@@ -363,4 +316,5 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
                                 dropped=tuple(c for c in raw_frame.columns
                                               if c not in frame.columns),
                                 target=label_column, dates=dates, file_rows=file_rows,
+                                file_classes=file_classes,
                                 file_row_count=file_row_count))

@@ -139,8 +139,10 @@ class RawTable:
             how its text is read (a :data:`DATE_ORDERS` entry).
         target: The label column's name (``None`` for arrays and built-ins without one).
         file_rows: Where each row of ``frame`` stands in the file, when rows without a
-            label were left out (``None`` when every row is kept).
-        file_row_count: The rows in the file, those without a label included.
+            label, or alone in their class, were left out (``None`` when every row is kept).
+        file_row_count: The rows in the file, those left out included.
+        file_classes: Every class of the file in label order, when classes with a single
+            row were left out (empty when none was), to read a teacher trained on them all.
     """
 
     frame: pd.DataFrame = field(repr=False)
@@ -152,6 +154,7 @@ class RawTable:
     dates: dict[str, str] = field(default_factory=dict)
     file_rows: np.ndarray | None = field(default=None, repr=False)
     file_row_count: int | None = None
+    file_classes: tuple[str, ...] = ()
 
     def split(self, name: str) -> pd.DataFrame:
         """The raw rows of split ``name`` (``train``, ``valid`` or ``test``), in order."""

@@ -27,6 +27,12 @@ import torch
 
 from autodistill._stamps import file_digest
 from autodistill.errors import TeacherError
+from autodistill.training.teacher_columns import (
+    as_logits,
+    check_width,
+    order_by_name,
+    without_left_out_classes,
+)
 
 if TYPE_CHECKING:
     from autodistill.data.dataset import Dataset
@@ -155,34 +161,6 @@ def _inputs(dataset: Dataset, mode: str, spec: str) -> dict[str, Any]:
     return {s: dataset.raw.split(s) for s in SPLITS}
 
 
-def as_logits(values: np.ndarray) -> np.ndarray:
-    """Probabilities (rows in [0, 1] summing to 1) become log-probabilities; anything else
-    is taken as logits."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size and np.all(values >= 0) and np.all(values <= 1) and \
-            np.allclose(values.sum(axis=1), 1.0, atol=1e-3):
-        return np.log(np.clip(values, 1e-7, 1.0))
-    return values
-
-
-def _order_by_name(values: np.ndarray, names: list[str], dataset: Dataset, spec: str) -> np.ndarray:
-    """Columns named by class -> the dataset's class order."""
-    names = [str(int(n)) if isinstance(n, float) and float(n).is_integer() else str(n)
-             for n in names]
-    if sorted(names) != sorted(dataset.classes):
-        raise TeacherError(f"teacher '{spec}' predicts classes {names[:10]} but the data has "
-                           f"classes {list(dataset.classes)[:10]}; use a teacher trained on "
-                           "this label column")
-    return values[:, [names.index(c) for c in dataset.classes]]
-
-
-def _check_width(values: np.ndarray, dataset: Dataset, spec: str, what: str) -> None:
-    if values.ndim != 2 or values.shape[1] != dataset.n_classes:
-        width = values.shape[1] if values.ndim == 2 else "1"
-        raise TeacherError(f"teacher '{spec}' gives {width} {what} per row but the data has "
-                           f"{dataset.n_classes} classes; use a teacher trained on these classes")
-
-
 # --------------------------------------------------------------------------- sklearn
 
 
@@ -250,10 +228,13 @@ def _sklearn_logits(model: Any, x: Any, dataset: Dataset, spec: str) -> np.ndarr
             given = f"autodistill's {np.shape(x)[1]} encoded features"
             hint = "drop --teacher-input encoded if it takes the data file's columns"
         raise TeacherError(f"teacher '{spec}' failed on {given} ({reason}); {hint}") from None
-    _check_width(proba, dataset, spec, "probabilities")
     classes = getattr(model, "classes_", None)
+    if classes is not None and proba.ndim == 2 and len(classes) == proba.shape[1] and \
+            proba.shape[1] != dataset.n_classes:
+        proba, classes = without_left_out_classes(proba, list(classes), dataset)
+    proba = check_width(proba, dataset, spec, "probabilities")
     if classes is not None and len(classes) == proba.shape[1]:
-        proba = _order_by_name(proba, list(classes), dataset, spec)
+        proba = order_by_name(proba, list(classes), dataset, spec)
     return as_logits(proba)
 
 
@@ -313,12 +294,11 @@ def _onnx_run(session: Any, x: Any, dataset: Dataset, spec: str) -> np.ndarray:
         if isinstance(value, list) and value and isinstance(value[0], dict):  # skl2onnx ZipMap
             names = list(value[0])
             table = np.array([[row[n] for n in names] for row in value], dtype=np.float64)
-            return as_logits(_order_by_name(table, names, dataset, spec))
+            return as_logits(order_by_name(table, names, dataset, spec))
     for value in results:
         array = np.asarray(value)
         if array.ndim == 2 and array.dtype.kind == "f":
-            _check_width(array, dataset, spec, "outputs")
-            return as_logits(array)
+            return as_logits(check_width(array, dataset, spec, "outputs"))
     raise TeacherError(f"teacher '{spec}' returns no [rows, classes] float output; return "
                        "probabilities or logits")
 
@@ -350,21 +330,22 @@ def _from_outputs_file(path: Path, dataset: Dataset, spec: str) -> dict[str, np.
     values = np.asarray(values, dtype=np.float64)
     values = values.reshape(-1, 1) if values.ndim == 1 else values
     raw = dataset.raw
-    unlabelled_left_out = raw is not None and raw.file_rows is not None
-    if unlabelled_left_out and values.shape[0] == raw.file_row_count:
-        values = values[raw.file_rows]  # one row per file row: keep the labelled ones
+    rows_left_out = raw is not None and raw.file_rows is not None
+    if rows_left_out and values.shape[0] == raw.file_row_count:
+        values = values[raw.file_rows]  # one row per file row: keep the rows learned from
     n_rows = dataset.n_rows
     if values.shape[0] != n_rows:
-        whole = (f" ({raw.file_row_count} with the rows that have no label)"
-                 if unlabelled_left_out else "")
+        whole = (f" ({raw.file_row_count} in the file, with the rows left out for lacking a "
+                 f"label or being alone in their class)" if rows_left_out else "")
         raise TeacherError(f"--teacher '{spec}': {values.shape[0]} rows of outputs but the data "
                            f"has {n_rows} rows{whole}; give one row per data row, in the "
                            f"file's order")
+    values, names = without_left_out_classes(values, names, dataset)
     if values.shape[1] != dataset.n_classes:
         raise TeacherError(f"--teacher '{spec}': {values.shape[1]} columns of outputs but the "
                            f"data has {dataset.n_classes} classes ({', '.join(dataset.classes)})")
     if names is not None and sorted(names) == sorted(dataset.classes):
-        values = _order_by_name(values, names, dataset, spec)
+        values = order_by_name(values, names, dataset, spec)
     logits = as_logits(values)
     if dataset.raw is None:
         raise TeacherError(f"--teacher '{spec}': this dataset keeps no row order")
