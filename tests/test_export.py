@@ -260,10 +260,11 @@ def test_a_plugin_student_exports_and_scores_as_trained(trained, tmp_path):
 
 @pytest.mark.parametrize(("written", "order"), [
     ("%Y-%m-%d", "iso"), ("%d/%m/%Y", "dmy"), ("%m/%d/%y", "mdy"), ("%d.%m.%Y %H:%M", "dmy"),
-    ("%Y/%m/%d", "ymd")])
+    ("%Y/%m/%d", "ymd"), ("%d %b %Y", "d_month_y"), ("%d-%b-%y %H:%M", "d_month_y"),
+    ("%B %d, %Y", "month_d_y")])
 def test_dates_are_numbers_in_training_and_in_the_exported_model(tmp_path, written, order):
-    """A column of dates (ISO, or numbers only in the order the cells show; with gaps and a
-    stray cell) is a number, days since 1970, not one category per day; the exported model
+    """A column of dates (ISO, numbers only in the order the cells show, or with English
+    month names; with gaps and a stray cell) is a number, days since 1970, not one category per day; the exported model
     reads the same dates alike, as text from a file or as pandas datetimes, and its
     probabilities equal the in-process student's."""
     rng = np.random.default_rng(0)

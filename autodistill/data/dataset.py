@@ -20,11 +20,8 @@ import pandas as pd
 
 from autodistill._resources import check_fits
 from autodistill.data.class_labels import class_labels
-from autodistill.data.input_schema import (
-    RawTable,
-    category_strings,
-    read_dates,
-)
+from autodistill.data.dates import read_dates
+from autodistill.data.input_schema import RawTable, category_strings
 from autodistill.data.sources import (
     BUILTINS,
     FILE_SUFFIXES,
@@ -150,7 +147,7 @@ def _prepare_columns(frame: pd.DataFrame, where: str
 
     Vectorised over the numeric columns (a table may have 100,000 of them); only the
     columns that are not numeric already are looked at one by one. A text column of dates
-    becomes a number (days since 1970, :func:`date_numbers`); the last item returned maps
+    becomes a number (days since 1970, :func:`~autodistill.data.dates.date_numbers`); the last item returned maps
     those columns to how their text is read.
     """
     frame = frame.loc[:, frame.notna().any(axis=0).to_numpy()]  # all-missing columns carry nothing

@@ -14,114 +14,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from autodistill.data.dates import date_numbers
 from autodistill.errors import DataError
 
-__all__ = ["DATE_ORDERS", "MISSING_CATEGORY", "DateReading", "InputSchema", "RawTable",
-           "date_numbers", "read_dates"]
+__all__ = ["MISSING_CATEGORY", "InputSchema", "RawTable"]
 
 log = logging.getLogger(__name__)
 
 #: The category a missing string cell becomes (before one-hot encoding), in training and at
 #: prediction time alike.
 MISSING_CATEGORY = "<missing>"
-#: A date as ISO 8601 writes it (``2021-01-31``), optionally with a time and a zone.
-_ISO_DATE = (r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
-             r"(Z|[+-]\d{2}:?\d{2})?")
-#: A date written with numbers only, in some order, one separator (``31/01/2021``,
-#: ``1/31/21``, ``31.01.2021``, ``2021/01/31``), optionally with a time.
-_NUMERIC_DATE = (r"(?P<a>\d{1,4})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{1,4})"
-                 r"(?:[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d+)?)?)?")
-#: How a date column's cells are read: ISO 8601, or numbers-only dates day first, month
-#: first or year first.
-DATE_ORDERS = ("iso", "dmy", "mdy", "ymd")
-#: Share of a column's present cells that must be dates (and valid ones) for it to be read
-#: as dates.
-_DATE_SHARE = 0.9
-
-
-class DateReading(NamedTuple):
-    """How a column of dates is read: its :data:`DATE_ORDERS` entry, whether the order was
-    guessed (no cell has a day above 12 to tell day-first from month-first), and the
-    column read so (:func:`date_numbers`)."""
-
-    order: str
-    guessed: bool
-    days: pd.Series
-
-
-def read_dates(values: pd.Series) -> DateReading | None:
-    """How to read ``values`` as dates, or None when it is not a column of dates.
-
-    Dates are pandas datetimes (a Parquet file's) or text of which at least 90% of the
-    present cells are dates: ISO 8601 (``2021-01-31``, with a time or zone or not), or
-    numbers only (``31/01/2021``, ``1/31/21``, ``31.01.2021``, ``2021/01/31``). Whether a
-    numbers-only date is day-first or month-first is read from the cells (a first number
-    above 12 is a day; a second one, a month); when no cell tells, ``.`` and ``-`` dates
-    are taken as day-first and ``/`` dates as month-first, and the reading says it guessed.
-    """
-    if values.dtype.kind == "M":
-        return DateReading("iso", False, date_numbers(values))
-    if values.dtype.kind != "O":
-        return None
-    text = values.dropna().astype(str).str.strip()
-    if not len(text):
-        return None
-    glance = text.iloc[:100]  # most text columns are categories: 100 cells settle it
-    if glance.str.fullmatch(_ISO_DATE).mean() >= 0.5:
-        if text.str.fullmatch(_ISO_DATE).mean() < _DATE_SHARE:
-            return None
-        return DateReading("iso", False, date_numbers(values))
-    if glance.str.fullmatch(_NUMERIC_DATE).mean() < 0.5:
-        return None
-    parts = text.str.extract(f"^{_NUMERIC_DATE}$").dropna(subset=["a"])
-    if len(parts) < _DATE_SHARE * len(text) or parts["sep"].nunique() > 1:
-        return None
-    width_a, width_c = parts["a"].str.len(), parts["c"].str.len()
-    guessed = False
-    if (width_a == 4).all() and (width_c <= 2).all():
-        order = "ymd"
-    elif (width_a <= 2).all() and width_c.isin([2, 4]).all():
-        day_first = (parts["a"].astype(int) > 12).any()
-        month_first = (parts["b"].astype(int) > 12).any()
-        if day_first and month_first:
-            return None
-        if day_first or month_first:
-            order = "dmy" if day_first else "mdy"
-        else:
-            order, guessed = ("mdy" if parts["sep"].iloc[0] == "/" else "dmy"), True
-    else:
-        return None
-    days = date_numbers(values, order)
-    # valid dates among the present cells (a missing cell is no date either way)
-    return DateReading(order, guessed, days) if days.notna().sum() >= _DATE_SHARE * len(text) \
-        else None
-
-
-def date_numbers(values: pd.Series, order: str = "iso") -> pd.Series:
-    """Dates (text read in ``order``, one of :data:`DATE_ORDERS`, or pandas datetimes) as
-    days since 1970-01-01 (float64; a cell that is not a valid date is missing). Zones are
-    taken to UTC, so one instant is one number; a date without a zone is taken as UTC. A
-    two-digit year is 1969-2068, as C's ``strptime`` reads ``%y``."""
-    if order == "iso" or values.dtype.kind == "M":
-        when = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
-        days = (when - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
-        return days.astype(np.float64)
-    parts = values.astype("string").str.strip().str.extract(f"^{_NUMERIC_DATE}$")
-    numbers = parts.drop(columns="sep").apply(pd.to_numeric, errors="coerce").astype(np.float64)
-    first, second, third = (numbers[k] for k in "abc")
-    year, month, day = {"dmy": (third, second, first), "mdy": (third, first, second),
-                        "ymd": (first, second, third)}[order]
-    year = year.where(year >= 100, year + np.where(year < 69, 2000, 1900))
-    clock = numbers[["hour", "minute", "second"]].fillna(0)
-    when = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day,
-                                        "hour": clock["hour"], "minute": clock["minute"],
-                                        "second": clock["second"]}), errors="coerce")
-    return ((when - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).astype(np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,7 +43,7 @@ class RawTable:
         dropped: Columns left out because they hold no value at all, or a different text
             on every row (an identifier).
         dates: The numeric columns that hold dates (read as days since 1970), each with
-            how its text is read (a :data:`DATE_ORDERS` entry).
+            how its text is read (a :data:`~autodistill.data.dates.DATE_ORDERS` entry).
         target: The label column's name (``None`` for arrays and built-ins without one).
         file_rows: Where each row of ``frame`` stands in the file, when rows without a
             label, or alone in their class, were left out (``None`` when every row is kept).
@@ -182,7 +89,7 @@ class InputSchema:
     #: column's infrequent slot) or ``"zeros"`` (an all-zero one-hot), as in training.
     unseen_as: dict[str, str] = field(default_factory=dict)
     #: The numeric columns that hold dates, fed as days since 1970, each with how its text
-    #: is read (:func:`date_numbers`).
+    #: is read (:func:`~autodistill.data.dates.date_numbers`).
     dates: dict[str, str] = field(default_factory=dict)
 
     @property
