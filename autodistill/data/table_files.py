@@ -1,4 +1,5 @@
-"""Reading a data file's table as it is: CSV and TSV (compressed or not), Excel, Parquet.
+"""Reading a data file's table as it is: CSV and TSV (compressed or not), Excel, Parquet,
+ARFF (:mod:`autodistill.data.arff_files`).
 
 What the file's name says decides the reader (:func:`file_suffix`); a CSV's separator,
 missing-value markers, decimal commas and thousands separators are read as a spreadsheet
@@ -18,18 +19,20 @@ import pandas as pd
 from autodistill.errors import DataError
 
 __all__ = ["COMPRESSIONS", "CSV_MISSING_MARKERS", "CSV_READER_VERSION", "FILE_KINDS",
-           "FILE_SUFFIXES", "file_suffix", "full_suffix", "looks_decimal_comma", "read_table"]
+           "FILE_SUFFIXES", "WRITTEN_SUFFIXES", "file_suffix", "full_suffix", "looks_decimal_comma", "read_table"]
 
 log = logging.getLogger(__name__)
 
 #: The data files read, by the format their name says (:func:`file_suffix`).
-FILE_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".xlsx", ".parquet", ".npz")
+FILE_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".xlsx", ".parquet", ".arff", ".npz")
+#: The table formats predictions are written in: the files read, but arrays and ARFF.
+WRITTEN_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".xlsx", ".parquet")
 #: Compressions a ``.csv`` or ``.tsv`` file may carry (``data.csv.gz``), read as pandas
 #: reads them; a ``.zip`` holds one file.
 COMPRESSIONS: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zip")
 #: The files read, as a message says it.
 FILE_KINDS = ("a .csv or .tsv file (either may be compressed: .gz, .bz2, .xz, .zip), "
-              "an Excel .xlsx, a .parquet or an .npz file")
+              "an Excel .xlsx, a .parquet, an ARFF .arff or an .npz file")
 #: A number written with a decimal comma, optionally with '.' thousands: 1,15 or 1.234,5.
 _DECIMAL_COMMA = r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"
 #: A number written with ',' thousands (as a spreadsheet in an English locale quotes it
@@ -105,7 +108,7 @@ def _read_excel(path: Path, where: str) -> pd.DataFrame:
 
 
 def read_table(path: Path, where: str) -> pd.DataFrame:
-    """Read the CSV, TSV (compressed or not), Excel or Parquet table at ``path`` as it is,
+    """Read the CSV, TSV (compressed or not), Excel, Parquet or ARFF table at ``path`` as it is,
     its column names as text; ``where`` names it in messages.
 
     Raises:
@@ -117,6 +120,10 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
             frame = pd.read_parquet(path)
         elif suffix == ".xlsx":
             frame = _none_in_numbers(_read_excel(path, where))
+        elif suffix == ".arff":
+            from autodistill.data.arff_files import read_arff
+
+            frame = read_arff(path, where)
         else:
             head = _head(path)
             if b"\0" in head:

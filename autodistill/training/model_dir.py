@@ -194,8 +194,8 @@ def read_rows(data: str) -> tuple[pd.DataFrame, str]:
     spec = parse_spec(data)
     if spec.kind == "file" and spec.path is not None:
         if file_suffix(spec.path) == ".npz":
-            raise DataError(f"{data}: predict reads a .csv, .tsv, .xlsx or .parquet table with "
-                            f"named columns")
+            raise DataError(f"{data}: predict reads a .csv, .tsv, .xlsx, .parquet or .arff "
+                            f"table with named columns")
         return read_table(spec.path, spec.spec), spec.spec
     frame, labels, _, label_column = load_raw(spec, None)
     return frame.assign(**{label_column: labels}), spec.spec
