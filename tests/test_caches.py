@@ -154,3 +154,23 @@ def test_second_recommend_reuses_everything_and_answers_the_same(tmp_path, messy
     third, probe = _recommend(*args, home=tmp_path / "home")
     assert probe["torch"]
     assert third["dataset"]["n_rows"] == 450 != first["dataset"]["n_rows"]
+
+
+def test_every_data_module_that_types_a_table_keys_the_recommend_cache(tmp_path, messy_csv):
+    """A cached task summary is keyed by the source of the modules that shape it: every
+    autodistill.data module that loading a CSV or an ARFF file imports is one
+    of them, so an edit to how columns are typed (dates, labels, file readers) is a new key."""
+    from autodistill.meta.feature_cache import _SHAPING_MODULES
+
+    csv = messy_csv(tmp_path / "t.csv")
+    arff = tmp_path / "t.arff"
+    arff.write_text("@relation t\n@attribute x numeric\n@attribute y {a,b}\n@data\n"
+                    + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(40)))
+    code = (f"import sys\nfrom autodistill.data.dataset import load_dataset\n"
+            f"load_dataset({str(csv)!r}, target='label')\nload_dataset({str(arff)!r})\n"
+            f"print(' '.join(m for m in sys.modules if m.startswith('autodistill.data.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    imported = set(done.stdout.split())
+    assert {"autodistill.data.dates", "autodistill.data.arff_files"} <= imported
+    assert imported <= set(_SHAPING_MODULES), sorted(imported - set(_SHAPING_MODULES))

@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 #: Modules whose code decides the summary.
 _SHAPING_MODULES = ("autodistill.data.dataset", "autodistill.data.sources",
-                    "autodistill.data.table_files",
+                    "autodistill.data.table_files", "autodistill.data.arff_files",
+                    "autodistill.data.class_labels", "autodistill.data.dates",
                     "autodistill.data.input_schema", "autodistill.training.teachers",
+                    "autodistill.training.user_teachers", "autodistill.training.teacher_columns",
                     "autodistill.training.students", "autodistill.students",
                     "autodistill.plugins.students", "autodistill.meta.features")
 
