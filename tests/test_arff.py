@@ -106,6 +106,10 @@ def test_distill_and_predict_on_an_arff_file(tmp_path: Path, messy_csv) -> None:
     ("a,y\n1,x\n2,z\n", "is this an ARFF file?"),
     ("@relation s\n@attribute a numeric\n@attribute y {x,z}\n", "no @data line"),
     ("@relation s\n@attribute bag relational\n@end bag\n@data\n", "relational"),
+    ("@relation s\n@attribute a numeric\n@attribute y {x,z\n@data\n1,x\n",
+     "do not close with '}'"),
+    ("@relation s\n@attribute a nominalx\n@attribute y {x,z}\n@data\n1,x\n",
+     "attribute 'a' has type 'nominalx'"),
 ])
 def test_an_arff_file_that_cannot_be_read_is_one_line(tmp_path: Path, text, needle) -> None:
     path = tmp_path / "bad.arff"

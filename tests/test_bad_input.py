@@ -139,6 +139,9 @@ CASES: list[tuple[str, Args, tuple[str, ...]]] = [
     ("no-labels", lambda c: ["distill", c.file("t.csv", "a,b,y\n" + "1,a,\n" * 30),
                              "--target", "y", "--pipeline", "plain"],
      ("target column 'y' is empty",)),
+    ("continuous-target-with-gaps", lambda c: ["recommend", c.file("t.csv", "a,y\n" + "".join(
+        f"{i},{'' if i % 4 == 0 else i / 7}\n" for i in range(30))), "--target", "y"],
+     ("continuous",)),  # one line: no warning about the unlabelled rows first
     ("continuous-target", lambda c: ["distill", c.file("t.csv", "a,y\n" + "".join(
         f"{i},{i / 7}\n" for i in range(30))), "--target", "y", "--pipeline", "plain"],
      ("continuous",)),

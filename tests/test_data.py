@@ -331,7 +331,8 @@ def test_many_classes_with_one_row_are_named_and_refused(tmp_path):
                                  "3,a,one\n"))
     assert "lonely" in message and "t.csv" in message and "3 of 43 rows" in message
     ages = _write(tmp_path, "a,age\n" + "".join(f"{i},{i}\n" for i in range(50)))
-    assert "have a single row each (50 of 50 rows)" in _data_error(ages, target="age")
+    message = _data_error(ages, target="age")
+    assert "have a single row each (50 of 50 rows), so 'age' looks like a count" in message
 
 
 def test_a_single_class_left_after_the_lone_ones_is_refused(tmp_path):

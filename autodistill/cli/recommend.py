@@ -67,7 +67,7 @@ def _render(doc: dict[str, Any]) -> None:
     data = doc["dataset"]
     teacher = doc["teacher"]
     console.print(
-        f"[bold]{data['name']}[/]: {data['n_rows']} rows, {data['n_features']} features, "
+        f"[bold]{data['name']}[/]: {data['n_rows']} rows, {data['n_features']} encoded features, "
         f"{data['n_classes']} classes; teacher {teacher['spec']} (validation accuracy "
         f"{teacher['valid_accuracy']:.3f}); student {doc['student']}"
     )

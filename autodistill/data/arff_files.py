@@ -47,6 +47,25 @@ def _unquote(name: str) -> str:
     return name
 
 
+def _attribute_type(name: str, kind: str, number: int, where: str) -> str:
+    """An attribute's declared type as a keyword (``nominal`` for ``{a,b}``), or a one-line
+    error for what Weka would refuse too: an unknown type, an unclosed ``{``."""
+    if kind.startswith("{"):
+        if not kind.rstrip().endswith("}"):
+            raise DataError(f"{where}: line {number + 1}: the values of nominal attribute "
+                            f"'{name}' open with '{{' but do not close with '}}'")
+        return "nominal"
+    word = kind.split(None, 1)[0].lower()
+    if word == "relational":
+        raise DataError(f"{where}: attribute '{name}' is relational, which is not read; "
+                        f"flatten it into plain columns")
+    if word not in (*_NUMERIC_TYPES, "string", "date"):
+        raise DataError(f"{where}: line {number + 1}: attribute '{name}' has type "
+                        f"'{kind.split(None, 1)[0]}'; ARFF types are numeric, real, integer, "
+                        f"string, date or {{value,...}}")
+    return word
+
+
 def _header(lines: list[str], where: str) -> tuple[list[tuple[str, str]], int]:
     """The declared ``(name, type)`` pairs, the type lower case for keywords (``numeric``,
     ``string``, ``date``, ``nominal``), and the index of the first line after ``@data``."""
@@ -66,11 +85,7 @@ def _header(lines: list[str], where: str) -> tuple[list[tuple[str, str]], int]:
                 raise DataError(f"{where}: line {number + 1} is not an ARFF attribute: "
                                 f"{line[:60]!r}")
             name, kind = _unquote(found.group(1)), found.group(2).strip()
-            word = kind.split(None, 1)[0].lower()
-            if word == "relational":
-                raise DataError(f"{where}: attribute '{name}' is relational, which is not "
-                                f"read; flatten it into plain columns")
-            attributes.append((name, "nominal" if kind.startswith("{") else word))
+            attributes.append((name, _attribute_type(name, kind, number, where)))
         elif keyword not in ("@relation", "@end"):
             raise DataError(f"{where}: line {number + 1} is neither ARFF header nor comment: "
                             f"{line[:60]!r}; is this an ARFF file?")

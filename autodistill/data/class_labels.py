@@ -62,6 +62,7 @@ def _labelled_rows(frame: pd.DataFrame, labels: np.ndarray, where: str,
     if missing.all():
         raise DataError(f"{where}: target column '{column}' is empty (no row has a label); "
                         f"pass the column of class labels")
+    _label_values(labels[~missing], where, column)  # a continuous target: refused, no warning
     count = int(missing.sum())
     log.warning("%s: %d of %d %s no value in target column '%s'; left out (a row without a "
                 "label can be neither learned from nor scored)", where, count, len(labels),
@@ -110,10 +111,13 @@ def _without_lone_classes(labels: np.ndarray, where: str, column: str
     shown = (f"class {shown} of target column '{column}' has a single row" if len(names) == 1
              else f"classes {shown} of target column '{column}' have a single row each")
     n_lone = int(lone.sum())
-    if len(uniques) - n_lone < 2 or n_lone > _MAX_LONE_FRACTION * len(labels):
+    if n_lone > _MAX_LONE_FRACTION * len(labels):
+        raise DataError(f"{where}: {shown} ({n_lone} of {len(labels)} rows), so '{column}' looks "
+                        f"like a count or a measurement rather than class labels; pass the "
+                        f"column of class labels (each class needs at least 2 rows)")
+    if len(uniques) - n_lone < 2:
         raise DataError(f"{where}: {shown} ({n_lone} of {len(labels)} rows); each class needs "
-                        f"at least 2 rows: add rows, drop those classes or pass the column of "
-                        f"class labels")
+                        f"at least 2 rows: add rows of that class, or pass another column")
     log.warning("%s: %s; %s left out (a class needs at least 2 rows to be learned and "
                 "scored)", where, shown, "that row is" if n_lone == 1 else f"those {n_lone} rows are")
     return np.flatnonzero(~lone), _class_names(uniques, numeric)

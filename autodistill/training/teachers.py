@@ -197,7 +197,8 @@ def _chance_warning(outputs: TeacherOutputs, dataset: Dataset) -> str | None:
     rarest = int(np.bincount(dataset.y_train, minlength=dataset.n_classes).min())
     if rarest < _FEW_ROWS_PER_CLASS:
         cause = (f"{dataset.n_rows} rows for {dataset.n_classes} classes (the rarest with "
-                 f"{rarest} training rows) may be too few to learn from; add rows per class")
+                 f"{rarest} training row{'' if rarest == 1 else 's'}) may be too few to learn "
+                 f"from; add rows per class")
     else:  # enough rows of every class: what is missing is signal, not rows
         cause = (f"with {rarest} or more training rows of every class, the feature columns "
                  f"may say little about the target; check the columns")
