@@ -146,3 +146,17 @@ def test_the_verdict_says_when_its_out_of_bag_replay_did_not_tell_tables_apart()
                  {"helps": {"tasks": 200, "hinton_gain_over_plain": 0.004},
                   "does_not_help": {"tasks": 0}}):
         assert "tell them apart" not in _verdict(ranking, "accuracy", told)
+
+
+def test_the_gain_the_verdict_states_lies_within_its_own_interval():
+    """A sweep found "gains +0.0010 (its 30th to 70th percentile: +0.0011 to +0.0022)": the
+    point was the trees' mean, which one far-off group pulls below a narrow interval. The
+    stated gain is the groups' median, read as the interval is."""
+    model = _Model([0.0, 0.0, 0.0, 0.0, 0.002])
+    model.per_tree[:5, 4] = -0.04  # one bootstrap group of 20 far below the others
+    model.verdict_level = 30.0
+    ranking = _rank(model)
+    _, gain, lo, hi = ranking.versus_plain
+    assert model.per_tree[:, 4].mean() < lo  # the mean would have been outside
+    assert lo <= gain <= hi and gain == pytest.approx(0.002)
+    assert f"gains {gain:+.4f}" in _verdict(ranking)

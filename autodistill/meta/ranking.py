@@ -67,15 +67,15 @@ class Ranking:
         plain: Index of the teacherless pick, or None when there is no teacherless candidate.
         versus_plain: ``(index, gain, lo, hi)``: the teacher candidate compared with the
             teacherless pick (the teacher pick when distillation helps, else the one with
-            the highest lower end), and the paired difference's mean and interval (its
-            ``level``-th to ``100 - level``-th percentile); None without a teacher or a
-            teacherless candidate.
+            the highest lower end), and the paired difference over the bootstrap groups:
+            its median and interval (its ``level``-th to ``100 - level``-th percentile);
+            None without a teacher or a teacherless candidate.
         level: The verdict's level: the percentile of the paired difference that must
             be above 0 for distillation to help (chosen when the model was fitted).
         versus_tuned: Without a teacherless candidate, ``(index, gain, lo, hi)``: the
             teacher candidate with the highest ``level``-th percentile of its predicted
-            gain over plain_tuned, that gain and its ``level``-th to ``100 - level``-th
-            percentile (distillation helps when that percentile is above 0); else None.
+            gain over plain_tuned, that gain's median over the groups and its ``level``-th
+            to ``100 - level``-th percentile (distillation helps when that percentile is above 0); else None.
     """
 
     order: list[int]
@@ -198,10 +198,9 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
     versus = None
     if decided.versus is not None:
         difference = groups[:, decided.versus] - groups[:, decided.plain]
-        lo, hi = group_percentile(difference, [level, 100 - level])
-        versus = (decided.versus, float(per_tree[:, decided.versus].mean()
-                                        - per_tree[:, decided.plain].mean()),
-                  float(lo), float(hi))
+        # the median, read as the interval is: a mean could lie outside a narrow interval
+        lo, mid, hi = group_percentile(difference, [level, 50, 100 - level])
+        versus = (decided.versus, float(mid), float(lo), float(hi))
     helps = bool(decided.helps)
     versus_tuned = None
     teachers = [i for i in range(len(candidates)) if uses[i]]
@@ -210,8 +209,8 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
         # the same level
         lower = group_percentile(groups[:, teachers], level)
         best = teachers[int(np.argmax(lower))]
-        lo, hi = group_percentile(groups[:, best], [level, 100 - level])
-        versus_tuned = (best, float(per_tree[:, best].mean()), float(lo), float(hi))
+        lo, mid, hi = group_percentile(groups[:, best], [level, 50, 100 - level])
+        versus_tuned = (best, float(mid), float(lo), float(hi))
         helps = bool(lower.max() > 0)
     if decided.first is not None:
         order = [decided.first, *(i for i in order if i != decided.first)]
