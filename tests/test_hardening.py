@@ -432,6 +432,30 @@ def test_thousands_commas_in_a_comma_csv_are_numbers(tmp_path: Path) -> None:
     assert frame["amount"].tolist() == [round(a, 2) for a in amounts]
 
 
+@pytest.mark.parametrize(("sep", "amount", "percent"), [
+    (",", lambda v: f'"${v:,.2f}"', lambda v: f"{v:.1f}%"),
+    (";", lambda v: f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".") + " €",
+     lambda v: f"{v:.1f} %".replace(".", ","))])
+def test_amounts_and_percentages_are_numbers(tmp_path: Path, sep, amount, percent) -> None:
+    """A business export writes "$1,421.95" and "19.1%" (or "1.421,95 €" and "19,1 %"):
+    the numbers, not an identifier left out and one category per rate; predict reads them
+    alike."""
+    from autodistill.data.dataset import load_dataset
+    from autodistill.training.model_dir import read_rows
+
+    rng = np.random.default_rng(0)
+    prices, rates = rng.uniform(100, 5000, 120).round(2), rng.uniform(0, 30, 120).round(1)
+    rows = [f"price{sep}rate{sep}label"] + [f"{amount(p)}{sep}{percent(r)}{sep}{'ab'[int(p > 2500)]}"
+                                            for p, r in zip(prices, rates, strict=True)]
+    path = tmp_path / "shop.csv"
+    path.write_text("\n".join(rows) + "\n")
+    dataset = load_dataset(str(path), target="label")
+    assert dataset.raw.numeric == ("price", "rate") and dataset.n_features == 2
+    frame, _ = read_rows(str(path))
+    np.testing.assert_allclose(frame["price"], prices)
+    np.testing.assert_allclose(frame["rate"], rates)
+
+
 @pytest.mark.parametrize("name", ["t.tsv", "t.csv.gz", "t.TSV.bz2", "t.csv.xz", "t.csv.zip"])
 def test_tsv_and_compressed_files_read_as_their_csv(tmp_path: Path, messy_csv, name: str) -> None:
     """A table saved as TSV, or compressed as downloads often are, loads as the same CSV

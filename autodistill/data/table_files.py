@@ -45,10 +45,15 @@ _THOUSANDS_COMMA = r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[+-]?\.\d+"
 CSV_MISSING_MARKERS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
                        "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "n/a", "nan",
                        "null")
+#: A currency sign before a number or after it, or a percent sign after it ($1,234.50,
+#: -€12, 12.5 %, 1.234,50 €).
+_UNIT_PREFIX = r"^([+-]?)\s*[$€£¥]\s*"
+_UNIT_SUFFIX = r"\s*[$€£¥%]$"
 #: How a CSV file's cells are read; part of what a cached teacher depends on. 2: ``None``
 #: is a category (see :data:`CSV_MISSING_MARKERS`); 3: numbers with ',' thousands are
-#: numbers (:func:`_thousands_commas`).
-CSV_READER_VERSION = 3
+#: numbers (:func:`_thousands_commas`); 4: amounts and percentages are numbers
+#: (:func:`_units_as_numbers`).
+CSV_READER_VERSION = 4
 
 
 def full_suffix(path: Path) -> str:
@@ -138,7 +143,7 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
                 frame = pd.read_csv(path, sep=sep, **markers)
             except UnicodeDecodeError:  # not UTF-8: most such exports are Latin-1
                 frame = pd.read_csv(path, sep=sep, encoding="latin-1", **markers)
-            frame = _none_in_numbers(frame)
+            frame = _units_as_numbers(_none_in_numbers(frame), decimal_comma=sep != ",")
             if sep != ",":  # a ';' or tab export usually writes decimal commas too
                 frame = _decimal_commas(frame)
             frame = _thousands_commas(frame)
@@ -208,3 +213,29 @@ def _thousands_commas(frame: pd.DataFrame) -> pd.DataFrame:
     """
     return _commas_as_numbers(frame, _THOUSANDS_COMMA,
                               lambda text: text.str.replace(",", "", regex=False))
+
+
+def _units_as_numbers(frame: pd.DataFrame, *, decimal_comma: bool) -> pd.DataFrame:
+    """Text columns of amounts and percentages (``$1,234.50``, ``12.5%``; with decimal
+    commas in a ';' or tab file: ``1.234,50 €``) as the numbers written, signs dropped.
+
+    Read as text, each amount would be a category of its own, or the column an identifier
+    left out. A column turns only when at least 90% of its cells are such numbers and one
+    carries a sign; a cell that then is no number is missing.
+    """
+    pattern = _DECIMAL_COMMA if decimal_comma else _THOUSANDS_COMMA
+    for col in frame.columns[[d.kind == "O" for d in frame.dtypes]]:
+        cells = frame[col].astype("string").str.strip()
+        present = cells.dropna()
+        if not len(present) or not present.str.contains(r"[$€£¥%]").any():
+            continue
+        bare = cells.str.replace(_UNIT_PREFIX, r"\1", regex=True).str.replace(
+            _UNIT_SUFFIX, "", regex=True)
+        if bare.dropna().str.fullmatch(pattern).mean() < 0.9:
+            continue
+        if decimal_comma:
+            bare = bare.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        else:
+            bare = bare.str.replace(",", "", regex=False)
+        frame[col] = pd.to_numeric(bare, errors="coerce").astype(np.float64)
+    return frame
