@@ -15,7 +15,9 @@ DataArg = Annotated[
     ),
 ]
 TargetOpt = Annotated[
-    str | None, typer.Option("--target", help="Label column of a CSV, TSV, Excel or Parquet file.")
+    str | None, typer.Option("--target", help="Label column of a CSV, TSV, Excel, Parquet or "
+                                              "ARFF file (an ARFF file's default: its last "
+                                              "attribute).")
 ]
 TeacherOpt = Annotated[
     str, typer.Option("--teacher", help=(

@@ -146,9 +146,10 @@ def _prepare_columns(frame: pd.DataFrame, where: str
     rows only).
 
     Vectorised over the numeric columns (a table may have 100,000 of them); only the
-    columns that are not numeric already are looked at one by one. A text column of dates
-    becomes a number (days since 1970, :func:`~autodistill.data.dates.date_numbers`); the last item returned maps
-    those columns to how their text is read.
+    columns that are not numeric already are looked at one by one
+    (:func:`_text_column_kind`). A text column of dates becomes a number (days since 1970,
+    :func:`~autodistill.data.dates.date_numbers`); the last item returned maps those
+    columns to how their text is read.
     """
     frame = frame.loc[:, frame.notna().any(axis=0).to_numpy()]  # all-missing columns carry nothing
     if frame.shape[1] == 0:
