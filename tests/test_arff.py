@@ -121,3 +121,37 @@ def test_an_arff_file_that_cannot_be_read_is_one_line(tmp_path: Path, text, need
     done = run_cli("recommend", str(path))
     assert done.returncode == 2 and needle in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _scipy_arff_files() -> list[Path]:
+    import scipy
+
+    return sorted((Path(scipy.__file__).parent / "io" / "arff" / "tests" / "data").glob("*.arff"))
+
+
+@pytest.mark.parametrize("path", _scipy_arff_files(), ids=lambda p: p.name)
+def test_the_arff_files_scipy_ships_read_as_scipy_reads_them(path: Path) -> None:
+    """SciPy's own ARFF test files: every one SciPy reads gives the same numbers and
+    nominal values here (its datetimes aside, which SciPy converts and the date reader types
+    later); the relational ones are one line."""
+    from scipy.io import arff
+
+    try:
+        data, meta = arff.loadarff(path)
+    except Exception:
+        pytest.skip(f"SciPy does not read {path.name} either")
+    try:
+        from autodistill.data.arff_files import read_arff
+
+        mine = read_arff(path, path.name)
+    except DataError as exc:
+        assert "relational" in str(exc) and "\n" not in str(exc)
+        return
+    assert list(mine.columns) == list(meta.names()) and len(mine) == len(data)
+    for name, kind in zip(meta.names(), meta.types(), strict=True):
+        if kind == "numeric":
+            np.testing.assert_allclose(mine[name].to_numpy(dtype=float), data[name],
+                                       equal_nan=True)
+        elif kind == "nominal":
+            theirs = [None if v == b"?" else v.decode() for v in data[name]]
+            assert [None if pd.isna(v) else v for v in mine[name]] == theirs

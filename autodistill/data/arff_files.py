@@ -103,7 +103,8 @@ def read_arff(path: Path, where: str) -> pd.DataFrame:
     """
     lines = _text(path).splitlines()
     attributes, start = _header(lines, where)
-    rows = [line for line in lines[start:] if line.strip() and not line.lstrip().startswith("%")]
+    rows = [line.strip() for line in lines[start:]
+            if line.strip() and not line.lstrip().startswith("%")]
     if rows and rows[0].lstrip().startswith("{"):
         raise DataError(f"{where}: sparse ARFF rows ({{index value, ...}}) are not read; "
                         f"save the data as dense ARFF or CSV")
@@ -115,7 +116,8 @@ def read_arff(path: Path, where: str) -> pd.DataFrame:
         if len(fields) != len(names):
             raise DataError(f"{where}: data row {offset + 1} has {len(fields)} values for "
                             f"{len(names)} attributes; check its quoting and commas")
-        values.append([None if cell.strip() == "?" else cell.strip() for cell in fields])
+        # a quoted value keeps its spaces, as Weka reads it ('  yes' is not 'yes')
+        values.append([None if cell.strip() == "?" else cell for cell in fields])
     frame = pd.DataFrame(values, columns=names, dtype=object)
     for name, kind in attributes:
         if kind == "nominal":  # declared categories, even of digits: a pandas category
