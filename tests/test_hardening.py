@@ -454,6 +454,39 @@ def test_amounts_and_percentages_are_numbers(tmp_path: Path, sep, amount, percen
     frame, _ = read_rows(str(path))
     np.testing.assert_allclose(frame["price"], prices)
     np.testing.assert_allclose(frame["rate"], rates)
+    # the same text in a DataFrame (pd.read_csv keeps it text) scores as the file does
+    import pandas as pd
+
+    from autodistill.training.engine import train_student
+    from autodistill.training.model_dir import load_model, save_model
+    from autodistill.training.pipeline import load_pipeline
+
+    pipeline = load_pipeline('{"kd_loss": {"name": "none"}, "training": {"epochs": 5}}')
+    result = train_student(pipeline, dataset, None, student="mlp:8", seed=0, device="cpu")
+    model = load_model(save_model(tmp_path / "m", dataset, result.student, student_spec="mlp:8"))
+    as_text = pd.read_csv(path, sep=sep, dtype=str)
+    np.testing.assert_allclose(model.predict_proba(as_text), model.predict_proba(frame),
+                               rtol=0, atol=1e-6)
+
+
+def test_amounts_as_text_in_excel_and_in_a_dataframe_are_numbers(tmp_path: Path) -> None:
+    """An Excel cell may hold "$10,300.00" as text, and a DataFrame from pd.read_csv does:
+    both load as numbers, as the CSV would."""
+    import pandas as pd
+
+    import autodistill
+    from autodistill.data.dataset import load_dataset
+
+    rng = np.random.default_rng(1)
+    prices = rng.uniform(100, 5000, 80).round(2)
+    frame = pd.DataFrame({"price": [f"${p:,.2f}" for p in prices],
+                          "raise": [f"{r:.1f}%" for r in rng.uniform(0, 9, 80)],
+                          "label": np.where(prices > 2500, "high", "low")})
+    frame.to_excel(tmp_path / "pay.xlsx", index=False)
+    from_excel = load_dataset(str(tmp_path / "pay.xlsx"), target="label")
+    assert from_excel.raw.numeric == ("price", "raise") and from_excel.n_features == 2
+    done = autodistill.distill(frame, "plain", target="label", teacher="none")
+    assert done.student.dataset.raw.numeric == ("price", "raise")
 
 
 @pytest.mark.parametrize("name", ["t.tsv", "t.csv.gz", "t.TSV.bz2", "t.csv.xz", "t.csv.zip"])

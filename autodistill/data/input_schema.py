@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from autodistill.data.dates import date_numbers
+from autodistill.data.table_files import text_as_numbers
 from autodistill.errors import DataError
 
 __all__ = ["MISSING_CATEGORY", "InputSchema", "RawTable"]
@@ -158,6 +159,8 @@ class InputSchema:
             series = frame[name]
             if name in self.dates:
                 values = date_numbers(series, self.dates[name])
+            elif series.dtype.kind == "O":  # text, as a DataFrame from pd.read_csv may hold
+                values = text_as_numbers(series)
             else:
                 values = pd.to_numeric(series, errors="coerce").astype(np.float64)
             garbage = int((values.isna() & series.notna()).sum())

@@ -19,7 +19,8 @@ import pandas as pd
 from autodistill.errors import DataError
 
 __all__ = ["COMPRESSIONS", "CSV_MISSING_MARKERS", "CSV_READER_VERSION", "FILE_KINDS",
-           "FILE_SUFFIXES", "WRITTEN_SUFFIXES", "file_suffix", "full_suffix", "looks_decimal_comma", "read_table"]
+           "FILE_SUFFIXES", "WRITTEN_SUFFIXES", "file_suffix", "full_suffix",
+           "looks_decimal_comma", "read_table", "text_as_numbers"]
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +122,10 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
     """
     suffix = file_suffix(path)
     try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        elif suffix == ".xlsx":
-            frame = _none_in_numbers(_read_excel(path, where))
+        if suffix == ".parquet":  # a DataFrame saved with amounts as text reads as a CSV's
+            frame = _text_numbers(pd.read_parquet(path), decimal_comma=False)
+        elif suffix == ".xlsx":  # a cell may hold "$1,234.50" as text, not as a number
+            frame = _text_numbers(_none_in_numbers(_read_excel(path, where)), decimal_comma=False)
         elif suffix == ".arff":
             from autodistill.data.arff_files import read_arff
 
@@ -143,10 +144,8 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
                 frame = pd.read_csv(path, sep=sep, **markers)
             except UnicodeDecodeError:  # not UTF-8: most such exports are Latin-1
                 frame = pd.read_csv(path, sep=sep, encoding="latin-1", **markers)
-            frame = _units_as_numbers(_none_in_numbers(frame), decimal_comma=sep != ",")
-            if sep != ",":  # a ';' or tab export usually writes decimal commas too
-                frame = _decimal_commas(frame)
-            frame = _thousands_commas(frame)
+            # a ';' or tab export usually writes decimal commas too
+            frame = _text_numbers(_none_in_numbers(frame), decimal_comma=sep != ",")
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -213,6 +212,30 @@ def _thousands_commas(frame: pd.DataFrame) -> pd.DataFrame:
     """
     return _commas_as_numbers(frame, _THOUSANDS_COMMA,
                               lambda text: text.str.replace(",", "", regex=False))
+
+
+def _text_numbers(frame: pd.DataFrame, *, decimal_comma: bool) -> pd.DataFrame:
+    """Text columns of numbers as a spreadsheet writes them, as numbers: amounts and
+    percentages, then (in a ';' or tab file) decimal commas, then ',' thousands."""
+    frame = _units_as_numbers(frame, decimal_comma=decimal_comma)
+    if decimal_comma:
+        frame = _decimal_commas(frame)
+    return _thousands_commas(frame)
+
+
+def text_as_numbers(values: pd.Series) -> pd.Series:
+    """A numeric column given as text (a DataFrame read without this module: ``$1,234.50``,
+    ``12.5%``, ``12,345``, ``1.234,5``) as float64 numbers, read as :func:`read_table`
+    reads a file's; a cell that is then no number is missing. The notation is taken from
+    the cells: ',' thousands when 90% of them fit it, else decimal commas when 90% fit."""
+    bare = values.astype("string").str.strip().str.replace(_UNIT_PREFIX, r"\1", regex=True)
+    bare = bare.str.replace(_UNIT_SUFFIX, "", regex=True)
+    present = bare.dropna()
+    if len(present) and present.str.fullmatch(_THOUSANDS_COMMA).mean() >= 0.9:
+        bare = bare.str.replace(",", "", regex=False)
+    elif len(present) and present.str.fullmatch(_DECIMAL_COMMA).mean() >= 0.9:
+        bare = bare.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    return pd.to_numeric(bare, errors="coerce").astype(np.float64)
 
 
 def _units_as_numbers(frame: pd.DataFrame, *, decimal_comma: bool) -> pd.DataFrame:
