@@ -8,7 +8,8 @@ past studies). From Python::
     result.student.predict(new_rows)
     result.student.save("model/")          # then: autodistill predict model/ new.csv
 
-:func:`distill`, :func:`search` (with Optuna ``callbacks=``) and :func:`recommend` are
+:func:`distill`, :func:`search` (with Optuna ``callbacks=``), :func:`recommend`,
+:func:`load_model` and :func:`list_studies` (what ``autodistill studies`` lists) are
 imported on first use, so ``import autodistill`` stays cheap; see docs/python.md.
 """
 
@@ -18,10 +19,11 @@ from typing import Any
 
 from autodistill._version import __version__
 
-__all__ = ["__version__", "distill", "search", "recommend", "load_model"]
+__all__ = ["__version__", "distill", "search", "recommend", "load_model", "list_studies"]
 
 _API = {"distill": "autodistill.api", "search": "autodistill.api",
-        "recommend": "autodistill.api", "load_model": "autodistill.training.model_dir"}
+        "recommend": "autodistill.api", "load_model": "autodistill.training.model_dir",
+        "list_studies": "autodistill.meta.past_studies"}
 
 
 def __getattr__(name: str) -> Any:

@@ -23,6 +23,13 @@ def test_python_guide_blocks_run_in_order(capsys):
     assert len(namespace["finished"]) == 3
     assert namespace["result"].accuracy > 0.7
     assert set(namespace["result"].student.predict(namespace["new_rows"])) <= {"basic", "premium"}
+    # the studies searched above are listed; warnings reach a logging handler
+    import autodistill
+
+    assert {"plans-mlp8", "plans-log-loss"} <= {row["name"] for row in autodistill.list_studies()}
+    assert any(m.startswith("DataFrame 'plans': class 'unique' of target column 'plan' has a "
+                            "single row") for m in namespace["kept"]), namespace["kept"]
+    assert "True target 'no_such_column' is not a column" in capsys.readouterr().out
 
 
 def test_import_autodistill_stays_cheap():

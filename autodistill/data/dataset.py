@@ -282,7 +282,7 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
         raise DataError(f"--split-seed {split_seed}: use a whole number from 0 to {2**32 - 1}")
     ds = parse_spec(spec)
     frame, labels, fingerprint, label_column = load_raw(ds, target)
-    where = ds.spec
+    where = ds.where
     file_row_count = len(labels)
     frame, y, classes, file_rows, file_classes = class_labels(frame, labels, where, label_column)
     raw_frame = frame

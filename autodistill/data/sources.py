@@ -62,6 +62,17 @@ class DataSpec:
     params: tuple[tuple[str, Any], ...] = ()
     path: Path | None = None
 
+    @property
+    def where(self) -> str:
+        """How messages name the data: the spec, or ``DataFrame 'NAME'`` for a DataFrame
+        passed from Python (stored as Parquet in the cache, a path the user never chose)."""
+        if self.path is not None and self.path.suffix == ".parquet":
+            from autodistill.paths import cache_dir
+
+            if self.path.parent.parent == cache_dir(create=False) / "frames":
+                return f"DataFrame '{self.path.stem}'"
+        return self.spec
+
 
 def parse_spec(spec: str) -> DataSpec:
     """Parse and validate a data spec without loading anything.
@@ -211,27 +222,27 @@ def load_raw(ds: DataSpec, target: str | None) -> tuple[pd.DataFrame, np.ndarray
     from autodistill._resources import check_fits
 
     # parsed, a table takes at least its file's size, and its encoding as much again
-    check_fits(3 * ds.path.stat().st_size, f"{ds.spec} ({ds.path.stat().st_size:,} bytes)",
+    check_fits(3 * ds.path.stat().st_size, f"{ds.where} ({ds.path.stat().st_size:,} bytes)",
                "use a smaller file", DataError)
     fingerprint = file_digest(ds.path, f"\0target={target}".encode())
     if file_suffix(ds.path) == ".npz":
         frame, labels = _read_npz(ds)
         return frame, labels, fingerprint, "y"
-    frame = read_table(ds.path, ds.spec)
+    frame = read_table(ds.path, ds.where)
     columns = list(frame.columns)
     if target is None and file_suffix(ds.path) == ".arff":
         target = columns[-1]  # Weka's convention: the class is the last attribute
         log.warning("%s: taking the last attribute, '%s', as the target (ARFF's convention); "
-                    "pass --target to choose another", ds.spec, target)
+                    "pass --target to choose another", ds.where, target)
         fingerprint = file_digest(ds.path, f"\0target={target}".encode())
     if target is None:
-        raise DataError(f"{ds.spec}: which column is the label? pass --target COLUMN "
+        raise DataError(f"{ds.where}: which column is the label? pass --target COLUMN "
                         f"(columns: {_listing(columns)})")
     if target not in columns:
         close = [c for c in columns if c.lower() == target.lower()] or \
             difflib.get_close_matches(target, columns, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise DataError(f"{ds.spec}: no column '{target}'{hint}; pass --target with one of: "
+        raise DataError(f"{ds.where}: no column '{target}'{hint}; pass --target with one of: "
                         f"{_listing(columns)}")
     return frame.drop(columns=[target]), frame[target].to_numpy(), fingerprint, target
 
