@@ -80,6 +80,13 @@ def test_arff_quoting_nominal_digits_dates_and_missing_cells(tmp_path: Path) -> 
     assert raw.categorical == ("grade", "town")
     assert set(raw.frame["town"]) == {"New York, NY", "Boston", "San Jose"}
     assert raw.frame["basket size"].isna().sum() == 6 and raw.frame["grade"].isna().sum() == 5
+    # double quotes around a value with an apostrophe and a comma
+    names = tmp_path / "names.arff"
+    names.write_text("@relation n\n@attribute who string\n@attribute y {a,b}\n@data\n"
+                     "\"O'Brien\",a\n\"Smith, J\",b\n")
+    from autodistill.data.arff_files import read_arff
+
+    assert read_arff(names, "names.arff")["who"].tolist() == ["O'Brien", "Smith, J"]
 
 
 def test_distill_and_predict_on_an_arff_file(tmp_path: Path, messy_csv) -> None:

@@ -31,10 +31,10 @@ _ATTRIBUTE = re.compile(r"@attribute\s+('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\
                         re.IGNORECASE)
 
 
-def _text(path: Path) -> str:
+def _text(path: Path, where: str) -> str:
     data = path.read_bytes()
     if b"\0" in data[:8192]:
-        raise DataError(f"{path}: not a text ARFF file (it holds binary data)")
+        raise DataError(f"{where}: not a text ARFF file (it holds binary data)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:  # Weka writes the platform's encoding: most often Latin-1
@@ -101,17 +101,20 @@ def read_arff(path: Path, where: str) -> pd.DataFrame:
         DataError: not an ARFF file, sparse rows, a relational attribute, a row whose
             number of values differs from the attributes'.
     """
-    lines = _text(path).splitlines()
+    lines = _text(path, where).splitlines()
     attributes, start = _header(lines, where)
     rows = [line.strip() for line in lines[start:]
             if line.strip() and not line.lstrip().startswith("%")]
     if rows and rows[0].lstrip().startswith("{"):
         raise DataError(f"{where}: sparse ARFF rows ({{index value, ...}}) are not read; "
                         f"save the data as dense ARFF or CSV")
-    quote = "'" if any("'" in row for row in rows) else '"'
+    # the quote that opens fields ("O'Brien" in double quotes has an apostrophe inside)
+    text = "\n".join(rows)
+    opens = {q: len(re.findall(rf"(?:^|,)\s*{q}", text, flags=re.M)) for q in "'\""}
+    quote = "'" if opens["'"] >= opens['"'] else '"'
     names = [name for name, _ in attributes]
     values = []
-    for offset, fields in enumerate(csv.reader(io.StringIO("\n".join(rows)), quotechar=quote,
+    for offset, fields in enumerate(csv.reader(io.StringIO(text), quotechar=quote,
                                                skipinitialspace=True, escapechar="\\")):
         if len(fields) != len(names):
             raise DataError(f"{where}: data row {offset + 1} has {len(fields)} values for "
