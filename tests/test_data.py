@@ -208,6 +208,29 @@ def test_rows_without_a_label_are_left_out_with_a_warning(tmp_path: Path, caplog
     assert dataset.raw.frame["a"].tolist() == [i % 7 for i in range(60) if i % 10 != 3]
 
 
+def test_a_row_index_without_a_header_is_left_out(tmp_path: Path, caplog):
+    """pandas' to_csv and R's write.csv write the row index as a first column with an empty
+    header: it says only where a row stands, so it is left out with a warning; a named
+    counter, or an unnamed column that does not count the rows, stays."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "y": np.where(np.arange(60) % 3, "a", "b")})
+    frame.to_csv(tmp_path / "indexed.csv")  # ',x,y' then '0,...'
+    with caplog.at_level("WARNING"):
+        dataset = load_dataset(str(tmp_path / "indexed.csv"), target="y")
+    assert dataset.raw.dropped == ("Unnamed: 0",) and dataset.n_features == 1
+    assert "column 'Unnamed: 0' has no header and counts the rows (0, 1, ...)" in caplog.text
+    frame.index += 1  # R counts from 1
+    frame.loc[frame.index % 7 == 0, "y"] = None  # rows left out leave gaps: still a counter
+    frame.to_csv(tmp_path / "from_r.csv")
+    assert load_dataset(str(tmp_path / "from_r.csv"), target="y").raw.dropped == ("Unnamed: 0",)
+    kept = frame.reset_index().rename(columns={"index": "visit"})
+    kept.to_csv(tmp_path / "named.csv", index=False)
+    assert load_dataset(str(tmp_path / "named.csv"), target="y").raw.numeric == ("visit", "x")
+    shuffled = frame.sample(frac=1, random_state=0)
+    shuffled.to_csv(tmp_path / "shuffled.csv")
+    assert "Unnamed: 0" in load_dataset(str(tmp_path / "shuffled.csv"), target="y").raw.numeric
+
+
 def test_classes_with_two_rows_load_and_are_in_train(tmp_path: Path):
     rows = [f"{i},{'abc'[i % 3]}" for i in range(30)] + ["100,rare", "101,rare"]
     path = tmp_path / "rare.csv"

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 SPLIT = (0.64, 0.16, 0.20)  # train, valid, test
 _MAX_CATEGORIES = 21  # the 20 most frequent categories of a column, the rest -> "infrequent"
 _MAX_UNIQUE_RATIO = 0.99  # a text column with more distinct values per row is an identifier
+_UNNAMED = r"(Unnamed: \d+)?"  # how pandas names a column whose header is empty
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,7 +160,7 @@ def _prepare_columns(frame: pd.DataFrame, where: str
     is_numeric = np.array([k.kind in "iufc" for k in kinds], dtype=bool)
     columns = list(frame.columns)
     converted: dict[Any, pd.Series] = {}
-    coerced, dates, identifiers = 0, {}, set()
+    coerced, dates, identifiers = 0, {}, _row_index_columns(frame, is_numeric, where)
     for index in np.flatnonzero(~is_numeric):
         col = columns[index]
         kind, values = _text_column_kind(frame.iloc[:, index], col, where)
@@ -195,6 +196,25 @@ def _prepare_columns(frame: pd.DataFrame, where: str
                                   index=frame.index))
     out = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
     return out[columns], numeric, categorical, coerced, dates
+
+
+def _row_index_columns(frame: pd.DataFrame, is_numeric: np.ndarray, where: str) -> set:
+    """Columns without a header that count the rows (``Unnamed: 0`` holding 0, 1, 2, ... or
+    1, 2, 3, ...): the row index R's ``write.csv`` and pandas' ``to_csv`` write by default.
+    As a feature it says only where a row stands in the file; left out with a warning. (Rows
+    left out for their label leave gaps, so the test is "increasing, from 0 or 1".)"""
+    found = set()
+    unnamed = np.asarray(frame.columns.astype(str).str.fullmatch(_UNNAMED), dtype=bool)
+    for index in np.flatnonzero(is_numeric & unnamed):  # vectorised: a table may be wide
+        col = frame.columns[index]
+        values = frame.iloc[:, index].to_numpy(dtype=np.float64)
+        if len(values) > 1 and values[0] in (0.0, 1.0) and np.all(np.diff(values) >= 1) \
+                and np.all(values == np.round(values)):
+            found.add(col)
+            log.warning("%s: column '%s' has no header and counts the rows (%g, %g, ...), "
+                        "like the row index R or pandas writes; left out", where, col,
+                        values[0], values[1])
+    return found
 
 
 def _text_column_kind(series: pd.Series, col: Any, where: str) -> tuple[str, pd.Series | None]:
