@@ -208,6 +208,15 @@ def test_rows_without_a_label_are_left_out_with_a_warning(tmp_path: Path, caplog
     assert dataset.raw.frame["a"].tolist() == [i % 7 for i in range(60) if i % 10 != 3]
 
 
+def test_classes_that_differ_only_in_case_or_spaces_are_named(tmp_path: Path, caplog):
+    labels = ["yes", "no", "Yes ", "no", "YES"] * 12
+    path = _write(tmp_path, "a,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
+    with caplog.at_level("WARNING"):
+        dataset = load_dataset(path, target="y")
+    assert dataset.classes == ("YES", "Yes ", "no", "yes")  # kept apart: the user decides
+    assert "differ only in case or spaces ('YES', 'Yes ', 'yes')" in caplog.text
+
+
 def test_a_row_index_without_a_header_is_left_out(tmp_path: Path, caplog):
     """pandas' to_csv and R's write.csv write the row index as a first column with an empty
     header: it says only where a row stands, so it is left out with a warning; a named

@@ -130,4 +130,20 @@ def _encode_labels(labels: np.ndarray, where: str, column: str) -> tuple[np.ndar
     if len(names) < 2:
         raise DataError(f"{where}: target column '{column}' has only one class "
                         f"('{names[0]}'); a classifier needs at least two")
+    _warn_if_near_duplicates(names, where, column)
     return codes.astype(np.int64), names
+
+
+def _warn_if_near_duplicates(names: tuple[str, ...], where: str, column: str) -> None:
+    """One warning when class names differ only in case or surrounding spaces ('yes',
+    'Yes ', 'YES'): most often one class typed several ways, which the model would learn
+    as different classes. They are kept apart: which is meant is the user's call."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name.strip().casefold(), []).append(name)
+    alike = [group for group in groups.values() if len(group) > 1]
+    if alike:
+        shown = "; ".join(", ".join(repr(n) for n in group) for group in alike[:5])
+        log.warning("%s: classes of target column '%s' differ only in case or spaces (%s); "
+                    "they are kept as different classes: clean the column if each group is "
+                    "one class", where, column, shown)
