@@ -130,6 +130,7 @@ def test_recommend_json_follows_the_contract(recommended):
     assert {"name", "n_rows", "n_features", "n_classes", "meta_features"} <= set(
         recommended["dataset"])
     assert recommended["dataset"]["n_classes"] == 2
+    assert recommended["teacher_at_chance"] is False  # churn's teacher learns the table
     recs = recommended["recommendations"]
     assert [r["rank"] for r in recs] == [1, 2, 3, 4]
     scores = [r["predicted_score"] for r in recs]
@@ -463,3 +464,22 @@ def test_build_kb_refuses_fewer_trials_than_the_portfolio(tmp_path):
     done = run_cli("meta", "build-kb", "--out", str(tmp_path), "--trials", "3")
     assert done.returncode == 2
     assert "--trials 3" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_verdict_for_distilling_a_teacher_at_chance_says_what_that_gain_cannot_be():
+    """A sweep met it on ISLP Hitters: the teacher warned "no better than chance" and the
+    verdict said "distillation is predicted to help". The ranking stays the meta-model's;
+    the verdict says that gain could not come from this teacher."""
+    from autodistill.meta.recommender import with_chance_caveat
+
+    said = "distillation is predicted to help: the first pipeline gains +0.0100"
+    helps = with_chance_caveat({"distillation_helps": True, "verdict": said}, True)
+    assert helps["teacher_at_chance"] is True
+    assert helps["verdict"].startswith(said)
+    assert "no better than chance here" in helps["verdict"]
+    assert "prefer the plain pipeline, or a better teacher" in helps["verdict"]
+    plain = "distillation is not predicted to help here"
+    assert with_chance_caveat({"distillation_helps": False, "verdict": plain},
+                              True)["verdict"] == plain
+    able = with_chance_caveat({"distillation_helps": True, "verdict": said}, False)
+    assert able["verdict"] == said and able["teacher_at_chance"] is False

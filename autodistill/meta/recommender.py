@@ -256,6 +256,19 @@ def _verdict(ranking: Ranking, metric: str = "accuracy",
             f"{no['hinton_gain_over_plain']:+.4f} where it said no")
 
 
+def with_chance_caveat(doc: dict[str, Any], at_chance: bool) -> dict[str, Any]:
+    """``doc`` with ``teacher_at_chance`` set and, when the teacher is no better than
+    chance yet distillation is predicted to help, the verdict saying that such a gain
+    cannot come from what this teacher knows (the ranking is the meta-model's, unchanged:
+    it was learned from tables, not from this teacher's outputs)."""
+    doc["teacher_at_chance"] = at_chance
+    if at_chance and doc.get("distillation_helps"):
+        doc["verdict"] += ("; but this teacher is no better than chance here (see its "
+                           "warning), so that gain could not come from what it knows: "
+                           "prefer the plain pipeline, or a better teacher")
+    return doc
+
+
 def recommend_pipelines(dataset: Any, teacher: Any, student: str, *, top: int = 5,
                         storage: str | None = None, metric: str = "accuracy") -> list[Pipeline]:
     """The top ``top`` recommended pipelines (used by ``search --warm-start``)."""
@@ -314,7 +327,7 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
     task = feature_cache.read(key)
     if task is None:
         from autodistill.data.dataset import load_dataset
-        from autodistill.training.teachers import get_teacher
+        from autodistill.training.teachers import get_teacher, teacher_at_chance
 
         with _collected_warnings() as about_data:  # a column left out, unlabelled rows
             dataset = load_dataset(data, target=target, split_seed=split_seed)
@@ -323,9 +336,11 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
         if metric == "accuracy" and majority:  # before the teacher's own, as search does
             log.warning(majority)
         with _collected_warnings() as about_teacher:  # a teacher no better than chance
-            task = task_summary(dataset, get_teacher(teacher, dataset), student)
+            outputs = get_teacher(teacher, dataset)
+            task = task_summary(dataset, outputs, student)
         task.update(majority_warning=majority, data_warnings=about_data,
-                    teacher_warnings=about_teacher)
+                    teacher_warnings=about_teacher,
+                    teacher_at_chance=teacher_at_chance(outputs, dataset))
         feature_cache.write(key, task)
     else:  # the cache must not hide what the first run warned about, in the same order
         for line in task.get("data_warnings", ()):
@@ -335,7 +350,8 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
         for line in task.get("teacher_warnings", ()):
             log.warning(line)
     task_seconds = time.perf_counter() - started
-    doc = rank_for_task(task, top=top, storage=storage, metric=metric)
+    doc = with_chance_caveat(rank_for_task(task, top=top, storage=storage, metric=metric),
+                             bool(task.get("teacher_at_chance")))
     known = doc["familiarity"]
     if known is not None and known["unlike_knowledge_base"]:
         log.warning("%s is unlike the knowledge base's tables: its nearest task is at distance "

@@ -51,6 +51,7 @@ __all__ = [
     "AUTO_CONFIG",
     "teacher_versions",
     "get_teacher",
+    "teacher_at_chance",
     "default_device",
     "difficulty",
     "clear_memo",
@@ -170,6 +171,27 @@ def _gbdt_teacher(dataset: Dataset, device: torch.device, seed: int) -> TeacherO
 _FEW_ROWS_PER_CLASS = 30
 
 
+def _chance_levels(outputs: TeacherOutputs, dataset: Dataset
+                   ) -> tuple[float, float, float] | None:
+    """``(majority share, balanced accuracy, balanced chance)`` on the test split when the
+    teacher's test accuracy is no better than the majority share; else None."""
+    y = np.asarray(dataset.y_test)
+    if len(y) == 0:
+        return None
+    chance = max(float(np.bincount(y).max() / len(y)), 1.0 / max(dataset.n_classes, 1))
+    if outputs.accuracy > chance:
+        return None
+    return chance, balanced_accuracy(outputs.logits["test"], y), 1.0 / len(np.unique(y))
+
+
+def teacher_at_chance(outputs: TeacherOutputs, dataset: Dataset) -> bool:
+    """Whether the teacher is no better than chance on the test split by accuracy and by
+    balanced accuracy alike: its soft targets then carry nothing the labels do not, so a
+    gain predicted for distilling it cannot come from what it knows."""
+    levels = _chance_levels(outputs, dataset)
+    return levels is not None and levels[1] <= levels[2] + 1e-9
+
+
 def _chance_warning(outputs: TeacherOutputs, dataset: Dataset) -> str | None:
     """The warning for a teacher no better than always answering the most frequent class
     (a student distilled from it learns nothing the labels do not already say), or None.
@@ -180,14 +202,10 @@ def _chance_warning(outputs: TeacherOutputs, dataset: Dataset) -> str | None:
     says so rather than "no better than chance". At chance, the likely cause is named: too
     few rows of some class, or, with enough of every class, columns that say little.
     """
-    y = np.asarray(dataset.y_test)
-    if len(y) == 0:
+    levels = _chance_levels(outputs, dataset)
+    if levels is None:
         return None
-    chance = max(float(np.bincount(y).max() / len(y)), 1.0 / max(dataset.n_classes, 1))
-    if outputs.accuracy > chance:
-        return None
-    balanced = balanced_accuracy(outputs.logits["test"], y)
-    balanced_chance = 1.0 / len(np.unique(y))
+    chance, balanced, balanced_chance = levels
     head = f"teacher '{outputs.spec}' reaches test accuracy {outputs.accuracy:.3f} on {dataset.name}"
     if balanced > balanced_chance + 1e-9:
         return (f"{head}, no better than always the most frequent class ({chance:.3f}), though "
