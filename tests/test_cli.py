@@ -187,3 +187,17 @@ def test_help_paragraphs_fill_their_lines(command):
     for line, after in zip(description, description[1:], strict=False):
         if line.strip() and after.strip():  # not a paragraph's last line
             assert len(line.rstrip()) >= 60, f"{line!r} is followed by {after!r}"
+
+
+def test_predict_names_labels_the_model_never_learned(tmp_path):
+    """A class training left out for its single row is still in the file predict scores:
+    its row counts as a miss, and one warning says which label the model never learned."""
+    data = _csv(tmp_path, "t.csv", "a,b,y\n" + _good_rows(30) + "1,a,lonely\n" + _good_rows(30))
+    trained = run_cli("distill", data, "--target", "y", "--pipeline",
+                      '{"kd_loss": {"name": "none"}, "training": {"epochs": 5}}',
+                      "--teacher", "none", "--out", str(tmp_path / "m"))
+    assert trained.returncode == 0, trained.stderr
+    scored = run_cli("predict", str(tmp_path / "m"), data, "--out", str(tmp_path / "p.csv"))
+    assert scored.returncode == 0, scored.stderr
+    assert ("1 row of column 'y' has a class the model never learned ('lonely'); counted as "
+            "misses") in scored.stderr

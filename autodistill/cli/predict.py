@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from autodistill.cli.options import JsonOpt
+
+log = logging.getLogger(__name__)
 
 EPILOG = (
     "Example: autodistill distill data.csv --target y --pipeline hinton --out m/  then  "
@@ -56,7 +59,7 @@ def predict_command(
     if proba:
         for i, name in enumerate(classes):
             table[f"proba_{name}"] = probabilities[:, i]
-    accuracy, unlabelled = _accuracy(frame, model.schema.target, labels)
+    accuracy, unlabelled = _accuracy(frame, model.schema.target, labels, classes, where)
     if out is not None:
         _write(table, out)
     if as_json:
@@ -114,9 +117,12 @@ def _write(table, out: Path) -> None:
         table.to_csv(out, index=False, sep="\t" if suffix == ".tsv" else ",")
 
 
-def _accuracy(frame, target: str | None, labels) -> tuple[float | None, int]:
+def _accuracy(frame, target: str | None, labels, classes, where: str
+              ) -> tuple[float | None, int]:
     """Accuracy against the label column, when the table has it (labels compared as text),
-    over the rows that have a label; and how many rows have none (left out)."""
+    over the rows that have a label; and how many rows have none (left out). A label the
+    model never learned (a class training left out for its single row) counts as a miss,
+    with one warning."""
     if target is None or target not in frame.columns or not len(labels):
         return None, 0
     from autodistill.data.input_schema import category_strings
@@ -125,6 +131,12 @@ def _accuracy(frame, target: str | None, labels) -> tuple[float | None, int]:
     if not labelled.any():
         return None, int(len(labels))
     truth = category_strings(frame[target][labelled])
+    unknown = sorted(set(truth) - {str(c) for c in classes})
+    if unknown:
+        count = int(sum(t in unknown for t in truth))
+        log.warning("%s: %d row%s of column '%s' %s a class the model never learned (%s); "
+                    "counted as misses", where, count, "" if count == 1 else "s", target,
+                    "has" if count == 1 else "have", ", ".join(repr(u) for u in unknown[:5]))
     return float((truth == labels[labelled].astype(str)).mean()), int((~labelled).sum())
 
 
