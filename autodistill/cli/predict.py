@@ -23,8 +23,9 @@ def predict_command(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by 'distill --out'.",
                                               show_default=False)],
     data: Annotated[str, typer.Argument(help="A .csv, .tsv (maybe compressed), .xlsx, "
-                                             ".parquet or .arff file with the model's columns (extra "
-                                             "columns are ignored).", show_default=False)],
+                                             ".parquet or .arff file with the model's "
+                                             "columns (extra columns are ignored).",
+                                        show_default=False)],
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write predictions here, in the format its name says: .csv or "
                             ".tsv (maybe .gz, .bz2, .xz or .zip), .xlsx or .parquet; default: "
@@ -84,8 +85,8 @@ def predict_command(
 
 def _check_out(out: Path) -> None:
     """Refuse an ``--out`` whose name says no format predictions are written in (every
-    table format data is read from, but ``.npz`` and ``.arff``; a ``.json`` would otherwise have held CSV
-    text), or an Excel file without openpyxl."""
+    table format data is read from, but ``.npz`` and ``.arff``; a ``.json`` would otherwise
+    have held CSV text), or an Excel file without openpyxl."""
     from autodistill.data.table_files import WRITTEN_SUFFIXES, file_suffix
     from autodistill.errors import AutodistillError
 

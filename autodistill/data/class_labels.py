@@ -118,8 +118,9 @@ def _without_lone_classes(labels: np.ndarray, where: str, column: str
     if len(uniques) - n_lone < 2:
         raise DataError(f"{where}: {shown} ({n_lone} of {len(labels)} rows); each class needs "
                         f"at least 2 rows: add rows of that class, or pass another column")
+    left = "that row is" if n_lone == 1 else f"those {n_lone} rows are"
     log.warning("%s: %s; %s left out (a class needs at least 2 rows to be learned and "
-                "scored)", where, shown, "that row is" if n_lone == 1 else f"those {n_lone} rows are")
+                "scored)", where, shown, left)
     return np.flatnonzero(~lone), _class_names(uniques, numeric)
 
 

@@ -75,7 +75,8 @@ class Ranking:
         versus_tuned: Without a teacherless candidate, ``(index, gain, lo, hi)``: the
             teacher candidate with the highest ``level``-th percentile of its predicted
             gain over plain_tuned, that gain's median over the groups and its ``level``-th
-            to ``100 - level``-th percentile (distillation helps when that percentile is above 0); else None.
+            to ``100 - level``-th percentile (distillation helps when that percentile is
+            above 0); else None.
     """
 
     order: list[int]
