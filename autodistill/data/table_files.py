@@ -197,10 +197,25 @@ def _commas_as_numbers(frame: pd.DataFrame, pattern: str,
     return frame
 
 
+def _in_python_notation(text: pd.Series, *, decimal_comma: bool) -> pd.Series:
+    """Numbers written with decimal commas (``1.234,5``) or ',' thousands (``1,234.5``) as
+    Python writes them (``1234.5``)."""
+    if decimal_comma:
+        return text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    return text.str.replace(",", "", regex=False)
+
+
+def _without_signs(text: pd.Series) -> pd.Series:
+    """Cells with a currency sign before or after the number, or a percent sign after it,
+    without them (``$1,234.50`` -> ``1,234.50``, ``-€12`` -> ``-12``, ``12,5 %`` -> ``12,5``)."""
+    return text.str.replace(_UNIT_PREFIX, r"\1", regex=True).str.replace(_UNIT_SUFFIX, "",
+                                                                         regex=True)
+
+
 def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns holding decimal-comma numbers (``1,15``, ``1.234,5``) as numbers."""
-    return _commas_as_numbers(frame, _DECIMAL_COMMA, lambda text: text.str.replace(
-        ".", "", regex=False).str.replace(",", ".", regex=False))
+    return _commas_as_numbers(frame, _DECIMAL_COMMA,
+                              lambda text: _in_python_notation(text, decimal_comma=True))
 
 
 def _thousands_commas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -211,7 +226,7 @@ def _thousands_commas(frame: pd.DataFrame) -> pd.DataFrame:
     :func:`_decimal_commas`, which runs first.
     """
     return _commas_as_numbers(frame, _THOUSANDS_COMMA,
-                              lambda text: text.str.replace(",", "", regex=False))
+                              lambda text: _in_python_notation(text, decimal_comma=False))
 
 
 def _text_numbers(frame: pd.DataFrame, *, decimal_comma: bool) -> pd.DataFrame:
@@ -228,13 +243,12 @@ def text_as_numbers(values: pd.Series) -> pd.Series:
     ``12.5%``, ``12,345``, ``1.234,5``) as float64 numbers, read as :func:`read_table`
     reads a file's; a cell that is then no number is missing. The notation is taken from
     the cells: ',' thousands when 90% of them fit it, else decimal commas when 90% fit."""
-    bare = values.astype("string").str.strip().str.replace(_UNIT_PREFIX, r"\1", regex=True)
-    bare = bare.str.replace(_UNIT_SUFFIX, "", regex=True)
+    bare = _without_signs(values.astype("string").str.strip())
     present = bare.dropna()
     if len(present) and present.str.fullmatch(_THOUSANDS_COMMA).mean() >= 0.9:
-        bare = bare.str.replace(",", "", regex=False)
+        bare = _in_python_notation(bare, decimal_comma=False)
     elif len(present) and present.str.fullmatch(_DECIMAL_COMMA).mean() >= 0.9:
-        bare = bare.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        bare = _in_python_notation(bare, decimal_comma=True)
     return pd.to_numeric(bare, errors="coerce").astype(np.float64)
 
 
@@ -252,13 +266,9 @@ def _units_as_numbers(frame: pd.DataFrame, *, decimal_comma: bool) -> pd.DataFra
         present = cells.dropna()
         if not len(present) or not present.str.contains(r"[$€£¥%]").any():
             continue
-        bare = cells.str.replace(_UNIT_PREFIX, r"\1", regex=True).str.replace(
-            _UNIT_SUFFIX, "", regex=True)
+        bare = _without_signs(cells)
         if bare.dropna().str.fullmatch(pattern).mean() < 0.9:
             continue
-        if decimal_comma:
-            bare = bare.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-        else:
-            bare = bare.str.replace(",", "", regex=False)
+        bare = _in_python_notation(bare, decimal_comma=decimal_comma)
         frame[col] = pd.to_numeric(bare, errors="coerce").astype(np.float64)
     return frame
