@@ -311,3 +311,23 @@ def test_a_parquet_datetime_column_is_a_date_like_its_iso_text(tmp_path):
     from_csv = load_dataset(str(tmp_path / "t.csv"), target="label")
     assert from_parquet.raw.dates == from_csv.raw.dates == {"when": "iso"}
     np.testing.assert_array_equal(from_parquet.X_train, from_csv.X_train)
+
+
+def test_a_parquet_category_of_numbers_stays_a_category(tmp_path):
+    """pandas writes a category column of numbers to Parquet as plain integers, saying it
+    was a category only in the file's metadata; read back, region codes must not become a
+    measurement. A DataFrame passed from Python travels as Parquet too."""
+    from autodistill.api import data_spec
+
+    rng = np.random.default_rng(2)
+    codes = rng.integers(1, 6, 300)
+    frame = pd.DataFrame({"region": pd.Categorical(codes), "x": rng.normal(size=300).round(3),
+                          "label": rng.choice(["a", "b"], 300)})
+    frame.to_parquet(tmp_path / "t.parquet")
+    lettered = frame.assign(region=[" abcde"[c] for c in codes])
+    lettered.to_csv(tmp_path / "t.csv", index=False)
+    from_csv = load_dataset(str(tmp_path / "t.csv"), target="label")
+    for spec in (str(tmp_path / "t.parquet"), data_spec(frame, "label")[0]):
+        loaded = load_dataset(spec, target="label")
+        assert "region" in loaded.raw.categorical and "region" not in loaded.raw.numeric
+        np.testing.assert_array_equal(loaded.X_train, from_csv.X_train)

@@ -9,6 +9,7 @@ user means them. Used by :mod:`autodistill.data.sources` (training data) and by 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -53,8 +54,9 @@ _UNIT_SUFFIX = r"\s*[$€£¥%]$"
 #: How a CSV file's cells are read; part of what a cached teacher depends on. 2: ``None``
 #: is a category (see :data:`CSV_MISSING_MARKERS`); 3: numbers with ',' thousands are
 #: numbers (:func:`_thousands_commas`); 4: amounts and percentages are numbers
-#: (:func:`_units_as_numbers`).
-CSV_READER_VERSION = 4
+#: (:func:`_units_as_numbers`); 5: a Parquet category column of numbers stays a category
+#: (:func:`_read_parquet`).
+CSV_READER_VERSION = 5
 
 
 def full_suffix(path: Path) -> str:
@@ -113,6 +115,23 @@ def _read_excel(path: Path, where: str) -> pd.DataFrame:
                              na_values=list(CSV_MISSING_MARKERS))
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """The Parquet file at ``path`` with its categories kept: pandas writes a category column
+    of numbers (region codes 1-5) as plain integers and says it was a category only in the
+    file's pandas metadata, so such a column would read back as a measurement."""
+    import pyarrow.parquet as pq
+
+    frame = pd.read_parquet(path)
+    raw = (pq.read_schema(path).metadata or {}).get(b"pandas")
+    declared = json.loads(raw).get("columns", []) if raw else []
+    for column in declared:
+        name = column.get("name")
+        if (column.get("pandas_type") == "categorical" and name in frame.columns
+                and not isinstance(frame[name].dtype, pd.CategoricalDtype)):
+            frame[name] = frame[name].astype("category")
+    return frame
+
+
 def read_table(path: Path, where: str) -> pd.DataFrame:
     """Read the CSV, TSV (compressed or not), Excel, Parquet or ARFF table at ``path`` as it is,
     its column names as text; ``where`` names it in messages.
@@ -123,7 +142,7 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
     suffix = file_suffix(path)
     try:
         if suffix == ".parquet":  # a DataFrame saved with amounts as text reads as a CSV's
-            frame = _text_numbers(pd.read_parquet(path), decimal_comma=False)
+            frame = _text_numbers(_read_parquet(path), decimal_comma=False)
         elif suffix == ".xlsx":  # a cell may hold "$1,234.50" as text, not as a number
             frame = _text_numbers(_none_in_numbers(_read_excel(path, where)), decimal_comma=False)
         elif suffix == ".arff":
