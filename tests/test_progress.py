@@ -96,7 +96,7 @@ def test_tables_wrap_long_names_at_80_columns(tmp_path):
 def test_a_population_reports_its_furthest_epoch_as_it_goes():
     """A search's trials are trained together and finish together: meanwhile the
     population's furthest epoch is reported (once per epoch, whichever member reaches it),
-    with no total, so plain output prints nothing for it."""
+    with no total (plain output says where it stands once a minute, see below)."""
     from types import SimpleNamespace
 
     from autodistill.study.population_worker import _reporter
@@ -108,3 +108,22 @@ def test_a_population_reports_its_furthest_epoch_as_it_goes():
             on_epoch(member, epoch, 0.5)
     assert [(e.task, e.done, e.total, e.fields["trials"]) for e in events] == [
         ("population", 1, None, 2), ("population", 2, None, 2), ("population", 3, None, 2)]
+
+
+def test_plain_output_says_where_a_long_epoch_loop_stands_once_a_minute(capsys):
+    """Under nohup a population trains for minutes before any trial finishes: a line
+    says where it stands when nothing was said of it for a minute, not one per epoch."""
+    from autodistill.cli.progress_view import HEARTBEAT_SECONDS, _PlainView
+
+    now = [0.0]
+    view = _PlainView(clock=lambda: now[0])
+    with listening(view):
+        for epoch in range(1, 200):
+            now[0] = epoch * 1.5  # an epoch every 1.5 s: 298.5 s in all
+            report("population", epoch, None, "epoch", trials=8)
+        report("teacher", 10, 10, "epoch", "trained", valid=0.9)
+    lines = capsys.readouterr().err.splitlines()
+    alive = [line for line in lines if "population: epoch" in line]
+    assert len(alive) == int(298.5 // HEARTBEAT_SECONDS) == 4
+    assert alive[0] == "autodistill: population: epoch 40; trials 8; at 60.0 s"
+    assert lines[-1] == "autodistill: teacher: trained; valid 0.9000; at 298.5 s"

@@ -4,7 +4,10 @@ The library reports :class:`~autodistill.progress.ProgressEvent` s; this module 
 them. In a terminal each task (teacher, distill, search, evaluate, build-kb) gets a bar
 with its count, latest figures and ETA, removed when the command ends. Outside one
 (``nohup``, a pipe, CI) it writes one line per finished trial or task, and one when a
-teacher or a student finishes training. ``--quiet`` shows nothing.
+teacher or a student finishes training; work that runs on without finishing one (a
+population of trials trained together, a long teacher) gets a line of where it stands at
+most every :data:`HEARTBEAT_SECONDS`, so a log shows it is alive. ``--quiet`` shows
+nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from autodistill.progress import ProgressEvent, listening
 __all__ = ["show_progress"]
 
 _EVERY_UNIT = ("trial", "task")  # plain mode: a line for each of these, else at the end
+#: Plain mode: the least time between two lines about the same unfinished task.
+HEARTBEAT_SECONDS = 60.0
 
 
 def _figures(event: ProgressEvent) -> str:
@@ -32,22 +37,28 @@ def _figures(event: ProgressEvent) -> str:
 
 
 class _PlainView:
-    """One line per finished trial/task, and one at the end of an epoch loop."""
+    """One line per finished trial/task, one at the end of an epoch loop, and one about an
+    epoch loop still running when nothing was said of it for :data:`HEARTBEAT_SECONDS`."""
 
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
+    def __init__(self, clock: Any = time.perf_counter) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.last_line: dict[str, float] = {}
 
     def __call__(self, event: ProgressEvent) -> None:
-        finished = event.total is not None and event.done >= event.total
+        now = self.clock()
+        count = f"{event.done}/{event.total}" if event.total is not None else str(event.done)
         if event.unit in _EVERY_UNIT:
-            count = f"{event.done}/{event.total}" if event.total is not None else str(event.done)
             head = f"{event.task}: {event.unit} {count} finished"
-        elif finished:
+        elif event.total is not None and event.done >= event.total:
             head = f"{event.task}: {event.message or 'done'}"
+        elif now - self.last_line.get(event.task, self.started) >= HEARTBEAT_SECONDS:
+            head = f"{event.task}: {event.unit} {count}"
         else:
             return
+        self.last_line[event.task] = now
         parts = [head, event.message if event.unit in _EVERY_UNIT else "", _figures(event),
-                 f"at {time.perf_counter() - self.started:.1f} s"]
+                 f"at {now - self.started:.1f} s"]
         print("autodistill: " + "; ".join(p for p in parts if p), file=sys.stderr, flush=True)
 
 
