@@ -12,10 +12,12 @@ deployable model directory that ``autodistill predict`` reads.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +56,7 @@ def data_spec(data: Data, target: Target = None, *, name: str | None = None
             raise DataError("with a data spec or path, target= is the label column's name")
         return str(data), target
     if isinstance(data, pd.DataFrame):
-        frame = data.copy()
+        frame = _mixed_as_text(data.copy())
         frame.columns = [str(c) for c in frame.columns]
     else:
         array = np.asarray(data)
@@ -81,6 +83,32 @@ def data_spec(data: Data, target: Target = None, *, name: str | None = None
     return _store_frame(frame, name), column
 
 
+_CELLS = (str, bytes, int, float, bool, np.generic, dt.date, dt.time, dt.timedelta, Decimal)
+
+
+def _mixed_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each column that mixes text and numbers (a column of codes with a
+    few ``"unknown"``, ``[12, "a"]``) as text, its missing cells kept: what a CSV of it
+    reads as, and what Parquet can store (a column has one type there).
+
+    Raises:
+        DataError: a column holding lists, dicts or other objects, which no table cell is.
+    """
+    for col in frame.columns:
+        values = frame[col]
+        if values.dtype != object:
+            continue
+        present = values[values.notna()]
+        odd = present[~present.map(lambda v: isinstance(v, _CELLS))]
+        if len(odd):
+            shown = repr(odd.iloc[0])[:40]
+            raise DataError(f"column '{col}' holds {type(odd.iloc[0]).__name__} values (e.g. "
+                            f"{shown}); give each column numbers, text or dates")
+        if present.map(lambda v: isinstance(v, str)).nunique() > 1:
+            frame[col] = values.where(values.isna(), values.astype(str))
+    return frame
+
+
 def _store_frame(frame: pd.DataFrame, name: str | None) -> str:
     from autodistill.paths import cache_dir, write_atomically
 
@@ -94,9 +122,12 @@ def _store_frame(frame: pd.DataFrame, name: str | None) -> str:
         try:
             write_atomically(path, lambda p: frame.to_parquet(p, index=False))
         except (ValueError, TypeError) as exc:  # pyarrow is a base dependency
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DataError(f"cannot store the DataFrame ({reason}); give each column a single "
-                            "type (numbers or strings)") from None
+            # pyarrow's message is a tuple of its parts ("Expected bytes ...", "Conversion
+            # failed for column c ..."): the last one names the column
+            parts = [str(a) for a in exc.args] or [type(exc).__name__]
+            reason = parts[-1].splitlines()[0] if parts[-1] else type(exc).__name__
+            raise DataError(f"cannot store the DataFrame ({reason}); give each column numbers, "
+                            "text or dates, not lists or objects") from None
     return str(path)
 
 

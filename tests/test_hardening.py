@@ -489,6 +489,42 @@ def test_amounts_as_text_in_excel_and_in_a_dataframe_are_numbers(tmp_path: Path)
     assert done.student.dataset.raw.numeric == ("price", "raise")
 
 
+def test_a_dataframe_column_mixing_numbers_and_text_loads_as_its_csv(tmp_path: Path) -> None:
+    """A column of codes with a few words among them (``[12, 7, "unknown"]``, as Excel
+    or hand-built frames give) cannot be stored as Parquet as it is; it loads as the same
+    table written to CSV does, and the trained student scores the frame."""
+    import pandas as pd
+
+    import autodistill
+    from autodistill.data.dataset import load_dataset
+
+    rng = np.random.default_rng(3)
+    size = rng.integers(1, 50, 120)
+    frame = pd.DataFrame({"size": [s if i % 15 else "unknown" for i, s in enumerate(size)],
+                          "grade": [g if i % 4 else 1 for i, g in
+                                    enumerate(rng.choice(["a", "b"], 120))],
+                          "label": np.where(size > 25, "big", "small")})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    from_csv = load_dataset(str(tmp_path / "t.csv"), target="label")
+    done = autodistill.distill(frame, "plain", target="label", teacher="none")
+    loaded = done.student.dataset
+    assert (loaded.raw.numeric, loaded.raw.categorical) == (("size",), ("grade",))
+    assert (from_csv.raw.numeric, from_csv.raw.categorical) == (("size",), ("grade",))
+    np.testing.assert_allclose(loaded.X_train, from_csv.X_train, atol=1e-6)
+    assert len(done.student.predict(frame.drop(columns="label"))) == 120
+
+
+def test_a_dataframe_column_of_lists_or_dicts_is_named() -> None:
+    import pandas as pd
+
+    import autodistill
+    from autodistill.errors import DataError
+
+    frame = pd.DataFrame({"tags": [["a", "b"], ["c"]] * 30, "label": ["x", "y"] * 30})
+    with pytest.raises(DataError, match="column 'tags' holds list values"):
+        autodistill.distill(frame, "plain", target="label", teacher="none")
+
+
 @pytest.mark.parametrize("name", ["t.tsv", "t.csv.gz", "t.TSV.bz2", "t.csv.xz", "t.csv.zip"])
 def test_tsv_and_compressed_files_read_as_their_csv(tmp_path: Path, messy_csv, name: str) -> None:
     """A table saved as TSV, or compressed as downloads often are, loads as the same CSV
