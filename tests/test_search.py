@@ -17,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -150,6 +151,22 @@ def test_a_study_of_another_dataset_is_refused(tmp_path: Path, tiny: str, iris_t
     with pytest.raises(StorageError, match="another --study"):
         run_search("builtin:iris", space=tiny, trials=1, storage=url, study="shared",
                    student="mlp:8", quiet=True, handle_signals=False)
+
+
+def test_a_study_of_another_target_in_the_same_file_names_the_targets(tmp_path: Path,
+                                                                      tiny: str) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 2)).round(3)
+    rows = [f"{a},{b},{'yes' if a > 0 else 'no'},{'hi' if b > 0 else 'lo'}" for a, b in x]
+    path = tmp_path / "two_labels.csv"
+    path.write_text("x1,x2,first,second\n" + "\n".join(rows) + "\n")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    run_search(str(path), target="first", teacher="gbdt", space=tiny, trials=1, storage=url,
+               study="labels", quiet=True, handle_signals=False)
+    with pytest.raises(StorageError, match="searched target 'first', not 'second'; pass "
+                                           "another --study"):
+        run_search(str(path), target="second", teacher="gbdt", space=tiny, trials=1,
+                   storage=url, study="labels", quiet=True, handle_signals=False)
 
 
 class _Boom(KDLoss):

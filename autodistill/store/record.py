@@ -47,6 +47,8 @@ class StudyRecord:
     #: The metric the study optimised on validation (``--metric``); studies recorded
     #: before it existed optimised accuracy.
     metric: str = "accuracy"
+    #: The label column (``--target``); None for data without one and for older records.
+    target: str | None = None
     format: int = field(default=RECORD_FORMAT)
 
     #: The fields that decide whether another run may continue this study.

@@ -265,7 +265,7 @@ def _record_of(job: Job, dataset: Any, teacher: Any, space: str) -> StudyRecord:
         dataset=dataset.spec, dataset_name=dataset.name, fingerprint=dataset.fingerprint,
         teacher=job.teacher, student=job.student, split_seed=job.split_seed, space=space,
         n_rows=int(dataset.n_rows), n_features=int(dataset.n_features),
-        n_classes=int(dataset.n_classes), metric=job.metric,
+        n_classes=int(dataset.n_classes), metric=job.metric, target=dataset.raw.target,
         teacher_accuracy=float(teacher.accuracy) if teacher is not None else None)
 
 
@@ -277,8 +277,12 @@ def _raise_on_conflict(existing: StudyRecord, record: StudyRecord, url: str, nam
     shown = "dataset" if key == "fingerprint" else key
     was, now = ((existing.dataset, record.dataset) if key == "fingerprint"
                 else (getattr(existing, key), getattr(record, key)))
-    if was == now:  # same spec, other content (an edited file)
-        was, now = f"{was} (other content)", f"{now} (this content)"
+    if was == now and None not in (existing.target, record.target) \
+            and existing.target != record.target:  # the same file, another --target
+        shown, was, now = "target", existing.target, record.target
+    elif was == now:  # same spec, other content (an edited file; an older record has no target)
+        other = "other content" if existing.target is not None else "other content or target"
+        was, now = f"{was} ({other})", f"{now} (this content)"
     raise StorageError(f"study '{name}' in {store.mask_url(url)} searched {shown} {was!r}, not "
                        f"{now!r}; pass another --study name")
 
