@@ -107,6 +107,15 @@ CASES: list[tuple[str, Args, tuple[str, ...]]] = [
     ("directory-named-csv-search", lambda c: [
         "search", str(_mkdir(c.tmp / "x.csv")), "--target", "y", "--trials", "1"],
      ("directory",)),
+    ("distill-out-is-a-file", lambda c: [
+        "distill", "builtin:iris", "--pipeline", "plain", "--out", c.file("afile", "x")],
+     ("--out", "afile", "a file is there")),
+    ("search-out-is-a-file", lambda c: [
+        "search", "builtin:iris", "--trials", "1", "--out", c.file("afile", "x")],
+     ("--out", "afile", "a file is there")),
+    ("distill-out-holds-other-files", lambda c: [
+        "distill", "builtin:iris", "--pipeline", "plain", "--out",
+        str(Path(c.file("notes.txt", "x")).parent)], ("--out", "other files", "new or empty")),
     # --- data
     ("missing-file", lambda c: ["distill", "/no/such/file.csv", "--target", "y",
                                 "--pipeline", "plain"], ("/no/such/file.csv",)),

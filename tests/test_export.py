@@ -331,3 +331,20 @@ def test_a_parquet_category_of_numbers_stays_a_category(tmp_path):
         loaded = load_dataset(spec, target="label")
         assert "region" in loaded.raw.categorical and "region" not in loaded.raw.numeric
         np.testing.assert_array_equal(loaded.X_train, from_csv.X_train)
+
+
+def test_an_out_directory_holding_a_model_is_replaced_with_a_warning(tmp_path, caplog):
+    from autodistill.errors import AutodistillError
+    from autodistill.training.model_dir import MANIFEST, check_out_dir
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / MANIFEST).write_text("{}")
+    with caplog.at_level("WARNING"):
+        check_out_dir(tmp_path / "m")
+        check_out_dir(tmp_path / "new" / "deeper")  # created when written: no warning
+    assert [r.getMessage() for r in caplog.records] == [
+        f"--out '{tmp_path / 'm'}' holds a model; it will be replaced by this one"]
+    (tmp_path / "m" / MANIFEST).unlink()
+    (tmp_path / "m" / "notes.txt").write_text("mine")
+    with pytest.raises(AutodistillError, match="holds other files"):
+        check_out_dir(tmp_path / "m")

@@ -86,6 +86,11 @@ def search_command(
     from autodistill.meta.advisor import KnowledgeAdvisor
     from autodistill.study.run import run_search
 
+    if out is not None:  # before the search, not after it
+        from autodistill.training.model_dir import check_out_dir
+
+        check_out_dir(out, warn=False)
+
     with show_progress(quiet or as_json):
         summary = run_search(
             data, target=target, teacher=teacher, student=student, space=space, trials=trials,

@@ -73,6 +73,10 @@ def distill_run(
     """
     metric = get_metric(metric).name
     pipeline = as_pipeline(pipeline)
+    if out is not None:
+        from autodistill.training.model_dir import check_out_dir
+
+        check_out_dir(Path(out))  # before the training it would otherwise waste
     dataset = load_dataset(data, target=target, split_seed=split_seed)
     warn_majority(dataset, metric)
     check_student_fits(student, dataset.n_features, dataset.n_classes)  # before the teacher

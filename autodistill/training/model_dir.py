@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import time
 from pathlib import Path
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
     from autodistill.data.dataset import Dataset
 
-__all__ = ["ARTIFACT", "MANIFEST", "DeployedModel", "save_model", "load_model", "read_rows"]
+__all__ = ["ARTIFACT", "MANIFEST", "DeployedModel", "check_out_dir", "save_model", "load_model",
+           "read_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,32 @@ FORMAT_VERSION = 1
 
 class ModelDirError(AutodistillError):
     """A directory that holds no usable autodistill model."""
+
+
+def check_out_dir(out: Path, warn: bool = True) -> None:
+    """Refuse, before any training, an ``--out`` a model cannot be written to: a file, a
+    directory holding other files than a model, or a place that cannot be created or
+    written; a directory holding a model is replaced, with a warning (unless not ``warn``:
+    a later check will give it).
+
+    Raises:
+        AutodistillError: one line naming ``out`` and what to pass instead.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise AutodistillError(f"--out '{out}': a file is there; pass a directory to write "
+                               f"the model into (it is created)")
+    if out.is_dir() and not (out / MANIFEST).is_file() and any(out.iterdir()):
+        raise AutodistillError(f"--out '{out}': the directory holds other files, not a model; "
+                               f"pass a new or empty directory")
+    if warn and (out / MANIFEST).is_file():
+        log.warning("--out '%s' holds a model; it will be replaced by this one", out)
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise AutodistillError(f"--out '{out}': cannot create or write it under '{existing}'; "
+                               f"pass a directory you can write to")
 
 
 def save_model(out: Path, dataset: Dataset, student: nn.Module, *,
