@@ -65,6 +65,13 @@ def data_spec(data: Data, target: Target = None, *, name: str | None = None
         frame = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
     if target is None:
         raise DataError("pass target= (the label column's name, or the labels themselves)")
+    if np.ndim(target) == 0 and not isinstance(target, str):  # a column named by a number
+        if not isinstance(data, pd.DataFrame) or target not in data.columns:
+            raise DataError(f"target={target!r} is neither a column's name nor the labels; "
+                            f"columns: {', '.join(list(frame.columns)[:20])}")
+        target = str(target)
+    if isinstance(data, pd.DataFrame) and isinstance(target, pd.Series):
+        target = _aligned(target, data.index)
     if isinstance(target, str):
         if not isinstance(data, pd.DataFrame):
             raise DataError("with arrays, target= must be the labels (one per row), not a name")
@@ -84,6 +91,20 @@ def data_spec(data: Data, target: Target = None, *, name: str | None = None
 
 
 _CELLS = (str, bytes, int, float, bool, np.generic, dt.date, dt.time, dt.timedelta, Decimal)
+
+
+def _aligned(labels: pd.Series, index: pd.Index) -> pd.Series:
+    """``labels`` in the order of ``index`` when both hold the same labels in another order
+    (``y.sort_values()``, a shuffled copy): pandas users expect a Series to align by its
+    index. Otherwise they are taken in order, as scikit-learn takes them (an ``X`` whose
+    index was reset, or labels of their own)."""
+    if (len(labels) == len(index) and not labels.index.equals(index)
+            and labels.index.is_unique and index.is_unique
+            and set(labels.index) == set(index)):
+        log.info("target= is a Series whose index holds the data's rows in another order: "
+                 "aligned by index")
+        return labels.reindex(index)
+    return labels
 
 
 def _mixed_as_text(frame: pd.DataFrame) -> pd.DataFrame:

@@ -525,6 +525,30 @@ def test_a_dataframe_column_of_lists_or_dicts_is_named() -> None:
         autodistill.distill(frame, "plain", target="label", teacher="none")
 
 
+def test_a_target_named_by_a_number_or_given_as_a_reordered_series() -> None:
+    """``target=0`` names the column called 0 (frames built from arrays have such names),
+    and a Series of labels in another row order (``y.sort_values()``) aligns by its
+    index, as pandas users expect, instead of pairing rows with the wrong labels."""
+    import pandas as pd
+
+    from autodistill.api import data_spec
+    from autodistill.errors import DataError
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({0: rng.normal(size=60).round(3), 1: rng.choice(["a", "b"], 60)})
+    frame[2] = np.where(frame[0] > 0, "up", "down")
+    spec, column = data_spec(frame, 2)
+    assert column == "2" and pd.read_parquet(spec)["2"].tolist() == frame[2].tolist()
+    with pytest.raises(DataError, match="target=7 is neither a column's name nor the labels"):
+        data_spec(frame, 7)
+    labels = frame[2].sort_values()
+    spec, column = data_spec(frame[[0, 1]], labels)
+    assert pd.read_parquet(spec)[column].tolist() == frame[2].tolist()
+    # labels of their own (an index reset) are taken in order, as scikit-learn takes them
+    spec, column = data_spec(frame[[0, 1]], labels.reset_index(drop=True))
+    assert pd.read_parquet(spec)[column].tolist() == labels.tolist()
+
+
 @pytest.mark.parametrize("name", ["t.tsv", "t.csv.gz", "t.TSV.bz2", "t.csv.xz", "t.csv.zip"])
 def test_tsv_and_compressed_files_read_as_their_csv(tmp_path: Path, messy_csv, name: str) -> None:
     """A table saved as TSV, or compressed as downloads often are, loads as the same CSV
