@@ -367,6 +367,19 @@ def test_many_classes_with_one_row_are_named_and_refused(tmp_path):
     assert "have a single row each (50 of 50 rows), so 'age' looks like a count" in message
 
 
+def test_a_target_of_many_whole_numbers_warns_it_may_be_a_measurement(tmp_path, caplog):
+    ages = _write(tmp_path, "a,age\n" + "".join(f"{i},{18 + i % 30}\n" for i in range(120)))
+    with caplog.at_level("WARNING"):
+        dataset = load_dataset(ages, target="age")
+    assert dataset.n_classes == 30
+    assert ("target column 'age' holds 30 whole numbers from 18 to 47, each a class; if it "
+            "is a count or a measurement") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_dataset(_write(tmp_path, "a,b,y\n" + _good_rows(), "labels.csv"), target="y")
+    assert "whole numbers" not in caplog.text
+
+
 def test_a_single_class_left_after_the_lone_ones_is_refused(tmp_path):
     message = _data_error(_write(tmp_path, "a,y\n" + "1,x\n" * 30 + "2,z\n"))
     assert "'z'" in message and "single row" in message

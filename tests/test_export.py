@@ -264,9 +264,9 @@ def test_a_plugin_student_exports_and_scores_as_trained(trained, tmp_path):
     ("%B %d, %Y", "month_d_y")])
 def test_dates_are_numbers_in_training_and_in_the_exported_model(tmp_path, written, order):
     """A column of dates (ISO, numbers only in the order the cells show, or with English
-    month names; with gaps and a stray cell) is a number, days since 1970, not one category per day; the exported model
-    reads the same dates alike, as text from a file or as pandas datetimes, and its
-    probabilities equal the in-process student's."""
+    month names; with gaps and a stray cell) is a number, days since 1970, not one category
+    per day; the exported model reads the same dates alike, as text from a file, as pandas
+    datetimes or as ISO text, and its probabilities equal the in-process student's."""
     rng = np.random.default_rng(0)
     days = rng.integers(0, 730, 400)
     when = (pd.Timestamp("2020-01-01") + pd.to_timedelta(days, unit="D")).strftime(written)
@@ -295,6 +295,9 @@ def test_dates_are_numbers_in_training_and_in_the_exported_model(tmp_path, writt
     as_datetimes = raw_test.assign(when=pd.to_datetime(raw_test["when"], errors="coerce",
                                                        format=written))
     np.testing.assert_allclose(model.predict_proba(as_datetimes), expected, atol=1e-5, rtol=0)
+    # new rows may write ISO dates though training read another order: one reading only
+    as_iso = raw_test.assign(when=as_datetimes["when"].dt.strftime("%Y-%m-%d %H:%M"))
+    np.testing.assert_allclose(model.predict_proba(as_iso), expected, atol=1e-5, rtol=0)
 
 
 def test_a_parquet_datetime_column_is_a_date_like_its_iso_text(tmp_path):

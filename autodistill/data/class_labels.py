@@ -20,6 +20,8 @@ __all__ = ["class_labels"]
 log = logging.getLogger(__name__)
 
 _MAX_LONE_FRACTION = 0.05  # rows of single-row classes that may be left out of a table
+#: More classes than this in a target of whole numbers, and it may be a count or an age.
+_MANY_NUMBER_CLASSES = 20
 
 
 def class_labels(frame: pd.DataFrame, labels: np.ndarray, where: str, column: str
@@ -132,6 +134,11 @@ def _encode_labels(labels: np.ndarray, where: str, column: str) -> tuple[np.ndar
         raise DataError(f"{where}: target column '{column}' has only one class "
                         f"('{names[0]}'); a classifier needs at least two")
     _warn_if_near_duplicates(names, where, column)
+    if numeric and len(uniques) > _MANY_NUMBER_CLASSES:
+        log.warning("%s: target column '%s' holds %d whole numbers from %s to %s, each a class; "
+                    "if it is a count or a measurement (an age, a price), a classifier learns "
+                    "nothing of their order: pass a column of class labels, or bin it",
+                    where, column, len(uniques), names[0], names[-1])
     return codes.astype(np.int64), names
 
 

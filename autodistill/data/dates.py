@@ -136,4 +136,10 @@ def date_numbers(values: pd.Series, order: str = "iso") -> pd.Series:
     when = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day,
                                         "hour": clock["hour"], "minute": clock["minute"],
                                         "second": clock["second"]}), errors="coerce")
-    return ((when - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).astype(np.float64)
+    days = ((when - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).astype(np.float64)
+    # an ISO date (2021-01-31) reads one way in any order: new rows a model scores may be
+    # written so though its training file wrote 31/01/2021
+    iso = days.isna() & text.str.fullmatch(_ISO_DATE).fillna(False).astype(bool)
+    if iso.any():
+        days[iso] = date_numbers(text[iso].astype(object), "iso").to_numpy()
+    return days

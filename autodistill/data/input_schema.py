@@ -153,7 +153,9 @@ class InputSchema:
             more = f" ({len(absent)} in all)" if len(absent) > 10 else ""
             raise DataError(f"{where}: missing column{'s' if len(absent) > 1 else ''} "
                             f"{shown}{more}; the model was trained on: "
-                            f"{', '.join(self.columns[:20])}")
+                            f"{', '.join(self.columns[:20])}"
+                            f"{', ...' if len(self.columns) > 20 else ''}"
+                            f" ({len(self.columns)} columns)")
         feeds: dict[str, np.ndarray] = {}
         for name in self.numeric:
             series = frame[name]

@@ -174,7 +174,8 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
         raise DataError(f"{where}: cannot read it as {suffix[1:]} ({reason}); "
                         f"check the file format") from None
     if len(frame) == 0:
-        raise DataError(f"{where}: the file has no rows; it needs at least a few per class")
+        raise DataError(f"{where}: no rows, only a header; pass a table with rows to learn "
+                        f"from or to score")
     frame.columns = [str(c) for c in frame.columns]  # a header cell may read as a number
     return frame
 
