@@ -86,6 +86,28 @@ def test_search_log_loss_minimises_it_and_every_trial_stores_all_metrics(tmp_pat
     assert read_study_record(study).metric == "log_loss"
 
 
+def test_studies_report_test_scores_in_the_studys_metric(tmp_path, fresh_home):
+    """``studies list``, ``show`` and ``compare`` put the study's metric on test beside its
+    validation score, not test accuracy; show names the metric and gives accuracy too."""
+    from autodistill.meta.past_studies import compare_studies, list_studies, show_study
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    name = _search(url, "log_loss", trials=2)["study"]
+    study = optuna.load_study(study_name=name, storage=url)
+    best = min((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    test_loss = best.user_attrs["metrics"]["test"]["log_loss"]
+    assert test_loss != pytest.approx(best.user_attrs["test_accuracy"])
+    shown = show_study(name, url)
+    assert shown["best"]["test_score"] == pytest.approx(test_loss)
+    assert shown["top_trials"][0]["test_score"] == pytest.approx(test_loss)
+    assert list_studies(url)[0]["best"]["test_score"] == pytest.approx(test_loss)
+    assert compare_studies([name], url)[0]["best"]["test_score"] == pytest.approx(test_loss)
+    done = run_cli("studies", "show", name, "--storage", url)
+    assert done.returncode == 0, done.stderr
+    assert (f"test {test_loss:.4f}  (log_loss; test accuracy "
+            f"{best.user_attrs['test_accuracy']:.4f})") in done.stdout
+
+
 def test_search_trains_every_member_to_its_studys_metric(tmp_path, fresh_home, monkeypatch):
     # the study's metric picks each member's best epoch and drives its early stopping
     from autodistill.training import engine

@@ -77,7 +77,7 @@ def list_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
         best = row["best"] or {}
         table.add_row(row["name"], row["dataset"] or "-", row["student"] or "-",
                       _trial_counts(row["trials"]), _fmt(best.get("valid_score")),
-                      _fmt(best.get("test_accuracy")), row["started"] or "-",
+                      _fmt(best.get("test_score")), row["started"] or "-",
                       row["finished"] or "-")
     console = Console()
     console.print(table if rows else "No study yet: run `autodistill search DATA` first.")
@@ -108,8 +108,10 @@ def show_command(
     if best is None:
         console.print("No completed trial yet.")
         return
+    accuracy = ("" if doc.get("metric") in (None, "accuracy")
+                else f"  ({doc['metric']}; test accuracy {_fmt(best['test_accuracy'])})")
     console.print(f"Best: trial {best['number']}  validation {_fmt(best['valid_score'])}  "
-                  f"test {_fmt(best['test_accuracy'])}")
+                  f"test {_fmt(best['test_score'])}{accuracy}")
     console.print(_no_teacher_lines(doc), highlight=False)
     if best["pipeline"]:
         console.print_json(json.dumps(best["pipeline"]))
@@ -119,7 +121,7 @@ def show_command(
     for trial in doc["top_trials"]:
         pipeline = trial["pipeline"] or {}
         table.add_row(str(trial["number"]), _fmt(trial["valid_score"]),
-                      _fmt(trial["test_accuracy"]), _fmt(trial["gain_over_plain_tuned"], "+.4f"),
+                      _fmt(trial["test_score"]), _fmt(trial["gain_over_plain_tuned"], "+.4f"),
                       *(_component(pipeline.get(f)) for f in FAMILY_COLUMNS),
                       _fmt(trial["seconds"], ".1f"))
     console.print(table)
@@ -140,12 +142,12 @@ def _no_teacher_lines(doc: dict[str, Any]) -> str:
     twin = best.get("no_teacher_twin")
     lines = [
         f"  over its no-teacher twin (same training settings, no teacher): "
-        f"{_fmt(best['gain_over_twin'], '+.4f')} (twin: validation {_fmt(twin['valid'])}, "
-        f"test {_fmt(twin['test'])})" if twin else
+        f"{_fmt(best['gain_over_twin'], '+.4f')} (twin: validation {_fmt(twin['valid_score'])}, "
+        f"test {_fmt(twin['test_score'])})" if twin else
         "  no no-teacher twin: the best trial uses no teacher, or the study predates twins",
         f"  over plain_tuned ({tuned['study']}, a tuned student without a teacher): "
         f"{_fmt(best['gain_over_plain_tuned'], '+.4f')} (plain_tuned: validation "
-        f"{_fmt(tuned['valid_score'])}, test {_fmt(tuned['test_accuracy'])})" if tuned else
+        f"{_fmt(tuned['valid_score'])}, test {_fmt(tuned['test_score'])})" if tuned else
         f"  no plain_tuned study: run `autodistill search DATA --space plain --study "
         f"{doc['name']}` to measure the gain over a tuned student without a teacher",
     ]
@@ -182,12 +184,13 @@ def compare_command(
         ("trials", [_trial_counts(d["trials"]) for d in docs]),
         ("best trial", best("number")),
         ("best validation", best("valid_score")),
-        ("best test", best("test_accuracy")),
+        ("best test", best("test_score")),
         ("no-teacher twin validation",
-         [_fmt(((d["best"] or {}).get("no_teacher_twin") or {}).get("valid")) for d in docs]),
+         [_fmt(((d["best"] or {}).get("no_teacher_twin") or {}).get("valid_score"))
+          for d in docs]),
         ("gain over the twin", best("gain_over_twin", "+.4f")),
         ("plain_tuned validation", [_fmt((d["plain_tuned"] or {}).get("valid_score")) for d in docs]),
-        ("plain_tuned test", [_fmt((d["plain_tuned"] or {}).get("test_accuracy")) for d in docs]),
+        ("plain_tuned test", [_fmt((d["plain_tuned"] or {}).get("test_score")) for d in docs]),
         ("gain over plain_tuned", best("gain_over_plain_tuned", "+.4f")),
     ]
     for family in FAMILY_COLUMNS:

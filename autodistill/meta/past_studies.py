@@ -143,10 +143,11 @@ def show_study(name: str, storage: str | None = None, top: int = 5) -> dict[str,
         plain = plain_trial(completed)
         importances, note = param_importances(study, completed)
     record = read_study_record(study)
+    metric = record.metric if record else "accuracy"
     doc["info"] = record.to_attrs() if record else {}
-    doc["best"] = trial_brief(completed[0], plain, sign) if completed else None
-    doc["plain"] = trial_brief(plain) if plain is not None else None
-    doc["top_trials"] = [trial_brief(t, plain, sign) for t in completed[:max(top, 0)]]
+    doc["best"] = trial_brief(completed[0], plain, sign, metric) if completed else None
+    doc["plain"] = trial_brief(plain, metric=metric) if plain is not None else None
+    doc["top_trials"] = [trial_brief(t, plain, sign, metric) for t in completed[:max(top, 0)]]
     doc["importances"] = importances
     doc["importances_note"] = note
     with guard(url):
@@ -171,9 +172,11 @@ def compare_studies(names: list[str], storage: str | None = None) -> list[dict[s
             completed = completed_trials(trials, direction_sign(study.directions))
             plain = plain_trial(completed)
             sign = direction_sign(study.directions) or 1.0
-            doc["best"] = trial_brief(completed[0], plain, sign) if completed else None
-            doc["plain"] = trial_brief(plain) if plain is not None else None
-            against_no_teacher(doc, study, rdb, name, read_study_record(study), sign)
+            record = read_study_record(study)
+            metric = record.metric if record else "accuracy"
+            doc["best"] = trial_brief(completed[0], plain, sign, metric) if completed else None
+            doc["plain"] = trial_brief(plain, metric=metric) if plain is not None else None
+            against_no_teacher(doc, study, rdb, name, record, sign)
             docs.append(doc)
     return docs
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodistill.store.access import num, trial_value
+from autodistill.store.access import num, trial_score
 from autodistill.study.plain import plain_tuned_best
 from autodistill.study.twin import twins_of
 
@@ -21,9 +21,12 @@ def against_no_teacher(doc: dict[str, Any], study: Any, rdb: Any, name: str, rec
     """Add the no-teacher twin and the plain_tuned study to ``doc`` (see the module
     docstring): ``best.no_teacher_twin``, ``best.gain_over_twin``, ``plain_tuned`` and
     ``gain_over_plain_tuned`` on the best and top trials."""
+    metric = record.metric if record is not None else "accuracy"
     found = plain_tuned_best(rdb, name, record)
     doc["plain_tuned"] = None if found is None else {
-        "study": found[0], "number": found[1].number, "valid_score": trial_value(found[1]),
+        "study": found[0], "number": found[1].number,
+        "valid_score": trial_score(found[1], metric, "valid"),
+        "test_score": trial_score(found[1], metric, "test"),
         "test_accuracy": num(found[1].user_attrs.get("test_accuracy")),
         "training": (found[1].user_attrs.get("pipeline") or {}).get("training")}
     reference = doc["plain_tuned"]["valid_score"] if doc["plain_tuned"] else None
@@ -37,6 +40,12 @@ def against_no_teacher(doc: dict[str, Any], study: Any, rdb: Any, name: str, rec
     best = doc["best"]
     if best is not None:
         twin = twins_of(study).get(best["number"])
+        if twin is not None:  # its valid and test are accuracies; the scores, the metric's
+            scores = twin.get("metrics") or {}
+            twin = {**twin, **{f"{split}_score": (scores.get(split) or {}).get(
+                metric, twin.get(split) if metric == "accuracy" else None)
+                for split in ("valid", "test")}}
         best["no_teacher_twin"] = twin
-        best["gain_over_twin"] = (round(sign * (best["valid_score"] - twin["valid"]), 6)
-                                  if twin and best["valid_score"] is not None else None)
+        best["gain_over_twin"] = (
+            round(sign * (best["valid_score"] - twin["valid_score"]), 6)
+            if twin and None not in (best["valid_score"], twin["valid_score"]) else None)

@@ -18,7 +18,7 @@ from typing import Any
 from autodistill.errors import StudyNotFoundError
 from autodistill.families import FAMILIES
 from autodistill.store import storage as store
-from autodistill.store.record import read_study_record
+from autodistill.store.record import read_study_record, trial_metrics
 
 __all__ = [
     "STATES", "open_storage", "guard", "load_study", "num", "iso", "direction_sign",
@@ -155,12 +155,26 @@ def plain_trial(completed: list[Any]) -> Any | None:
     return min(plain, key=lambda t: t.number) if plain else None
 
 
-def trial_brief(trial: Any, plain: Any | None = None, sign: float = 1.0) -> dict[str, Any]:
-    """Number, scores, seconds, components, pipeline and gain over ``plain`` of a trial."""
+def trial_score(trial: Any, metric: str, split: str) -> float | None:
+    """``trial``'s ``metric`` on ``split`` (``valid`` or ``test``), from the metrics it
+    stored; a trial of a study before they were stored (whose metric was accuracy) gives
+    its value and its test accuracy; None when it holds no such score."""
+    scores = trial_metrics(trial, None)[split]
+    if metric in scores:
+        return num(scores[metric])
+    return trial_value(trial) if metric == "accuracy" and split == "valid" else None
+
+
+def trial_brief(trial: Any, plain: Any | None = None, sign: float = 1.0,
+                metric: str = "accuracy") -> dict[str, Any]:
+    """Number, scores, seconds, components, pipeline and gain over ``plain`` of a trial:
+    ``valid_score`` is its objective (the study's ``metric`` on validation),
+    ``test_score`` the same metric on test, ``test_accuracy`` its accuracy there."""
     value = trial_value(trial)
     brief = {
         "number": trial.number,
         "valid_score": value,
+        "test_score": trial_score(trial, metric, "test"),
         "test_accuracy": num(trial.user_attrs.get("test_accuracy")),
         "macro_f1": num(trial.user_attrs.get("macro_f1")),
         "metrics": trial.user_attrs.get("metrics"),
@@ -187,6 +201,7 @@ def summarize(name: str, directions: Any, user_attrs: dict[str, Any],
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     best = completed[0] if completed else None
+    metric = record.metric if record else "accuracy"
     return {
         "name": name,
         "dataset": (record.dataset_name or record.dataset) if record else None,
@@ -203,6 +218,7 @@ def summarize(name: str, directions: Any, user_attrs: dict[str, Any],
         "trials": counts,
         "best": None if best is None else {
             "number": best.number, "valid_score": trial_value(best),
+            "test_score": trial_score(best, metric, "test"),
             "test_accuracy": num(best.user_attrs.get("test_accuracy"))},
         "started": iso(min(starts)) if starts else None,
         "finished": iso(max(ends)) if ends else None,
