@@ -379,3 +379,16 @@ def test_a_warm_start_by_a_metric_the_evidence_lacks_ranks_by_accuracy(
     assert caplog.messages.count(
         "--warm-start: the knowledge base holds no trial scored by macro_f1; "
         "its first 1 pipelines are the ones ranked by accuracy") == 1
+
+
+def test_a_twins_score_is_read_in_the_studys_metric():
+    from autodistill.study.twin import twin_score
+
+    twin = {"valid": 0.9, "test": 0.8,
+            "metrics": {"valid": {"accuracy": 0.9, "balanced_accuracy": 0.7},
+                        "test": {"accuracy": 0.8, "balanced_accuracy": 0.6}}}
+    assert twin_score(twin, "balanced_accuracy", "valid") == 0.7
+    assert twin_score(twin, "balanced_accuracy", "test") == 0.6
+    older = {"valid": 0.9, "test": 0.8}  # stored before twins kept every metric
+    assert twin_score(older, "accuracy", "test") == 0.8
+    assert twin_score(older, "macro_f1", "valid") is None

@@ -53,11 +53,12 @@ from autodistill.store.access import (
     trial_brief,
     trial_components,
     trial_pipeline,
+    trial_score,
     trial_value,
 )
 from autodistill.store.record import read_study_record, trial_metrics
 from autodistill.study.plain import plain_tuned_best
-from autodistill.study.twin import twins_of
+from autodistill.study.twin import twin_score, twins_of
 
 __all__ = [
     "TOP_FRACTION",
@@ -356,9 +357,10 @@ def _study_stats(rdb: Any, frozen: Any, names: set[str], stats: dict[tuple[str, 
         return
     counts["n_studies"] += 1
     top = _top_set(completed, sign)
+    metric = record.metric if record is not None else "accuracy"
     found = plain_tuned_best(rdb, frozen.study_name, record, names)
     if found is not None:
-        reference = trial_value(found[1])
+        reference = trial_score(found[1], metric, "valid")
         counts["n_studies_with_plain_tuned"] += 1
     else:
         teacherless = [t for t, c in used if len(c) == len(FAMILIES)
@@ -366,6 +368,7 @@ def _study_stats(rdb: Any, frozen: Any, names: set[str], stats: dict[tuple[str, 
         reference = trial_value(teacherless[0]) if teacherless else None  # best first
     counts["n_studies_with_plain"] += reference is not None
     twin = twins_of(frozen.user_attrs).get(completed[0].number)
+    twin_valid = twin_score(twin, metric, "valid") if twin is not None else None
     for trial, components in used:
         value = trial_value(trial)
         for family, component in components.items():
@@ -378,9 +381,9 @@ def _study_stats(rdb: Any, frozen: Any, names: set[str], stats: dict[tuple[str, 
             if reference is not None:
                 row["n_gain"] += 1
                 row["gain"] += sign * (value - reference)
-            if twin is not None and trial is completed[0] and component != "none":
+            if twin_valid is not None and trial is completed[0] and component != "none":
                 row["n_twin"] += 1
-                row["twin_gain"] += sign * (value - float(twin["valid"]))
+                row["twin_gain"] += sign * (value - twin_valid)
 
 
 def plot_study(name: str, path: str, storage: str | None = None) -> dict[str, Any]:

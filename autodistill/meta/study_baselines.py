@@ -11,7 +11,7 @@ from typing import Any
 
 from autodistill.store.access import num, trial_score
 from autodistill.study.plain import plain_tuned_best
-from autodistill.study.twin import twins_of
+from autodistill.study.twin import twin_score, twins_of
 
 __all__ = ["against_no_teacher"]
 
@@ -41,10 +41,8 @@ def against_no_teacher(doc: dict[str, Any], study: Any, rdb: Any, name: str, rec
     if best is not None:
         twin = twins_of(study).get(best["number"])
         if twin is not None:  # its valid and test are accuracies; the scores, the metric's
-            scores = twin.get("metrics") or {}
-            twin = {**twin, **{f"{split}_score": (scores.get(split) or {}).get(
-                metric, twin.get(split) if metric == "accuracy" else None)
-                for split in ("valid", "test")}}
+            twin = {**twin, **{f"{split}_score": twin_score(twin, metric, split)
+                               for split in ("valid", "test")}}
         best["no_teacher_twin"] = twin
         best["gain_over_twin"] = (
             round(sign * (best["valid_score"] - twin["valid_score"]), 6)

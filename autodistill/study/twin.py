@@ -40,6 +40,17 @@ def twins_of(study_or_attrs: Any) -> dict[int, dict[str, Any]]:
     return {int(k): v for k, v in twins.items() if str(k).isdigit() and isinstance(v, dict)}
 
 
+def twin_score(twin: dict[str, Any], metric: str, split: str) -> float | None:
+    """A stored twin's ``metric`` on ``split`` (``valid`` or ``test``): its ``valid`` and
+    ``test`` are accuracies, its ``metrics`` hold every metric (twins stored before them:
+    accuracy only); None when it lacks that score."""
+    stored = (twin.get("metrics") or {}).get(split) or {}
+    if metric in stored:
+        return float(stored[metric])
+    value = twin.get(split) if metric == "accuracy" else None
+    return None if value is None else float(value)
+
+
 def record_twin_of_best(study: Any, dataset: Any, student: str, seed: int,
                         metric: str = "accuracy") -> dict[str, Any] | None:
     """Train and store the no-teacher twin of ``study``'s best trial, unless it has one
