@@ -116,6 +116,12 @@ CASES: list[tuple[str, Args, tuple[str, ...]]] = [
     ("distill-out-holds-other-files", lambda c: [
         "distill", "builtin:iris", "--pipeline", "plain", "--out",
         str(Path(c.file("notes.txt", "x")).parent)], ("--out", "other files", "new or empty")),
+    # a misspelt --student is named before the data loads (and warns of unlabelled rows)
+    *[(f"student-misspelt-{command}", lambda c, command=command, extra=extra: [
+        command, c.file("unlabelled.csv", _rows() + "1,a,\n"), "--target", "y",
+        "--student", "mlp:abc", *extra], ("--student 'mlp:abc'",))
+      for command, extra in (("distill", ["--pipeline", "plain"]), ("search", ["--trials", "1"]),
+                             ("recommend", []))],
     # --- data
     ("missing-file", lambda c: ["distill", "/no/such/file.csv", "--target", "y",
                                 "--pipeline", "plain"], ("/no/such/file.csv",)),
@@ -253,7 +259,9 @@ CASES: list[tuple[str, Args, tuple[str, ...]]] = [
     ("unknown-command", lambda c: ["distil", "builtin:iris"], ("distil",)),
 ]
 #: Cases run in a subprocess: their failure needs a fresh interpreter or environment.
-SUBPROCESS = {"synthetic-1e12-distill", "student-17gb-distill"}
+SUBPROCESS = {"synthetic-1e12-distill", "student-17gb-distill",
+              # a warning printed before the error would be a second line of stderr
+              *(f"student-misspelt-{command}" for command in ("distill", "search", "recommend"))}
 
 
 def _mkdir(path: Path) -> Path:

@@ -321,6 +321,9 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
 
     _check_top(top)
     metric = get_metric(metric).name
+    from autodistill.training.students import parse_student_spec
+
+    parse_student_spec(student)  # a misspelt --student before the data and the teacher
     started = time.perf_counter()
     key = feature_cache.task_key(data, target=target, teacher=teacher, student=student,
                                  split_seed=split_seed)

@@ -65,6 +65,7 @@ from autodistill.study.queue import (
 from autodistill.study.summary import summarize
 from autodistill.study.worker import run_parallel, work
 from autodistill.training.pipeline import Pipeline
+from autodistill.training.students import parse_student_spec
 
 __all__ = [
     "TaskAdvisor",
@@ -159,6 +160,7 @@ def run_search(
     """
     started = time.perf_counter()
     population = checked_options(trials, workers, population, timeout, study)
+    parse_student_spec(student)  # a misspelt --student before the data and the teacher
     quiet_optuna(quiet)
     url = store.resolve_url(storage)
     store.ensure_schema(url)  # an unreachable database fails before the teacher trains

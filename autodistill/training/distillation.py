@@ -17,7 +17,7 @@ from autodistill.families import FAMILIES
 from autodistill.metrics import all_metrics, get_metric, warn_majority
 from autodistill.training.engine import TrainResult, train_student
 from autodistill.training.pipeline import NO_TEACHER, Pipeline, is_no_teacher
-from autodistill.training.students import check_student_fits, count_params
+from autodistill.training.students import check_student_fits, count_params, parse_student_spec
 from autodistill.training.teachers import get_teacher
 
 __all__ = ["distill", "distill_run", "save_student"]
@@ -73,6 +73,7 @@ def distill_run(
     """
     metric = get_metric(metric).name
     pipeline = as_pipeline(pipeline)
+    parse_student_spec(student)  # a misspelt --student before the data and the teacher
     if out is not None:
         from autodistill.training.model_dir import check_out_dir
 
