@@ -380,6 +380,16 @@ def test_a_target_of_many_whole_numbers_warns_it_may_be_a_measurement(tmp_path, 
     assert "whole numbers" not in caplog.text
 
 
+def test_a_header_naming_a_column_twice_warns(tmp_path, caplog):
+    rows = "".join(f"{i},{i % 5},{i * 2},{'ab'[i % 2]}\n" for i in range(40))
+    with caplog.at_level("WARNING"):
+        dataset = load_dataset(_write(tmp_path, "income;educ;income;y\n"
+                                      + rows.replace(",", ";"), "dup.csv"), target="y")
+    assert "income.1" in dataset.raw.numeric
+    assert ("the header names 'income' 2 times (read as 'income', 'income.1'); rename them"
+            in caplog.text)
+
+
 def test_a_single_class_left_after_the_lone_ones_is_refused(tmp_path):
     message = _data_error(_write(tmp_path, "a,y\n" + "1,x\n" * 30 + "2,z\n"))
     assert "'z'" in message and "single row" in message

@@ -132,6 +132,30 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _warn_of_repeated_names(header: bytes, sep: str, columns: list, where: str) -> None:
+    """One warning when the header names a column twice: pandas reads the second as
+    ``income.1``, which the user never wrote and may not mean to keep."""
+    import csv
+    from collections import Counter
+
+    try:
+        text = header.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = header.decode("latin-1")
+    names = next(csv.reader([text.rstrip("\r\n")], delimiter=sep), [])
+    if len(names) != len(columns):  # a header cell with a line break: cannot tell
+        return
+    repeated = [name for name, n in Counter(names).items() if n > 1 and name.strip()]
+    if repeated:
+        read_as = {name: [str(c) for c, raw in zip(columns, names, strict=True) if raw == name]
+                   for name in repeated[:5]}
+        shown = "; ".join(f"'{name}' {len(as_read)} times (read as "
+                          f"{', '.join(repr(c) for c in as_read)})"
+                          for name, as_read in read_as.items())
+        log.warning("%s: the header names %s; rename them in the file if they hold different "
+                    "things, or drop the copies", where, shown)
+
+
 def read_table(path: Path, where: str) -> pd.DataFrame:
     """Read the CSV, TSV (compressed or not), Excel, Parquet or ARFF table at ``path`` as it is,
     its column names as text; ``where`` names it in messages.
@@ -165,6 +189,7 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
                 frame = pd.read_csv(path, sep=sep, encoding="latin-1", **markers)
             # a ';' or tab export usually writes decimal commas too
             frame = _text_numbers(_none_in_numbers(frame), decimal_comma=sep != ",")
+            _warn_of_repeated_names(header, sep, list(frame.columns), where)
     except DataError:
         raise
     except pd.errors.EmptyDataError:
