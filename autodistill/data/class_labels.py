@@ -24,9 +24,9 @@ _MAX_LONE_FRACTION = 0.05  # rows of single-row classes that may be left out of 
 _MANY_NUMBER_CLASSES = 20
 
 
-def class_labels(frame: pd.DataFrame, labels: np.ndarray, where: str, column: str
-                 ) -> tuple[pd.DataFrame, np.ndarray, tuple[str, ...], np.ndarray | None,
-                            tuple[str, ...]]:
+def class_labels(frame: pd.DataFrame, labels: np.ndarray, where: str, column: str,
+                 coded: bool = False) -> tuple[pd.DataFrame, np.ndarray, tuple[str, ...],
+                                               np.ndarray | None, tuple[str, ...]]:
     """The rows of ``frame`` that can be learned from, their labels as codes, the class
     names the codes index, where the rows stand in the file (None: all of them), and every
     class of the file in the same order when single-row classes were left out (else
@@ -37,6 +37,8 @@ def class_labels(frame: pd.DataFrame, labels: np.ndarray, where: str, column: st
         labels: The target column's values.
         where: The data spec or file, for messages.
         column: The target column's name, for messages.
+        coded: The labels are class codes by construction (built-in and generated data):
+            many whole numbers are then no sign of a measurement.
 
     Raises:
         DataError: when the column cannot serve as classes (no label, continuous values, a
@@ -47,7 +49,7 @@ def class_labels(frame: pd.DataFrame, labels: np.ndarray, where: str, column: st
     if kept is not None:
         file_rows = kept if file_rows is None else file_rows[kept]
         frame, labels = frame.iloc[kept].reset_index(drop=True), labels[kept]
-    codes, classes = _encode_labels(labels, where, column)
+    codes, classes = _encode_labels(labels, where, column, coded)
     return frame, codes, classes, file_rows, file_classes
 
 
@@ -126,7 +128,8 @@ def _without_lone_classes(labels: np.ndarray, where: str, column: str
     return np.flatnonzero(~lone), _class_names(uniques, numeric)
 
 
-def _encode_labels(labels: np.ndarray, where: str, column: str) -> tuple[np.ndarray, tuple]:
+def _encode_labels(labels: np.ndarray, where: str, column: str,
+                   coded: bool = False) -> tuple[np.ndarray, tuple]:
     values, numeric = _label_values(labels, where, column)
     uniques, codes = np.unique(values, return_inverse=True)
     names = _class_names(uniques, numeric)
@@ -134,7 +137,7 @@ def _encode_labels(labels: np.ndarray, where: str, column: str) -> tuple[np.ndar
         raise DataError(f"{where}: target column '{column}' has only one class "
                         f"('{names[0]}'); a classifier needs at least two")
     _warn_if_near_duplicates(names, where, column)
-    if numeric and len(uniques) > _MANY_NUMBER_CLASSES:
+    if numeric and not coded and len(uniques) > _MANY_NUMBER_CLASSES:
         log.warning("%s: target column '%s' holds %d whole numbers from %s to %s, each a class; "
                     "if it is a count or a measurement (an age, a price), a classifier learns "
                     "nothing of their order: pass a column of class labels, or bin it",

@@ -304,7 +304,8 @@ def load_dataset(spec: str, target: str | None = None, split_seed: int = 0) -> D
     frame, labels, fingerprint, label_column = load_raw(ds, target)
     where = ds.where
     file_row_count = len(labels)
-    frame, y, classes, file_rows, file_classes = class_labels(frame, labels, where, label_column)
+    frame, y, classes, file_rows, file_classes = class_labels(
+        frame, labels, where, label_column, coded=ds.kind in ("builtin", "synthetic"))
     raw_frame = frame
     frame, numeric, categorical, coerced, dates = _prepare_columns(frame, where)
     # The table's facts leave out identifier columns, which the model never sees: a table
