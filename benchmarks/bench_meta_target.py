@@ -22,7 +22,7 @@ import numpy as np
 
 from autodistill.meta.evaluation import evaluate_rows
 from autodistill.meta.kb_plain import read_plain_tuned
-from autodistill.meta.knowledge import load_meta_rows
+from autodistill.meta.knowledge import load_meta_rows, read_shipped
 
 
 def _line(name: str, report: dict) -> str:
@@ -55,9 +55,11 @@ def main() -> None:
         url = args.storage or f"sqlite:///{Path(folder) / 'kb.db'}"
         rows = load_meta_rows(url, include_studies=False)
     plain = read_plain_tuned()
+    at_chance = {t["task"] for t in read_shipped()[0] if t.get("teacher_at_chance")}
     for standardise in (True, False):
         started = time.process_time()
-        report = evaluate_rows(rows, n_trees=args.trees, plain=plain, standardise=standardise)
+        report = evaluate_rows(rows, n_trees=args.trees, plain=plain, standardise=standardise,
+                               teachers_at_chance=at_chance)
         name = "standardised gain" if standardise else "raw gain"
         print(_line(name, report), f" [{time.process_time() - started:.0f} CPU-s]")
         share, top_only = _top_score_only(report)

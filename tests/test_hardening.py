@@ -744,12 +744,12 @@ def test_a_teacher_below_the_majority_that_tells_classes_apart_gets_its_own_warn
     assert "balanced accuracy" in caplog.text and "above chance" in caplog.text
     assert "no better than chance" not in caplog.text
     assert "--metric balanced_accuracy" in caplog.text
-    assert teacher_at_chance(outputs(finds), dataset) is False  # it has something to give
+    assert teacher_at_chance(outputs(finds), dataset, "test") is False  # it has something to give
     caplog.clear()
     with caplog.at_level("WARNING"):  # always the majority class: chance by both measures
         _warn_if_chance(outputs(torch.full_like(y, 1 - minority)), dataset)
     assert "no better than chance" in caplog.text
-    assert teacher_at_chance(outputs(torch.full_like(y, 1 - minority)), dataset) is True
+    assert teacher_at_chance(outputs(torch.full_like(y, 1 - minority)), dataset, "test") is True
     # with 64 training rows of the minority it blames the columns, not the number of rows
     assert "too few" not in caplog.text
     assert "with 64 or more training rows of every class" in caplog.text

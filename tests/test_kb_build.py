@@ -283,6 +283,8 @@ def test_build_kb_suite_two_stages_a_group_and_promotes_only_when_complete(tmp_p
             record["teacher_valid"] - record["plain_tuned_valid"], abs=1e-5)
         assert record["meta_features"]["teacher_valid_accuracy"] == pytest.approx(
             record["teacher_valid"], abs=1e-5)
+        # what meta evaluate ranks plain first by, as recommend does (Auto's teachers learn)
+        assert record["teacher_at_chance"] is False
         assert len(lines) == 1 + len(PORTFOLIO)
         # suite 2 trains with the recipe: the kb2 space, the recipe portfolio, resolved
         assert record["space"] == "kb2"
@@ -303,6 +305,17 @@ def test_build_kb_suite_two_stages_a_group_and_promotes_only_when_complete(tmp_p
                       str(out), "--promote")
     assert refused.returncode == 2 and "not built yet" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_every_shipped_task_says_whether_its_teacher_is_at_chance():
+    from autodistill.meta.knowledge import read_shipped
+
+    tasks = read_shipped()[0]
+    assert all(isinstance(t.get("teacher_at_chance"), bool) for t in tasks)
+    flagged = [t for t in tasks if t["teacher_at_chance"]]
+    studies = " ".join((Path(__file__).resolve().parents[1] / "studies" / "README.md")
+                       .read_text().split())
+    assert f"({len(flagged)} of the {len(tasks)} shipped tasks" in studies
 
 
 def test_readme_states_suite_two_as_it_is():

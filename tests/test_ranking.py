@@ -84,6 +84,18 @@ def test_a_teacher_pipeline_that_beats_plain_goes_first_even_when_hinton_does_no
     assert ranking.order[0] == 3 and ranking.versus_plain[0] == 3
 
 
+def test_a_teacher_at_chance_puts_the_plain_pick_first_whatever_the_model_predicts():
+    model = _Model([0.0, 0.0, 0.0, 0.03, -0.01])  # a teacher pipeline surely better
+    ranking = rank_candidates(model, {}, 0.9, CANDIDATES, teacher_at_chance=True)
+    assert ranking.distillation_helps is False and ranking.teacher_at_chance is True
+    assert ranking.order[0] == ranking.plain and CANDIDATES[ranking.plain] == PLAIN
+    assert ranking.order[1] == 3  # the rest still by predicted score
+    said = _verdict(ranking)
+    assert said.startswith("distillation is not predicted to help here: the teacher is no "
+                           "better than chance on validation")
+    assert "ranked first" in said
+
+
 def test_without_presets_the_highest_predicted_of_each_kind_stands_in():
     candidates = [PLAIN_FAST, SOFT_CE, MSE]
     ranking = rank_candidates(_Model([0.01, 0.0, 0.005]), {}, 0.9, candidates)

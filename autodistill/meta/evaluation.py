@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,8 @@ def _single_best(indices: list[int], others: Sequence[str],
 def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
                   plain: dict[str, dict[str, Any]] | None = None,
                   standardise: bool = True, metric: str = "accuracy",
-                  real_only: bool | None = None) -> dict[str, Any]:
+                  real_only: bool | None = None,
+                  teachers_at_chance: Collection[str] = ()) -> dict[str, Any]:
     """Run the leave-one-dataset-out evaluation on ``rows`` (knowledge-base trials).
 
     A task is held out when it ran the plain (0) and hinton (1) portfolio pipelines and,
@@ -104,6 +105,9 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
     ``real_only`` holds out real tables (``pkg:``) only (the others still teach the
     meta-model); by default on when the rows hold a real table. ``rows`` and ``plain`` are
     scored by ``metric`` (:mod:`autodistill.meta.scores`), positive gains better.
+    ``teachers_at_chance``: the tasks (keys without ``kb:``) whose teacher is no better than
+    chance on validation, which ``recommend`` ranks plain first (their ``kb_tasks.jsonl``
+    ``teacher_at_chance``).
 
     Returns:
         ``{"tasks", "metric", "held_out", "portfolio_size"}`` and :func:`_methods_report`'s
@@ -138,8 +142,9 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
 
         model = fit_meta_model(train, n_trees=n_trees, keep=False, standardise=standardise)
         # the presets are portfolio pipelines 0 and 1, first in `indices` (stored resolved)
-        ranking = rank_candidates(model, meta, teacher_valid,
-                                  [mine[i].pipeline for i in indices], defaults=[0, 1])
+        ranking = rank_candidates(
+            model, meta, teacher_valid, [mine[i].pipeline for i in indices], defaults=[0, 1],
+            teacher_at_chance=held_out.removeprefix("kb:") in teachers_at_chance)
         recommender = indices[ranking.order[0]]
 
         single_best = _single_best(indices, others, portfolios)
@@ -349,7 +354,8 @@ def evaluate_recommender(storage: str | None = None, *, n_trees: int = 100,
         plain, tasks, where, status = read_plain_tuned(), read_shipped()[0], store.mask_url(url), None
     try:
         report = evaluate_rows(rows, n_trees=n_trees, plain=plain_for_metric(plain, metric),
-                               metric=metric)
+                               metric=metric, teachers_at_chance={
+                                   t["task"] for t in tasks if t.get("teacher_at_chance")})
     except ValueError as exc:
         hint = ("build more of it first" if staged is not None
                 else "reinstall autodistill to restore the shipped knowledge base")

@@ -355,6 +355,8 @@ def study_lines(task: KBTask, study: Any, params: list[dict[str, Any]],
 
         task_line.update(teacher=task.teacher, space=record.space,
                          teacher_versions=teacher_versions(task.teacher_spec))
+        if record.teacher_at_chance is not None:  # meta evaluate ranks as recommend does
+            task_line["teacher_at_chance"] = record.teacher_at_chance
     return [task_line, *trial_lines(task, complete, params)]
 
 

@@ -22,6 +22,10 @@ difference (the 10th percentile of the groups' mean differences above 0).
    teacherless pick goes first.
 3. The rest follow by predicted score.
 
+A teacher no better than chance on the task's validation split (by accuracy and by
+balanced accuracy alike) has nothing to teach that the labels do not say: whatever the
+model predicts, distillation is then said not to help and the teacherless pick goes first.
+
 Without a default among the candidates (a database of the user's own studies only), the
 highest predicted candidate of its kind stands in for it. Without any teacherless
 candidate, distillation helps when a teacher candidate's predicted gain over plain_tuned
@@ -77,6 +81,8 @@ class Ranking:
             gain over plain_tuned, that gain's median over the groups and its ``level``-th
             to ``100 - level``-th percentile (distillation helps when that percentile is
             above 0); else None.
+        teacher_at_chance: The task's teacher is no better than chance on validation, so
+            distillation was said not to help whatever the model predicted.
     """
 
     order: list[int]
@@ -90,6 +96,7 @@ class Ranking:
     versus_plain: tuple[int, float, float, float] | None = None
     level: float = DEFAULT_LEVEL
     versus_tuned: tuple[int, float, float, float] | None = None
+    teacher_at_chance: bool = False
 
 
 def default_candidates(candidates: Sequence[dict[str, Any]]) -> list[int]:
@@ -172,13 +179,15 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
                     candidates: Sequence[dict[str, Any]],
                     support: dict[str, int] | None = None,
                     n_train: int | None = None,
-                    defaults: Sequence[int] | None = None) -> Ranking:
+                    defaults: Sequence[int] | None = None,
+                    teacher_at_chance: bool = False) -> Ranking:
     """Rank ``candidates`` by the module's rule: a default first unless a candidate is
     predicted to beat it beyond the interval; the rest by predicted score (ties to the
     pipeline seen on more tasks, ``support``). ``n_train``: the task's training rows
     (``"auto"`` settings are encoded resolved). ``defaults``: the indices of the
     ``plain`` and ``hinton`` presets among ``candidates``, when the caller knows them
-    (else :func:`default_candidates` finds them).
+    (else :func:`default_candidates` finds them). ``teacher_at_chance``: the task's
+    teacher is no better than chance on validation (see the module docstring).
 
     Why paired, and against the teacherless pick: that is the alternative the user
     actually has, and the task's predicted level cancels out of the difference, so the
@@ -213,7 +222,11 @@ def rank_candidates(model: MetaModel, meta: dict[str, float], teacher_valid: flo
         lo, mid, hi = group_percentile(groups[:, best], [level, 50, 100 - level])
         versus_tuned = (best, float(mid), float(lo), float(hi))
         helps = bool(lower.max() > 0)
-    if decided.first is not None:
-        order = [decided.first, *(i for i in order if i != decided.first)]
+    first = decided.first
+    if teacher_at_chance:
+        helps = False
+        first = decided.plain if decided.plain is not None else first
+    if first is not None:
+        order = [first, *(i for i in order if i != first)]
     return Ranking(order, scores, intervals, gains, gain_intervals, uses, helps,
-                   decided.plain, versus, level, versus_tuned)
+                   decided.plain, versus, level, versus_tuned, teacher_at_chance)

@@ -162,7 +162,8 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
         for key in {keys[id(r)] for r in task_rows}:
             support[key] = support.get(key, 0) + 1
     n_train = task.get("n_train")
-    ranking = rank_candidates(model, meta, teacher_valid, candidates, support, n_train)
+    ranking = rank_candidates(model, meta, teacher_valid, candidates, support, n_train,
+                              teacher_at_chance=bool(task.get("teacher_at_chance")))
     shown_for = n_train if resolve else None
     reference = {t: r for t, r in tasks.items() if t.startswith("kb:")} or tasks
     near = nearest_tasks(meta, reference)
@@ -185,6 +186,7 @@ def rank_for_task(task: dict[str, Any], *, top: int = 5, storage: str | None = N
                   "verdict_level": model.verdict_level,
                   "verdict_check": model.verdict_check},
         "distillation_helps": ranking.distillation_helps,
+        "teacher_at_chance": ranking.teacher_at_chance,
         "teacher_vs_plain": None if ranking.versus_plain is None else {
             "pipeline": candidates[ranking.versus_plain[0]],
             "gain": round(ranking.versus_plain[1], 4),
@@ -226,9 +228,15 @@ def _scale(metric: str) -> str:
 
 def _verdict(ranking: Ranking, metric: str = "accuracy",
              check: dict[str, Any] | None = None) -> str:
-    """One line: whether distillation is predicted to help, and by how much; and, when the
-    model's out-of-bag replay (``check``: its ``verdict_check``) found that the verdict
-    does not tell tables apart, that too."""
+    """One line: whether distillation is predicted to help, and by how much (or that the
+    teacher is no better than chance); and, when the model's out-of-bag replay (``check``:
+    its ``verdict_check``) found that the verdict does not tell tables apart, that too."""
+    if ranking.teacher_at_chance:  # the model's verdict, and how far to trust it, did not decide
+        return ("distillation is not predicted to help here: the teacher is no better than "
+                "chance on validation (by accuracy and by balanced accuracy), so it has nothing "
+                "to teach that the labels do not say; train the plain pipeline (ranked first; "
+                "`autodistill distill --teacher none` trains no teacher for it), or pass a "
+                "teacher that learns this table")
     if ranking.distillation_helps and ranking.versus_plain is not None:
         _, gain, lo, hi = ranking.versus_plain
         said = (f"distillation is predicted to help: the first pipeline gains {gain:+.4f} "
@@ -254,19 +262,6 @@ def _verdict(ranking: Ranking, metric: str = "accuracy",
             f"verdict did not tell them apart: hinton gained "
             f"{yes['hinton_gain_over_plain']:+.4f} over plain where it said yes and "
             f"{no['hinton_gain_over_plain']:+.4f} where it said no")
-
-
-def with_chance_caveat(doc: dict[str, Any], at_chance: bool) -> dict[str, Any]:
-    """``doc`` with ``teacher_at_chance`` set and, when the teacher is no better than
-    chance yet distillation is predicted to help, the verdict saying that such a gain
-    cannot come from what this teacher knows (the ranking is the meta-model's, unchanged:
-    it was learned from tables, not from this teacher's outputs)."""
-    doc["teacher_at_chance"] = at_chance
-    if at_chance and doc.get("distillation_helps"):
-        doc["verdict"] += ("; but this teacher is no better than chance here (see its "
-                           "warning), so that gain could not come from what it knows: "
-                           "prefer the plain pipeline, or a better teacher")
-    return doc
 
 
 def recommend_pipelines(dataset: Any, teacher: Any, student: str, *, top: int = 5,
@@ -353,8 +348,7 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
         for line in task.get("teacher_warnings", ()):
             log.warning(line)
     task_seconds = time.perf_counter() - started
-    doc = with_chance_caveat(rank_for_task(task, top=top, storage=storage, metric=metric),
-                             bool(task.get("teacher_at_chance")))
+    doc = rank_for_task(task, top=top, storage=storage, metric=metric)
     known = doc["familiarity"]
     if known is not None and known["unlike_knowledge_base"]:
         log.warning("%s is unlike the knowledge base's tables: its nearest task is at distance "

@@ -12,6 +12,10 @@ the level whose first picks are at least as good, on the tasks' test splits, as 
 ``plain`` preset and as the ``hinton`` preset on the most tasks (the smaller of the two
 shares; then the higher mean test score; then the lower level).
 
+A task whose teacher is no better than chance ranks the plain pipeline first at every
+level (:mod:`autodistill.meta.ranking`); the replay leaves that rule out, since it does not
+depend on the level: the level calibrates the model's own verdict, on every training task.
+
 Out of bag: the forests are fitted as bootstrap groups over datasets, so each training
 task is predicted only by the groups whose sample left its dataset out (about a third),
 as if it were a dataset the model had never seen. Nothing held out of the fit (a dataset

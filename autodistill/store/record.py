@@ -49,6 +49,9 @@ class StudyRecord:
     metric: str = "accuracy"
     #: The label column (``--target``); None for data without one and for older records.
     target: str | None = None
+    #: Whether the teacher is no better than chance on validation (by accuracy and
+    #: balanced accuracy); None without a teacher and for older records.
+    teacher_at_chance: bool | None = None
     format: int = field(default=RECORD_FORMAT)
 
     #: The fields that decide whether another run may continue this study.

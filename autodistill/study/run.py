@@ -263,12 +263,15 @@ def _refuse_other(job: Job, study: str | None, dataset: Any) -> None:
 
 
 def _record_of(job: Job, dataset: Any, teacher: Any, space: str) -> StudyRecord:
+    from autodistill.training.teachers import teacher_at_chance
+
     return StudyRecord(
         dataset=dataset.spec, dataset_name=dataset.name, fingerprint=dataset.fingerprint,
         teacher=job.teacher, student=job.student, split_seed=job.split_seed, space=space,
         n_rows=int(dataset.n_rows), n_features=int(dataset.n_features),
         n_classes=int(dataset.n_classes), metric=job.metric, target=dataset.raw.target,
-        teacher_accuracy=float(teacher.accuracy) if teacher is not None else None)
+        teacher_accuracy=float(teacher.accuracy) if teacher is not None else None,
+        teacher_at_chance=teacher_at_chance(teacher, dataset) if teacher is not None else None)
 
 
 def _raise_on_conflict(existing: StudyRecord, record: StudyRecord, url: str, name: str) -> None:

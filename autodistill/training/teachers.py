@@ -171,24 +171,26 @@ def _gbdt_teacher(dataset: Dataset, device: torch.device, seed: int) -> TeacherO
 _FEW_ROWS_PER_CLASS = 30
 
 
-def _chance_levels(outputs: TeacherOutputs, dataset: Dataset
+def _chance_levels(outputs: TeacherOutputs, dataset: Dataset, split: str = "test"
                    ) -> tuple[float, float, float] | None:
-    """``(majority share, balanced accuracy, balanced chance)`` on the test split when the
-    teacher's test accuracy is no better than the majority share; else None."""
-    y = np.asarray(dataset.y_test)
+    """``(majority share, balanced accuracy, balanced chance)`` on ``split`` when the
+    teacher's accuracy there is no better than the majority share; else None."""
+    y = np.asarray(getattr(dataset, f"y_{split}"))
     if len(y) == 0:
         return None
     chance = max(float(np.bincount(y).max() / len(y)), 1.0 / max(dataset.n_classes, 1))
-    if outputs.accuracy > chance:
+    accuracy = outputs.accuracy if split == "test" else outputs.valid_accuracy
+    if accuracy > chance:
         return None
-    return chance, balanced_accuracy(outputs.logits["test"], y), 1.0 / len(np.unique(y))
+    return chance, balanced_accuracy(outputs.logits[split], y), 1.0 / len(np.unique(y))
 
 
-def teacher_at_chance(outputs: TeacherOutputs, dataset: Dataset) -> bool:
-    """Whether the teacher is no better than chance on the test split by accuracy and by
+def teacher_at_chance(outputs: TeacherOutputs, dataset: Dataset, split: str = "valid") -> bool:
+    """Whether the teacher is no better than chance on ``split`` by accuracy and by
     balanced accuracy alike: its soft targets then carry nothing the labels do not, so a
-    gain predicted for distilling it cannot come from what it knows."""
-    levels = _chance_levels(outputs, dataset)
+    gain predicted for distilling it cannot come from what it knows. ``recommend`` reads
+    it on validation, where it chooses (the warning speaks of test, which it reports)."""
+    levels = _chance_levels(outputs, dataset, split)
     return levels is not None and levels[1] <= levels[2] + 1e-9
 
 
