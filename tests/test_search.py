@@ -441,6 +441,45 @@ def test_a_warm_start_whose_picks_hold_a_preset_still_runs_the_other_preset_last
     assert ran[-1] == space.params_for(hinton)
 
 
+def test_a_warm_start_takes_the_first_picks_its_space_holds_and_says_when_too_few(
+        tmp_path, caplog):
+    import optuna
+
+    from autodistill.study.queue import preset_pipelines
+    from autodistill.study.run import run_search
+    from autodistill.study.space_files import load_space
+    from autodistill.training.pipeline import Pipeline
+
+    space = load_space("kb")
+    plain, hinton = preset_pipelines()
+    doc = hinton.to_dict()
+    outside = Pipeline.from_dict({**doc, "training": {**doc["training"], "batch_size": 32}})
+    other = space.sample(optuna.trial.FixedTrial(
+        {**space.params_for(hinton), "training.lr": 0.02}))
+    asked = []
+
+    class Advisor:
+        def task_features(self, dataset, teacher, student):
+            return {}
+
+        def first_pipelines(self, dataset, teacher, student, k, url, metric="accuracy"):
+            asked.append(k)
+            return [outside, other, plain][:k]
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    with caplog.at_level("WARNING"):
+        run_search("builtin:iris", student="mlp:4", space="kb", trials=4, warm_start=2,
+                   advisor=Advisor(), storage=url, study="warm", quiet=True)
+    ran = [dict(t.params) for t in optuna.load_study(study_name="warm", storage=url).trials]
+    assert ran[:2] == [space.params_for(other), space.params_for(plain)]  # outside skipped
+    assert asked == [8] and "--warm-start" not in caplog.text
+    with caplog.at_level("WARNING"):
+        run_search("builtin:iris", student="mlp:4", space="kb", trials=3, warm_start=3,
+                   advisor=Advisor(), storage=url, study="warm-3", quiet=True)
+    assert ("--warm-start 3: only 2 of the recommender's first 3 pipelines lie inside space "
+            "'kb'") in caplog.text
+
+
 def _running_for(url: str, name: str, worker: str) -> bool:
     try:
         trials = _study(url, name).trials

@@ -196,7 +196,7 @@ def _open_study(job: Job, inputs: tuple[Any, Any, Any], advisor: TaskAdvisor | N
                                  metric=job.metric)
     _check_study(canonical, job.url, job, dataset, teacher_outputs, space_obj, advisor)
     picks = _warm_start(warm_start, advisor, dataset, teacher_outputs, job.student, job.url,
-                        job.metric)
+                        job.metric, space_obj)
     if picks:
         job.startup_trials, job.presets_last = len(picks), True
         canonical.sampler = make_sampler(job.seed, job.startup_trials)
@@ -317,8 +317,17 @@ def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, spa
         write_study_record(study, record)
 
 
+#: A warm start asks the recommender for this many times ``k`` pipelines, so that ``k``
+#: of them lie inside the study's space.
+_WARM_POOL = 4
+
+
 def _warm_start(k: int, advisor: TaskAdvisor | None, dataset: Any, teacher: Any, student: str,
-                url: str, metric: str) -> list[Pipeline]:
+                url: str, metric: str, space: Any) -> list[Pipeline]:
+    """The recommender's best ``k`` pipelines that ``space`` can express (its picks may
+    train longer or use a pool a small space does not hold), with a warning when fewer do."""
+    from autodistill.errors import SpaceError
+
     if k <= 0:
         return []
     if teacher is None:
@@ -327,7 +336,20 @@ def _warm_start(k: int, advisor: TaskAdvisor | None, dataset: Any, teacher: Any,
     if advisor is None:
         raise AutodistillError("--warm-start needs the recommender: pass "
                                "advisor=autodistill.meta.KnowledgeAdvisor(), or drop --warm-start")
-    return list(advisor.first_pipelines(dataset, teacher, student, k, url, metric=metric))
+    ranked = list(advisor.first_pipelines(dataset, teacher, student, _WARM_POOL * k, url,
+                                          metric=metric))
+    inside = []
+    for pipeline in ranked:
+        try:
+            space.params_for(pipeline)
+        except SpaceError:
+            continue
+        inside.append(pipeline)
+    if len(inside) < k:
+        log.warning("--warm-start %d: only %d of the recommender's first %d pipelines lie "
+                    "inside space '%s'; TPE samples the rest (a wider --space holds more)",
+                    k, len(inside), len(ranked), space.name)
+    return inside[:k]
 
 
 def _enqueue_first(study: Any, space: Any, warm: list[Pipeline], trials: int,
