@@ -106,6 +106,13 @@ def test_studies_report_test_scores_in_the_studys_metric(tmp_path, fresh_home):
     assert done.returncode == 0, done.stderr
     assert (f"test {test_loss:.4f}  (log_loss; test accuracy "
             f"{best.user_attrs['test_accuracy']:.4f})") in done.stdout
+    listed = run_cli("studies", "list", "--storage", url, COLUMNS="200")
+    assert listed.returncode == 0 and "log_loss" in listed.stdout, listed.stderr
+    # the plot's axis names the study's metric too
+    from autodistill.meta.study_plots import plot_study
+
+    plot_study(name, tmp_path / "history.html", url)
+    assert "validation log loss" in (tmp_path / "history.html").read_text()
 
 
 def test_search_trains_every_member_to_its_studys_metric(tmp_path, fresh_home, monkeypatch):

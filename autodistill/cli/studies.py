@@ -70,13 +70,14 @@ def list_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
         _echo_json(rows)
         return
     table = Table(title="Studies", title_justify="left")
-    for column in ("study", "dataset", "student", "trials", "best valid", "its test",
+    for column in ("study", "dataset", "student", "metric", "trials", "best valid", "its test",
                    "started", "finished"):
         table.add_column(column, justify="right" if column.startswith(("best", "its")) else "left")
     for row in rows:
         best = row["best"] or {}
         table.add_row(row["name"], row["dataset"] or "-", row["student"] or "-",
-                      _trial_counts(row["trials"]), _fmt(best.get("valid_score")),
+                      row["metric"] or "-", _trial_counts(row["trials"]),
+                      _fmt(best.get("valid_score")),
                       _fmt(best.get("test_score")), row["started"] or "-",
                       row["finished"] or "-")
     console = Console()

@@ -64,13 +64,14 @@ def plot_study(name: str, path: str | Path, storage: str | None = None) -> dict[
     summary = sa.summarize(name, study.directions, study.user_attrs, trials)
     subtitle = ", ".join(f"{n} {_LABELS.get(state, state.lower())}"
                          for state, n in summary["trials"].items() if n)
-    ylabel = "validation accuracy" if summary["autodistill"] else "objective value"
+    ylabel = (f"validation {summary['metric'].replace('_', ' ')}" if summary["autodistill"]
+              else "objective value")
     try:
         if suffix == ".png":
             _write_png(target, name, subtitle, ylabel, points, sign or 1.0, plain_value,
                        importances, note)
         else:
-            _write_html(target, name, subtitle, study, importances, note)
+            _write_html(target, name, subtitle, study, importances, note, ylabel)
     except OSError as exc:
         raise AutodistillError(f"-o {target}: cannot write ({exc.strerror or exc})") from None
     return {"study": name, "path": str(target), "format": suffix[1:],
@@ -128,7 +129,8 @@ def _write_png(target: Path, name: str, subtitle: str, ylabel: str,
 
 
 def _write_html(target: Path, name: str, subtitle: str, study: Any,
-                importances: dict[str, float], note: str | None) -> None:
+                importances: dict[str, float], note: str | None,
+                ylabel: str = "objective value") -> None:
     try:
         import plotly.graph_objects as go
     except ImportError:
@@ -138,7 +140,7 @@ def _write_html(target: Path, name: str, subtitle: str, study: Any,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         history = optuna.visualization.plot_optimization_history(
-            study, target_name="validation accuracy")
+            study, target_name=ylabel)
     history.update_layout(title=f"Optimisation history ({subtitle or 'no trials'})")
     parts = [history.to_html(full_html=False, include_plotlyjs=True)]
     if importances:
