@@ -196,6 +196,8 @@ class Student:
         schema = self.dataset.raw.schema()
         feeds = schema.prepare(self._frame(X), "X")
         frame = pd.DataFrame({c: feeds[c].reshape(-1) for c in schema.columns})
+        if len(frame) == 0:  # as the saved model answers: no rows, no probabilities
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
         encoded = np.asarray(self.dataset.preprocessor.transform(frame), dtype=np.float32)
         with torch.no_grad():
             logits = self.module(torch.as_tensor(encoded))

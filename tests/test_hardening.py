@@ -512,6 +512,8 @@ def test_a_dataframe_column_mixing_numbers_and_text_loads_as_its_csv(tmp_path: P
     assert (from_csv.raw.numeric, from_csv.raw.categorical) == (("size",), ("grade",))
     np.testing.assert_allclose(loaded.X_train, from_csv.X_train, atol=1e-6)
     assert len(done.student.predict(frame.drop(columns="label"))) == 120
+    # no rows, no predictions, as the saved model answers (not scikit-learn's ValueError)
+    assert done.student.predict_proba(frame.drop(columns="label").head(0)).shape == (0, 2)
 
 
 def test_a_dataframe_column_of_lists_or_dicts_is_named() -> None:

@@ -212,8 +212,8 @@ def _chance_warning(outputs: TeacherOutputs, dataset: Dataset) -> str | None:
     if balanced > balanced_chance + 1e-9:
         return (f"{head}, no better than always the most frequent class ({chance:.3f}), though "
                 f"its balanced accuracy {balanced:.3f} is above chance ({balanced_chance:.3f}): "
-                f"it tells the classes apart but may not help --metric accuracy; consider "
-                f"--metric balanced_accuracy or another --teacher")
+                f"what it tells apart counts under --metric balanced_accuracy, not accuracy; "
+                f"or pass another --teacher")
     rarest = int(np.bincount(dataset.y_train, minlength=dataset.n_classes).min())
     if rarest < _FEW_ROWS_PER_CLASS:
         cause = (f"{dataset.n_rows} rows for {dataset.n_classes} classes (the rarest with "
