@@ -203,6 +203,10 @@ def compare_command(
     Console().print(table)
 
 
+#: Names whose extension promises a format: an export refuses one that is not its own.
+_TABLE_SUFFIXES = ("csv", "json", "tsv", "parquet", "xlsx", "arff", "npz", "jsonl")
+
+
 @studies_app.command(
     "export",
     epilog="Example: autodistill studies export wine-mlp16 --format csv -o wine.csv  |  "
@@ -224,11 +228,15 @@ def export_command(
     """
     from autodistill.meta.past_studies import export_trials, to_csv
 
+    named = output.suffix.lower().lstrip(".") if output is not None else ""
     if fmt is None:  # what the file's name says, else CSV
-        fmt = "json" if output is not None and output.suffix.lower() == ".json" else "csv"
+        fmt = "json" if named == "json" else "csv"
     fmt = fmt.lower()
     if fmt not in ("csv", "json"):
         raise AutodistillError(f"--format {fmt}: unknown export format; use csv or json")
+    if named in _TABLE_SUFFIXES and named != fmt:  # a .parquet of CSV text helps no one
+        raise AutodistillError(f"-o {output}: its name says '.{named}' but the export is "
+                               f"{fmt}; name it .{fmt}, or pass --format to match")
     if as_json and output is None:
         fmt = "json"
     rows = export_trials(name, storage)
