@@ -432,3 +432,17 @@ def test_docs_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
          "student": "mlp:16", "teacher_accuracy": 0.97}]
     assert namespace["record"].n_features == 13
     assert "hinton" in set(namespace["what_works"]["component"])
+
+
+def test_the_plain_tuned_lines_name_the_metric_of_each_study() -> None:
+    from autodistill.cli.studies import _no_teacher_lines
+
+    best = {"no_teacher_twin": None, "gain_over_twin": None, "gain_over_plain_tuned": -0.08}
+    doc = {"name": "imb", "metric": "balanced_accuracy", "best": best, "plain_tuned": None}
+    assert ("--space plain --study imb --metric balanced_accuracy` to measure"
+            in _no_teacher_lines(doc))
+    doc["plain_tuned"] = {"study": "imb-plain_tuned", "metric": "accuracy", "valid_score": 0.6,
+                          "test_score": 0.55}
+    assert "test 0.5500; tuned for accuracy, not balanced_accuracy)" in _no_teacher_lines(doc)
+    doc["plain_tuned"]["metric"] = "balanced_accuracy"
+    assert "tuned for" not in _no_teacher_lines(doc)

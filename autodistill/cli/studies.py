@@ -148,11 +148,24 @@ def _no_teacher_lines(doc: dict[str, Any]) -> str:
         "  no no-teacher twin: the best trial uses no teacher, or the study predates twins",
         f"  over plain_tuned ({tuned['study']}, a tuned student without a teacher): "
         f"{_fmt(best['gain_over_plain_tuned'], '+.4f')} (plain_tuned: validation "
-        f"{_fmt(tuned['valid_score'])}, test {_fmt(tuned['test_score'])})" if tuned else
+        f"{_fmt(tuned['valid_score'])}, test {_fmt(tuned['test_score'])}"
+        f"{_tuned_for(tuned, doc)})" if tuned else
         f"  no plain_tuned study: run `autodistill search DATA --space plain --study "
-        f"{doc['name']}` to measure the gain over a tuned student without a teacher",
+        f"{doc['name']}{_metric_option(doc)}` to measure the gain over a tuned student "
+        f"without a teacher",
     ]
     return "\n".join(lines)
+
+
+def _metric_option(doc: dict[str, Any]) -> str:
+    metric = doc.get("metric") or "accuracy"
+    return "" if metric == "accuracy" else f" --metric {metric}"
+
+
+def _tuned_for(tuned: dict[str, Any], doc: dict[str, Any]) -> str:
+    """A note when the plain_tuned study was tuned for another metric than this study's."""
+    theirs, mine = tuned.get("metric") or "accuracy", doc.get("metric") or "accuracy"
+    return "" if theirs == mine else f"; tuned for {theirs}, not {mine}"
 
 
 @studies_app.command("compare", epilog="Example: autodistill studies compare wine-mlp16 iris-mlp16")
