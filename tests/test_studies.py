@@ -446,3 +446,22 @@ def test_the_plain_tuned_lines_name_the_metric_of_each_study() -> None:
     assert "test 0.5500; tuned for accuracy, not balanced_accuracy)" in _no_teacher_lines(doc)
     doc["plain_tuned"]["metric"] = "balanced_accuracy"
     assert "tuned for" not in _no_teacher_lines(doc)
+
+
+def test_components_count_only_the_studies_of_one_metric(tmp_path: Path) -> None:
+    """Gains in accuracy and in balanced accuracy do not add up: components reads the
+    studies of --metric and says how many others it left out."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'metrics.db'}"
+    _make_study(url, "acc", 0.80, TRIALS_A, "wine")
+    _make_study(url, "bal", 0.70, TRIALS_A, "iris")
+    study = optuna.load_study(study_name="bal", storage=url)
+    study.set_user_attr("autodistill", {**study.user_attrs["autodistill"],
+                                        "metric": "balanced_accuracy"})
+    doc = run_json("studies", "components", "--storage", url)
+    assert (doc["metric"], doc["n_studies"], doc["n_studies_other_metric"]) == ("accuracy", 1, 1)
+    doc = run_json("studies", "components", "--storage", url, "--metric", "balanced_accuracy")
+    assert (doc["n_studies"], doc["n_studies_other_metric"]) == (1, 1)
+    code, out, _ = run("studies", "components", "--storage", url)
+    assert code == 0 and "1 that optimised another metric are left out" in out

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from autodistill.cli.options import JsonOpt, StorageOpt
+from autodistill.cli.options import JsonOpt, MetricOpt, StorageOpt
 from autodistill.cli.tables import Table
 from autodistill.errors import AutodistillError
 from autodistill.families import FAMILIES
@@ -314,25 +314,33 @@ def delete_command(
 
 
 @studies_app.command("components", epilog="Example: autodistill studies components --json")
-def components_command(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
+def components_command(storage: StorageOpt = None, metric: MetricOpt = "accuracy",
+                       as_json: JsonOpt = False) -> None:
     """What works: each component's top-10% rate and gain over no teacher, across all studies.
 
     The gain is measured against a student without a teacher: the task's plain_tuned study
     (or the study's best teacherless trial), and, for best trials, their no-teacher twin
     (the same training settings). Within each family, components are ranked by mean gain
-    (highest first; none last), then by top-10% rate, then by trial count.
+    (highest first; none last), then by top-10% rate, then by trial count. Only the studies
+    that optimised --metric count: gains in different metrics do not add up.
     """
     from autodistill.families import FAMILIES
     from autodistill.meta.past_studies import component_stats
+    from autodistill.metrics import get_metric
 
-    doc = component_stats(storage)
+    doc = component_stats(storage, get_metric(metric).name)
     if as_json:
         _echo_json(doc)
         return
     console = Console()
     if not doc["components"]:
-        console.print("No completed trial in any study yet: run `autodistill search DATA` first.")
+        console.print("No completed trial in any study yet: run `autodistill search DATA` first."
+                      if not doc["n_studies_other_metric"] else
+                      f"No study optimised {doc['metric']}; pass the --metric of yours.")
         return
+    if doc["n_studies_other_metric"]:
+        console.print(f"Studies that optimised {doc['metric']}; {doc['n_studies_other_metric']} "
+                      f"that optimised another metric are left out (see --metric).")
     pct = f"{doc['top_fraction']:.0%}"
     for family in dict.fromkeys(r["family"] for r in doc["components"]):
         table = Table(title=FAMILIES.get(family, family), title_justify="left")

@@ -60,20 +60,9 @@ from autodistill.store.record import read_study_record, trial_metrics
 from autodistill.study.plain import plain_tuned_best
 from autodistill.study.twin import twin_score, twins_of
 
-__all__ = [
-    "TOP_FRACTION",
-    "list_studies",
-    "study_summary",
-    "show_study",
-    "compare_studies",
-    "export_trials",
-    "to_csv",
-    "delete_study",
-    "component_stats",
-    "param_importances",
-    "plot_study",
-    "trial_pipeline",
-]
+__all__ = ["TOP_FRACTION", "list_studies", "study_summary", "show_study", "compare_studies",
+           "export_trials", "to_csv", "delete_study", "component_stats", "param_importances",
+           "plot_study", "trial_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -288,8 +277,9 @@ def _rank_key(row: dict[str, Any]) -> tuple[float, float, int, str]:
             row["component"])
 
 
-def component_stats(storage: str | None = None) -> dict[str, Any]:
-    """What each component is worth across every study in the database.
+def component_stats(storage: str | None = None, metric: str = "accuracy") -> dict[str, Any]:
+    """What each component is worth across the studies in the database that optimised
+    ``metric`` (gains in other metrics do not add up; ``n_studies_other_metric`` counts them).
 
     For each component of each family, over the completed trials that use it:
     ``n_trials``; ``n_top`` and ``top_rate`` (how many are in the top
@@ -305,8 +295,9 @@ def component_stats(storage: str | None = None) -> dict[str, Any]:
     ``n_trials``, on the rounded numbers that are returned (and printed).
 
     Returns:
-        ``{"top_fraction", "n_studies", "n_studies_with_plain" (with a no-teacher
-        reference), "n_studies_with_plain_tuned", "components": [rows]}``, rows grouped by
+        ``{"top_fraction", "metric", "n_studies", "n_studies_with_plain" (with a no-teacher
+        reference), "n_studies_with_plain_tuned", "n_studies_other_metric", "components":
+        [rows]}``, rows grouped by
         family in pipeline order, each with ``family``, ``component``, ``rank`` and the
         numbers above.
 
@@ -315,11 +306,16 @@ def component_stats(storage: str | None = None) -> dict[str, Any]:
     """
     url, rdb = open_storage(storage)
     stats: dict[tuple[str, str], dict[str, Any]] = {}
-    counts = {"n_studies": 0, "n_studies_with_plain": 0, "n_studies_with_plain_tuned": 0}
+    counts = {"n_studies": 0, "n_studies_with_plain": 0, "n_studies_with_plain_tuned": 0,
+              "n_studies_other_metric": 0}
     with guard(url):
         studies = rdb.get_all_studies()
         names = {s.study_name for s in studies}
         for frozen in studies:
+            record = read_study_record(frozen.user_attrs)
+            if record is not None and record.metric != metric and record.teacher != "none":
+                counts["n_studies_other_metric"] += 1
+                continue
             _study_stats(rdb, frozen, names, stats, counts)
     families = list(FAMILIES)
     rows = []
@@ -337,7 +333,7 @@ def component_stats(storage: str | None = None) -> dict[str, Any]:
     for family in [*families, *sorted({r["family"] for r in rows} - set(families))]:
         members = sorted((r for r in rows if r["family"] == family), key=_rank_key)
         ranked.extend({**r, "rank": i} for i, r in enumerate(members, start=1))
-    return {"top_fraction": TOP_FRACTION, **counts, "components": ranked}
+    return {"top_fraction": TOP_FRACTION, "metric": metric, **counts, "components": ranked}
 
 
 def _study_stats(rdb: Any, frozen: Any, names: set[str], stats: dict[tuple[str, str], Any],
