@@ -489,7 +489,8 @@ def test_amounts_as_text_in_excel_and_in_a_dataframe_are_numbers(tmp_path: Path)
     assert done.student.dataset.raw.numeric == ("price", "raise")
 
 
-def test_a_dataframe_column_mixing_numbers_and_text_loads_as_its_csv(tmp_path: Path) -> None:
+def test_a_dataframe_column_mixing_numbers_and_text_loads_as_its_csv(tmp_path: Path,
+                                                                     caplog) -> None:
     """A column of codes with a few words among them (``[12, 7, "unknown"]``, as Excel
     or hand-built frames give) cannot be stored as Parquet as it is; it loads as the same
     table written to CSV does, and the trained student scores the frame."""
@@ -514,6 +515,10 @@ def test_a_dataframe_column_mixing_numbers_and_text_loads_as_its_csv(tmp_path: P
     assert len(done.student.predict(frame.drop(columns="label"))) == 120
     # no rows, no predictions, as the saved model answers (not scikit-learn's ValueError)
     assert done.student.predict_proba(frame.drop(columns="label").head(0)).shape == (0, 2)
+    # a category training never saw is named, as the saved model names it
+    with caplog.at_level("WARNING"):
+        done.student.predict(frame.drop(columns="label").head(3).assign(grade="zzz"))
+    assert "column 'grade': 3 row(s) have categories the model never saw ('zzz')" in caplog.text
 
 
 def test_a_dataframe_column_of_lists_or_dicts_is_named() -> None:

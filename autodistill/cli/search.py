@@ -86,11 +86,7 @@ def search_command(
     from autodistill.meta.advisor import KnowledgeAdvisor
     from autodistill.study.run import run_search
 
-    if out is not None:  # before the search, not after it
-        from autodistill.training.model_dir import check_out_dir
-
-        check_out_dir(out, warn=False)
-
+    _check_out_first(out)
     with show_progress(quiet or as_json):
         summary = run_search(
             data, target=target, teacher=teacher, student=student, space=space, trials=trials,
@@ -111,13 +107,18 @@ def search_command(
                        f"(test accuracy {summary['export']['test_accuracy']:.4f}); score new "
                        f"rows with: autodistill predict {out} DATA")
     if summary["interrupted"]:
-        typer.echo(
-            f"Interrupted: {summary['trials']['counted']} of {summary['trials']['requested']} "
-            f"trials are stored in study '{summary['study']}'; run the same command again to "
-            "resume.",
-            err=True,
-        )
+        typer.echo(f"Interrupted: {summary['trials']['counted']} of "
+                   f"{summary['trials']['requested']} trials are stored in study "
+                   f"'{summary['study']}'; run the same command again to resume.", err=True)
         raise typer.Exit(130)
+
+
+def _check_out_first(out: Path | None) -> None:
+    """Refuse an --out no model can be written to before the search, not after it."""
+    if out is not None:
+        from autodistill.training.model_dir import check_out_dir
+
+        check_out_dir(out, warn=False)
 
 
 def export_best(summary: dict[str, Any], data: str, *, target: str | None, teacher: str,

@@ -138,31 +138,26 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
         mine = portfolios[held_out]
         indices = sorted(mine)
         meta = tasks[held_out][0].meta_features
-        teacher_valid = tasks[held_out][0].teacher_valid
-
         model = fit_meta_model(train, n_trees=n_trees, keep=False, standardise=standardise)
         # the presets are portfolio pipelines 0 and 1, first in `indices` (stored resolved)
         ranking = rank_candidates(
-            model, meta, teacher_valid, [mine[i].pipeline for i in indices], defaults=[0, 1],
-            teacher_at_chance=held_out.removeprefix("kb:") in teachers_at_chance)
+            model, meta, tasks[held_out][0].teacher_valid, [mine[i].pipeline for i in indices],
+            defaults=[0, 1], teacher_at_chance=held_out.removeprefix("kb:") in teachers_at_chance)
         recommender = indices[ranking.order[0]]
 
         single_best = _single_best(indices, others, portfolios)
         near_task = nearest_tasks(meta, {t: tasks[t] for t in others}, k=1)[0][0]
         nearest = _best_of({i: row for i, row in portfolios[near_task].items() if i in mine})
-
         picks = {"recommender": recommender, "plain": 0, "hinton": 1,
                  "single_best": single_best, "nearest_task": nearest}
-        # the study's best: the first max on validation, as Optuna's
-        best_test = shown(max(tasks[held_out], key=lambda r: r.valid).test)
         test = {m: shown(mine[i].test) for m, i in picks.items()}
         if plain:
-            reference = plain_of(plain, held_out.removeprefix("kb:"))
-            test["plain_tuned"] = shown(reference["best"]["test"])
+            tuned = plain_of(plain, held_out.removeprefix("kb:"))
+            test["plain_tuned"] = shown(tuned["best"]["test"])
         per_task.append({
-            "task": held_out.removeprefix("kb:"),
-            "teacher": _teacher_of(held_out),
-            "study_best_test": best_test,
+            "task": held_out.removeprefix("kb:"), "teacher": _teacher_of(held_out),
+            # the study's best: the first max on validation, as Optuna's
+            "study_best_test": shown(max(tasks[held_out], key=lambda r: r.valid).test),
             "nearest_task": near_task.removeprefix("kb:"),
             "picks": dict(picks),
             "distillation_helps": ranking.distillation_helps, "verdict_level": ranking.level,

@@ -63,8 +63,12 @@ def teacher_for(space: str, teacher: str) -> str:
 
 
 def checked_options(trials: int, workers: int, population: int | None,
-                     timeout: float | None, study: str | None) -> int:
-    """Refuse impossible options; return the population size (its default filled in)."""
+                     timeout: float | None, study: str | None, student: str = "mlp:16") -> int:
+    """Refuse impossible options (a misspelt ``student`` too, before the data and the
+    teacher load); return the population size (its default filled in)."""
+    from autodistill.training.students import parse_student_spec
+
+    parse_student_spec(student)
     if trials < 1:
         raise AutodistillError(f"--trials {trials}: ask for at least one trial")
     if workers < 1:

@@ -65,7 +65,6 @@ from autodistill.study.queue import (
 from autodistill.study.summary import summarize
 from autodistill.study.worker import run_parallel, work
 from autodistill.training.pipeline import Pipeline
-from autodistill.training.students import parse_student_spec
 
 __all__ = [
     "TaskAdvisor",
@@ -159,8 +158,7 @@ def run_search(
         AutodistillError: bad data, teacher, space or options (one line each).
     """
     started = time.perf_counter()
-    population = checked_options(trials, workers, population, timeout, study)
-    parse_student_spec(student)  # a misspelt --student before the data and the teacher
+    population = checked_options(trials, workers, population, timeout, study, student)
     quiet_optuna(quiet)
     url = store.resolve_url(storage)
     store.ensure_schema(url)  # an unreachable database fails before the teacher trains

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
     from autodistill.data.dataset import Dataset
 
-__all__ = ["ARTIFACT", "MANIFEST", "DeployedModel", "check_out_dir", "save_model", "load_model",
-           "read_rows"]
+__all__ = ["ARTIFACT", "MANIFEST", "DeployedModel", "check_out_dir", "check_unseen",
+           "save_model", "load_model", "read_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,24 @@ FORMAT_VERSION = 1
 
 class ModelDirError(AutodistillError):
     """A directory that holds no usable autodistill model."""
+
+
+def check_unseen(schema: InputSchema, feeds: dict[str, np.ndarray], where: str,
+                 strict: bool = False) -> None:
+    """Warn of (or, ``strict``, refuse) categories the model never saw in ``feeds``
+    (:meth:`InputSchema.prepare`'s output), naming the column, how many rows and what
+    they are encoded as."""
+    for column, (rows, examples) in schema.unseen(feeds).items():
+        shown = ", ".join(repr(e) for e in examples)
+        encoded = ("the column's infrequent category"
+                   if schema.unseen_as.get(column) == "infrequent"
+                   else "an all-zero one-hot, as in training")
+        if strict:
+            raise DataError(f"{where}: column '{column}': {rows} row(s) have categories the "
+                            f"model never saw ({shown}); drop --strict to encode them as "
+                            f"{encoded}")
+        log.warning("%s: column '%s': %d row(s) have categories the model never saw (%s); "
+                    "encoded as %s", where, column, rows, shown, encoded)
 
 
 def check_out_dir(out: Path, warn: bool = True) -> None:
@@ -181,17 +199,7 @@ class DeployedModel:
 
     def _run(self, frame: pd.DataFrame, where: str, strict: bool) -> tuple[np.ndarray, np.ndarray]:
         feeds = self.schema.prepare(frame, where)
-        for column, (rows, examples) in self.schema.unseen(feeds).items():
-            shown = ", ".join(repr(e) for e in examples)
-            encoded = ("the column's infrequent category"
-                       if self.schema.unseen_as.get(column) == "infrequent"
-                       else "an all-zero one-hot, as in training")
-            if strict:
-                raise DataError(f"{where}: column '{column}': {rows} row(s) have categories the "
-                                f"model never saw ({shown}); drop --strict to encode them as "
-                                f"{encoded}")
-            log.warning("%s: column '%s': %d row(s) have categories the model never saw (%s); "
-                        "encoded as %s", where, column, rows, shown, encoded)
+        check_unseen(self.schema, feeds, where, strict)
         if not len(frame):
             return np.zeros((0, len(self.classes)), np.float32), np.zeros(0, dtype=object)
         probabilities, labels = self._session.run(["probabilities", "label"], feeds)
