@@ -385,7 +385,7 @@ def test_a_warm_start_by_a_metric_the_evidence_lacks_ranks_by_accuracy(
     assert code == 0
     assert caplog.messages.count(
         "--warm-start: the knowledge base holds no trial scored by macro_f1; "
-        "its first 1 pipelines are the ones ranked by accuracy") == 1
+        "its picks are the pipelines ranked by accuracy") == 1
 
 
 def test_a_twins_score_is_read_in_the_studys_metric():

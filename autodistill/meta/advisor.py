@@ -44,5 +44,5 @@ class KnowledgeAdvisor:
             if metric == "accuracy":
                 raise
         log.warning("--warm-start: the knowledge base holds no trial scored by %s; its "
-                    "first %d pipelines are the ones ranked by accuracy", metric, k)
+                    "picks are the pipelines ranked by accuracy", metric)
         return list(recommend_pipelines(dataset, teacher, student, top=k, storage=url))

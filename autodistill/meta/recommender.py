@@ -316,16 +316,17 @@ def recommend(data: str, *, target: str | None = None, teacher: str = "auto",
 
     _check_top(top)
     metric = get_metric(metric).name
-    from autodistill.training.students import parse_student_spec
-
-    parse_student_spec(student)  # a misspelt --student before the data and the teacher
     started = time.perf_counter()
     key = feature_cache.task_key(data, target=target, teacher=teacher, student=student,
                                  split_seed=split_seed)
     task = feature_cache.read(key)
     if task is None:
         from autodistill.data.dataset import load_dataset
+        from autodistill.training.students import parse_student_spec
         from autodistill.training.teachers import get_teacher, teacher_at_chance
+
+        # a misspelt --student before the data and the teacher (a cached task had a good one)
+        parse_student_spec(student)
 
         with _collected_warnings() as about_data:  # a column left out, unlabelled rows
             dataset = load_dataset(data, target=target, split_seed=split_seed)
