@@ -538,3 +538,15 @@ def test_population_zero_is_one_line_exit_2() -> None:
         assert proc.returncode == 2
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"Error: --population {value}")
+
+
+def test_resuming_a_finished_study_says_why_nothing_ran(tmp_path: Path, tiny: str) -> None:
+    from cli_runner import run_cli
+
+    args = ("search", "builtin:iris", "--space", tiny, "--trials", "1", "--student", "mlp:4",
+            "--storage", f"sqlite:///{tmp_path / 's.db'}", "--study", "done", "--quiet")
+    first = run_cli(*args, COLUMNS="200")
+    assert first.returncode == 0 and "raise it to run more" not in first.stdout, first.stderr
+    again = run_cli(*args, COLUMNS="200")
+    assert again.returncode == 0, again.stderr
+    assert "0 run now (the study already held --trials; raise it to run more)" in again.stdout

@@ -167,8 +167,11 @@ def _render(summary: dict[str, Any]) -> None:
     metric = summary.get("metric") or "accuracy"
     states = ", ".join(f"{counts[k]} {k}" for k in ("complete", "pruned", "fail", "running", "waiting")
                        if counts.get(k))
+    done_before = (" (the study already held --trials; raise it to run more)"
+                   if summary["ran"] == 0 and counts["counted"] >= (counts["requested"] or 0)
+                   else "")
     table.add_row("trials", f"{counts['counted']} of {counts['requested']} ({states}); "
-                            f"{summary['ran']} run now")
+                            f"{summary['ran']} run now{done_before}")
     best = summary["best"]
     if best is not None:
         table.add_row("best trial", str(best["number"]))
