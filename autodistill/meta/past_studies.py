@@ -312,11 +312,7 @@ def component_stats(storage: str | None = None, metric: str = "accuracy") -> dic
         studies = rdb.get_all_studies()
         names = {s.study_name for s in studies}
         for frozen in studies:
-            record = read_study_record(frozen.user_attrs)
-            if record is not None and record.metric != metric and record.teacher != "none":
-                counts["n_studies_other_metric"] += 1
-                continue
-            _study_stats(rdb, frozen, names, stats, counts)
+            _study_stats(rdb, frozen, names, stats, counts, metric)
     families = list(FAMILIES)
     rows = []
     for (family, component), s in stats.items():
@@ -337,13 +333,19 @@ def component_stats(storage: str | None = None, metric: str = "accuracy") -> dic
 
 
 def _study_stats(rdb: Any, frozen: Any, names: set[str], stats: dict[tuple[str, str], Any],
-                 counts: dict[str, int]) -> None:
-    """Add one study's trials to :func:`component_stats`' running sums."""
+                 counts: dict[str, int], metric: str) -> None:
+    """Add one study's trials to :func:`component_stats`' running sums, if it optimised
+    ``metric`` (else count it as of another metric)."""
     from autodistill.study.job import NO_TEACHER
 
     sign = direction_sign(frozen.directions)
     record = read_study_record(frozen.user_attrs)
-    if sign is None or (record is not None and record.teacher == NO_TEACHER):
+    if record is not None and record.teacher == NO_TEACHER:
+        return
+    if record is not None and record.metric != metric:  # gains in two metrics do not add up
+        counts["n_studies_other_metric"] += 1
+        return
+    if sign is None:
         return
     study_id = rdb.get_study_id_from_name(frozen.study_name)
     completed = completed_trials(rdb.get_all_trials(study_id, deepcopy=False), sign)
@@ -353,10 +355,10 @@ def _study_stats(rdb: Any, frozen: Any, names: set[str], stats: dict[tuple[str, 
         return
     counts["n_studies"] += 1
     top = _top_set(completed, sign)
-    metric = record.metric if record is not None else "accuracy"
+    scored = record.metric if record is not None else "accuracy"  # an old study: accuracy
     found = plain_tuned_best(rdb, frozen.study_name, record, names)
     if found is not None:
-        reference = trial_score(found[1], metric, "valid")
+        reference = trial_score(found[1], scored, "valid")
         counts["n_studies_with_plain_tuned"] += 1
     else:
         teacherless = [t for t, c in used if len(c) == len(FAMILIES)
@@ -364,7 +366,7 @@ def _study_stats(rdb: Any, frozen: Any, names: set[str], stats: dict[tuple[str, 
         reference = trial_value(teacherless[0]) if teacherless else None  # best first
     counts["n_studies_with_plain"] += reference is not None
     twin = twins_of(frozen.user_attrs).get(completed[0].number)
-    twin_valid = twin_score(twin, metric, "valid") if twin is not None else None
+    twin_valid = twin_score(twin, scored, "valid") if twin is not None else None
     for trial, components in used:
         value = trial_value(trial)
         for family, component in components.items():

@@ -24,7 +24,7 @@ def against_no_teacher(doc: dict[str, Any], study: Any, rdb: Any, name: str, rec
     metric = record.metric if record is not None else "accuracy"
     found = plain_tuned_best(rdb, name, record)
     doc["plain_tuned"] = None if found is None else {
-        "study": found[0], "number": found[1].number, "metric": _metric_of(rdb, found[0]),
+        "study": found[0], "number": found[1].number, "metric": found[2],
         "valid_score": trial_score(found[1], metric, "valid"),
         "test_score": trial_score(found[1], metric, "test"),
         "test_accuracy": num(found[1].user_attrs.get("test_accuracy")),
@@ -48,12 +48,3 @@ def against_no_teacher(doc: dict[str, Any], study: Any, rdb: Any, name: str, rec
             round(sign * (best["valid_score"] - twin["valid_score"]), 6)
             if twin and None not in (best["valid_score"], twin["valid_score"]) else None)
 
-
-def _metric_of(rdb: Any, name: str) -> str:
-    """The metric study ``name`` optimised (accuracy for studies recorded before metrics)."""
-    import optuna
-
-    from autodistill.store.record import read_study_record
-
-    record = read_study_record(optuna.load_study(study_name=name, storage=rdb))
-    return record.metric if record is not None else "accuracy"

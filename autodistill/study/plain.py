@@ -70,8 +70,9 @@ def run_plain_tuned(data: str, *, target: str | None = None, student: str = "mlp
 
 
 def plain_tuned_best(storage: Any, study: str, record: Any = None,
-                     names: set[str] | None = None) -> tuple[str, Any] | None:
-    """The plain_tuned study that goes with ``study`` and its best trial, or None.
+                     names: set[str] | None = None) -> tuple[str, Any, str] | None:
+    """The plain_tuned study that goes with ``study``, its best trial and the metric it
+    optimised, or None.
 
     Args:
         storage: An Optuna storage (or URL) holding both studies.
@@ -81,7 +82,8 @@ def plain_tuned_best(storage: Any, study: str, record: Any = None,
         names: The study names ``storage`` holds, when the caller has them already.
 
     Returns:
-        ``(plain_tuned study name, best completed trial)``.
+        ``(plain_tuned study name, best completed trial, its metric)`` (accuracy for a
+        study recorded before metrics).
     """
     import optuna
 
@@ -101,4 +103,5 @@ def plain_tuned_best(storage: Any, study: str, record: Any = None,
             record, teacher=theirs.teacher)) is not None):
         return None
     best = best_trial(plain)
-    return (name, best) if best is not None else None
+    metric = theirs.metric if theirs is not None else "accuracy"
+    return (name, best, metric) if best is not None else None

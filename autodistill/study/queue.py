@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PRESETS_RUN_LAST", "STARTUP_TRIALS", "best_trial", "create_study", "enqueue_pipelines", "make_sampler",
-    "missing_presets", "preset_pipelines",
+    "missing_presets", "params_in", "preset_pipelines",
     "queue_presets_when_due", "trial_counts", "uncounted",
 ]
 
@@ -124,7 +124,7 @@ def missing_presets(study: Any, space: Any) -> list[Any]:
     warm start whose picks include a preset runs only the others last."""
     held = _held_params(study)
     return [p for p in preset_pipelines()
-            if (params := _params_in(space, p)) is not None and params not in held]
+            if (params := params_in(space, p)) is not None and params not in held]
 
 
 def _held_params(study: Any) -> list[dict[str, Any]]:
@@ -136,8 +136,9 @@ def _held_params(study: Any) -> list[dict[str, Any]]:
             if t.number not in skipped]
 
 
-def _params_in(space: Any, pipeline: Any) -> dict[str, Any] | None:
-    """``pipeline`` as the trial params of ``space``, or None (logged) when it cannot be."""
+def params_in(space: Any, pipeline: Any) -> dict[str, Any] | None:
+    """``pipeline`` as the trial params of ``space``, or None (logged) when the space
+    cannot express it."""
     from autodistill.errors import SpaceError
 
     try:
@@ -175,7 +176,7 @@ def enqueue_pipelines(study: Any, pipelines: Iterable[Pipeline], space: Any = No
     for pipeline in pipelines:
         if limit is not None and queued >= limit:
             break
-        params = _params_in(space, pipeline)
+        params = params_in(space, pipeline)
         if params is not None and params not in held:
             study.enqueue_trial(params)
             held.append(params)

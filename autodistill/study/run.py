@@ -58,6 +58,7 @@ from autodistill.study.queue import (
     create_study,
     enqueue_pipelines,
     make_sampler,
+    params_in,
     preset_pipelines,
     trial_counts,
     uncounted,
@@ -324,8 +325,6 @@ def _warm_start(k: int, advisor: TaskAdvisor | None, dataset: Any, teacher: Any,
                 url: str, metric: str, space: Any) -> list[Pipeline]:
     """The recommender's best ``k`` pipelines that ``space`` can express (its picks may
     train longer or use a pool a small space does not hold), with a warning when fewer do."""
-    from autodistill.errors import SpaceError
-
     if k <= 0:
         return []
     if teacher is None:
@@ -336,13 +335,7 @@ def _warm_start(k: int, advisor: TaskAdvisor | None, dataset: Any, teacher: Any,
                                "advisor=autodistill.meta.KnowledgeAdvisor(), or drop --warm-start")
     ranked = list(advisor.first_pipelines(dataset, teacher, student, _WARM_POOL * k, url,
                                           metric=metric))
-    inside = []
-    for pipeline in ranked:
-        try:
-            space.params_for(pipeline)
-        except SpaceError:
-            continue
-        inside.append(pipeline)
+    inside = [pipeline for pipeline in ranked if params_in(space, pipeline) is not None]
     if len(inside) < k:
         log.warning("--warm-start %d: only %d of the recommender's first %d pipelines lie "
                     "inside space '%s'; TPE samples the rest (a wider --space holds more)",
