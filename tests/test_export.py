@@ -121,6 +121,11 @@ def test_predict_scores_only_the_rows_that_have_a_label(trained, tmp_path):
     raw_test.to_csv(new, index=False)
     scored = json.loads(run_cli("predict", str(out), str(new), "--json").stdout)
     predictions = np.asarray(scored["predictions"]["prediction"])
+    assert scored["unlabelled_rows"] == 0
+    raw_test.drop(columns="label").to_csv(tmp_path / "unlabelled.csv", index=False)
+    no_label = json.loads(run_cli("predict", str(out), str(tmp_path / "unlabelled.csv"),
+                                  "--json").stdout)  # no label column: nothing left out
+    assert no_label["accuracy"] is None and no_label["unlabelled_rows"] is None
     raw_test.loc[raw_test.index[:10], "label"] = None  # unlabelled rows to be scored
     raw_test.to_csv(new, index=False)
     done = run_cli("predict", str(out), str(new), "--json")

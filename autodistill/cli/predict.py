@@ -119,12 +119,15 @@ def _write(table, out: Path) -> None:
 
 
 def _accuracy(frame, target: str | None, labels, classes, where: str
-              ) -> tuple[float | None, int]:
+              ) -> tuple[float | None, int | None]:
     """Accuracy against the label column, when the table has it (labels compared as text),
-    over the rows that have a label; and how many rows have none (left out). A label the
-    model never learned (a class training left out for its single row) counts as a miss,
-    with one warning."""
-    if target is None or target not in frame.columns or not len(labels):
+    over the rows that have a label; and how many rows have none (left out; ``None`` when
+    the table has no label column, so there was nothing to leave out). A label the model
+    never learned (a class training left out for its single row) counts as a miss, with one
+    warning."""
+    if target is None or target not in frame.columns:
+        return None, None
+    if not len(labels):
         return None, 0
     from autodistill.data.input_schema import category_strings
 
