@@ -141,7 +141,10 @@ def test_search_stores_presets_first_with_metrics_and_resumes(
     assert again["ran"] == 0
     more = run_search("builtin:iris", space=tiny, trials=6, storage=url, study=study_name,
                       quiet=True, handle_signals=False)
-    assert more["ran"] == 2 and len(_study(url, study_name).trials) == 6
+    trials = _study(url, study_name).trials
+    assert more["ran"] == 2 and len(trials) == 6
+    # A resumed study draws new trials, not its first run's random ones again.
+    assert [t.params for t in trials[4:]] != [t.params for t in trials[2:4]]
 
 
 def test_a_study_of_another_dataset_is_refused(tmp_path: Path, tiny: str, iris_teacher) -> None:
@@ -258,7 +261,12 @@ def test_two_commands_cooperate_on_one_postgres_study(
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     _assert_exactly(pg_url, study_name, 12)
-    assert sum(json.loads(out)["ran"] for out, _ in outputs) >= 12
+    # Each command counts the trials it ran, not the other's too.
+    assert sum(json.loads(out)["ran"] for out, _ in outputs) == 12
+    # Two commands started alike draw different trials (not one seed's sequence twice).
+    drawn = [tuple(sorted(t.params.items())) for t in _study(pg_url, study_name).trials
+             if t.params.get("kd_loss") == "hinton"]
+    assert len(set(drawn)) == len(drawn)
 
 
 def _wait_for(predicate, timeout: float = 90.0, every: float = 0.05) -> None:

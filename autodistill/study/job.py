@@ -87,6 +87,8 @@ class Job:
     prune: bool = True
     population: int = 1  # trials asked and trained together
     metric: str = "accuracy"  # the objective, on validation (autodistill.metrics.METRICS)
+    run_id: str = ""  # the command's: its trials carry it (user attribute "run")
+    trials_before: int = 0  # the study's trials when the command began (seeds the sampler)
 
 
 class Objective:
@@ -147,9 +149,10 @@ def quiet_optuna(quiet: bool) -> None:
 
 
 def sampler_seed(job: Job) -> int:
-    """The sampler seed of ``job``'s worker: distinct per worker, and per process on
+    """The sampler seed of ``job``'s worker: distinct per worker, per resumption (a resumed
+    study must not draw its first run's random trials again) and per process on
     PostgreSQL."""
-    seed = job.seed + 7919 * job.worker
+    seed = job.seed + 7919 * job.worker + 104729 * job.trials_before
     if store.is_postgres(job.url):
         seed += os.getpid()  # commands on several machines must not draw the same trials
     return seed % (2**32)

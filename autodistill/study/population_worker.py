@@ -124,6 +124,7 @@ def train_trials(study: Any, trials: Sequence[Any], objective: Objective,
         live, members = [], []
         for trial in trials:
             trial.set_user_attr("worker", objective.worker_id)
+            trial.set_user_attr("run", job.run_id)
             trial.set_user_attr("population", len(trials))
             try:
                 pipeline = objective.space.sample(trial)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Protocol
@@ -44,6 +45,7 @@ from autodistill.study.job import (
     load_inputs,
     open_run_storage,
     quiet_optuna,
+    sampler_seed,
 )
 from autodistill.study.options import (
     PLAIN_SUFFIX,
@@ -169,20 +171,19 @@ def run_search(
               deadline=time.time() + timeout if timeout else None,
               heartbeat_interval=_env_int("AUTODISTILL_HEARTBEAT_INTERVAL", 60),
               grace_period=_env_int("AUTODISTILL_HEARTBEAT_GRACE", None), quiet=quiet,
-              prune=prune, population=population, metric=get_metric(metric).name)
+              prune=prune, population=population, metric=get_metric(metric).name,
+              run_id=uuid.uuid4().hex)
     dataset, teacher_outputs, space_obj = load_inputs(job, partial(_refuse_other, job, study))
     job.study = study_name(study, dataset, job)
     canonical, picks = _open_study(job, (dataset, teacher_outputs, space_obj), advisor,
                                    warm_start)
-    finished_before = {t._trial_id for t in canonical.get_trials(deepcopy=False)
-                       if t.state.is_finished()}
     objective = Objective(space_obj, dataset, teacher_outputs, job, Stop())
     _execute(canonical, objective, [*picks, *enqueue], len(picks),
              cap_workers(workers, trials), progress, handle_signals)
     stop = objective.stop
     if twin and teacher_outputs is not None and not stop.requested:
         _twin(canonical, dataset, job)
-    return summarize(canonical, url, requested=trials, ran=_ran_since(canonical, finished_before),
+    return summarize(canonical, url, requested=trials, ran=_ran_by(canonical, job.run_id),
                      interrupted=stop.requested, seconds=time.perf_counter() - started)
 
 
@@ -191,14 +192,14 @@ def _open_study(job: Job, inputs: tuple[Any, Any, Any], advisor: TaskAdvisor | N
     """Create or load the study, check or write its record, and pick the warm start."""
     dataset, teacher_outputs, space_obj = inputs
     with database_lock(job.url, store.get_engine(job.url)):  # two commands may create one study
-        canonical = create_study(open_run_storage(job), job.study, seed=job.seed,
-                                 metric=job.metric)
+        canonical = create_study(open_run_storage(job), job.study, metric=job.metric)
+    job.trials_before = len(canonical.get_trials(deepcopy=False))
     _check_study(canonical, job.url, job, dataset, teacher_outputs, space_obj, advisor)
     picks = _warm_start(warm_start, advisor, dataset, teacher_outputs, job.student, job.url,
                         job.metric, space_obj)
     if picks:
         job.startup_trials, job.presets_last = len(picks), True
-        canonical.sampler = make_sampler(job.seed, job.startup_trials)
+    canonical.sampler = make_sampler(sampler_seed(job), job.startup_trials)
     if store.is_sqlite(job.url):
         _merge_leftover(job.url, canonical)
     return canonical, picks
@@ -235,11 +236,12 @@ def _execute(canonical: Any, objective: Objective, warm: list[Pipeline], picks: 
         stop.restore()
 
 
-def _ran_since(study: Any, finished_before: set[int]) -> int:
-    """Counted trials that finished since ``finished_before`` was taken."""
+def _ran_by(study: Any, run_id: str) -> int:
+    """Counted trials that this command's workers finished (not those of other commands
+    sharing the study on PostgreSQL)."""
     after = study.get_trials(deepcopy=False)
     skipped = uncounted(after)
-    return sum(1 for t in after if t.state.is_finished() and t._trial_id not in finished_before
+    return sum(1 for t in after if t.state.is_finished() and t.user_attrs.get("run") == run_id
                and t.number not in skipped)
 
 
