@@ -53,6 +53,7 @@ class Student:
         self.dataset = dataset
         self.pipeline = pipeline
         self.report = report
+        self._schema: Any = None
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -79,9 +80,12 @@ class Student:
         """Class probabilities ``[rows, classes]`` (columns in :attr:`classes` order)."""
         import torch
 
+        from autodistill.training.export import encoded_schema
         from autodistill.training.model_dir import check_unseen
 
-        schema = self.dataset.raw.schema()
+        if self._schema is None:  # with the training categories, as model.json has them
+            self._schema = encoded_schema(self.dataset)
+        schema = self._schema
         feeds = schema.prepare(self._frame(X), "X")
         check_unseen(schema, feeds, "X")  # as the saved model warns
         frame = pd.DataFrame({c: feeds[c].reshape(-1) for c in schema.columns})

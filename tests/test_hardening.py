@@ -515,10 +515,14 @@ def test_a_dataframe_column_mixing_numbers_and_text_loads_as_its_csv(tmp_path: P
     assert len(done.student.predict(frame.drop(columns="label"))) == 120
     # no rows, no predictions, as the saved model answers (not scikit-learn's ValueError)
     assert done.student.predict_proba(frame.drop(columns="label").head(0)).shape == (0, 2)
-    # a category training never saw is named, as the saved model names it
+    # a category training never saw is named, as the saved model names it; known ones not
+    with caplog.at_level("WARNING"):
+        done.student.predict(frame.drop(columns="label"))
+    assert "never saw" not in caplog.text
     with caplog.at_level("WARNING"):
         done.student.predict(frame.drop(columns="label").head(3).assign(grade="zzz"))
-    assert "column 'grade': 3 row(s) have categories the model never saw ('zzz')" in caplog.text
+    assert "column 'grade': 3 row(s) have categories the model never saw ('zzz'); encoded as " \
+        "an all-zero one-hot, as in training" in caplog.text
 
 
 def test_a_dataframe_column_of_lists_or_dicts_is_named() -> None:
@@ -814,3 +818,28 @@ def test_sizes_are_checked_against_memory_before_allocating() -> None:
         check_student_fits("mlp:65536,65536", 4, 3)
     with pytest.raises(DataError, match="n=1000000000000.*TB"):
         parse_spec("synthetic:classification?n=1e12")
+
+
+def test_a_number_column_with_a_word_warns_once_naming_the_word(tmp_path: Path) -> None:
+    # Cars93's Cylinders: 3, 4, 6, 8 and one 'rotary'. Loading warns with the count and an
+    # example; the exporter's own check of the same rows adds no second, other-worded line.
+    rng = np.random.default_rng(1)
+    cylinders = rng.choice(["4", "6", "8"], 200).astype(object)
+    cylinders[17] = "rotary"
+    label = np.where(cylinders == "8", "big", "small")
+    path = tmp_path / "cars.csv"
+    import pandas as pd
+
+    pd.DataFrame({"cylinders": cylinders, "label": label}).to_csv(path, index=False)
+    done = run("distill", str(path), "--target", "label", "--pipeline", "plain",
+               "--teacher", "none", "--out", str(tmp_path / "model"), "--json")
+    assert done.returncode == 0, done.stderr
+    about = [line for line in done.stderr.splitlines() if "'cylinders'" in line]
+    assert about == [f"autodistill: {path}: column 'cylinders' has 1 non-numeric cell (e.g. "
+                     "'rotary'); treating them as missing"]
+    new = tmp_path / "new.csv"
+    new.write_text("cylinders\n4\nrotary\nwankel\n")
+    done = run("predict", str(tmp_path / "model"), str(new))
+    assert done.returncode == 0, done.stderr
+    assert ("column 'cylinders' has 2 non-numeric cells (e.g. 'rotary'); treating them as "
+            "missing (imputed as in training)") in done.stderr

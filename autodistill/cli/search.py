@@ -41,9 +41,10 @@ def search_command(
     trust_type: TrustTypeOpt = None,
     student: StudentOpt = "mlp:16",
     space: Annotated[
-        str, typer.Option("--space", help="Search space: a shipped name (default, fast, kb, or "
-                          "plain: a student without a teacher, training settings only, the "
-                          "study named <study>-plain_tuned) or a YAML file.")
+        str, typer.Option("--space", help="Search space: a shipped name (default, fast, kb2: the "
+                          "knowledge base's, kb: the previous knowledge base's, or plain: a "
+                          "student without a teacher, training settings only, the study named "
+                          "<study>-plain_tuned) or a YAML file.")
     ] = "default",
     trials: Annotated[
         int, typer.Option("--trials", min=1, help="Trials the study should hold in total.")

@@ -238,9 +238,11 @@ def _text_column_kind(series: pd.Series, col: Any, where: str) -> tuple[str, pd.
         parsed = pd.to_numeric(series, errors="coerce")
         if present.sum() and parsed[present].notna().mean() >= 0.9:
             # a numeric column with a few garbage cells: keep it numeric, garbage -> missing
-            if parsed[present].isna().any():
-                log.warning("%s: column '%s' has non-numeric cells; treating them as missing",
-                            where, col)
+            garbage = series[present & parsed.isna()]
+            if len(garbage):
+                log.warning("%s: column '%s' has %d non-numeric cell%s (e.g. '%s'); treating "
+                            "them as missing", where, col, len(garbage),
+                            "" if len(garbage) == 1 else "s", garbage.iloc[0])
             return "numeric", parsed
         if looks_decimal_comma(series[present]):
             log.warning("%s: column '%s' looks numeric with a decimal comma (e.g. '%s') but is "

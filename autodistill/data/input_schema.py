@@ -133,14 +133,17 @@ class InputSchema:
                 unseen_as={i["name"]: i.get("unseen_as", "zeros")
                            for i in inputs if i["kind"] == "categorical"})
 
-    def prepare(self, frame: pd.DataFrame, where: str) -> dict[str, np.ndarray]:
+    def prepare(self, frame: pd.DataFrame, where: str, warn: bool = True
+                ) -> dict[str, np.ndarray]:
         """Type a new table's columns the way training did; return one array per column.
 
         Numeric columns become float64 ``[n, 1]`` (non-numeric cells and infinities become
         missing, NaN, as in training; a date column's dates become days since 1970, read as
         in training);
         categorical columns become strings ``[n, 1]`` with missing cells as
-        :data:`MISSING_CATEGORY`.
+        :data:`MISSING_CATEGORY`. Cells that are not numbers (or dates) are warned of,
+        naming the column, unless not ``warn`` (the exporter's own check of the training
+        rows, which loading already warned of).
 
         Raises:
             DataError: naming the columns the table lacks.
@@ -165,12 +168,13 @@ class InputSchema:
                 values = text_as_numbers(series)
             else:
                 values = pd.to_numeric(series, errors="coerce").astype(np.float64)
-            garbage = int((values.isna() & series.notna()).sum())
-            if garbage:
-                log.warning("%s: column '%s' has %d %s cell%s; treating them as "
+            bad = values.isna() & series.notna()
+            if warn and bad.any():
+                garbage = int(bad.sum())
+                log.warning("%s: column '%s' has %d %s cell%s (e.g. '%s'); treating them as "
                             "missing (imputed as in training)", where, name, garbage,
                             "non-date" if name in self.dates else "non-numeric",
-                            "" if garbage == 1 else "s")
+                            "" if garbage == 1 else "s", series[bad].iloc[0])
             array = values.to_numpy(dtype=np.float64, copy=True)
             array[~np.isfinite(array)] = np.nan
             feeds[name] = array.reshape(-1, 1)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from autodistill.data.dataset import Dataset
 
-__all__ = ["ExportError", "OPSET", "build_onnx", "check_onnx", "TOLERANCE"]
+__all__ = ["ExportError", "OPSET", "build_onnx", "check_onnx", "encoded_schema", "TOLERANCE"]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def check_onnx(model: onnx.ModelProto, schema: InputSchema, dataset: Dataset,
     import onnxruntime as ort
 
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    feeds = schema.prepare(dataset.raw.split("test"), dataset.spec)
+    feeds = schema.prepare(dataset.raw.split("test"), dataset.spec, warn=False)
     got = session.run(["probabilities"], feeds)[0]
     student = student.cpu().eval()
     with torch.no_grad():
@@ -209,6 +209,24 @@ def _categorical_blocks(encoder: Any, columns: list[str], nodes: list, inits: li
     return blocks
 
 
+def encoded_schema(dataset: Dataset) -> InputSchema:
+    """The input schema of ``dataset`` with what ``model.json`` adds: each categorical
+    column's training categories and what an unseen one becomes, read from the fitted
+    encoder (for the in-process student, which has no ``model.json``)."""
+    categories: dict[str, list[str]] = {}
+    unseen_as: dict[str, str] = {}
+    columns = list(dataset.raw.categorical)
+    for name, encoder, _ in dataset.preprocessor.transformers_:
+        if name != "cat" or encoder == "drop":
+            continue
+        for i, column in enumerate(columns):
+            categories[column] = [str(c) for c in encoder.categories_[i]]
+            slot = _slots(encoder, columns, i, [_UNSEEN], encoder._n_features_outs[i])[0]
+            unseen_as[column] = "zeros" if slot < 0 else "infrequent"
+    return InputSchema(**{**dataset.raw.schema().__dict__, "categories": categories,
+                          "unseen_as": unseen_as})
+
+
 def _slots(encoder: Any, columns: list[str], i: int, values: list[str], width: int) -> np.ndarray:
     """The output slot (0..width-1, or -1 for all zeros) the fitted encoder gives each value,
     read from the encoder itself so that infrequent and unseen categories come out right."""
@@ -231,7 +249,8 @@ def _check_preprocessing(model: onnx.ModelProto, schema: InputSchema, dataset: D
     import onnxruntime as ort
 
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    got = session.run(["features"], schema.prepare(dataset.raw.split("train"), dataset.spec))[0]
+    feeds = schema.prepare(dataset.raw.split("train"), dataset.spec, warn=False)
+    got = session.run(["features"], feeds)[0]
     diff = float(np.abs(got - dataset.X_train).max()) if got.size else 0.0
     if got.shape != dataset.X_train.shape or not diff <= TOLERANCE:
         raise ExportError(f"{dataset.spec}: the exported preprocessing differs from training "
