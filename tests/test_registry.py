@@ -108,6 +108,53 @@ def test_broken_plugin_is_reported_not_fatal(fresh_registry, tmp_path, monkeypat
         registry.get_registry()
 
 
+@pytest.mark.parametrize(("hook_source", "expected"), [
+    ("def register_kd_losses(register):\n    raise RuntimeError('hook itself broke')",
+     "plugin 'raiser' (raising-plugin): its register_kd_losses hook raised RuntimeError: hook "
+     "itself broke; fix or uninstall it, or leave it out with AUTODISTILL_PLUGINS"),
+    ("def register_kd_loss(register):\n    pass",  # misspelt: the hook is plural
+     "plugin 'raiser' (misspelt-plugin): unknown hook 'register_kd_loss'; the hooks are: "
+     "register_augmentations, register_commands, register_curricula, register_evidence, "
+     "register_kd_losses, register_mi_objectives, register_students"),
+])
+def test_a_hook_that_raises_or_does_not_exist_is_one_line_naming_the_plugin(
+        fresh_registry, tmp_path, monkeypatch, hook_source, expected):
+    source = "from autodistill.hookspecs import hookimpl\n@hookimpl\n" + hook_source + "\n"
+    dist = expected.split("(")[1].split(")")[0]  # a module name of its own per case
+    _write_distribution(tmp_path, dist, source, "raiser")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("AUTODISTILL_PLUGINS", "raiser")
+    with pytest.raises(PluginError) as info:
+        registry.get_registry()
+    assert str(info.value) == expected
+
+
+def test_an_augmentation_may_not_redeclare_the_engines_pool_factor():
+    from autodistill.components import Augmentation
+    from autodistill.params import Int
+
+    class Shadowing(Augmentation):
+        """Declares pool_factor as a fraction: the engine would truncate it to 0."""
+
+        name = "shadowing"
+        params = {"pool_factor": Float(0.0, 0.5, default=0.1)}
+
+        def augment(self, x, y, generator):
+            return x
+
+    with pytest.raises(PluginError, match="plugin 'p': augmentation 'shadowing' declares "
+                                          "'pool_factor' as Float"):
+        registry.Registry().register("augmentation", Shadowing, "p", None)
+
+    class Narrower(Shadowing):
+        """A narrower range of whole numbers from 0 is still the engine's pool factor."""
+
+        name = "narrower"
+        params = {"pool_factor": Int(0, 3, default=0)}
+
+    registry.Registry().register("augmentation", Narrower, "p", None)
+
+
 def test_empty_plugin_selection_loads_only_builtins(fresh_registry, monkeypatch):
     monkeypatch.setenv("AUTODISTILL_PLUGINS", "")
     reg = registry.get_registry()

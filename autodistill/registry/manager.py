@@ -32,6 +32,7 @@ from autodistill.families import FAMILIES, FAMILY_HOOKS
 from autodistill.params import Param, ParamDeclarationError
 from autodistill.registry import catalog
 from autodistill.registry.catalog import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, EvidenceFile
+from autodistill.registry.plugin_checks import call_hook, check_hook_names, check_pool_factor
 from autodistill.students import StudentFamily
 
 __all__ = [
@@ -180,6 +181,7 @@ class Registry:
             )
         if not isinstance(cls.params, dict):
             raise PluginError(f"plugin '{plugin}': {name}.params must be a dict of Param")
+        check_pool_factor(family, cls, name, plugin)
         for pname, decl in cls.params.items():
             if not isinstance(decl, Param):
                 raise PluginError(
@@ -307,9 +309,7 @@ def _build() -> tuple[pluggy.PluginManager, Registry]:
             continue
         registry.plugins[ep.name] = dist
         owners[ep.name] = (ep.name, dist)
-    # A misspelled hook implementation should fail loudly, as in pytest.
-    pm.check_pending()
-
+    check_hook_names(pm, owners)
     for family, hook_name in FAMILY_HOOKS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             plugin_name, dist = owners.get(impl.plugin_name, (impl.plugin_name, None))
@@ -317,21 +317,21 @@ def _build() -> tuple[pluggy.PluginManager, Registry]:
             def register(cls: type, _family=family, _plugin=plugin_name, _dist=dist) -> None:
                 registry.register(_family, cls, _plugin, _dist)
 
-            impl.function(register=register)
+            call_hook(impl, register, hook_name, plugin_name, dist)
     for impl in pm.hook.register_students.get_hookimpls():
         plugin_name, dist = owners.get(impl.plugin_name, (impl.plugin_name, None))
 
         def register_family(cls: type, _plugin: str = plugin_name, _dist=dist) -> None:
             registry.register_student(cls, _plugin, _dist)
 
-        impl.function(register=register_family)
+        call_hook(impl, register_family, "register_students", plugin_name, dist)
     for impl in pm.hook.register_evidence.get_hookimpls():
-        plugin_name, _ = owners.get(impl.plugin_name, (impl.plugin_name, None))
+        plugin_name, dist = owners.get(impl.plugin_name, (impl.plugin_name, None))
 
         def register_file(path: str, _plugin: str = plugin_name) -> None:
             registry.evidence.append(EvidenceFile(_plugin, str(path)))
 
-        impl.function(register=register_file)
+        call_hook(impl, register_file, "register_evidence", plugin_name, dist)
     return pm, registry
 
 
