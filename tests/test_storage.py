@@ -109,6 +109,44 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         storage.ensure_schema(url)
 
 
+def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.cli_runner import run_cli
+
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
+        conn.execute("INSERT INTO customers VALUES (1, 'ada')")
+    done = run_cli("studies", "list", "--storage", f"sqlite:///{path}")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"Error: sqlite:///{path} is another program's database (tables: customers) and "
+        "holds no studies; pass --storage a new file, e.g. sqlite:///studies.db"]
+    with sqlite3.connect(path) as conn:
+        tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+        assert tables == [("customers",)]
+        assert conn.execute("SELECT * FROM customers").fetchall() == [(1, "ada")]
+
+
+def test_optuna_tables_of_an_unknown_schema_are_one_line(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.cli_runner import run_cli
+
+    path = tmp_path / "odd.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT)")
+        conn.execute("CREATE TABLE alembic_version (version_num TEXT)")
+        conn.execute("INSERT INTO alembic_version VALUES ('v9.9.9.z')")
+    done = run_cli("studies", "list", "--storage", f"sqlite:///{path}")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: sqlite:///{path}: The runtime "
+                                                   "optuna version")
+    assert "internal error" not in done.stderr
+
+
 def test_url_resolution_and_masking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AUTODISTILL_STORAGE", raising=False)
     assert storage.resolve_url(None).startswith("sqlite:///")

@@ -172,6 +172,7 @@ def ensure_schema(url: str) -> None:
     engine = get_engine(url)
     try:
         if not _schema_current(engine):  # create or migrate under the database's lock
+            _refuse_foreign_file(url, engine)
             with database_lock(url, engine), engine.begin() as conn:
                 found = migrate(conn)
             if 0 < found < SCHEMA_VERSION:
@@ -198,6 +199,27 @@ def _schema_current(engine: Engine) -> bool:
         raise ValueError(f"schema version {version}, newer than this autodistill's "
                          f"{SCHEMA_VERSION}")
     return version == SCHEMA_VERSION
+
+
+#: Tables Optuna creates in every database it stores studies in.
+_OPTUNA_TABLES = {"studies", "version_info", "alembic_version"}
+
+
+def _refuse_foreign_file(url: str, engine: Engine) -> None:
+    """Refuse a SQLite file that holds other tables and neither Optuna's nor ours: another
+    program's database, passed by mistake, that would gain some twenty tables. (A
+    PostgreSQL database shared with other applications is a common and deliberate
+    set-up; there, autodistill's tables sit beside theirs.)"""
+    from sqlalchemy import inspect
+
+    if not is_sqlite(url):
+        return
+    tables = set(inspect(engine).get_table_names())
+    if tables and not tables & (_OPTUNA_TABLES | set(metadata.tables)):
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StorageError(f"{mask_url(url)} is another program's database (tables: {shown}) "
+                           "and holds no studies; pass --storage a new file, e.g. "
+                           "sqlite:///studies.db")
 
 
 def delete_study(url: str, name: str) -> None:
@@ -260,6 +282,7 @@ def open_optuna_storage(url: str, *, heartbeat_interval: int | None = None,
                     "heartbeat_stale_trial_callback":
                         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
                 }
+            _refuse_foreign_file(url, get_engine(url))  # before Optuna creates its tables
             # Optuna creates its tables on first use: under the lock, or two commands race
             with database_lock(url, get_engine(url)):
                 rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
@@ -268,6 +291,10 @@ def open_optuna_storage(url: str, *, heartbeat_interval: int | None = None,
         return rdb
     except (SQLAlchemyError, ImportError) as exc:
         raise storage_error(url, exc) from None
+    except RuntimeError as exc:  # Optuna's: the tables' schema is not this Optuna's
+        if "table schema" not in str(exc):
+            raise
+        raise StorageError(f"{mask_url(url)}: {' '.join(str(exc).split())}") from None
     except Exception as exc:  # optuna wraps some driver errors in its own types
         if isinstance(getattr(exc, "__cause__", None), SQLAlchemyError):
             raise storage_error(url, exc.__cause__) from None
