@@ -156,6 +156,31 @@ def test_a_study_of_another_dataset_is_refused(tmp_path: Path, tiny: str, iris_t
                    student="mlp:8", quiet=True, handle_signals=False)
 
 
+def test_a_space_file_is_known_by_its_content_not_its_path(tmp_path: Path, tiny: str,
+                                                           iris_teacher) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    run_search("builtin:iris", space=tiny, trials=1, storage=url, study="spaced", quiet=True,
+               handle_signals=False)
+    copy = tmp_path / "elsewhere" / "same.yaml"  # another path to the same text resumes
+    copy.parent.mkdir()
+    copy.write_text(Path(tiny).read_text())
+    more = run_search("builtin:iris", space=str(copy), trials=2, storage=url, study="spaced",
+                      quiet=True, handle_signals=False)
+    assert more["ran"] == 1
+    Path(tiny).write_text(TINY.replace("high: 6", "high: 9"))  # an edit does not
+    with pytest.raises(StorageError) as info:
+        run_search("builtin:iris", space=tiny, trials=3, storage=url, study="spaced",
+                   quiet=True, handle_signals=False)
+    assert str(info.value) == (
+        f"study 'spaced' in {url} searched the space file '{tiny}' as it was when the study "
+        f"began; '{tiny}' now holds other content; restore it to resume the study, or pass "
+        "--study spaced-tiny for a new study in this space")
+    with pytest.raises(StorageError, match=f"searched space '{tiny}', not 'fast'; pass --space "):
+        run_search("builtin:iris", space="fast", trials=3, storage=url, study="spaced",
+                   quiet=True, handle_signals=False)
+    assert len(_study(url, "spaced").trials) == 2
+
+
 def test_a_study_of_another_target_in_the_same_file_names_the_targets(tmp_path: Path,
                                                                       tiny: str) -> None:
     rng = np.random.default_rng(0)

@@ -52,6 +52,9 @@ class StudyRecord:
     #: Whether the teacher is no better than chance on validation (by accuracy and
     #: balanced accuracy); None without a teacher and for older records.
     teacher_at_chance: bool | None = None
+    #: A digest of the space file's text (:attr:`autodistill.study.space.Space.file_digest`);
+    #: None for a shipped space and for older records.
+    space_digest: str | None = None
     format: int = field(default=RECORD_FORMAT)
 
     #: The fields that decide whether another run may continue this study.

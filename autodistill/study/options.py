@@ -16,7 +16,7 @@ from autodistill.study.population_worker import default_population
 from autodistill.training.pipeline import is_no_teacher
 
 __all__ = ["MAX_STUDY_NAME", "PLAIN_SUFFIX", "checked_options", "default_study_name",
-           "refuse_other_metric", "study_name", "teacher_for", "warn_majority"]
+           "refuse_other_metric", "refuse_other_space", "study_name", "teacher_for", "warn_majority"]
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +99,24 @@ def refuse_other_metric(existing: Any, metric: str, url: str, name: str) -> None
         f"study '{name}' in {mask_url(url)} optimised --metric {existing.metric}, not "
         f"{metric}; pass --metric {existing.metric} to resume it, or --study "
         f"{name}-{metric} for a new study of this metric")
+
+
+def refuse_other_space(existing: Any, space: Any, url: str, name: str) -> None:
+    """Refuse, in one line, to resume study ``name`` (whose record is ``existing``) in
+    another space: Optuna cannot mix two spaces in one study (its dynamic-space error), and
+    the trials of one would be compared with those of the other. A space file is known by
+    its text: the same file by another path (or a copy) resumes, an edited one does not."""
+    from pathlib import Path
+
+    from autodistill.store.storage import mask_url
+
+    where = f"study '{name}' in {mask_url(url)}"
+    fresh = f"--study {name}-{Path(space.name).stem} for a new study in this space"
+    if existing.space_digest is not None and space.file_digest is not None:
+        if existing.space_digest != space.file_digest:
+            raise StorageError(f"{where} searched the space file '{existing.space}' as it was "
+                               f"when the study began; '{space.name}' now holds other "
+                               f"content; restore it to resume the study, or pass {fresh}")
+    elif existing.space != space.name:
+        raise StorageError(f"{where} searched space '{existing.space}', not '{space.name}'; "
+                           f"pass --space {existing.space} to resume it, or {fresh}")

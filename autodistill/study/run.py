@@ -28,6 +28,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, Protocol
 
@@ -52,6 +53,7 @@ from autodistill.study.options import (
     checked_options,
     default_study_name,
     refuse_other_metric,
+    refuse_other_space,
     study_name,
     teacher_for,
     warn_majority,
@@ -296,19 +298,13 @@ def _raise_on_conflict(existing: StudyRecord, record: StudyRecord, url: str, nam
 def _check_study(study: Any, url: str, job: Job, dataset: Any, teacher: Any, space: Any,
                  advisor: TaskAdvisor | None) -> None:
     """Write the study's record, or check that this run searches what the study did."""
-    record = _record_of(job, dataset, teacher, space.name)
+    record = replace(_record_of(job, dataset, teacher, space.name),
+                     space_digest=space.file_digest)
     existing = read_study_record(study)
     if existing is not None:
         _raise_on_conflict(existing, record, url, job.study)
         refuse_other_metric(existing, job.metric, url, job.study)
-        if existing.space != space.name:
-            # Optuna cannot mix two spaces in one study (its dynamic-space error), and the
-            # trials of one would be compared with those of the other: refuse before any trial.
-            raise StorageError(
-                f"study '{job.study}' in {store.mask_url(url)} searched space "
-                f"'{existing.space}', not '{space.name}'; pass --space {existing.space} to "
-                f"resume it, or --study {job.study}-{space.name} for a new study in this space"
-            )
+        refuse_other_space(existing, space, url, job.study)
         record = existing
     if advisor is not None and teacher is not None and record.meta_features is None:
         # What the recommender learns from: every study joins its training rows.

@@ -66,12 +66,15 @@ class Space:
         source: Where it came from, for messages.
         families: Family key -> :class:`FamilySpace`.
         training: Training setting -> declaration (narrowed) or :class:`Fixed`.
+        file_digest: For a space read from a file, a digest of its text (what a study
+            knows its space file by, whatever the path it is given by); None otherwise.
     """
 
     name: str
     source: str
     families: dict[str, FamilySpace]
     training: dict[str, Choice]
+    file_digest: str | None = None
 
     def components(self, family: str) -> list[str]:
         """Names of the components of ``family`` this space allows."""

@@ -6,7 +6,9 @@ and how it is sampled is :mod:`autodistill.study.space`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -63,20 +65,22 @@ def load_space(name_or_path: str | Path = "default", *, has_hidden: bool = True,
         except (OSError, UnicodeDecodeError) as exc:
             raise SpaceError(f"--space '{value}': cannot read it ({exc})") from None
         name, source = value, value
+        digest: str | None = hashlib.sha256(text.encode()).hexdigest()[:16]
     else:
         resource = resources.files("autodistill.search_spaces").joinpath(f"{value}.yaml")
         if not resource.is_file():
             raise SpaceError(f"--space '{value}': no such space; shipped: "
                              f"{', '.join(shipped_spaces())}, or pass a YAML file")
         text, name, source = resource.read_text(), value, f"search_spaces/{value}.yaml"
+        digest = None
     try:
         doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise SpaceError(f"{source}: not valid YAML{where}") from None
-    return build_space(doc, name=name, source=source).for_teacher(
-        has_hidden, labels_new_rows).for_run(offers)
+    space = build_space(doc, name=name, source=source).for_teacher(has_hidden, labels_new_rows)
+    return replace(space.for_run(offers), file_digest=digest)
 
 
 def build_space(doc: Any, *, name: str = "custom", source: str = "space") -> Space:
