@@ -177,6 +177,29 @@ def test_meta_evaluate_previews_a_partial_staged_build(tmp_path):
     assert len(refused.stderr.strip().splitlines()) == 1
 
 
+def test_meta_evaluate_names_a_staged_unit_it_cannot_read_and_an_empty_folder(tmp_path):
+    stage = tmp_path / "stage"
+    staged = _stage_from_shipped(stage, groups=4)
+    broken, garbled = task_path(stage, staged[0]), task_path(stage, staged[1])
+    with broken.open("a") as handle:
+        handle.write("[1, 2, 3]\n")  # JSON, but not an object: was a TypeError traceback
+    garbled.write_bytes(b"\x00\xff{not json")
+    done = run_cli("meta", "evaluate", "--staged", str(stage), "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tasks"] == len(staged) - 2
+    for path in (broken, garbled):
+        assert f"autodistill: {path}: not JSON lines of objects" in done.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = run_cli("meta", "evaluate", "--staged", str(empty))
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"Error: --staged {empty}: no finished task is staged there; pass the --stage folder "
+        "of `autodistill meta build-kb --suite 2`, or build some of it first"]
+    refused = run_cli("meta", "evaluate", "--staged", str(broken))
+    assert refused.returncode == 2 and f"--staged {broken}: a file, not a folder" in refused.stderr
+
+
 def test_pending_groups_skip_what_is_staged(tmp_path, monkeypatch):
     monkeypatch.setattr(kb_staged_build, "kb_tasks", lambda version=2: SMALL)
     stage = tmp_path / "stage"

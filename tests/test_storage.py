@@ -112,7 +112,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     import sqlite3
 
-    from tests.cli_runner import run_cli
+    from cli_runner import run_cli
 
     path = tmp_path / "shop.db"
     with sqlite3.connect(path) as conn:
@@ -132,7 +132,7 @@ def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path: Pa
 def test_optuna_tables_of_an_unknown_schema_are_one_line(tmp_path: Path) -> None:
     import sqlite3
 
-    from tests.cli_runner import run_cli
+    from cli_runner import run_cli
 
     path = tmp_path / "odd.db"
     with sqlite3.connect(path) as conn:

@@ -193,7 +193,8 @@ def evaluate_command(storage: StorageOpt = None, metric: MetricOpt = "accuracy",
     from autodistill.meta.evaluation import evaluate_recommender
 
     if staged is not None and not staged.is_dir():
-        raise AutodistillError(f"--staged {staged}: no such folder; pass the --stage folder of "
+        what = "a file, not a folder" if staged.exists() else "no such folder"
+        raise AutodistillError(f"--staged {staged}: {what}; pass the --stage folder of "
                                "`autodistill meta build-kb --suite 2` (default studies/kb-next)")
     with show_progress(quiet or as_json):
         report = evaluate_recommender(storage=storage, metric=metric, staged=staged)

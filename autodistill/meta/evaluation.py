@@ -91,6 +91,17 @@ def _single_best(indices: list[int], others: Sequence[str],
         float(np.mean(relative[i])) if relative[i] else -np.inf, -i))
 
 
+def _require_tasks(complete: list[str], eligible: list[str], ran_presets: int) -> None:
+    """Refuse an evaluation of fewer than three held-out tasks on two datasets, saying how
+    many more ran the presets but have no plain_tuned study."""
+    if len(complete) >= 3 and len({dataset_of(t) for t in eligible}) >= 2:
+        return
+    dropped = ran_presets - len(eligible)
+    raise ValueError("the evaluation needs at least three tasks that ran the portfolio's "
+                     "plain (0) and hinton (1) pipelines, on at least two datasets"
+                     + (f" ({dropped} more have no plain_tuned study)" if dropped else ""))
+
+
 def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
                   plain: dict[str, dict[str, Any]] | None = None,
                   standardise: bool = True, metric: str = "accuracy",
@@ -122,9 +133,7 @@ def evaluate_rows(rows: Sequence[MetaRow], *, n_trees: int = 100,
     if real_only is None:
         real_only = any(_is_real(t) for t in eligible)
     complete = [t for t in eligible if _is_real(t) or not real_only]
-    if len(complete) < 3 or len({dataset_of(t) for t in eligible}) < 2:
-        raise ValueError("the evaluation needs at least three tasks that ran the portfolio's "
-                         "plain (0) and hinton (1) pipelines, on at least two datasets")
+    _require_tasks(complete, eligible, sum(1 for t in tasks if {0, 1} <= set(portfolios[t])))
     methods_used = [m for m in METHODS if m != "plain_tuned" or plain]
     shown = partial(_shown, metric)
     per_task = []
@@ -335,6 +344,10 @@ def evaluate_recommender(storage: str | None = None, *, n_trees: int = 100,
         from autodistill.meta.kb_stage import collect_staged, stage_status
 
         tasks, trials, plain_lines, _ = collect_staged(staged)
+        if not tasks:
+            raise AutodistillError(f"--staged {staged}: no finished task is staged there; "
+                                   "pass the --stage folder of `autodistill meta build-kb "
+                                   "--suite 2`, or build some of it first")
         plain = {record["task"]: record for record in plain_lines}
         rows = meta_rows_from_records(tasks, trials, plain, metric=metric)
         require_evidence(rows, metric, f"the staged build in {staged}")

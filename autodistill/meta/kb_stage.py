@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from autodistill.errors import AutodistillError
 from autodistill.meta.kb_plain import PLAIN_FILE
 from autodistill.meta.knowledge import TASKS_FILE, TRIALS_FILE
 from autodistill.meta.task_suite import KBTask, kb_tasks
+
+log = logging.getLogger(__name__)
 
 __all__ = ["STAGE_DIR", "SKIPPED_FILE", "key_slug", "plain_path", "task_path", "write_unit",
            "read_unit", "stage_status", "collect_staged", "promote_staged"]
@@ -66,12 +69,24 @@ def write_unit(path: Path, lines: list[dict[str, Any]]) -> None:
 
 
 def read_unit(path: Path) -> list[dict[str, Any]] | None:
-    """The lines of a staged unit, or None when it is not staged (or unreadable: then it
-    is built again)."""
+    """The lines of a staged unit, or None when it is not staged (or unreadable: not JSON
+    lines of objects; then it is built again)."""
     try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except (OSError, ValueError):
         return None
+    return lines if all(isinstance(line, dict) for line in lines) else None
+
+
+def _read_to_collect(path: Path) -> list[dict[str, Any]]:
+    """A staged unit's lines for an evaluation or a promotion: one that is there but
+    unreadable is left out with a warning naming it (a build would make it again)."""
+    lines = read_unit(path)
+    if lines is None and path.exists():
+        log.warning("%s: not JSON lines of objects (truncated or overwritten?); left out: "
+                    "delete it and run `autodistill meta build-kb --suite 2` to build it "
+                    "again", path)
+    return lines or []
 
 
 def _is_skip(lines: list[dict[str, Any]] | None) -> bool:
@@ -115,13 +130,13 @@ def collect_staged(stage_dir: Path, version: int = 2) -> tuple[list, list, list,
     tasks = kb_tasks(version)
     plains = {t.plain_key: plain_path(stage_dir, t) for t in tasks}
     for _, path in sorted(plains.items()):
-        lines = read_unit(path) or []
+        lines = _read_to_collect(path)
         if _is_skip(lines):
             skipped.append({**lines[0], "part": "plain_tuned"})
         else:
             plain_lines.extend(lines)
     for task in sorted(tasks, key=lambda t: t.key):
-        lines = read_unit(task_path(stage_dir, task)) or []
+        lines = _read_to_collect(task_path(stage_dir, task))
         if not lines:
             continue  # not built yet (promotion checks that none is missing)
         if _is_skip(lines):
