@@ -63,10 +63,11 @@ class ComponentError(AutodistillError):
         component: The component's registered name.
     """
 
-    def __init__(self, family: str, component: str, message: str) -> None:
+    def __init__(self, family: str, component: str, message: str, plugin: str = "") -> None:
         self.family = family
         self.component = component
-        super().__init__(f"{family} '{component}' failed: {message}")
+        owner = f" (from plugin {plugin})" if plugin else ""  # a third party's: fix or uninstall
+        super().__init__(f"{family} '{component}' failed: {message}{owner}")
 
 
 def environment_error(exc: BaseException) -> str | None:

@@ -262,6 +262,13 @@ CASES: list[tuple[str, Args, tuple[str, ...]]] = [
     ("meta-evaluate-bad-storage", lambda c: ["meta", "evaluate", "--storage",
                                              "postgresql://u@[::1/db"], ("--storage",)),
     ("meta-unknown-subcommand", lambda c: ["meta", "build"], ("build",)),
+    # checked before the bench trains (it trained for a minute, then refused)
+    ("meta-bench-component-out-under-a-file", lambda c: [
+        "meta", "bench-component", "hinton", "--tasks", "1", "--trials", "1", "--out",
+        str(c.db / "ev.jsonl"), "--work", str(c.tmp / "w")], ("--out", "cannot write there")),
+    ("meta-bench-component-out-a-folder", lambda c: [
+        "meta", "bench-component", "hinton", "--tasks", "1", "--trials", "1", "--out",
+        str(c.tmp), "--work", str(c.tmp / "w")], ("--out", "a directory")),
     ("unknown-command", lambda c: ["distil", "builtin:iris"], ("distil",)),
 ]
 #: Cases run in a subprocess: their failure needs a fresh interpreter or environment.

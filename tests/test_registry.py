@@ -155,6 +155,25 @@ def test_an_augmentation_may_not_redeclare_the_engines_pool_factor():
     registry.Registry().register("augmentation", Narrower, "p", None)
 
 
+@pytest.mark.parametrize(("name", "params", "shown"), [
+    ("my loss:v2", {}, "name 'my loss:v2'"),
+    ("dotted", {"t.x": Float(1.0, 2.0, default=1.5)}, "param 't.x'"),
+])
+def test_a_name_optuna_cannot_hold_is_refused(name, params, shown):
+    cls = type("Odd", (KDLoss,), {"__doc__": "Odd names.", "name": name, "params": params})
+    with pytest.raises(PluginError, match=f"plugin 'p': kd_loss Odd {shown} must be letters"):
+        registry.Registry().register("kd_loss", cls, "p", None)
+
+
+def test_a_plugin_that_exits_at_import_is_skipped_not_fatal(fresh_registry, tmp_path,
+                                                             monkeypatch):
+    _write_distribution(tmp_path, "exiting-plugin", "import sys\nsys.exit(3)\n", "exiter")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("AUTODISTILL_PLUGINS", "exiter")
+    reg = registry.get_registry()
+    assert [b.name for b in reg.broken] == ["exiter"] and "SystemExit" in reg.broken[0].error
+
+
 def test_empty_plugin_selection_loads_only_builtins(fresh_registry, monkeypatch):
     monkeypatch.setenv("AUTODISTILL_PLUGINS", "")
     reg = registry.get_registry()

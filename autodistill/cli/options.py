@@ -70,7 +70,8 @@ StorageOpt = Annotated[
     str | None,
     typer.Option(
         "--storage",
-        help="Database URL (overrides AUTODISTILL_STORAGE; default: SQLite in the user data dir).",
+        help="Database URL, or a path, read as a SQLite file (overrides AUTODISTILL_STORAGE; "
+             "default: SQLite in the user data dir).",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]

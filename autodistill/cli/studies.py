@@ -37,7 +37,8 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return format(value, spec)
+        text = format(value, spec)
+        return format(0.0, spec) if float(text) == 0 else text  # no "-0.0000"
     return str(value)
 
 

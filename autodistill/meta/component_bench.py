@@ -80,6 +80,22 @@ def component_space_file(name: str, family: str, work_dir: Path) -> Path:
     return path
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` the evidence cannot be written to: a directory, or a place where
+    no file can be made (tried with a temporary file, removed at once)."""
+    import tempfile
+
+    if out.is_dir():
+        raise AutodistillError(f"--out {out}: a directory; name a .jsonl file")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".autodistill-"):
+            pass
+    except OSError as exc:
+        raise AutodistillError(f"--out {out}: cannot write there ({exc.strerror or exc}); name "
+                               "a file in a folder you can write") from None
+
+
 def bench_component(name: str, out: Path, work_dir: Path, *, tasks: int = 6, trials: int = 8,
                     seed: int = 0, teacher: str = "auto",
                     progress: Callable[[str, float], None] | None = None,
@@ -100,6 +116,7 @@ def bench_component(name: str, out: Path, work_dir: Path, *, tasks: int = 6, tri
     if tasks < 1 or trials < 1:
         raise AutodistillError("--tasks and --trials must be at least 1")
     family = component_family(name)
+    _check_out(out)  # before the bench trains for minutes
     work_dir.mkdir(parents=True, exist_ok=True)
     space = component_space_file(name, family, work_dir)
     started, lines = time.perf_counter(), []

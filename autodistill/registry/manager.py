@@ -32,7 +32,12 @@ from autodistill.families import FAMILIES, FAMILY_HOOKS
 from autodistill.params import Param, ParamDeclarationError
 from autodistill.registry import catalog
 from autodistill.registry.catalog import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, EvidenceFile
-from autodistill.registry.plugin_checks import call_hook, check_hook_names, check_pool_factor
+from autodistill.registry.plugin_checks import (
+    call_hook,
+    check_hook_names,
+    check_names,
+    check_pool_factor,
+)
 from autodistill.students import StudentFamily
 
 __all__ = [
@@ -171,6 +176,7 @@ class Registry:
         name = getattr(cls, "name", "")
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin '{plugin}': {cls.__qualname__} has no 'name' attribute")
+        check_names(family, cls, name, plugin)
         existing = self.components[family].get(name)
         if existing is not None and existing.cls is not cls:
             raise PluginError(
@@ -301,7 +307,7 @@ def _build() -> tuple[pluggy.PluginManager, Registry]:
             if pm.is_registered(plugin):
                 continue
             pm.register(plugin, name=ep.name)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's exit() must not end autodistill
             if _strict():
                 raise PluginError(f"plugin '{ep.name}' ({dist}) failed to load: {exc}") from exc
             log.warning("plugin '%s' (%s) failed to load and is skipped: %s", ep.name, dist, exc)

@@ -6,6 +6,7 @@ do not raise, and the engine's reserved ``pool_factor``. Each failure is one
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,11 @@ import pluggy
 from autodistill import hookspecs
 from autodistill.errors import PluginError
 
-__all__ = ["call_hook", "check_hook_names", "check_pool_factor"]
+__all__ = ["call_hook", "check_hook_names", "check_names", "check_pool_factor"]
+
+#: What a component or parameter name may be: it is part of Optuna parameter names
+#: (``family.component.param``), pipeline JSON and command lines.
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def check_hook_names(pm: pluggy.PluginManager, owners: dict[str, tuple[str, str | None]]
@@ -59,3 +64,16 @@ def check_pool_factor(family: str, cls: type, name: str, plugin: str) -> None:
                           f"as {declared!r}, but the engine reserves it: an Int from 0, "
                           "default 0 (the base class adds Int(0, 10) to every augmentation "
                           "that generates rows); rename the parameter")
+
+
+def check_names(family: str, cls: type, name: str, plugin: str) -> None:
+    """A component's name and its parameters' names are letters, digits, ``_`` and ``-``,
+    starting with a letter: a ``.`` would split the Optuna parameter names the studies
+    commands and the recommender read back."""
+    params = getattr(cls, "params", None)
+    params = params if isinstance(params, dict) else {}  # not a dict: register says so
+    for what, value in (("name", name), *(("param", p) for p in params)):
+        if not isinstance(value, str) or not NAME.fullmatch(value):
+            raise PluginError(f"plugin '{plugin}': {family} {cls.__qualname__} {what} {value!r} "
+                              "must be letters, digits, '_' or '-', starting with a letter "
+                              "(it becomes part of Optuna parameter names)")

@@ -97,6 +97,8 @@ class Objective:
     def __init__(self, space: Any, dataset: Any, teacher: Any, job: Job, stop: Stop) -> None:
         self.space, self.dataset, self.teacher, self.job, self.stop = space, dataset, teacher, job, stop
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        #: The kinds of trial failure already warned of (by component, or by message).
+        self.failures_told: set[str] = set()
 
 
 def load_inputs(job: Job, before_teacher: Callable[[Any], None] | None = None,

@@ -217,6 +217,14 @@ def _tell(study: Any, trial: Any, outcome: Any, objective: Objective, started: f
     import optuna
 
     state, value, attrs = _verdict(outcome, objective)
+    if state.name == "FAIL" and "interrupted" not in attrs:
+        # A warning for the first failure of each kind (a plugin that always raises fails
+        # every trial that draws it): the user learns at once, without a flood.
+        kind = attrs.get("failed_component", attrs["error"])
+        log.log(logging.INFO if kind in objective.failures_told else logging.WARNING,
+                "trial %d failed: %s; the study goes on (`autodistill studies export` lists "
+                "each failed trial's error)", trial.number, attrs["error"])
+        objective.failures_told.add(kind)
     seconds = getattr(outcome, "seconds", None)
     attrs["seconds"] = round(seconds if seconds is not None else time.perf_counter() - started, 4)
     try:
@@ -245,7 +253,6 @@ def _verdict(outcome: Any, objective: Objective) -> tuple[Any, float | None, dic
     if isinstance(outcome, NonFiniteLossError):
         return TrialState.PRUNED, None, {"error": str(outcome)}
     if isinstance(outcome, BaseException):
-        log.info("a trial failed: %s", outcome)
         attrs = {"error": str(outcome)}
         if isinstance(outcome, ComponentError):
             attrs["failed_component"] = f"{outcome.family}:{outcome.component}"

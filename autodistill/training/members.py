@@ -22,7 +22,7 @@ import torch
 from autodistill.components import KDLoss
 from autodistill.errors import AutodistillError, ComponentError, PipelineError
 from autodistill.metrics import get_metric
-from autodistill.registry.manager import get_registry
+from autodistill.registry.manager import BUILTIN_PLUGIN_NAME, get_registry
 from autodistill.training.joint import joint_teacher
 from autodistill.training.layers import mi_dims
 from autodistill.training.pipeline import Pipeline
@@ -58,13 +58,23 @@ class Member:
     metric: str = "accuracy"
 
 
+def _plugin_of(family: str, name: str) -> str:
+    """``'PLUGIN', DISTRIBUTION`` for a component a third-party plugin registered (what a
+    failure names, so that the user knows what to fix or uninstall); empty for a built-in."""
+    info = get_registry().components.get(family, {}).get(name)
+    if info is None or info.plugin == BUILTIN_PLUGIN_NAME:
+        return ""
+    return f"'{info.plugin}'" + (f", {info.distribution}" if info.distribution else "")
+
+
 def _build(family: str, pipeline: Pipeline, *args: Any) -> Any:
     spec = pipeline.component(family)
     cls = get_registry().get(family, spec.name).cls
     try:
         return cls(*args, **spec.params)
     except Exception as exc:
-        raise ComponentError(family, spec.name, f"{type(exc).__name__}: {exc}") from exc
+        raise ComponentError(family, spec.name, f"{type(exc).__name__}: {exc}",
+                             _plugin_of(family, spec.name)) from exc
 
 
 def guarded(family: str, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -76,7 +86,8 @@ def guarded(family: str, name: str, fn: Callable[..., Any], *args: Any, **kwargs
     except Exception as exc:
         if type(exc).__name__ == "TrialPruned":
             raise
-        raise ComponentError(family, name, f"{type(exc).__name__}: {exc}") from exc
+        raise ComponentError(family, name, f"{type(exc).__name__}: {exc}",
+                             _plugin_of(family, name)) from exc
 
 
 @dataclass(eq=False)
