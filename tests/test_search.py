@@ -325,7 +325,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen:
 
 def test_a_killed_workers_trial_is_failed_by_heartbeat_and_retried(
     request, pg_url: str, study_name: str, slow: str, digits_teacher,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog,
 ) -> None:
     _cleanup(request, pg_url)
     monkeypatch.setenv("AUTODISTILL_HEARTBEAT_INTERVAL", "1")
@@ -340,8 +340,12 @@ def test_a_killed_workers_trial_is_failed_by_heartbeat_and_retried(
     finally:
         if worker.poll() is None:
             worker.kill()
-    summary = run_search("builtin:digits", space=slow, trials=1, storage=pg_url,
-                         study=study_name, quiet=True, handle_signals=False)
+    with caplog.at_level("WARNING"):
+        summary = run_search("builtin:digits", space=slow, trials=1, storage=pg_url,
+                             study=study_name, quiet=True, handle_signals=False)
+    # the wait for the dead worker's trial is said, not silent
+    assert ("trial 0: its worker is gone (killed?); the trial is failed and retried once "
+            "its heartbeat is 2 s old") in caplog.text
     trials = _study(pg_url, study_name).trials
     killed, retry = trials[0], trials[-1]
     assert killed.state.name == "FAIL"

@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import time
 import warnings
@@ -98,7 +99,7 @@ def _rounds(study: Any, objective: Objective, job: Job, stop: Stop,
     heartbeat = not job.journal and bool(job.heartbeat_interval)
     lock_file = _journal.journal_count_lock(Path(job.journal)) if job.journal else None
     lock = _journal.StudyLock(job.url, job.study, lock_file=lock_file)
-    parent = os.getppid()
+    parent, told = os.getppid(), False
     while not stop.requested:
         if job.deadline is not None and time.time() >= job.deadline:
             break
@@ -118,6 +119,7 @@ def _rounds(study: Any, objective: Objective, job: Job, stop: Stop,
                 lock.release()
                 if heartbeat and counts["running"]:
                     # Another worker's trial may still die and come back as a retry.
+                    told = told or _tell_waiting(study, job)
                     time.sleep(min(float(job.heartbeat_interval), 0.5))
                     continue
                 break
@@ -136,6 +138,37 @@ def _rounds(study: Any, objective: Objective, job: Job, stop: Stop,
             lock.release()
         if progress is not None:
             report(study, job.trials, progress)
+
+
+def _tell_waiting(study: Any, job: Job) -> bool:
+    """Say, once, why a worker with nothing left to run waits: trials other workers run;
+    a warning when one's worker, on this machine, is gone (killed: its trial is failed and
+    retried once its heartbeat is older than the grace period, two intervals by default)."""
+    running = [t for t in study.get_trials(deepcopy=False) if t.state.name == "RUNNING"]
+    dead = [t.number for t in running if _gone(str(t.user_attrs.get("worker", "")))]
+    grace = job.grace_period or 2 * int(job.heartbeat_interval or 0)
+    if dead:
+        log.warning("trial %s: its worker is gone (killed?); the trial is failed and retried "
+                    "once its heartbeat is %d s old", ", ".join(map(str, dead[:5])), grace)
+    else:
+        log.info("waiting for trials %s, run by other workers",
+                 ", ".join(str(t.number) for t in running[:5]))
+    return True
+
+
+def _gone(worker: str) -> bool:
+    """Whether ``worker`` (``host:pid``, a trial's ``worker`` attribute) is a process of
+    this machine that no longer exists."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # someone else's process: alive
+    return False
 
 
 def report(study: Any, total: int, progress: ProgressFn) -> None:
