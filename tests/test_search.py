@@ -353,6 +353,10 @@ def test_a_killed_workers_trial_is_failed_by_heartbeat_and_retried(
     assert retry.system_attrs["failed_trial"] == killed.number
     assert retry.params == killed.params
     assert summary["ran"] == 1 and trial_counts(trials)["counted"] == 1
+    from autodistill.meta.past_studies import export_trials
+
+    exported = export_trials(study_name, pg_url)  # the killed trial says why it failed
+    assert exported[0]["error"] == f"its worker stopped beating; retried as trial {retry.number}"
 
 
 def test_sigint_stops_cleanly_and_the_same_command_resumes(

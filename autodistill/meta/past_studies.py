@@ -211,6 +211,7 @@ def export_trials(name: str, storage: str | None = None) -> list[dict[str, Any]]
         trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
     record = read_study_record(study)
     metric = record.metric if record else None
+    retried = {t.system_attrs.get("failed_trial"): t.number for t in trials}  # by heartbeat
     rows = []
     for trial in trials:
         attrs = trial.user_attrs
@@ -223,7 +224,9 @@ def export_trials(name: str, storage: str | None = None) -> list[dict[str, Any]]
             "test_accuracy": num(attrs.get("test_accuracy")), "macro_f1": num(attrs.get("macro_f1")),
             "seconds": num(attrs.get("seconds")), "datetime_start": iso(trial.datetime_start),
             "datetime_complete": iso(trial.datetime_complete),
-            "failed_component": attrs.get("failed_component"), "error": attrs.get("error"),
+            "failed_component": attrs.get("failed_component"), "error": attrs.get("error") or (
+                f"its worker stopped beating; retried as trial {retried[trial.number]}"
+                if trial.number in retried else None),
         }
         rows.append((row, _flat_params(trial)))
     param_columns = sorted({k for _, flat in rows for k in flat}, key=_column_order)
