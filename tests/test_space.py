@@ -200,3 +200,24 @@ def test_default_training_ranges_lie_within_the_declarations() -> None:
     for name, decl in space.training.items():
         if hasattr(decl, "low"):
             assert TRAINING_PARAMS[name].low <= decl.low <= decl.high <= TRAINING_PARAMS[name].high
+
+
+def test_a_space_that_fixes_every_choice_says_so(tmp_path: Path, caplog) -> None:
+    from autodistill.study.run import run_search
+
+    pinned = tmp_path / "pinned.yaml"
+    pinned.write_text("kd_loss: {components: [hinton], params: {hinton: {temperature: 2.0, "
+                      "alpha: 0.5}}}\nmi_objective: {components: [none]}\n"
+                      "augmentation: {components: [none]}\ncurriculum: {components: [none]}\n"
+                      "training: {epochs: 5, lr: 0.01, batch_size: 32, weight_decay: 0.0}\n")
+    assert load_space(pinned).is_fixed
+    assert not load_space("fast").is_fixed
+    loose = tmp_path / "loose.yaml"
+    loose.write_text(pinned.read_text().replace("alpha: 0.5", "alpha: {low: 0.1, high: 0.9}"))
+    assert not load_space(loose).is_fixed
+    with caplog.at_level("WARNING"):
+        run_search("builtin:iris", teacher="gbdt", space=str(pinned), trials=2,
+                   storage=f"sqlite:///{tmp_path / 's.db'}", study="pinned", quiet=True,
+                   handle_signals=False)
+    assert (f"space '{pinned}' fixes every choice: its 2 trials would each train the same "
+            "pipeline with the same seed; --trials 1 is enough") in caplog.text

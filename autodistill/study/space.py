@@ -76,6 +76,15 @@ class Space:
     training: dict[str, Choice]
     file_digest: str | None = None
 
+    @property
+    def is_fixed(self) -> bool:
+        """Whether the space holds one pipeline only: every family one component, and
+        nothing left to search in its params or in the training settings."""
+        searched = [choice for fam in self.families.values() for comp in fam.components
+                    for choice in fam.params[comp].values()] + list(self.training.values())
+        return (all(len(fam.components) == 1 for fam in self.families.values())
+                and not any(isinstance(choice, Param) for choice in searched))
+
     def components(self, family: str) -> list[str]:
         """Names of the components of ``family`` this space allows."""
         return list(self.families[family].components)
