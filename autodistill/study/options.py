@@ -16,7 +16,7 @@ from autodistill.study.population_worker import default_population
 from autodistill.training.pipeline import is_no_teacher
 
 __all__ = ["MAX_STUDY_NAME", "PLAIN_SUFFIX", "checked_options", "default_study_name",
-           "refuse_other_metric", "refuse_other_space", "study_name", "teacher_for", "warn_majority"]
+           "refuse_other_metric", "refuse_other_space", "study_name", "warn_fixed_space", "teacher_for", "warn_majority"]
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +120,10 @@ def refuse_other_space(existing: Any, space: Any, url: str, name: str) -> None:
     elif existing.space != space.name:
         raise StorageError(f"{where} searched space '{existing.space}', not '{space.name}'; "
                            f"pass --space {existing.space} to resume it, or {fresh}")
+
+
+def warn_fixed_space(space: Any, trials: int) -> None:
+    """Warn when ``space`` holds one pipeline only: its trials would all train the same."""
+    if space.is_fixed and trials > 1:
+        log.warning("space '%s' fixes every choice: its %d trials would each train the same "
+                    "pipeline with the same seed; --trials 1 is enough", space.name, trials)

@@ -56,6 +56,7 @@ from autodistill.study.options import (
     refuse_other_space,
     study_name,
     teacher_for,
+    warn_fixed_space,
     warn_majority,
 )
 from autodistill.study.queue import (
@@ -177,9 +178,7 @@ def run_search(
               run_id=uuid.uuid4().hex)
     dataset, teacher_outputs, space_obj = load_inputs(job, partial(_refuse_other, job, study))
     job.study = study_name(study, dataset, job)
-    if space_obj.is_fixed and trials > 1:
-        log.warning("space '%s' fixes every choice: its %d trials would each train the same "
-                    "pipeline with the same seed; --trials 1 is enough", space_obj.name, trials)
+    warn_fixed_space(space_obj, trials)
     canonical, picks = _open_study(job, (dataset, teacher_outputs, space_obj), advisor,
                                    warm_start)
     objective = Objective(space_obj, dataset, teacher_outputs, job, Stop())
