@@ -15,7 +15,7 @@ ROOT = Path(autodistill.__file__).parent
 #: Boxes of the data flow, lowest first; a module may import its own box or a lower one.
 LAYERS: list[set[str]] = [
     {"_version", "_lazy", "_stamps", "errors", "paths", "families", "params", "hookspecs",
-     "metrics", "_secrets", "_resources", "_processes", "progress"},
+     "metrics", "_secrets", "_resources", "_processes", "progress", "_locks"},
     {"_checks"},
     {"components", "students", "testing", "_mi_checks", "_member_checks", "_student_checks"},
     {"registry"},

@@ -203,3 +203,20 @@ def test_student_shapes_params_and_torchscript():
         scripted = torch.jit.script(student)
     x = torch.randn(4, 10)
     torch.testing.assert_close(scripted(x)[0], student(x)[0])
+
+
+def test_two_processes_asking_together_train_the_teacher_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = ("from autodistill.data.dataset import load_dataset\n"
+              "from autodistill.training.teachers import get_teacher\n"
+              "print(get_teacher('gbdt', load_dataset('builtin:iris')).from_cache)\n")
+    env = {**os.environ, "AUTODISTILL_HOME": str(tmp_path / "home")}
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    # one trains and writes the cache; the other waits for it and reads it
+    assert sorted(out.strip() for out, _ in outputs) == ["False", "True"]

@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from autodistill._locks import file_lock, lock_path
 
 __all__ = ["database_lock", "lock_path"]
 
@@ -30,39 +30,6 @@ _held: dict[str, int] = {}
 _guard = threading.Lock()
 #: Advisory-lock key of table and study creation (any fixed 64-bit number).
 _PG_KEY = int.from_bytes(hashlib.sha256(b"autodistill:schema").digest()[:8], "big", signed=True)
-
-
-def lock_path(key: str) -> Path:
-    """A lock file for ``key``: under the cache dir, else under the temporary dir."""
-    name = f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.lock"
-    try:
-        from autodistill.paths import cache_dir
-
-        directory = cache_dir() / "locks"
-        directory.mkdir(parents=True, exist_ok=True)
-        if os.access(directory, os.W_OK):
-            return directory / name
-    except OSError:
-        pass
-    user = os.getuid() if hasattr(os, "getuid") else 0
-    directory = Path(tempfile.gettempdir()) / f"autodistill-locks-{user}"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / name
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock; the callers also treat "exists" as success
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
@@ -101,7 +68,7 @@ def database_lock(url: str, engine: Any) -> Iterator[None]:
             with _pg_lock(engine):
                 yield
         elif backend == "sqlite" and database and database != ":memory:":
-            with _file_lock(lock_path(f"schema:{Path(database).resolve()}")):
+            with file_lock(lock_path(f"schema:{Path(database).resolve()}")):
                 yield
         else:
             yield

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from autodistill import progress
+from autodistill._locks import file_lock, lock_path
 from autodistill._stamps import file_digest
 from autodistill.errors import TeacherError
 from autodistill.metrics import balanced_accuracy
@@ -262,8 +263,13 @@ def _cached(key: str, device: torch.device, compute: Callable[[], tuple[TeacherO
     directory = cache_dir() / "teachers"
     outputs = _read_cache(directory, key, spec, load_module)
     if outputs is None:
-        outputs, state = compute()
-        _write_cache(directory, key, outputs, state)
+        # Two commands that start together (workers of one PostgreSQL study) train it
+        # once: the second waits, then reads what the first wrote.
+        with file_lock(lock_path(f"teacher:{key}")):
+            outputs = _read_cache(directory, key, spec, load_module)
+            if outputs is None:
+                outputs, state = compute()
+                _write_cache(directory, key, outputs, state)
     outputs.seconds = time.perf_counter() - started
     _MEMO[memo_key] = outputs
     return outputs
