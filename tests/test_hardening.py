@@ -843,3 +843,30 @@ def test_a_number_column_with_a_word_warns_once_naming_the_word(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert ("column 'cylinders' has 2 non-numeric cells (e.g. 'rotary'); treating them as "
             "missing (imputed as in training)") in done.stderr
+
+
+def test_a_column_constant_in_training_may_be_left_out_at_predict(tmp_path: Path) -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=240)
+    frame = pd.DataFrame({"x": x, "country": "NZ", "version": 2,
+                          "label": np.where(x > 0, "up", "down")})
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "model"
+    done = run("distill", str(path), "--target", "label", "--pipeline", "plain",
+               "--teacher", "none", "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    inputs = {i["name"]: i for i in json.loads((out / "model.json").read_text())["inputs"]}
+    assert (inputs["country"]["constant"], inputs["version"]["constant"]) == ("NZ", "2")
+    assert "constant" not in inputs["x"]
+    full, lean = tmp_path / "full.csv", tmp_path / "lean.csv"
+    frame.head(30).drop(columns="label").to_csv(full, index=False)
+    frame.head(30)[["x"]].to_csv(lean, index=False)
+    with_all = run("predict", str(out), str(full), "--proba")
+    without = run("predict", str(out), str(lean), "--proba")
+    assert without.returncode == 0, without.stderr
+    assert without.stdout == with_all.stdout  # the same probabilities, to the digit
+    frame.head(30)[["country"]].to_csv(lean, index=False)  # a varying column still is needed
+    assert run("predict", str(out), str(lean)).returncode == 2

@@ -71,9 +71,13 @@ class RawTable:
     def schema(self) -> InputSchema:
         """The input schema of this table (categories are filled in by the exporter)."""
         dtypes = {str(c): str(self.frame[c].dtype) for c in self.frame.columns}
+        train = self.frame.iloc[self.rows["train"]]
+        constant = [str(c) for c in self.numeric + self.categorical
+                    if len(train) and train[c].nunique(dropna=False) == 1]
         return InputSchema(numeric=self.numeric, categorical=self.categorical,
                            dropped=self.dropped, dtypes=dtypes, target=self.target,
-                           dates=dict(self.dates))
+                           dates=dict(self.dates),
+                           constants={c: str(category_strings(train[c])[0]) for c in constant})
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ class InputSchema:
     #: The numeric columns that hold dates, fed as days since 1970, each with how its text
     #: is read (:func:`~autodistill.data.dates.date_numbers`).
     dates: dict[str, str] = field(default_factory=dict)
+    #: The columns that held one value on every training row, with it (as text): the model
+    #: learned nothing from them, so a table may leave them out (filled with that value).
+    constants: dict[str, str] = field(default_factory=dict)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -113,6 +120,8 @@ class InputSchema:
                 entry.update(kind="categorical", onnx_type="string",
                              categories=list(self.categories.get(name, [])),
                              unseen_as=self.unseen_as.get(name, "zeros"))
+            if name in self.constants:
+                entry.update(constant=self.constants[name])
             inputs.append(entry)
         return {"inputs": inputs, "dropped_columns": list(self.dropped), "target": self.target,
                 "missing_category": MISSING_CATEGORY}
@@ -130,6 +139,7 @@ class InputSchema:
                           for i in inputs if i.get("parse") in ("iso_date_days", "date_days")},
                    categories={i["name"]: list(i.get("categories", ()))
                                for i in inputs if i["kind"] == "categorical"},
+                constants={i["name"]: i["constant"] for i in inputs if "constant" in i},
                 unseen_as={i["name"]: i.get("unseen_as", "zeros")
                            for i in inputs if i["kind"] == "categorical"})
 
@@ -150,6 +160,12 @@ class InputSchema:
         """
         frame = frame.copy()
         frame.columns = [str(c) for c in frame.columns]
+        for name in [c for c in self.constants if c not in frame.columns]:
+            # one value in training: a numeric one is imputed to it, a category is it
+            frame[name] = np.nan if name in self.numeric else self.constants[name]
+            if warn:
+                log.info("%s: column '%s' is absent; training saw one value in it (%s), "
+                         "used for every row", where, name, self.constants[name])
         absent = [c for c in self.columns if c not in frame.columns]
         if absent:
             shown = ", ".join(f"'{c}'" for c in absent[:10])
