@@ -403,6 +403,18 @@ def test_decimal_comma_csv_with_semicolons_is_numeric(tmp_path: Path) -> None:
     assert dataset.n_features == 2
 
 
+def test_a_semicolon_csv_with_a_comma_in_a_quoted_name_reads_by_semicolons(
+        tmp_path: Path) -> None:
+    from autodistill.data.dataset import load_dataset
+
+    rows = ['"weight, kg";height;label'] + [f"{60 + i % 30},5;{150 + i % 40};{'ab'[i % 2]}"
+                                            for i in range(40)]
+    path = tmp_path / "eu.csv"
+    path.write_text("\n".join(rows) + "\n")
+    dataset = load_dataset(str(path), target="label")  # was: "no column 'label'"
+    assert dataset.raw.numeric == ("weight, kg", "height")
+
+
 def test_decimal_comma_in_a_comma_csv_names_the_column(tmp_path: Path, caplog) -> None:
     from autodistill.data.dataset import load_dataset
 

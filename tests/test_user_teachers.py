@@ -196,6 +196,7 @@ def test_untrusted_skops_type_names_the_type_and_the_flag(files, tmp_path):
     ("state_dict", ["torch.save", "torch.jit.script"]),
     ("pickle", ["pickle", "skops.io.dump"]),
     ("random", ["not a model file"]),
+    ("empty", ["an empty file"]),
 ])
 def test_teacher_file_of_the_wrong_kind_says_what_it_is(files, tmp_path, content, needles):
     import pickle
@@ -206,9 +207,13 @@ def test_teacher_file_of_the_wrong_kind_says_what_it_is(files, tmp_path, content
         torch.save(torch.nn.Linear(3, 3).state_dict(), path)
     elif content == "pickle":
         path.write_bytes(pickle.dumps({"a": 1}))
+    elif content == "empty":
+        path.write_bytes(b"")
     else:
         path.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 512, dtype=np.uint8)))
-    for spec in (f"sklearn:{path}", f"onnx:{path}"):
+    as_script = path.with_suffix(".pt")  # a .pt file is read as TorchScript: it says the same
+    as_script.write_bytes(path.read_bytes())
+    for spec in (f"sklearn:{path}", f"onnx:{path}", str(as_script)):
         done = run_cli("distill", str(root / "data.csv"), "--target", "kind", "--pipeline",
                        PIPELINE, "--teacher", spec)
         one_line_error(done, *needles)
@@ -268,3 +273,29 @@ def test_space_drops_augmentation_for_teachers_that_cannot_label_new_rows():
     assert len(load_space("default").families["augmentation"].components) > 1
     space = load_space("default", labels_new_rows=False)
     assert space.families["augmentation"].components == ("none",)
+
+
+def test_a_forest_fitted_on_some_columns_in_another_order_is_fed_them_by_name(files, tmp_path):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    root, _ = files
+    frame = table()
+    # a subset of the columns, in another order: it was refused with "pass --teacher-input
+    # encoded"; and a random forest's tree type needed --trust-type
+    model = make_pipeline(SimpleImputer(), RandomForestClassifier(n_estimators=20,
+                                                                  random_state=0))
+    model.fit(frame[["weight", "size"]], frame["kind"])
+    skops_io.dump(model, tmp_path / "forest.skops")
+    done = run_cli("distill", str(root / "data.csv"), "--target", "kind", "--pipeline", PIPELINE,
+                   "--teacher", f"sklearn:{tmp_path / 'forest.skops'}", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["teacher"]["accuracy"] > 0.6
+    assert "UserWarning" not in done.stderr
+    model.fit(frame[["weight", "size"]].rename(columns={"size": "length"}), frame["kind"])
+    skops_io.dump(model, tmp_path / "renamed.skops")
+    one_line_error(run_cli("distill", str(root / "data.csv"), "--target", "kind", "--pipeline",
+                           PIPELINE, "--teacher", f"sklearn:{tmp_path / 'renamed.skops'}"),
+                   "was fitted on column 'length' that the data file lacks (it has size, "
+                   "weight, shape)")

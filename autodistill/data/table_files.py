@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,8 +56,9 @@ _UNIT_SUFFIX = r"\s*[$€£¥%]$"
 #: is a category (see :data:`CSV_MISSING_MARKERS`); 3: numbers with ',' thousands are
 #: numbers (:func:`_thousands_commas`); 4: amounts and percentages are numbers
 #: (:func:`_units_as_numbers`); 5: a Parquet category column of numbers stays a category
-#: (:func:`_read_parquet`).
-CSV_READER_VERSION = 5
+#: (:func:`_read_parquet`); 6: a separator inside a quoted header name does not decide
+#: the file's separator.
+CSV_READER_VERSION = 6
 
 
 def full_suffix(path: Path) -> str:
@@ -179,9 +181,11 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
                 raise DataError(f"{where}: not a text CSV file (it holds binary data); "
                                 f"pass a comma-separated text file")
             header = head.splitlines()[0] if head.strip() else b""
-            # comma unless the header clearly uses semicolons or tabs (European/TSV exports)
+            # comma unless the header clearly uses semicolons or tabs (European/TSV exports);
+            # a quoted name may hold any of them ("weight, kg";"height")
+            bare = re.sub(rb'"[^"]*"', b"", header)
             sep = "\t" if suffix == ".tsv" else next(
-                (s for s in (",", ";", "\t") if s.encode() in header), ",")
+                (s for s in (",", ";", "\t") if s.encode() in bare), ",")
             markers = {"keep_default_na": False, "na_values": list(CSV_MISSING_MARKERS)}
             try:
                 frame = pd.read_csv(path, sep=sep, **markers)

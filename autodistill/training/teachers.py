@@ -262,9 +262,7 @@ def _cached(key: str, device: torch.device, compute: Callable[[], tuple[TeacherO
     started = time.perf_counter()
     directory = cache_dir() / "teachers"
     outputs = _read_cache(directory, key, spec, load_module)
-    if outputs is None:
-        # Two commands that start together (workers of one PostgreSQL study) train it
-        # once: the second waits, then reads what the first wrote.
+    if outputs is None:  # two commands at once train it once: one waits, then reads
         with file_lock(lock_path(f"teacher:{key}")):
             outputs = _read_cache(directory, key, spec, load_module)
             if outputs is None:
@@ -327,10 +325,11 @@ def _load_script(path: Path, device: torch.device) -> nn.Module:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated
             return torch.jit.load(str(path), map_location=device)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TeacherError(f"--teacher '{path}': not a loadable TorchScript module ({reason}); "
-                           f"save one with torch.jit.script(model).save(path)") from None
+    except Exception:  # say what the file is, not torch's "corrupted checkpoint"
+        from autodistill.training.user_teachers import describe_file
+
+        raise TeacherError(f"--teacher '{path}': not a TorchScript module: it is "
+                           f"{describe_file(path)}") from None
 
 
 def _run_module(module: nn.Module, dataset: Dataset, spec: str,

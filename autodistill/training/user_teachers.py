@@ -50,6 +50,7 @@ DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.utils._bunch.Bunch",
+    "sklearn.tree._tree.Tree",  # decision trees, random forests, extra trees, boosting
     "collections.OrderedDict",
     "numpy.dtype",
 )
@@ -168,6 +169,8 @@ def describe_file(path: Path) -> str:
     """What a file that is not what the flag expects most likely is, and how to convert it."""
     with open(path, "rb") as handle:
         head = handle.read(16)
+    if not head:
+        return "an empty file"
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -216,13 +219,34 @@ def _load_skops(path: Path, spec: str, trust: str) -> Any:
     return model
 
 
+def _as_fitted(model: Any, x: Any, spec: str) -> Any:
+    """The data file's columns as ``model`` was fitted on them: by name, in its order, when
+    it knows the names (``feature_names_in_``: a model fitted on a DataFrame may take them
+    in another order, or a subset); as plain values when it was fitted without names."""
+    if not isinstance(x, pd.DataFrame):
+        return x
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return x.to_numpy()
+    absent = [str(n) for n in names if n not in x.columns]
+    if absent:
+        raise TeacherError(f"teacher '{spec}' was fitted on column{'s' if len(absent) > 1 else ''}"
+                           f" {', '.join(repr(a) for a in absent[:5])} that the data file lacks "
+                           f"(it has {', '.join(map(str, list(x.columns)[:8]))}"
+                           f"{', ...' if len(x.columns) > 8 else ''}); pass the table it was "
+                           "fitted on")
+    return x[list(names)]
+
+
 def _sklearn_logits(model: Any, x: Any, dataset: Dataset, spec: str) -> np.ndarray:
+    raw, x = isinstance(x, pd.DataFrame), _as_fitted(model, x, spec)
     try:
         proba = np.asarray(model.predict_proba(x), dtype=np.float64)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(x, pd.DataFrame):
-            given = f"the data file's columns {list(x.columns)[:8]}"
+        if raw:
+            given = (f"the data file's columns {list(x.columns)[:8]}"
+                     if isinstance(x, pd.DataFrame) else "the data file's columns")
             hint = "pass --teacher-input encoded if it takes autodistill's encoding"
         else:
             given = f"autodistill's {np.shape(x)[1]} encoded features"
