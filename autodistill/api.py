@@ -24,6 +24,7 @@ import pandas as pd
 
 from autodistill.data.frames import Data, Target, data_spec
 from autodistill.errors import DataError
+from autodistill.training.teacher_specs import teacher_spec
 
 if TYPE_CHECKING:
     import optuna
@@ -66,8 +67,9 @@ class Student:
         return self.dataset.raw.schema().columns
 
     def _frame(self, X: Any) -> pd.DataFrame:
-        if isinstance(X, pd.DataFrame):
-            return X
+        if isinstance(X, pd.DataFrame | pd.Series | dict) or (
+                isinstance(X, list) and X and isinstance(X[0], dict)):
+            return X  # named columns: InputSchema.prepare reads them
         array = np.asarray(X)
         array = array.reshape(1, -1) if array.ndim == 1 else array
         columns = list(self.dataset.raw.frame.columns)
@@ -143,7 +145,8 @@ class DistillResult:
 def distill(data: Data, pipeline: Pipeline | dict | str = "hinton", *, target: Target = None,
             teacher: str = "auto", student: str = "mlp:16", seed: int = 0, split_seed: int = 0,
             out: str | PathLike | None = None, name: str | None = None,
-            metric: str = "accuracy") -> DistillResult:
+            metric: str = "accuracy", teacher_input: str | None = None,
+            trust_type: Sequence[str] = ()) -> DistillResult:
     """Train ``student`` on ``data`` with ``pipeline`` (as ``autodistill distill`` does).
 
     Args:
@@ -162,9 +165,14 @@ def distill(data: Data, pipeline: Pipeline | dict | str = "hinton", *, target: T
         metric: The score the report leads with (``accuracy``, ``balanced_accuracy``,
             ``macro_f1``, ``log_loss``); :attr:`DistillResult.score`. All four are in
             ``report["student"]["metrics"]`` either way.
+        teacher_input: For your own teacher, what it takes: ``raw`` (the data file's
+            columns) or ``encoded`` (autodistill's encoding), as ``--teacher-input``.
+        trust_type: Types a ``sklearn:`` (skops) teacher file may hold beyond the trusted
+            ones, as ``--trust-type``; only for files you trust.
     """
     from autodistill.training.distillation import distill_run
 
+    teacher = teacher_spec(teacher, teacher_input, list(trust_type))
     spec, column = data_spec(data, target, name=name)
     report, dataset, result = distill_run(spec, pipeline, target=column, teacher=teacher,
                                           student=student, seed=seed, split_seed=split_seed,
@@ -222,13 +230,15 @@ def search(data: Data, *, target: Target = None, teacher: str = "auto",
            timeout: float | None = None, storage: str | None = None, study: str | None = None,
            workers: int = 1, warm_start: int = 0, seed: int = 0, split_seed: int = 0,
            callbacks: Sequence[Callable[[Any, Any], None]] = (),
-           name: str | None = None, metric: str = "accuracy") -> SearchResult:
+           name: str | None = None, metric: str = "accuracy", teacher_input: str | None = None,
+           trust_type: Sequence[str] = ()) -> SearchResult:
     """Run (or resume) an Optuna study over the distillation pipelines (``autodistill
     search``); ``callbacks`` are Optuna callbacks, each called as ``callback(study, trial)``
     once for every trial that finishes during this call, whichever worker ran it (so
     MLflow's or W&B's Optuna callback works). ``metric`` is the objective on validation
     (``log_loss`` is minimised); every trial stores all four in its ``metrics`` attribute.
-    Other arguments as :func:`distill` and the CLI."""
+    Other arguments (``teacher_input`` and ``trust_type`` too) as :func:`distill` and the
+    CLI."""
     import optuna
 
     from autodistill.meta.advisor import KnowledgeAdvisor
@@ -237,6 +247,8 @@ def search(data: Data, *, target: Target = None, teacher: str = "auto",
     from autodistill.study.options import teacher_for
     from autodistill.study.plain import plain_study_name
     from autodistill.study.run import default_study_name, run_search
+
+    teacher = teacher_spec(teacher, teacher_input, list(trust_type))
 
     spec, column = data_spec(data, target, name=name)
     plain = teacher_for(space, teacher) == NO_TEACHER
@@ -329,11 +341,12 @@ class Recommendations:
 
 def recommend(data: Data, *, target: Target = None, teacher: str = "auto",
               student: str = "mlp:16", top: int = 5, storage: str | None = None,
-              split_seed: int = 0, name: str | None = None,
-              metric: str = "accuracy") -> Recommendations:
+              split_seed: int = 0, name: str | None = None, metric: str = "accuracy",
+              teacher_input: str | None = None, trust_type: Sequence[str] = ()
+              ) -> Recommendations:
     """Rank distillation pipelines for ``data`` without searching (``autodistill
     recommend``) by their predicted ``metric`` on unseen rows; pass ``result.best`` to
-    :func:`distill`.
+    :func:`distill`. ``teacher_input`` and ``trust_type`` as :func:`distill`.
 
     Raises:
         MetricError: an unknown metric, or one the evidence (knowledge base and your
@@ -341,6 +354,7 @@ def recommend(data: Data, *, target: Target = None, teacher: str = "auto",
     """
     from autodistill.meta.recommender import recommend as recommend_doc
 
+    teacher = teacher_spec(teacher, teacher_input, list(trust_type))
     spec, column = data_spec(data, target, name=name)
     return Recommendations(recommend_doc(spec, target=column, teacher=teacher, student=student,
                                          top=top, storage=storage, split_seed=split_seed,

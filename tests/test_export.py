@@ -356,3 +356,27 @@ def test_an_out_directory_holding_a_model_is_replaced_with_a_warning(tmp_path, c
     (tmp_path / "m" / "notes.txt").write_text("mine")
     with pytest.raises(AutodistillError, match="holds other files"):
         check_out_dir(tmp_path / "m")
+
+
+def test_load_model_takes_rows_in_the_shapes_python_holds_them(trained, caplog):
+    from autodistill.errors import DataError
+
+    dataset, _, out, _ = trained
+    model = load_model(out)
+    rows = dataset.raw.split("test").head(3)
+    expected = model.predict_proba(rows)
+    records = rows.to_dict(orient="records")
+    np.testing.assert_allclose(model.predict_proba(records), expected, atol=1e-6)
+    np.testing.assert_allclose(model.predict_proba(records[0]), expected[:1], atol=1e-6)
+    np.testing.assert_allclose(model.predict_proba(rows.iloc[0]), expected[:1], atol=1e-6)
+    with pytest.raises(DataError, match="a ndarray has no column names; pass a pandas"):
+        model.predict_proba(rows.to_numpy())
+    twice = pd.concat([rows, rows[["age"]]], axis=1)
+    with pytest.raises(DataError, match="column 'age' appears twice"):
+        model.predict_proba(twice)
+    # a number beyond float32 is missing (imputed), with a warning: not NaN probabilities
+    huge = rows.assign(income=[1e308, 5.0, 6.0])
+    with caplog.at_level("WARNING"):
+        got = model.predict_proba(huge)
+    assert np.isfinite(got).all()
+    assert "column 'income' has 1 cell too large to score (e.g. 1e+308)" in caplog.text

@@ -299,3 +299,29 @@ def test_a_forest_fitted_on_some_columns_in_another_order_is_fed_them_by_name(fi
                            PIPELINE, "--teacher", f"sklearn:{tmp_path / 'renamed.skops'}"),
                    "was fitted on column 'length' that the data file lacks (it has size, "
                    "weight, shape)")
+
+
+def test_python_takes_teacher_input_and_trust_type_as_keywords(files, tmp_path):
+    import autodistill
+    from autodistill.errors import TeacherError
+
+    root, _ = files
+    frame = table()
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    model = make_pipeline(FunctionTransformer(operator.neg), LogisticRegression())
+    model.fit(frame[["weight"]].to_numpy(), frame["kind"])
+    skops_io.dump(model, tmp_path / "neg.skops")
+    teacher = f"sklearn:{tmp_path / 'neg.skops'}"
+    with pytest.raises(TeacherError, match="--trust-type _operator.neg"):
+        autodistill.distill(str(root / "data.csv"), PIPELINE, target="kind", teacher=teacher,
+                            teacher_input="encoded")
+    # trusted, it loads; it then fails on the encoded width, which names the inputs it got
+    with pytest.raises(TeacherError, match="encoded features"):
+        autodistill.distill(str(root / "data.csv"), PIPELINE, target="kind", teacher=teacher,
+                            teacher_input="encoded", trust_type=["_operator.neg"])
+    with pytest.raises(TeacherError, match="--trust-type applies to a skops file"):
+        autodistill.distill(str(root / "data.csv"), PIPELINE, target="kind",
+                            teacher=str(tmp_path / "t.pt"), trust_type=["x.Y"])

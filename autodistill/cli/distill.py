@@ -21,10 +21,10 @@ from autodistill.cli.options import (
     TeacherInputOpt,
     TeacherOpt,
     TrustTypeOpt,
-    teacher_spec,
 )
 from autodistill.cli.progress_view import show_progress
 from autodistill.cli.tables import Table
+from autodistill.training.teacher_specs import teacher_spec
 
 EPILOG = (
     "Example: autodistill distill builtin:digits --pipeline hinton --out student/  |  "

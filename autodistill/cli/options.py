@@ -41,23 +41,6 @@ TrustTypeOpt = Annotated[
 ]
 
 
-def teacher_spec(teacher: str, teacher_input: str | None = None,
-                 trust_types: list[str] | None = None) -> str:
-    """The teacher spec with ``--teacher-input`` and ``--trust-type`` folded in
-    (``sklearn:m.skops?input=raw&trust=a.B``), so it travels to workers as one string."""
-    options = []
-    if teacher_input:
-        options.append(f"input={teacher_input}")
-    if trust_types:
-        options.append("trust=" + ",".join(trust_types))
-    if not options:
-        return teacher
-    if teacher.strip().lower() == "auto":
-        from autodistill.errors import TeacherError
-
-        raise TeacherError("--teacher-input and --trust-type apply to your own teacher "
-                           "(a .pt, sklearn: or onnx: file), not to 'auto'")
-    return teacher + ("&" if "?" in teacher else "?") + "&".join(options)
 StudentOpt = Annotated[
     str, typer.Option("--student", help="Student architecture, e.g. mlp:16 or mlp:64,32, or "
                       "FAMILY:ARGS of a family a plugin registers (see `autodistill plugins`).")

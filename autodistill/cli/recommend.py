@@ -18,9 +18,9 @@ from autodistill.cli.options import (
     TeacherInputOpt,
     TeacherOpt,
     TrustTypeOpt,
-    teacher_spec,
 )
 from autodistill.families import FAMILIES
+from autodistill.training.teacher_specs import teacher_spec
 
 EPILOG = (
     "Example: autodistill recommend builtin:wine --student mlp:8  |  "

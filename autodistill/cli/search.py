@@ -21,9 +21,9 @@ from autodistill.cli.options import (
     TeacherInputOpt,
     TeacherOpt,
     TrustTypeOpt,
-    teacher_spec,
 )
 from autodistill.cli.progress_view import show_progress
+from autodistill.training.teacher_specs import teacher_spec
 
 EPILOG = (
     "Example: autodistill search builtin:wine --space fast --trials 20  |  "

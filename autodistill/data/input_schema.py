@@ -27,6 +27,9 @@ __all__ = ["MISSING_CATEGORY", "InputSchema", "RawTable"]
 
 log = logging.getLogger(__name__)
 
+#: The largest magnitude the model's float32 arithmetic holds.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 #: The category a missing string cell becomes (before one-hot encoding), in training and at
 #: prediction time alike.
 MISSING_CATEGORY = "<missing>"
@@ -158,7 +161,7 @@ class InputSchema:
         Raises:
             DataError: naming the columns the table lacks.
         """
-        frame = frame.copy()
+        frame = _as_frame(frame, where).copy()
         frame.columns = [str(c) for c in frame.columns]
         for name in [c for c in self.constants if c not in frame.columns]:
             # one value in training: a numeric one is imputed to it, a category is it
@@ -184,7 +187,13 @@ class InputSchema:
                 values = text_as_numbers(series)
             else:
                 values = pd.to_numeric(series, errors="coerce").astype(np.float64)
-            bad = values.isna() & series.notna()
+            huge = values.abs() > _FLOAT32_MAX  # scored in float32: it would overflow
+            if warn and huge.any():
+                log.warning("%s: column '%s' has %d cell%s too large to score (e.g. %s); "
+                            "treating them as missing", where, name, int(huge.sum()),
+                            "" if huge.sum() == 1 else "s", series[huge].iloc[0])
+            values = values.mask(huge)
+            bad = values.isna() & series.notna() & ~huge
             if warn and bad.any():
                 garbage = int(bad.sum())
                 log.warning("%s: column '%s' has %d %s cell%s (e.g. '%s'); treating them as "
@@ -226,3 +235,29 @@ def category_strings(series: pd.Series) -> np.ndarray:
     out = np.full(len(series), MISSING_CATEGORY, dtype=object)
     out[present.to_numpy()] = [text(v) for v in series[present].tolist()]
     return out
+
+
+def _as_frame(rows: Any, where: str) -> pd.DataFrame:
+    """Rows to score as a DataFrame: a DataFrame, a dict (of columns, or one row's values),
+    a list of dicts (one per row) or a Series (one row).
+
+    Raises:
+        DataError: for anything else, or a column named twice.
+    """
+    if isinstance(rows, pd.Series):
+        rows = rows.to_frame().T
+    elif isinstance(rows, dict) and not any(pd.api.types.is_list_like(v) for v in rows.values()):
+        rows = pd.DataFrame([rows])
+    elif isinstance(rows, dict | list):
+        try:
+            rows = pd.DataFrame(rows)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{where}: cannot read these rows as a table ({exc}); pass a "
+                            "pandas DataFrame with the model's columns") from None
+    if not isinstance(rows, pd.DataFrame):
+        raise DataError(f"{where}: a {type(rows).__name__} has no column names; pass a pandas "
+                        "DataFrame with the model's columns")
+    repeated = rows.columns[rows.columns.astype(str).duplicated()]
+    if len(repeated):
+        raise DataError(f"{where}: column '{repeated[0]}' appears twice; keep one")
+    return rows

@@ -95,7 +95,8 @@ _EXPORTS: dict[str, str] = {
     "KINDS": "user_teachers",
     "check_teacher": "user_teachers",
     "describe_file": "user_teachers",
-    "parse_teacher_spec": "user_teachers",
+    "parse_teacher_spec": "teacher_specs",
+    "teacher_spec": "teacher_specs",
     "user_teacher": "user_teachers",
 }
 __all__ = sorted(_EXPORTS)

@@ -203,6 +203,11 @@ class DeployedModel:
         if not len(frame):
             return np.zeros((0, len(self.classes)), np.float32), np.zeros(0, dtype=object)
         probabilities, labels = self._session.run(["probabilities", "label"], feeds)
+        lost = ~np.isfinite(probabilities).all(axis=1)
+        if lost.any():  # a value that overflows once standardised
+            log.warning("%s: %d row(s) give no probabilities (first: row %d): a value too "
+                        "large for the model's float32 arithmetic?", where, int(lost.sum()),
+                        int(np.flatnonzero(lost)[0]))
         return probabilities, np.asarray(labels, dtype=object)
 
     def predict_proba(self, frame: pd.DataFrame, *, strict: bool = False,

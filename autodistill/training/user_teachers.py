@@ -33,12 +33,13 @@ from autodistill.training.teacher_columns import (
     order_by_name,
     without_left_out_classes,
 )
+from autodistill.training.teacher_specs import parse_teacher_spec
 
 if TYPE_CHECKING:
     from autodistill.data.dataset import Dataset
     from autodistill.training.teacher_outputs import TeacherOutputs
 
-__all__ = ["KINDS", "DEFAULT_TRUSTED_TYPES", "parse_teacher_spec", "user_teacher",
+__all__ = ["KINDS", "DEFAULT_TRUSTED_TYPES", "user_teacher",
            "describe_file", "check_teacher"]
 
 log = logging.getLogger(__name__)
@@ -55,26 +56,6 @@ DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
 )
 SPLITS = ("train", "valid", "test")
-
-
-def parse_teacher_spec(spec: str) -> tuple[str, Path, dict[str, str]]:
-    """``kind:PATH?k=v&k=v`` -> (kind, path, options). Options: ``input`` (raw|encoded) and
-    ``trust`` (comma-separated type names, sklearn only)."""
-    kind, _, rest = str(spec).strip().partition(":")
-    path_text, _, query = rest.partition("?")
-    options: dict[str, str] = {}
-    for item in filter(None, query.split("&")):
-        key, _, value = item.partition("=")
-        if key not in ("input", "trust"):
-            raise TeacherError(f"--teacher '{spec}': unknown option '{key}'; use input=raw|encoded "
-                               "or trust=TYPE[,TYPE]")
-        options[key] = value
-    if options.get("input", "raw") not in ("raw", "encoded"):
-        raise TeacherError(f"--teacher-input '{options['input']}': use raw or encoded")
-    path = Path(path_text).expanduser()
-    if not path.is_file():
-        raise TeacherError(f"--teacher '{spec}': no such file '{path_text}'")
-    return kind.lower(), path, options
 
 
 def user_teacher(spec: str, dataset: Dataset) -> TeacherOutputs:
