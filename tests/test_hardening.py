@@ -855,6 +855,15 @@ def test_a_number_column_with_a_word_warns_once_naming_the_word(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert ("column 'cylinders' has 2 non-numeric cells (e.g. 'rotary'); treating them as "
             "missing (imputed as in training)") in done.stderr
+    new.write_text("cylinders\nrotary\nwankel\n")  # nothing reads: likely the wrong file
+    done = run("predict", str(tmp_path / "model"), str(new))
+    assert done.returncode == 0, done.stderr
+    assert ("no cell of column 'cylinders' reads as numbers (e.g. 'rotary'); all 2 are treated "
+            "as missing: check the file (--strict refuses it)") in done.stderr
+    done = run("predict", str(tmp_path / "model"), str(new), "--strict")
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"Error: {new}: column 'cylinders': 2 cell(s) do not read as numbers (e.g. 'rotary'); "
+        "drop --strict to treat them as missing"]
 
 
 def test_a_column_constant_in_training_may_be_left_out_at_predict(tmp_path: Path) -> None:

@@ -34,8 +34,9 @@ def predict_command(
     proba: Annotated[bool, typer.Option(
         "--proba", help="Add one probability column per class (proba_<class>).")] = False,
     strict: Annotated[bool, typer.Option(
-        "--strict", help="Refuse categories the model never saw instead of encoding them as "
-                         "training did (the infrequent slot or an all-zero one-hot).")] = False,
+        "--strict", help="Refuse categories the model never saw, and cells that do not read "
+                         "as numbers (or dates), instead of encoding them as training did (the "
+                         "infrequent slot or an all-zero one-hot; missing).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict the class of every row of DATA with a distilled student, from its raw columns.

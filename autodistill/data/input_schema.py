@@ -146,8 +146,8 @@ class InputSchema:
                 unseen_as={i["name"]: i.get("unseen_as", "zeros")
                            for i in inputs if i["kind"] == "categorical"})
 
-    def prepare(self, frame: pd.DataFrame, where: str, warn: bool = True
-                ) -> dict[str, np.ndarray]:
+    def prepare(self, frame: pd.DataFrame, where: str, warn: bool = True,
+                strict: bool = False) -> dict[str, np.ndarray]:
         """Type a new table's columns the way training did; return one array per column.
 
         Numeric columns become float64 ``[n, 1]`` (non-numeric cells and infinities become
@@ -156,10 +156,11 @@ class InputSchema:
         categorical columns become strings ``[n, 1]`` with missing cells as
         :data:`MISSING_CATEGORY`. Cells that are not numbers (or dates) are warned of,
         naming the column, unless not ``warn`` (the exporter's own check of the training
-        rows, which loading already warned of).
+        rows, which loading already warned of), or refused when ``strict``.
 
         Raises:
-            DataError: naming the columns the table lacks.
+            DataError: naming the columns the table lacks; with ``strict``, naming a column
+                with cells that do not read as numbers (or dates).
         """
         frame = _as_frame(frame, where).copy()
         frame.columns = [str(c) for c in frame.columns]
@@ -194,18 +195,35 @@ class InputSchema:
                             "" if huge.sum() == 1 else "s", series[huge].iloc[0])
             values = values.mask(huge)
             bad = values.isna() & series.notna() & ~huge
-            if warn and bad.any():
-                garbage = int(bad.sum())
-                log.warning("%s: column '%s' has %d %s cell%s (e.g. '%s'); treating them as "
-                            "missing (imputed as in training)", where, name, garbage,
-                            "non-date" if name in self.dates else "non-numeric",
-                            "" if garbage == 1 else "s", series[bad].iloc[0])
+            if bad.any() and (warn or strict):
+                self._unreadable(name, series, bad, where, strict)
             array = values.to_numpy(dtype=np.float64, copy=True)
             array[~np.isfinite(array)] = np.nan
             feeds[name] = array.reshape(-1, 1)
         for name in self.categorical:
             feeds[name] = category_strings(frame[name]).reshape(-1, 1)
         return feeds
+
+    def _unreadable(self, name: str, series: pd.Series, bad: pd.Series, where: str,
+                    strict: bool) -> None:
+        """Warn of (or, ``strict``, refuse) cells of numeric column ``name`` that do not
+        read as numbers (dates, for a date column, in the order training read); when no
+        cell reads, say so: the file likely holds something else there."""
+        count, example = int(bad.sum()), series[bad].iloc[0]
+        kind = f"dates as training read them ({self.dates[name]})" if name in self.dates \
+            else "numbers"
+        if strict:
+            raise DataError(f"{where}: column '{name}': {count} cell(s) do not read as {kind} "
+                            f"(e.g. '{example}'); drop --strict to treat them as missing")
+        if count == int(series.notna().sum()):
+            log.warning("%s: no cell of column '%s' reads as %s (e.g. '%s'); all %d are "
+                        "treated as missing: check the file (--strict refuses it)", where,
+                        name, kind, example, count)
+            return
+        log.warning("%s: column '%s' has %d %s cell%s (e.g. '%s'); treating them as missing "
+                    "(imputed as in training)", where, name, count,
+                    "non-date" if name in self.dates else "non-numeric",
+                    "" if count == 1 else "s", example)
 
     def unseen(self, feeds: dict[str, np.ndarray]) -> dict[str, tuple[int, list[str]]]:
         """Per categorical column: rows whose category training never saw, and examples."""

@@ -198,7 +198,7 @@ class DeployedModel:
                                 "again with 'autodistill distill --out DIR'") from None
 
     def _run(self, frame: pd.DataFrame, where: str, strict: bool) -> tuple[np.ndarray, np.ndarray]:
-        feeds = self.schema.prepare(frame, where)
+        feeds = self.schema.prepare(frame, where, strict=strict)
         check_unseen(self.schema, feeds, where, strict)
         if not len(frame):
             return np.zeros((0, len(self.classes)), np.float32), np.zeros(0, dtype=object)
