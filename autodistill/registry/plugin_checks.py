@@ -1,7 +1,8 @@
 """What a plugin's registration must satisfy beyond each declaration's own checks
 (:meth:`autodistill.registry.manager.Registry.register`): hooks that exist, hooks that
-do not raise, and the engine's reserved ``pool_factor``. Each failure is one
-:class:`~autodistill.errors.PluginError` line naming the plugin.
+do not raise, names Optuna's parameter names can hold, and the engine's reserved
+``pool_factor``. Each failure is one :class:`~autodistill.errors.PluginError` line naming
+the plugin.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from autodistill.study.population_worker import default_population
 from autodistill.training.pipeline import is_no_teacher
 
 __all__ = ["MAX_STUDY_NAME", "PLAIN_SUFFIX", "checked_options", "default_study_name",
-           "refuse_other_metric", "refuse_other_space", "study_name", "warn_fixed_space", "teacher_for", "warn_majority"]
+           "refuse_other_metric", "refuse_other_space", "study_name", "teacher_for",
+           "warn_fixed_space", "warn_majority"]
 
 log = logging.getLogger(__name__)
 
