@@ -891,3 +891,25 @@ def test_a_column_constant_in_training_may_be_left_out_at_predict(tmp_path: Path
     assert without.stdout == with_all.stdout  # the same probabilities, to the digit
     frame.head(30)[["country"]].to_csv(lean, index=False)  # a varying column still is needed
     assert run("predict", str(out), str(lean)).returncode == 2
+
+
+def test_ctrl_c_during_distill_says_interrupted(tmp_path: Path) -> None:
+    # typer turns Ctrl-C into exit code 130 before main sees it: the line was lost
+    env = {**os.environ, "AUTODISTILL_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autodistill", "distill",
+         "synthetic:classification?n=40000&d=40&classes=3", "--pipeline", "plain",
+         "--teacher", "none", "--out", str(tmp_path / "model")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        time.sleep(8)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "Interrupted."
+    assert not (tmp_path / "model").exists()

@@ -283,6 +283,64 @@ def test_two_workers_run_exactly_the_requested_trials(
         assert not list(Path(url[len("sqlite:///"):]).parent.glob("*.journal"))
 
 
+def test_a_workers_search_and_another_never_share_a_sqlite_study(tmp_path: Path, tiny: str,
+                                                                iris_teacher) -> None:
+    from autodistill.store.journal import search_lock
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    # Two searches of one process each share the study through the database ...
+    with search_lock(url, "shared", workers=False), search_lock(url, "shared", workers=False):
+        # ... but a --workers run keeps its trials in a journal until the end: each would
+        # have run the whole budget (60 trials for --trials 30, every one twice)
+        with pytest.raises(StorageError, match="a --workers search needs a SQLite study to "
+                                               "itself: wait for it, drop --workers"):
+            run_search("builtin:iris", space=tiny, trials=2, storage=url, study="shared",
+                       workers=2, quiet=True, handle_signals=False)
+    with search_lock(url, "shared", workers=True):
+        with pytest.raises(StorageError, match="another `autodistill search --workers` is "
+                                               "running study 'shared'"):
+            run_search("builtin:iris", space=tiny, trials=2, storage=url, study="shared",
+                       quiet=True, handle_signals=False)
+    with search_lock(url, "other", workers=True):  # another study is no concern
+        assert run_search("builtin:iris", space=tiny, trials=1, storage=url, study="shared",
+                          quiet=True, handle_signals=False)["ran"] == 1
+
+
+def test_a_killed_local_worker_is_made_up_for(tmp_path: Path, medium: str,
+                                              digits_teacher) -> None:
+    from autodistill.store.journal import journal_path
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    parent = _cli("builtin:digits", "--space", medium, "--trials", "16", "--workers", "2",
+                  "--population", "1", "--storage", url, "--study", "killed", "--json",
+                  env=_env())
+    journal = journal_path(url, "killed")
+    try:
+        def child() -> int | None:
+            for pid in subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True,
+                                      text=True).stdout.split():
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return int(pid)
+            return None
+
+        # wait until the spawned worker has a trial of its own, then kill it
+        _wait_for(lambda: parent.poll() is not None or (
+            child() is not None and journal.exists()
+            and f"{socket.gethostname()}:{child()}" in journal.read_text()), timeout=240)
+        assert parent.poll() is None, parent.communicate()
+        os.kill(child(), signal.SIGKILL)
+        out, err = parent.communicate(timeout=300)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    assert parent.returncode == 0, err
+    trials = _study(url, "killed").trials
+    # the parent ran what the dead worker owed: the study holds its 16 trials
+    assert trial_counts(trials)["counted"] == 16, err
+    assert json.loads(out)["trials"]["counted"] == 16
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+
+
 def test_two_commands_cooperate_on_one_postgres_study(
     request, pg_url: str, study_name: str, medium: str, digits_teacher
 ) -> None:
@@ -598,3 +656,16 @@ def test_resuming_a_finished_study_says_why_nothing_ran(tmp_path: Path, tiny: st
     again = run_cli(*args, COLUMNS="200")
     assert again.returncode == 0, again.stderr
     assert "0 run now (the study already held --trials; raise it to run more)" in again.stdout
+
+
+def test_a_resumed_search_reports_only_the_trials_it_runs(tmp_path: Path, tiny: str) -> None:
+    from cli_runner import run_cli
+
+    args = ("search", "builtin:iris", "--space", tiny, "--student", "mlp:4", "--storage",
+            f"sqlite:///{tmp_path / 's.db'}", "--study", "resumed")
+    assert run_cli(*args, "--trials", "2").returncode == 0
+    more = run_cli(*args, "--trials", "3")
+    assert more.returncode == 0, more.stderr
+    finished = [line for line in more.stderr.splitlines() if "finished" in line]
+    # one trial ran: one line (it printed "trial 1/3", "2/3" for the stored ones too)
+    assert len(finished) == 1 and "search: trial 3/3 finished" in finished[0], more.stderr

@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
             _fail(known)
         _fail(f"internal error {type(exc).__name__}: {exc} "
               "(set AUTODISTILL_DEBUG=1 for the traceback and please report it)", 1)
+    if code == 130:  # typer's answer to Ctrl-C; a command that says more exits itself
+        typer.echo("Interrupted.", err=True)
     sys.exit(code if isinstance(code, int) else 0)
 
 

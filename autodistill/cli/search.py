@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -95,10 +96,10 @@ def search_command(
             population=population, warm_start=warm_start, advisor=KnowledgeAdvisor(), seed=seed,
             split_seed=split_seed, progress=_TrialCounter(), quiet=True, metric=metric,
         )
-    if out is not None and summary["best"] is not None:
-        summary["export"] = export_best(summary, data, target=target, teacher=teacher,
-                                        student=student, seed=seed, split_seed=split_seed, out=out,
-                                        metric=metric)
+    if out is not None and summary["best"] is not None and not summary["interrupted"]:
+        summary["export"] = _export_or_say(summary, data, target=target, teacher=teacher,
+                                           student=student, seed=seed, split_seed=split_seed,
+                                           out=out, metric=metric)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -111,7 +112,18 @@ def search_command(
         typer.echo(f"Interrupted: {summary['trials']['counted']} of "
                    f"{summary['trials']['requested']} trials are stored in study "
                    f"'{summary['study']}'; run the same command again to resume.", err=True)
-        raise typer.Exit(130)
+        sys.exit(130)  # not typer.Exit: main would add its own "Interrupted."
+
+
+def _export_or_say(summary: dict[str, Any], data: str, **kwargs: Any) -> dict[str, Any]:
+    """:func:`export_best`; Ctrl-C during it says the study is stored, the model not."""
+    try:
+        return export_best(summary, data, **kwargs)
+    except KeyboardInterrupt:
+        typer.echo(f"Interrupted while retraining the best trial for --out: study "
+                   f"'{summary['study']}' is stored; run the same command again to write "
+                   f"{kwargs['out']}.", err=True)
+        sys.exit(130)
 
 
 def _check_out_first(out: Path | None) -> None:
@@ -140,14 +152,18 @@ def export_best(summary: dict[str, Any], data: str, *, target: str | None, teach
 
 
 class _TrialCounter:
-    """``run_search``'s progress hook -> one progress report per finished trial."""
+    """``run_search``'s progress hook -> one progress report per finished trial; its first
+    call (before any trial runs) gives the trials a resumed study held, reported by none."""
 
     def __init__(self) -> None:
-        self.done = 0
+        self.done: int | None = None
 
     def __call__(self, done: int, total: int, best: float | None) -> None:
         from autodistill.progress import report
 
+        if self.done is None:
+            self.done = done
+            return
         while self.done < done:
             self.done += 1
             report("search", self.done, total, "trial", best=best)

@@ -33,6 +33,7 @@ __all__ = [
     "StudyLock",
     "journal_path",
     "journal_owner_lock",
+    "search_lock",
     "journal_count_lock",
     "open_journal",
     "mirror_to_journal",
@@ -114,7 +115,7 @@ class StudyLock:
 
 
 @contextlib.contextmanager
-def _flock(path: Path, blocking: bool = True) -> Iterator[bool]:
+def _flock(path: Path, blocking: bool = True, shared: bool = False) -> Iterator[bool]:
     try:
         import fcntl
     except ImportError:
@@ -122,7 +123,7 @@ def _flock(path: Path, blocking: bool = True) -> Iterator[bool]:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
-        flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
+        flags = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB)
         try:
             fcntl.flock(handle, flags)
         except BlockingIOError:
@@ -158,6 +159,34 @@ def journal_path(url: str, study_name: str) -> Path:
         raise StorageError("--workers > 1 needs a SQLite file or PostgreSQL, not :memory:")
     db = Path(database)
     return db.with_name(f"{db.name}.{_slug(study_name)}.journal")
+
+
+@contextlib.contextmanager
+def search_lock(url: str, study_name: str, workers: bool) -> Iterator[None]:
+    """Held for a whole search on a SQLite study file: shared by searches in one process
+    each (they cooperate through the database), exclusive by a ``--workers`` run (its
+    workers write a journal that other searches cannot see until it is merged back, so
+    the two would each run the whole budget).
+
+    Raises:
+        StorageError: when the other kind holds it.
+    """
+    from autodistill.store.storage import mask_url
+
+    database = make_url(url).database
+    if make_url(url).get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        yield
+        return
+    key = f"search:{Path(database).resolve()}:{study_name}"
+    with _flock(_lock_path(key), blocking=False, shared=not workers) as held:
+        if not held:
+            raise StorageError(
+                f"another `autodistill search{'' if workers else ' --workers'}` is running "
+                f"study '{study_name}' on {mask_url(url)}; "
+                + ("a --workers search needs a SQLite study to itself: wait for it, drop "
+                   "--workers to share the work with it, or use PostgreSQL" if workers else
+                   "wait for it, or use PostgreSQL to let several searches cooperate"))
+        yield
 
 
 def journal_owner_lock(path: Path) -> contextlib.AbstractContextManager[bool]:

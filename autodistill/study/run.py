@@ -69,6 +69,7 @@ from autodistill.study.queue import (
     uncounted,
 )
 from autodistill.study.summary import summarize
+from autodistill.study.worker import report as report_progress
 from autodistill.study.worker import run_parallel, work
 from autodistill.training.pipeline import Pipeline
 
@@ -224,18 +225,21 @@ def _execute(canonical: Any, objective: Objective, warm: list[Pipeline], picks: 
     """Queue the first pipelines and run the trials owed, in this process or in workers
     (SIGINT/SIGTERM stop cleanly when ``handle_signals``)."""
     job, stop = objective.job, objective.stop
+    if progress is not None:  # the trials stored before this command: a baseline, not news
+        report_progress(canonical, job.trials, progress)
     if handle_signals:
         stop.install()
     try:
-        if workers > 1 and store.is_sqlite(job.url):
-            _run_journal(job, canonical, objective, warm, picks, workers, stop, progress)
-            return
-        with _journal.StudyLock(job.url, job.study):
-            _enqueue_first(canonical, objective.space, warm, job.trials, picks=picks)
-        if workers == 1:
-            work(canonical, objective, job, stop, progress)
-        else:
-            run_parallel(canonical, objective, job, workers, stop, progress)
+        with _journal.search_lock(job.url, job.study, workers > 1):
+            if workers > 1 and store.is_sqlite(job.url):
+                _run_journal(job, canonical, objective, warm, picks, workers, stop, progress)
+                return
+            with _journal.StudyLock(job.url, job.study):
+                _enqueue_first(canonical, objective.space, warm, job.trials, picks=picks)
+            if workers == 1:
+                work(canonical, objective, job, stop, progress)
+            else:
+                run_parallel(canonical, objective, job, workers, stop, progress)
     finally:
         stop.restore()
 

@@ -233,6 +233,23 @@ def run_parallel(study: Any, objective: Objective, job: Job, workers: int, stop:
         log.warning("%d worker process(es) exited with an error (codes %s)", len(failed), failed)
 
 
+def _fail_orphans(study: Any, processes: list[Any]) -> bool:
+    """Fail, as interrupted (so that they do not count), the trials that worker processes
+    which died (killed, out of memory) left running; True when there were any."""
+    from optuna.trial import TrialState
+
+    dead = {f"{socket.gethostname()}:{p.pid}" for p in processes
+            if p.exitcode not in (0, 130, -signal.SIGINT, None)}
+    orphans = [t for t in study.get_trials(deepcopy=False)
+               if t.state.name == "RUNNING" and t.user_attrs.get("worker") in dead]
+    for trial in orphans:
+        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+        study._storage.set_trial_user_attr(
+            trial._trial_id, "error", "its worker process died; the command ran another trial")
+        study.tell(trial.number, state=TrialState.FAIL)
+    return bool(orphans)
+
+
 def _coordinate(study: Any, objective: Objective, job: Job, stop: Stop,
                 progress: ProgressFn | None, processes: list[Any]) -> None:
     """Work here while the spawned ``processes`` work; wait for them; forward a stop."""
@@ -252,6 +269,8 @@ def _coordinate(study: Any, objective: Objective, job: Job, stop: Stop,
                 process.join(timeout=0.5)
             if progress is not None:
                 report(study, job.trials, progress)
+        if not stop.requested and _fail_orphans(study, processes):
+            work(study, objective, job, stop, progress)  # run what the dead workers owed
     except KeyboardInterrupt:  # a second Ctrl-C: stop the workers now
         stop.requested = True
         for process in processes:
