@@ -115,6 +115,10 @@ def storage_error(url: str, exc: BaseException) -> StorageError:
             f"({exc}); for PostgreSQL: pip install 'autodistill-kd[postgres]'"
         )
     orig = getattr(exc, "orig", None) or exc
+    folder = Path(make_url(url).database or ".").parent if is_sqlite(url) else None
+    if folder is not None and not folder.is_dir():
+        return StorageError(f"cannot use database {mask_url(url)}: the folder {folder} does "
+                            "not exist; create it, or check --storage or AUTODISTILL_STORAGE")
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
     reason = lines[0] if lines else type(orig).__name__
     reason = reason.replace(url, mask_url(url))

@@ -77,7 +77,10 @@ def checked_options(trials: int, workers: int, population: int | None,
     if timeout is not None and not timeout > 0:
         raise AutodistillError(f"--timeout {timeout}: give a positive number of seconds, "
                                "or leave it out to run every trial")
-    if study is not None and not 0 < len(study) <= MAX_STUDY_NAME:
+    if study is not None and not study.strip():
+        raise AutodistillError(f"--study {study!r}: a study name needs a visible character; "
+                               "leave --study out for the default name")
+    if study is not None and len(study) > MAX_STUDY_NAME:
         raise AutodistillError(f"--study: a study name has 1 to {MAX_STUDY_NAME} characters, "
                                f"this one has {len(study)}; use a shorter name")
     if population is None:
