@@ -174,18 +174,25 @@ def test_a_teacher_trained_with_a_class_left_out_for_its_single_row_is_read(tmp_
     assert "class 'odd' of target column 'kind' has a single row" in done.stderr
 
 
-def test_untrusted_skops_type_names_the_type_and_the_flag(files, tmp_path):
+def _negating_teacher(path):
+    """A skops file holding a type skops does not trust (``_operator.neg``), fitted on the
+    encoded width of one column: it loads only when trusted, then fails on its inputs."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    root, _ = files
     frame = table()
     model = make_pipeline(FunctionTransformer(operator.neg), LogisticRegression())
     model.fit(frame[["weight"]].to_numpy(), frame["kind"])
-    skops_io.dump(model, tmp_path / "neg.skops")
+    skops_io.dump(model, path)
+    return path
+
+
+def test_untrusted_skops_type_names_the_type_and_the_flag(files, tmp_path):
+    root, _ = files
+    teacher = _negating_teacher(tmp_path / "neg.skops")
     args = ["distill", str(root / "data.csv"), "--target", "kind", "--pipeline", PIPELINE,
-            "--teacher", f"sklearn:{tmp_path / 'neg.skops'}", "--teacher-input", "encoded"]
+            "--teacher", f"sklearn:{teacher}", "--teacher-input", "encoded"]
     one_line_error(run_cli(*args), "_operator.neg", "--trust-type _operator.neg")
     trusted = run_cli(*args, "--trust-type", "_operator.neg")
     # trusted, it loads; it then fails on the encoded width, which names the inputs it got
@@ -306,15 +313,7 @@ def test_python_takes_teacher_input_and_trust_type_as_keywords(files, tmp_path):
     from autodistill.errors import TeacherError
 
     root, _ = files
-    frame = table()
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
-
-    model = make_pipeline(FunctionTransformer(operator.neg), LogisticRegression())
-    model.fit(frame[["weight"]].to_numpy(), frame["kind"])
-    skops_io.dump(model, tmp_path / "neg.skops")
-    teacher = f"sklearn:{tmp_path / 'neg.skops'}"
+    teacher = f"sklearn:{_negating_teacher(tmp_path / 'neg.skops')}"
     with pytest.raises(TeacherError, match="--trust-type _operator.neg"):
         autodistill.distill(str(root / "data.csv"), PIPELINE, target="kind", teacher=teacher,
                             teacher_input="encoded")
