@@ -897,9 +897,10 @@ def test_ctrl_c_during_distill_says_interrupted(tmp_path: Path) -> None:
     # typer turns Ctrl-C into exit code 130 before main sees it: the line was lost
     env = {**os.environ, "AUTODISTILL_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "autodistill", "distill",
-         "synthetic:classification?n=40000&d=40&classes=3", "--pipeline", "plain",
-         "--teacher", "none", "--out", str(tmp_path / "model")],
+        [sys.executable, "-m", "autodistill", "distill",  # about 50 s of training
+         "synthetic:classification?n=20000&d=20&classes=3", "--pipeline",
+         '{"training": {"epochs": 1000, "patience": 1000}}', "--teacher", "none",
+         "--out", str(tmp_path / "model")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:

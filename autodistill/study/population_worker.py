@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from autodistill.errors import AutodistillError, ComponentError
+from autodistill.errors import AutodistillError, ComponentError, environment_error
 
 if TYPE_CHECKING:
     from autodistill.study.job import Objective
@@ -219,9 +219,12 @@ def _tell(study: Any, trial: Any, outcome: Any, objective: Objective, started: f
     state, value, attrs = _verdict(outcome, objective)
     if state.name == "FAIL" and "interrupted" not in attrs:
         # A warning for the first failure of each kind (a plugin that always raises fails
-        # every trial that draws it): the user learns at once, without a flood.
+        # every trial that draws it): the user learns at once, without a flood. A database
+        # that refuses writes is no trial's fault: the command stops with its own line.
         kind = attrs.get("failed_component", attrs["error"])
-        log.log(logging.INFO if kind in objective.failures_told else logging.WARNING,
+        told = kind in objective.failures_told or (
+            isinstance(outcome, BaseException) and environment_error(outcome) is not None)
+        log.log(logging.INFO if told else logging.WARNING,
                 "trial %d failed: %s; the study goes on (`autodistill studies export` lists "
                 "each failed trial's error)", trial.number, attrs["error"])
         objective.failures_told.add(kind)
