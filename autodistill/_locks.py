@@ -36,16 +36,24 @@ def lock_path(key: str) -> Path:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if needed) for the block."""
+def file_lock(path: Path, blocking: bool = True, shared: bool = False) -> Iterator[bool]:
+    """Hold an ``flock`` on ``path`` (created if needed) for the block: exclusive, or
+    ``shared``; not ``blocking``, it yields False at once when another process holds it
+    (True otherwise; always True where there is no ``fcntl``: Windows, no lock)."""
     try:
         import fcntl
-    except ImportError:  # Windows: no lock; the callers also treat "exists" as success
-        yield
+    except ImportError:  # the callers also treat "exists" as success
+        yield True
         return
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        flags = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB)
         try:
-            yield
+            fcntl.flock(handle, flags)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

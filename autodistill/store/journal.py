@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from autodistill._locks import file_lock, lock_path
 from autodistill.errors import StorageError
 from autodistill.store.storage import get_engine, is_postgres, is_sqlite, storage_error
 
@@ -61,7 +62,7 @@ class StudyLock:
         if lock_file is None and is_sqlite(url):
             database = make_url(url).database
             if database and database != ":memory:":
-                lock_file = _lock_path(f"{Path(database).resolve()}:{study_name}")
+                lock_file = lock_path(f"{Path(database).resolve()}:{study_name}")
         self.lock_file = lock_file
         digest = hashlib.sha256(f"autodistill:{study_name}".encode()).digest()
         self.key = int.from_bytes(digest[:8], "big", signed=True)
@@ -114,35 +115,6 @@ class StudyLock:
         self.release()
 
 
-@contextlib.contextmanager
-def _flock(path: Path, blocking: bool = True, shared: bool = False) -> Iterator[bool]:
-    try:
-        import fcntl
-    except ImportError:
-        yield True
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        flags = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB)
-        try:
-            fcntl.flock(handle, flags)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _lock_path(key: str) -> Path:
-    """A lock file for ``key`` under the cache dir, or the temporary dir when the cache dir
-    cannot be used (nothing is left next to the database)."""
-    from autodistill.store.db_lock import lock_path
-
-    return lock_path(key)
-
-
 def _slug(name: str) -> str:
     clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:40]
     return f"{clean}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
@@ -178,7 +150,7 @@ def search_lock(url: str, study_name: str, workers: bool) -> Iterator[None]:
         yield
         return
     key = f"search:{Path(database).resolve()}:{study_name}"
-    with _flock(_lock_path(key), blocking=False, shared=not workers) as held:
+    with file_lock(lock_path(key), blocking=False, shared=not workers) as held:
         if not held:
             raise StorageError(
                 f"another `autodistill search{'' if workers else ' --workers'}` is running "
@@ -191,12 +163,12 @@ def search_lock(url: str, study_name: str, workers: bool) -> Iterator[None]:
 
 def journal_owner_lock(path: Path) -> contextlib.AbstractContextManager[bool]:
     """Held by the process that owns a journal run; yields False when another holds it."""
-    return _flock(_lock_path(f"owner:{path.resolve()}"), blocking=False)
+    return file_lock(lock_path(f"owner:{path.resolve()}"), blocking=False)
 
 
 def journal_count_lock(path: Path) -> Path:
     """The lock file the journal's workers take to count trials (see :class:`StudyLock`)."""
-    return _lock_path(f"count:{path.resolve()}")
+    return lock_path(f"count:{path.resolve()}")
 
 
 def open_journal(path: Path) -> Any:
